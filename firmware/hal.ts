@@ -1,0 +1,60 @@
+/**
+ * The Board HAL as the bundle sees it (docs/hal.md). The runtime defines `globalThis.__hal` before
+ * evaluating the bundle; main.ts takes it once. Devices never import this: their backing services
+ * arrive through their options object.
+ */
+
+/** What a runtime provides (ABI 1). Errors are negative errno values. */
+export interface Hal {
+  readonly abi: number;
+  readonly window: ArrayBuffer;
+  readonly boardJson: string;
+  /** ivshmem peer id of the backend when the runtime knows it. */
+  readonly peerId?: number;
+  raise(line: number): void;
+  fence(): void;
+  now(): number;
+  log(level: number, msg: string): void;
+  setTimer(ms: number): void;
+  storageOpen(name: string): number;
+  storageInfo(h: number): number[];
+  storageRead(h: number, fileOffset: number, winOffset: number, len: number): number;
+  storageWrite(h: number, fileOffset: number, winOffset: number, len: number): number;
+  storageFlush(h: number): number;
+  storageDiscard(h: number, fileOffset: number, len: number): number;
+  storageWriteZeroes(h: number, fileOffset: number, len: number): number;
+  streamOpen(name: string): number;
+  streamWrite(h: number, winOffset: number, len: number): number;
+  streamRead(h: number, winOffset: number, maxLen: number): number;
+  entropyOpen(name: string): number;
+  entropyRead(h: number, winOffset: number, len: number): number;
+  packetOpen(name: string): number;
+  packetSend(h: number, winOffset: number, len: number): number;
+  packetRecv(h: number, winOffset: number, maxLen: number): number;
+}
+
+export const LOG_ERROR = 0;
+export const LOG_WARN = 1;
+export const LOG_INFO = 2;
+export const LOG_DEBUG = 3;
+
+/** A logger bound to a prefix. */
+export type Logger = (level: number, msg: string) => void;
+
+/** Board definition (boards/*.json), the device manifest included. */
+export interface BoardConfig {
+  name: string;
+  id: number;
+  window: { size: number; fifoSlots: number };
+  lines: { toFrontend: number; fromFrontend: number };
+  limits: { memoryBytes: number; watchdogMs: number; budgetPerQueue: number };
+  services: Record<string, { kind: string; [k: string]: unknown }>;
+  devices: DeviceManifestEntry[];
+}
+
+/** One device of the capability manifest. */
+export interface DeviceManifestEntry {
+  type: string;
+  service?: string;
+  [option: string]: unknown;
+}

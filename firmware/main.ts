@@ -1,0 +1,116 @@
+/**
+ * Firmware entry: takes the Board HAL, reads the board, builds the devices of the capability
+ * manifest, writes the window header and defines the entry points the runtime drives
+ * (`globalThis.bulkhead`, docs/hal.md). Everything below is runtime-agnostic.
+ */
+import { ConsoleDevice } from './devices/console';
+import type { VirtioDevice } from './devices/device';
+import { RngDevice } from './devices/rng';
+import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
+import { LOG_ERROR, LOG_INFO } from './hal';
+import type { EntropyService, StreamService } from './services';
+import { Transport } from './transport/transport';
+import { BACKEND_READY, BACKEND_STOPPED, computeLayout, setBackendState, writeHeader } from './window/layout';
+import { GuestWindow } from './window/window';
+
+/** Entry points a runtime calls (docs/hal.md). */
+export interface FirmwareEntryPoints {
+  start(): void;
+  onInterrupt(line: number): number;
+  poll(): number;
+  onTimer(): number;
+  onService(h: number): number;
+  onFault(kind: string, detail: string): void;
+  stop(): void;
+  stats(): string;
+}
+
+/** Opens a named service of the manifest, failing loudly on a board mistake (a host bug, not a guest fault). */
+function open(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, kind: string, opener: (name: string) => number): number {
+  const name = entry.service;
+  if (!name || !board.services[name]) throw new Error(`board ${board.name}: device ${entry.type} names no service, or an unknown one (${String(name)})`);
+  if (board.services[name]!.kind !== kind) throw new Error(`board ${board.name}: service ${name} is ${board.services[name]!.kind}, device ${entry.type} needs ${kind}`);
+  const h = opener(name);
+  if (h < 0) throw new Error(`board ${board.name}: service ${name} failed to open (errno ${-h})`);
+  return h;
+}
+
+/** Builds one device of the manifest; each device reaches only the service it names. */
+export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, log: Logger): VirtioDevice {
+  switch (entry.type) {
+    case 'rng': {
+      const h = open(hal, board, entry, 'entropy', (n) => hal.entropyOpen(n));
+      const entropy: EntropyService = { read: (off, len) => hal.entropyRead(h, off, len) };
+      return new RngDevice({ entropy, log });
+    }
+    case 'console': {
+      const h = open(hal, board, entry, 'stream', (n) => hal.streamOpen(n));
+      const stream: StreamService = {
+        write: (off, len) => hal.streamWrite(h, off, len),
+        read: (off, len) => hal.streamRead(h, off, len),
+      };
+      return new ConsoleDevice({ stream, log, cols: entry['cols'] as number | undefined, rows: entry['rows'] as number | undefined });
+    }
+    default:
+      throw new Error(`board ${board.name}: unknown device type ${entry.type}`);
+  }
+}
+
+/** Boots the firmware on a HAL and returns its entry points. */
+export function boot(hal: Hal): FirmwareEntryPoints {
+  const board = JSON.parse(hal.boardJson) as BoardConfig;
+  const log: Logger = (level, msg) => hal.log(level, msg);
+  const layout = computeLayout(board.window.size, board.window.fifoSlots);
+  if (hal.window.byteLength !== layout.windowSize) {
+    throw new Error(`board ${board.name} says the window is ${layout.windowSize} bytes, the runtime mapped ${hal.window.byteLength}`);
+  }
+  const win = new GuestWindow(hal.window, layout.poolOffset);
+  const devices = board.devices.map((d) => buildDevice(hal, board, d, log));
+  const toFrontend = board.lines.toFrontend;
+  const transport = new Transport(
+    win,
+    layout,
+    devices,
+    { fence: () => hal.fence(), raise: () => hal.raise(toFrontend), log },
+    { budgetPerQueue: board.limits.budgetPerQueue, messagesPerPass: 256 },
+  );
+  let generation = 0;
+  const run = (fn: () => boolean): number => (fn() ? 1 : 0);
+
+  return {
+    start() {
+      generation = (generation + 1) >>> 0;
+      writeHeader(win, layout, generation, devices.length, typeof hal.peerId === 'number' ? hal.peerId : null);
+      hal.fence();
+      setBackendState(win, BACKEND_READY);
+      hal.fence();
+      log(LOG_INFO, `bulkhead: board ${board.name}, ${devices.map((d, i) => `${i}:${d.name}`).join(' ')}, window ${layout.windowSize} bytes, pool at 0x${layout.poolOffset.toString(16)}`);
+      hal.raise(toFrontend);
+    },
+    onInterrupt: () => run(() => transport.service()),
+    poll: () => run(() => transport.service()),
+    onTimer: () => run(() => transport.service()),
+    onService: () => run(() => transport.serviceEvent()),
+    onFault(kind, detail) {
+      transport.fault(kind, detail);
+    },
+    stop() {
+      transport.stop();
+      setBackendState(win, BACKEND_STOPPED);
+      hal.fence();
+    },
+    stats: () => JSON.stringify(transport.stats()),
+  };
+}
+
+// Script entry: the runtime defined __hal before evaluating this bundle.
+const g = globalThis as unknown as { __hal?: Hal; bulkhead?: FirmwareEntryPoints };
+if (g.__hal) {
+  const hal = g.__hal;
+  try {
+    g.bulkhead = boot(hal);
+  } catch (e) {
+    hal.log(LOG_ERROR, `bulkhead: boot failed: ${e instanceof Error ? e.message : String(e)}`);
+    throw e;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * virtio-msg, pinned revision: OASIS virtio-comment proposal "Virtio Over Messages", file
+ * transport-msg.tex of wmamills/virtio-msg-spec at commit fb000641cb51dcfb115d3c9bd09105715a688cdb
+ * (2025-11-02), transport revision 1. Every message id and byte layout lives in this file, so a later
+ * revision is a change here (and in docs/transport.md). All fields are little-endian.
+ */
+
+export const TRANSPORT_REVISION = 1;
+export const VENDOR_ID = 0x4b4c4842; // "BHLK"
+export const HEADER_BYTES = 8;
+
+/** `type` bits of the common header. */
+export const TYPE_RESPONSE = 1;
+export const TYPE_BUS = 2;
+
+/** Transport message ids (virtio-msg §Transport Messages / Overview). */
+export const VIRTIO_MSG_GET_DEVICE_INFO = 0x02;
+export const VIRTIO_MSG_GET_DEVICE_FEATURES = 0x03;
+export const VIRTIO_MSG_SET_DRIVER_FEATURES = 0x04;
+export const VIRTIO_MSG_GET_CONFIG = 0x05;
+export const VIRTIO_MSG_SET_CONFIG = 0x06;
+export const VIRTIO_MSG_GET_DEVICE_STATUS = 0x07;
+export const VIRTIO_MSG_SET_DEVICE_STATUS = 0x08;
+export const VIRTIO_MSG_GET_VQUEUE = 0x09;
+export const VIRTIO_MSG_SET_VQUEUE = 0x0a;
+export const VIRTIO_MSG_RESET_VQUEUE = 0x0b;
+export const VIRTIO_MSG_GET_SHM = 0x0c;
+export const VIRTIO_MSG_EVENT_CONFIG = 0x40;
+export const VIRTIO_MSG_EVENT_AVAIL = 0x41;
+export const VIRTIO_MSG_EVENT_USED = 0x42;
+
+/** Bus message ids (virtio-msg §Bus Messages). */
+export const BUS_MSG_GET_DEVICES = 0x02;
+export const BUS_MSG_PING = 0x03;
+export const BUS_MSG_EVENT_DEVICE = 0x40;
+
+export const DEVICE_BUS_STATE_READY = 1;
+export const DEVICE_BUS_STATE_REMOVED = 2;
+
+/** Fixed request payload sizes (bytes after the header); variable parts are checked per message. */
+export const REQUEST_PAYLOAD: Readonly<Record<number, number>> = {
+  [VIRTIO_MSG_GET_DEVICE_INFO]: 0,
+  [VIRTIO_MSG_GET_DEVICE_FEATURES]: 8,
+  [VIRTIO_MSG_SET_DRIVER_FEATURES]: 8,
+  [VIRTIO_MSG_GET_CONFIG]: 8,
+  [VIRTIO_MSG_SET_CONFIG]: 12,
+  [VIRTIO_MSG_GET_DEVICE_STATUS]: 0,
+  [VIRTIO_MSG_SET_DEVICE_STATUS]: 4,
+  [VIRTIO_MSG_GET_VQUEUE]: 4,
+  [VIRTIO_MSG_SET_VQUEUE]: 40,
+  [VIRTIO_MSG_RESET_VQUEUE]: 4,
+  [VIRTIO_MSG_GET_SHM]: 4,
+  [VIRTIO_MSG_EVENT_AVAIL]: 8,
+};
+export const BUS_REQUEST_PAYLOAD: Readonly<Record<number, number>> = {
+  [BUS_MSG_GET_DEVICES]: 4,
+  [BUS_MSG_PING]: 4,
+};
+
+/** Answer payload sizes of the fixed-size answers. */
+export const GET_DEVICE_INFO_ANSWER = 24;
+export const GET_VQUEUE_ANSWER = 40;
+export const GET_SHM_ANSWER = 12;
+
+/** Names for logs and counters. */
+export const MSG_NAMES: Readonly<Record<number, string>> = {
+  [VIRTIO_MSG_GET_DEVICE_INFO]: 'GET_DEVICE_INFO',
+  [VIRTIO_MSG_GET_DEVICE_FEATURES]: 'GET_DEVICE_FEATURES',
+  [VIRTIO_MSG_SET_DRIVER_FEATURES]: 'SET_DRIVER_FEATURES',
+  [VIRTIO_MSG_GET_CONFIG]: 'GET_CONFIG',
+  [VIRTIO_MSG_SET_CONFIG]: 'SET_CONFIG',
+  [VIRTIO_MSG_GET_DEVICE_STATUS]: 'GET_DEVICE_STATUS',
+  [VIRTIO_MSG_SET_DEVICE_STATUS]: 'SET_DEVICE_STATUS',
+  [VIRTIO_MSG_GET_VQUEUE]: 'GET_VQUEUE',
+  [VIRTIO_MSG_SET_VQUEUE]: 'SET_VQUEUE',
+  [VIRTIO_MSG_RESET_VQUEUE]: 'RESET_VQUEUE',
+  [VIRTIO_MSG_GET_SHM]: 'GET_SHM',
+  [VIRTIO_MSG_EVENT_CONFIG]: 'EVENT_CONFIG',
+  [VIRTIO_MSG_EVENT_AVAIL]: 'EVENT_AVAIL',
+  [VIRTIO_MSG_EVENT_USED]: 'EVENT_USED',
+};
+
+/** A message read once out of the FIFO into private memory. */
+export interface Message {
+  type: number;
+  msgId: number;
+  devNum: number;
+  token: number;
+  /** Total size (header + payload), already checked against the slot size. */
+  size: number;
+  /** Private copy of the whole message; `payload` views its bytes after the header. */
+  bytes: Uint8Array;
+  payload: DataView;
+}
+
+/** Decodes the 8-byte header of a private copy; returns null when `msg_size` is impossible. */
+export function decodeMessage(bytes: Uint8Array, maxSize: number): Message | null {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = dv.getUint16(6, true);
+  if (size < HEADER_BYTES || size > maxSize || size > bytes.length) return null;
+  return {
+    type: bytes[0]! & 3, // bits 2..7 are reserved: ignored on receive
+    msgId: bytes[1]!,
+    devNum: dv.getUint16(2, true),
+    token: dv.getUint16(4, true),
+    size,
+    bytes,
+    payload: new DataView(bytes.buffer, bytes.byteOffset + HEADER_BYTES, size - HEADER_BYTES),
+  };
+}
+
+/** Writes a common header into `out` (a private scratch buffer) and returns a payload view. */
+export function encodeHeader(out: Uint8Array, type: number, msgId: number, devNum: number, token: number, payloadBytes: number): DataView {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[0] = type;
+  out[1] = msgId;
+  dv.setUint16(2, devNum, true);
+  dv.setUint16(4, token, true);
+  dv.setUint16(6, HEADER_BYTES + payloadBytes, true);
+  return new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes);
+}

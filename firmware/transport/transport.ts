@@ -1,0 +1,663 @@
+/**
+ * virtio-msg over the window's FIFOs: the bus (GET_DEVICES, PING), the per-device transport state
+ * machine (virtio 1.3 §2.1, §3.1; virtio-msg §Device Initialization) and the dispatcher.
+ *
+ * The dispatcher is the one place where guest faults are caught. A malformed message is dropped and
+ * counted; a queue-level violation marks that device DEVICE_NEEDS_RESET and sends EVENT_CONFIG; a
+ * device model that throws is stopped the same way. Nothing a frontend writes can throw out of
+ * `service()`, and no device's fault touches another device.
+ */
+import type { DeviceContext, VirtioDevice } from '../devices/device';
+import { GuestProtocolError } from '../errors';
+import type { Logger } from '../hal';
+import { LOG_ERROR, LOG_INFO, LOG_WARN } from '../hal';
+import {
+  ACKNOWLEDGE,
+  DEVICE_NEEDS_RESET,
+  DRIVER,
+  DRIVER_OK,
+  FAILED,
+  FEATURES_OK,
+  TRANSPORT_FEATURES,
+  VIRTIO_F_RING_EVENT_IDX,
+  VIRTIO_F_RING_INDIRECT_DESC,
+  VIRTIO_F_RING_RESET,
+  VIRTIO_F_VERSION_1,
+} from '../virtio';
+import type { QueueAddresses } from '../virtqueue/split';
+import { SplitQueue, validateQueueConfig } from '../virtqueue/split';
+import type { WindowLayout } from '../window/layout';
+import type { GuestWindow } from '../window/window';
+import { FifoConsumer, FifoProducer } from './fifo';
+import * as P from './protocol';
+
+/** Limits of one transport instance. */
+export interface TransportLimits {
+  /** Chains a queue may consume per service pass (fairness between devices). */
+  budgetPerQueue: number;
+  /** Messages read from the driver→device FIFO per service pass. */
+  messagesPerPass: number;
+}
+
+/** Host facilities the transport needs. */
+export interface TransportHost {
+  fence(): void;
+  raise(): void;
+  log: Logger;
+}
+
+interface QueueState {
+  size: number;
+  addrs: QueueAddresses;
+  enabled: boolean;
+  live: SplitQueue | null;
+}
+
+/** The transport's view of one device. */
+class DeviceSlot {
+  status = 0;
+  driverFeatures = 0n;
+  /** The driver wrote feature bits beyond 64: FEATURES_OK will be refused. */
+  unknownFeatureBits = false;
+  configGeneration = 0;
+  readonly queues: QueueState[];
+  readonly kicked: Uint8Array;
+  readonly pendingUsedEvent: Uint8Array;
+  pendingConfigEvent = false;
+  readonly counters: Record<string, number> = {};
+  lastViolation = '';
+
+  constructor(
+    readonly devNum: number,
+    readonly device: VirtioDevice,
+  ) {
+    this.queues = [];
+    for (let i = 0; i < device.numQueues; i++) this.queues.push(emptyQueue());
+    this.kicked = new Uint8Array(device.numQueues);
+    this.pendingUsedEvent = new Uint8Array(device.numQueues);
+  }
+
+  get needsReset(): boolean {
+    return (this.status & DEVICE_NEEDS_RESET) !== 0;
+  }
+  get live(): boolean {
+    return (this.status & (DRIVER_OK | DEVICE_NEEDS_RESET | FAILED)) === DRIVER_OK;
+  }
+  count(name: string): void {
+    this.counters[name] = (this.counters[name] ?? 0) + 1;
+  }
+}
+
+function emptyQueue(): QueueState {
+  return { size: 0, addrs: { descLo: 0, descHi: 0, driverLo: 0, driverHi: 0, deviceLo: 0, deviceHi: 0 }, enabled: false, live: null };
+}
+
+/** The backend end of one window: a virtio-msg bus with its devices. */
+export class Transport {
+  private readonly rx: FifoConsumer;
+  private readonly tx: FifoProducer;
+  private readonly slots: DeviceSlot[];
+  private readonly inBuf: Uint8Array;
+  private readonly outBuf = new Uint8Array(P.HEADER_BYTES + 256);
+  /** The device whose code is running (for faults the runtime reports after stopping a call). */
+  private running: DeviceSlot | null = null;
+  private rr = 0;
+  /** Bus-wide counters (per-device ones live in each slot). */
+  readonly counters: Record<string, number> = {};
+
+  constructor(
+    private readonly win: GuestWindow,
+    private readonly layout: WindowLayout,
+    devices: VirtioDevice[],
+    private readonly host: TransportHost,
+    private readonly limits: TransportLimits,
+  ) {
+    this.rx = new FifoConsumer(win, layout.fifoD2V, layout.slotSize);
+    this.tx = new FifoProducer(win, layout.fifoV2D, layout.slotSize);
+    this.inBuf = new Uint8Array(layout.slotSize);
+    this.slots = devices.map((d, i) => new DeviceSlot(i, d));
+  }
+
+  private count(name: string): void {
+    this.counters[name] = (this.counters[name] ?? 0) + 1;
+  }
+
+  /**
+   * One pass of work after a doorbell, a timer or a service event: read messages, run kicked queues
+   * within their budgets, send events, ring the frontend once. Returns true if work is left over.
+   */
+  service(): boolean {
+    this.running = null;
+    this.flushPendingEvents();
+    let more = this.readMessages();
+    more = this.runQueues() || more;
+    this.flushPendingEvents();
+    this.doorbell();
+    return more;
+  }
+
+  /** A backing service reported input or room: let every live device look. */
+  serviceEvent(): boolean {
+    this.running = null;
+    let more = false;
+    for (const slot of this.slots) {
+      if (!slot.live) continue;
+      more = this.runDevice(slot, () => slot.device.onService(this.limits.budgetPerQueue)) || more;
+      this.flushUsed(slot);
+    }
+    more = this.service() || more;
+    return more;
+  }
+
+  /** The runtime stopped the last call (watchdog or memory limit): blame the device that was running. */
+  fault(kind: string, detail: string): void {
+    const slot = this.running;
+    this.running = null;
+    this.count(`fault.${kind}`);
+    if (slot) this.markNeedsReset(slot, `device model stopped by the runtime (${kind}): ${detail}`, `fault.${kind}`);
+    else this.host.log(LOG_ERROR, `runtime fault (${kind}) outside any device: ${detail}`);
+    this.doorbell();
+  }
+
+  /** Clean shutdown: every device makes its acknowledged data durable. */
+  stop(): void {
+    for (const slot of this.slots) {
+      try {
+        slot.device.stop();
+      } catch (e) {
+        this.host.log(LOG_ERROR, `${slot.device.name}${slot.devNum}: stop failed: ${String(e)}`);
+      }
+    }
+  }
+
+  /** Counters and device states, for `bulkhead.stats()` and the simulator. */
+  stats() {
+    return {
+      bus: { ...this.counters },
+      devices: this.slots.map((s) => ({
+        devNum: s.devNum,
+        type: s.device.name,
+        status: s.status,
+        needsReset: s.needsReset,
+        lastViolation: s.lastViolation,
+        counters: { ...s.counters, ...s.device.counters() },
+        queues: s.queues.map((q) => ({ size: q.size, enabled: q.enabled, live: q.live !== null, inFlight: q.live?.inFlightCount ?? 0 })),
+      })),
+    };
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  private readMessages(): boolean {
+    let n = this.rx.ready();
+    if (n < 0) {
+      this.count('violation.FIFO_HEAD');
+      this.host.log(LOG_WARN, 'bus: driver→device FIFO head runs ahead of its size; discarding (window-layout FIFOs)');
+      this.rx.resync();
+      return false;
+    }
+    if (n === 0) return false;
+    this.host.fence(); // slots after head
+    let handled = 0;
+    while (n > 0 && handled < this.limits.messagesPerPass) {
+      // Backpressure: take a message only when its answer has room (docs/window-layout.md).
+      if (this.tx.space() <= 0) {
+        this.count('backpressure');
+        break;
+      }
+      this.rx.readNext(this.inBuf);
+      n--;
+      handled++;
+      this.count('messages');
+      const m = P.decodeMessage(this.inBuf, this.layout.slotSize);
+      if (!m) {
+        this.drop(null, 'BAD_SIZE', 'msg_size outside 8..slot size');
+        continue;
+      }
+      this.dispatch(m);
+    }
+    this.host.fence(); // finish reading slots before handing them back
+    this.rx.publishTail();
+    if (n > 0) return true;
+    return this.rx.ready() !== 0;
+  }
+
+  private drop(slot: DeviceSlot | null, code: string, detail: string): void {
+    this.count(`dropped.${code}`);
+    if (slot) slot.count(`dropped.${code}`);
+    this.host.log(LOG_WARN, `bus: dropped message: ${code}: ${detail} (virtio-msg §Error Signaling)`);
+  }
+
+  private dispatch(m: P.Message): void {
+    if (m.type & P.TYPE_RESPONSE) return this.drop(null, 'UNEXPECTED_RESPONSE', `msg_id 0x${m.msgId.toString(16)}`);
+    if (m.type & P.TYPE_BUS) return this.dispatchBus(m);
+    const slot = this.slots[m.devNum];
+    if (!slot) return this.drop(null, 'UNKNOWN_DEVICE', `dev_num ${m.devNum}`);
+    const fixed = P.REQUEST_PAYLOAD[m.msgId];
+    if (fixed === undefined) return this.drop(slot, 'UNKNOWN_MSG_ID', `msg_id 0x${m.msgId.toString(16)}`);
+    if (m.payload.byteLength < fixed) return this.drop(slot, 'TRUNCATED', `${P.MSG_NAMES[m.msgId]} with ${m.payload.byteLength} payload bytes < ${fixed}`);
+    const isEvent = m.msgId >= 0x40;
+    if (isEvent !== (m.token === 0)) return this.drop(slot, 'BAD_TOKEN', `${P.MSG_NAMES[m.msgId]} with token ${m.token}`);
+    try {
+      this.handleTransport(slot, m);
+    } catch (e) {
+      if (!(e instanceof GuestProtocolError)) throw e;
+      this.drop(slot, e.code, e.message);
+    }
+  }
+
+  private dispatchBus(m: P.Message): void {
+    const fixed = P.BUS_REQUEST_PAYLOAD[m.msgId];
+    if (fixed === undefined) return this.drop(null, 'UNKNOWN_BUS_MSG_ID', `bus msg_id 0x${m.msgId.toString(16)}`);
+    if (m.payload.byteLength < fixed) return this.drop(null, 'TRUNCATED', `bus msg 0x${m.msgId.toString(16)}`);
+    if (m.token === 0 || m.devNum !== 0) return this.drop(null, 'BAD_HEADER', `bus request with token ${m.token} dev_num ${m.devNum}`);
+    const p = m.payload;
+    if (m.msgId === P.BUS_MSG_PING) {
+      const out = this.answer(m, 4);
+      out.setUint32(0, p.getUint32(0, true), true);
+      return this.send();
+    }
+    // GET_DEVICES: offset and count are multiples of 8 (virtio-msg §BUS_MSG_GET_DEVICES).
+    const offset = p.getUint16(0, true);
+    const want = p.getUint16(2, true);
+    if (offset % 8 || want % 8) return this.drop(null, 'GET_DEVICES_ALIGN', `offset ${offset} count ${want}`);
+    const maxCount = (this.outBuf.length - P.HEADER_BYTES - 6) * 8;
+    const count = Math.min(want, maxCount);
+    const bytes = count / 8;
+    const out = this.answer(m, 6 + bytes);
+    out.setUint16(0, offset, true);
+    out.setUint16(2, count, true);
+    out.setUint16(4, offset + count < this.slots.length ? offset + count : 0, true);
+    for (let i = 0; i < bytes; i++) {
+      let b = 0;
+      for (let bit = 0; bit < 8; bit++) if (offset + i * 8 + bit < this.slots.length) b |= 1 << bit;
+      out.setUint8(6 + i, b);
+    }
+    this.send();
+  }
+
+  /** Starts an answer to request `m` in the scratch buffer; `send()` pushes it. */
+  private answer(m: P.Message, payloadBytes: number): DataView {
+    return P.encodeHeader(this.outBuf, m.type | P.TYPE_RESPONSE, m.msgId, m.devNum, m.token, payloadBytes);
+  }
+
+  private send(): void {
+    const size = this.outBuf[6]! | (this.outBuf[7]! << 8);
+    this.tx.push(this.outBuf.subarray(0, size));
+    this.count('sent');
+  }
+
+  private refuse(slot: DeviceSlot, m: P.Message, why: string): void {
+    slot.count(`refused.${P.MSG_NAMES[m.msgId]}`);
+    this.host.log(LOG_WARN, `${slot.device.name}${slot.devNum}: refused ${P.MSG_NAMES[m.msgId]}: ${why}`);
+  }
+
+  private handleTransport(slot: DeviceSlot, m: P.Message): void {
+    const p = m.payload;
+    const dev = slot.device;
+    switch (m.msgId) {
+      case P.VIRTIO_MSG_GET_DEVICE_INFO: {
+        const out = this.answer(m, P.GET_DEVICE_INFO_ANSWER);
+        out.setUint32(0, dev.deviceId, true);
+        out.setUint32(4, P.VENDOR_ID, true);
+        out.setUint32(8, 64, true);
+        out.setUint32(12, dev.configSize, true);
+        out.setUint32(16, dev.numQueues, true);
+        out.setUint16(20, 0, true);
+        out.setUint16(22, 0, true);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_GET_DEVICE_FEATURES: {
+        const index = p.getUint32(0, true);
+        const num = p.getUint32(4, true);
+        if (num > (this.outBuf.length - P.HEADER_BYTES - 8) / 4) return this.drop(slot, 'TOO_LARGE', `GET_DEVICE_FEATURES of ${num} blocks`);
+        const offered = dev.features | TRANSPORT_FEATURES;
+        const out = this.answer(m, 8 + 4 * num);
+        out.setUint32(0, index, true);
+        out.setUint32(4, num, true);
+        for (let i = 0; i < num; i++) {
+          const block = index + i;
+          out.setUint32(8 + 4 * i, block < 2 ? Number((offered >> BigInt(32 * block)) & 0xffffffffn) : 0, true);
+        }
+        return this.send();
+      }
+      case P.VIRTIO_MSG_SET_DRIVER_FEATURES: {
+        const index = p.getUint32(0, true);
+        const num = p.getUint32(4, true);
+        if (p.byteLength < 8 + 4 * num) return this.drop(slot, 'TRUNCATED', `SET_DRIVER_FEATURES of ${num} blocks in ${p.byteLength} bytes`);
+        this.answer(m, 0);
+        this.send();
+        if ((slot.status & (DRIVER | FEATURES_OK | DEVICE_NEEDS_RESET)) !== DRIVER) return this.refuse(slot, m, `status 0x${slot.status.toString(16)}: features are set between DRIVER and FEATURES_OK (virtio §3.1.1)`);
+        for (let i = 0; i < num; i++) {
+          const block = index + i;
+          const bits = p.getUint32(8 + 4 * i, true);
+          if (block < 2) {
+            const shift = BigInt(32 * block);
+            slot.driverFeatures = (slot.driverFeatures & ~(0xffffffffn << shift)) | (BigInt(bits) << shift);
+          } else if (bits !== 0) slot.unknownFeatureBits = true;
+        }
+        return;
+      }
+      case P.VIRTIO_MSG_GET_CONFIG: {
+        const off = p.getUint32(0, true);
+        const len = p.getUint32(4, true);
+        const ok = len <= this.outBuf.length - P.HEADER_BYTES - 12 && off + len <= dev.configSize;
+        const out = this.answer(m, 12 + (ok ? len : 0));
+        out.setUint32(0, slot.configGeneration, true);
+        out.setUint32(4, off, true);
+        out.setUint32(8, ok ? len : 0, true);
+        if (ok) this.outBuf.set(dev.readConfig().subarray(off, off + len), P.HEADER_BYTES + 12);
+        else this.refuse(slot, m, `[${off} +${len}] outside config space of ${dev.configSize}`);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_SET_CONFIG: {
+        const gen = p.getUint32(0, true);
+        const off = p.getUint32(4, true);
+        const len = p.getUint32(8, true);
+        if (p.byteLength < 12 + len) return this.drop(slot, 'TRUNCATED', `SET_CONFIG of ${len} bytes in ${p.byteLength}`);
+        let why = '';
+        if (gen !== slot.configGeneration) why = `stale generation ${gen} (now ${slot.configGeneration})`;
+        else if (off + len > dev.configSize || len > this.outBuf.length - P.HEADER_BYTES - 12) why = `[${off} +${len}] outside config space`;
+        else if (slot.needsReset) why = 'device needs reset';
+        else if (!this.runDevice(slot, () => dev.writeConfig(off, new Uint8Array(p.buffer, p.byteOffset + 12, len).slice()))) why = 'field not writable';
+        const okLen = why ? 0 : len;
+        const out = this.answer(m, 12 + okLen);
+        out.setUint32(0, slot.configGeneration, true);
+        out.setUint32(4, off, true);
+        out.setUint32(8, okLen, true);
+        if (okLen) this.outBuf.set(dev.readConfig().subarray(off, off + len), P.HEADER_BYTES + 12);
+        if (why) this.refuse(slot, m, why);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_GET_DEVICE_STATUS: {
+        this.answer(m, 4).setUint32(0, slot.status, true);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_SET_DEVICE_STATUS: {
+        this.setStatus(slot, m, p.getUint32(0, true));
+        this.answer(m, 4).setUint32(0, slot.status, true);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_GET_VQUEUE: {
+        const i = p.getUint32(0, true);
+        const q = i < slot.queues.length ? slot.queues[i]! : null;
+        const out = this.answer(m, P.GET_VQUEUE_ANSWER);
+        out.setUint32(0, i, true);
+        out.setUint32(4, q ? dev.maxQueueSize : 0, true);
+        out.setUint32(8, q ? q.size : 0, true);
+        out.setUint32(12, 0, true);
+        const a = q?.addrs;
+        out.setUint32(16, a ? a.descLo : 0, true);
+        out.setUint32(20, a ? a.descHi : 0, true);
+        out.setUint32(24, a ? a.driverLo : 0, true);
+        out.setUint32(28, a ? a.driverHi : 0, true);
+        out.setUint32(32, a ? a.deviceLo : 0, true);
+        out.setUint32(36, a ? a.deviceHi : 0, true);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_SET_VQUEUE: {
+        this.answer(m, 0);
+        this.send();
+        return this.setQueue(slot, m);
+      }
+      case P.VIRTIO_MSG_RESET_VQUEUE: {
+        this.answer(m, 0);
+        this.send();
+        const i = p.getUint32(0, true);
+        if (!(slot.driverFeatures & VIRTIO_F_RING_RESET) || !(slot.status & FEATURES_OK)) return this.refuse(slot, m, 'VIRTIO_F_RING_RESET not negotiated');
+        if (i >= slot.queues.length) return this.refuse(slot, m, `queue ${i} does not exist`);
+        slot.queues[i] = emptyQueue();
+        slot.kicked[i] = 0;
+        slot.pendingUsedEvent[i] = 0;
+        this.runDevice(slot, () => dev.queueReset(i));
+        return;
+      }
+      case P.VIRTIO_MSG_GET_SHM: {
+        const out = this.answer(m, P.GET_SHM_ANSWER);
+        out.setUint32(0, p.getUint32(0, true), true);
+        out.setUint32(4, 0, true);
+        out.setUint32(8, 0, true);
+        return this.send();
+      }
+      case P.VIRTIO_MSG_EVENT_AVAIL: {
+        const i = p.getUint32(0, true);
+        const q = i < slot.queues.length ? slot.queues[i]! : null;
+        if (!q || !q.live || !slot.live) {
+          slot.count('dropped.NOTIFY_NOT_READY');
+          this.count('dropped.NOTIFY_NOT_READY');
+          return;
+        }
+        slot.count('notifies');
+        slot.kicked[i] = 1;
+        return;
+      }
+      default:
+        return this.drop(slot, 'UNKNOWN_MSG_ID', `msg_id 0x${m.msgId.toString(16)}`);
+    }
+  }
+
+  // ---- status and queues ----------------------------------------------------------------------
+
+  private setStatus(slot: DeviceSlot, m: P.Message, value: number): void {
+    if (value === 0) return this.resetDevice(slot);
+    if (slot.needsReset) return this.refuse(slot, m, 'device needs reset: only a write of 0 is accepted');
+    if (value > 0xff || (value & DEVICE_NEEDS_RESET)) return this.refuse(slot, m, `invalid status 0x${value.toString(16)}`);
+    if ((value & slot.status) !== slot.status) return this.refuse(slot, m, `driver may not clear status bits (0x${slot.status.toString(16)} → 0x${value.toString(16)}; virtio §2.1.1)`);
+    let next = value;
+    const added = value & ~slot.status;
+    if (added & DRIVER && !(next & ACKNOWLEDGE)) {
+      this.refuse(slot, m, 'DRIVER without ACKNOWLEDGE (virtio §3.1.1)');
+      return;
+    }
+    if (added & FEATURES_OK) {
+      const why = this.featureProblem(slot);
+      if (why) {
+        next &= ~(FEATURES_OK | DRIVER_OK);
+        this.refuse(slot, m, `FEATURES_OK refused: ${why}`);
+      }
+    }
+    if (added & DRIVER_OK && !(next & FEATURES_OK)) {
+      next &= ~DRIVER_OK;
+      this.refuse(slot, m, 'DRIVER_OK without FEATURES_OK (virtio §3.1.1)');
+    }
+    const goingLive = (next & DRIVER_OK) !== 0 && (slot.status & DRIVER_OK) === 0;
+    slot.status = next;
+    if (goingLive && !(next & FAILED)) this.activate(slot);
+  }
+
+  private featureProblem(slot: DeviceSlot): string {
+    if ((slot.status & (ACKNOWLEDGE | DRIVER)) !== (ACKNOWLEDGE | DRIVER)) return 'ACKNOWLEDGE and DRIVER not set';
+    const offered = slot.device.features | TRANSPORT_FEATURES;
+    const f = slot.driverFeatures;
+    if (slot.unknownFeatureBits || (f & ~offered) !== 0n) return `features 0x${(f & ~offered).toString(16)} were not offered (virtio §2.2.1)`;
+    if (!(f & VIRTIO_F_VERSION_1)) return 'VIRTIO_F_VERSION_1 is required';
+    if (!this.runDevice(slot, () => slot.device.acceptFeatures(f))) return 'device-specific feature dependencies not met';
+    return '';
+  }
+
+  private setQueue(slot: DeviceSlot, m: P.Message): void {
+    const p = m.payload;
+    const i = p.getUint32(0, true);
+    const size = p.getUint32(8, true);
+    if (slot.needsReset || !(slot.status & FEATURES_OK)) return this.refuse(slot, m, `status 0x${slot.status.toString(16)}: queues are set up after FEATURES_OK`);
+    if (i >= slot.queues.length) return this.refuse(slot, m, `queue ${i} does not exist`);
+    if (p.getUint32(4, true) !== 0 || p.getUint32(12, true) !== 0) return this.refuse(slot, m, 'reserved fields not zero');
+    const q = slot.queues[i]!;
+    if (q.enabled) return this.refuse(slot, m, `queue ${i} is enabled: reset the device or the queue first`);
+    const addrs: QueueAddresses = {
+      descLo: p.getUint32(16, true),
+      descHi: p.getUint32(20, true),
+      driverLo: p.getUint32(24, true),
+      driverHi: p.getUint32(28, true),
+      deviceLo: p.getUint32(32, true),
+      deviceHi: p.getUint32(36, true),
+    };
+    try {
+      validateQueueConfig(this.win, size, slot.device.maxQueueSize, addrs);
+    } catch (e) {
+      if (!(e instanceof GuestProtocolError)) throw e;
+      slot.count(`violation.${e.code}`);
+      return this.refuse(slot, m, e.message);
+    }
+    slot.queues[i] = { size, addrs, enabled: true, live: null };
+    if (slot.live) this.makeLive(slot, i);
+  }
+
+  private makeLive(slot: DeviceSlot, i: number): void {
+    const q = slot.queues[i]!;
+    const r = validateQueueConfig(this.win, q.size, slot.device.maxQueueSize, q.addrs);
+    const f = slot.driverFeatures;
+    q.live = new SplitQueue(this.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.host.fence);
+    // A driver may have made buffers available before going live without a notify reaching us.
+    slot.kicked[i] = 1;
+  }
+
+  private activate(slot: DeviceSlot): void {
+    for (let i = 0; i < slot.queues.length; i++) if (slot.queues[i]!.enabled) this.makeLive(slot, i);
+    const ctx: DeviceContext = {
+      features: slot.driverFeatures,
+      queue: (i) => (i < slot.queues.length ? slot.queues[i]!.live : null),
+      configChanged: () => {
+        slot.configGeneration = (slot.configGeneration + 1) >>> 0;
+        slot.pendingConfigEvent = true;
+      },
+      kick: (i) => {
+        if (i < slot.kicked.length) slot.kicked[i] = 1;
+      },
+    };
+    this.runDevice(slot, () => slot.device.activate(ctx));
+    this.host.log(LOG_INFO, `${slot.device.name}${slot.devNum}: DRIVER_OK, features 0x${slot.driverFeatures.toString(16)}`);
+  }
+
+  private resetDevice(slot: DeviceSlot): void {
+    slot.status = 0;
+    slot.driverFeatures = 0n;
+    slot.unknownFeatureBits = false;
+    for (let i = 0; i < slot.queues.length; i++) slot.queues[i] = emptyQueue();
+    slot.kicked.fill(0);
+    slot.pendingUsedEvent.fill(0);
+    slot.pendingConfigEvent = false;
+    slot.count('resets');
+    this.runDevice(slot, () => slot.device.reset());
+  }
+
+  /** Queue- or device-level violation: DEVICE_NEEDS_RESET and EVENT_CONFIG (virtio §2.1.2). */
+  private markNeedsReset(slot: DeviceSlot, why: string, code: string): void {
+    slot.count(`violation.${code}`);
+    this.count(`violation.${code}`);
+    slot.lastViolation = why;
+    this.host.log(LOG_WARN, `${slot.device.name}${slot.devNum}: DEVICE_NEEDS_RESET: ${why}`);
+    if (slot.needsReset) return;
+    slot.status |= DEVICE_NEEDS_RESET;
+    slot.kicked.fill(0);
+    slot.pendingUsedEvent.fill(0);
+    slot.pendingConfigEvent = true;
+  }
+
+  /** Runs device code; guest faults and device-model exceptions stop only this device. */
+  private runDevice<T>(slot: DeviceSlot, fn: () => T): T | false {
+    this.running = slot;
+    try {
+      const r = fn();
+      this.running = null;
+      return r;
+    } catch (e) {
+      this.running = null;
+      if (e instanceof GuestProtocolError) this.markNeedsReset(slot, e.message, e.code);
+      else {
+        const detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
+        this.host.log(LOG_ERROR, `${slot.device.name}${slot.devNum}: device model threw: ${detail}`);
+        this.markNeedsReset(slot, `device model threw: ${e instanceof Error ? e.message : String(e)}`, 'DEVICE_MODEL_THREW');
+      }
+      return false;
+    }
+  }
+
+  private runQueues(): boolean {
+    let more = false;
+    const n = this.slots.length;
+    for (let k = 0; k < n; k++) {
+      const slot = this.slots[(this.rr + k) % n]!;
+      if (!slot.live) continue;
+      for (let i = 0; i < slot.kicked.length; i++) {
+        if (!slot.kicked[i]) continue;
+        slot.kicked[i] = 0;
+        if (!slot.queues[i]!.live) continue;
+        const left = this.runDevice(slot, () => slot.device.processQueue(i, this.limits.budgetPerQueue));
+        if (left && slot.live) {
+          slot.kicked[i] = 1;
+          more = true;
+        }
+      }
+      this.flushUsed(slot);
+    }
+    this.rr = (this.rr + 1) % Math.max(n, 1);
+    return more;
+  }
+
+  /** Publishes used entries of every live queue and queues EVENT_USED where the driver wants one. */
+  private flushUsed(slot: DeviceSlot): void {
+    if (!slot.live) return;
+    for (let i = 0; i < slot.queues.length; i++) {
+      const live = slot.queues[i]!.live;
+      if (!live) continue;
+      try {
+        if (live.publishUsed()) slot.pendingUsedEvent[i] = 1;
+      } catch (e) {
+        if (!(e instanceof GuestProtocolError)) throw e;
+        this.markNeedsReset(slot, e.message, e.code);
+        return;
+      }
+    }
+  }
+
+  // ---- device → driver ------------------------------------------------------------------------
+
+  /**
+   * Sends pending events while the FIFO has room. Events that find it full stay pending (one bit per
+   * queue, so memory stays bounded); the frontend rings us when it frees slots of a full FIFO.
+   */
+  private flushPendingEvents(): void {
+    let space = this.tx.space();
+    if (space < 0) {
+      this.count('violation.FIFO_TAIL'); // an impossible tail: treat the FIFO as full until it is sane
+      return;
+    }
+    for (const slot of this.slots) {
+      if (slot.pendingConfigEvent) {
+        if (space === 0) {
+          this.count('eventsDeferred');
+          continue;
+        }
+        const out = P.encodeHeader(this.outBuf, 0, P.VIRTIO_MSG_EVENT_CONFIG, slot.devNum, 0, 16);
+        out.setUint32(0, slot.status, true);
+        out.setUint32(4, slot.configGeneration, true);
+        out.setUint32(8, 0, true);
+        out.setUint32(12, 0, true);
+        this.send();
+        space--;
+        slot.pendingConfigEvent = false;
+      }
+      for (let i = 0; i < slot.pendingUsedEvent.length; i++) {
+        if (!slot.pendingUsedEvent[i]) continue;
+        if (space === 0) {
+          this.count('eventsDeferred');
+          break;
+        }
+        P.encodeHeader(this.outBuf, 0, P.VIRTIO_MSG_EVENT_USED, slot.devNum, 0, 4).setUint32(0, i, true);
+        this.send();
+        space--;
+        slot.pendingUsedEvent[i] = 0;
+        slot.count('usedEvents');
+      }
+    }
+  }
+
+  private doorbell(): void {
+    if (!this.tx.dirty) return;
+    this.host.fence(); // slots before head
+    this.tx.publishHead();
+    this.host.raise();
+    this.count('doorbellsOut');
+  }
+}

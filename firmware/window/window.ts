@@ -1,0 +1,99 @@
+/**
+ * The only code that reads or writes window bytes.
+ *
+ * The window is shared with a frontend we do not trust. Every access is bounds-checked here, with
+ * arithmetic that cannot overflow: guest addresses arrive as 64-bit values split into two u32 halves
+ * and lengths as u32, so every sum stays far below 2^53 and is exact in a JS number.
+ * Reads of guest structures copy once into private memory (`copyOut`); callers parse the copy.
+ */
+import { GuestProtocolError } from '../errors';
+
+export class GuestWindow {
+  /** Bytes in the window. */
+  readonly size: number;
+  /** First byte the frontend may hand us as a buffer or ring address (the pool). */
+  readonly guestStart: number;
+  private readonly view: DataView;
+  private readonly bytes: Uint8Array;
+
+  constructor(buffer: ArrayBuffer, guestStart: number) {
+    if (guestStart < 0 || guestStart > buffer.byteLength) throw new Error(`guestStart ${guestStart} outside window`);
+    this.size = buffer.byteLength;
+    this.guestStart = guestStart;
+    this.view = new DataView(buffer);
+    this.bytes = new Uint8Array(buffer);
+  }
+
+  /** True when [off, off+len) lies inside the window (off, len: non-negative integers < 2^53). */
+  contains(off: number, len: number): boolean {
+    return off >= 0 && len >= 0 && off + len <= this.size;
+  }
+
+  /**
+   * Validates a guest-supplied 64-bit address (lo, hi u32 halves) and length as a range inside the
+   * pool; returns the window offset. Anything else is a protocol violation, never a memory access.
+   */
+  guestRange(lo: number, hi: number, len: number, what: string): number {
+    if (hi !== 0 || lo < this.guestStart || lo + len > this.size) {
+      throw new GuestProtocolError(
+        'ADDR_OUTSIDE_WINDOW',
+        'DESIGN §2',
+        `${what} [0x${hi.toString(16)}_${lo.toString(16).padStart(8, '0')} +${len}] outside pool [0x${this.guestStart.toString(16)}, 0x${this.size.toString(16)})`,
+      );
+    }
+    return lo;
+  }
+
+  private check(off: number, len: number): void {
+    if (!(off >= 0 && off + len <= this.size)) throw new Error(`window access [${off} +${len}] outside window of ${this.size}`);
+  }
+
+  u8(off: number): number {
+    this.check(off, 1);
+    return this.bytes[off]!;
+  }
+  u16(off: number): number {
+    this.check(off, 2);
+    return this.view.getUint16(off, true);
+  }
+  u32(off: number): number {
+    this.check(off, 4);
+    return this.view.getUint32(off, true);
+  }
+  setU8(off: number, v: number): void {
+    this.check(off, 1);
+    this.bytes[off] = v;
+  }
+  setU16(off: number, v: number): void {
+    this.check(off, 2);
+    this.view.setUint16(off, v, true);
+  }
+  setU32(off: number, v: number): void {
+    this.check(off, 4);
+    this.view.setUint32(off, v, true);
+  }
+
+  /** Copies [off, off+len) into a fresh private array: the one fetch of a guest structure. */
+  copyOut(off: number, len: number): Uint8Array {
+    this.check(off, len);
+    return this.bytes.slice(off, off + len);
+  }
+
+  /** Copies [off, off+len) into `dst` at `dstOff` (private memory the caller owns). */
+  copyOutInto(off: number, len: number, dst: Uint8Array, dstOff: number): void {
+    this.check(off, len);
+    dst.set(this.bytes.subarray(off, off + len), dstOff);
+  }
+
+  /** Writes `data` at `off`. */
+  copyIn(off: number, data: Uint8Array): void {
+    this.check(off, data.length);
+    this.bytes.set(data, off);
+  }
+
+  /** Fills [off, off+len) with `value`. */
+  fill(off: number, len: number, value: number): void {
+    this.check(off, len);
+    this.bytes.fill(value, off, off + len);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * `bulkhead/sim`: the firmware bundle running in the node runtime (quickjs-emscripten) on a board,
+ * with the frontend side exposed raw — window bytes, FIFO messages, lines, counters — so that the
+ * frontend driver model and hostile tests can drive it. Everything is synchronous on the backend
+ * side: a doorbell runs the backend until it is idle (or one pass at a time with `step()`).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
+import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
+import type { HostStorage, HostStream } from '../runtime/node/runtime';
+import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+import { FrontendBus } from './bus';
+import { Frontend } from './device';
+import type { WindowLayout } from './layout';
+import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL, readLayout } from './layout';
+import type { FrontendPort } from './port';
+
+export { Frontend, DriverDevice } from './device';
+export { FrontendBus } from './bus';
+export { PoolAllocator } from './pool';
+export { DriverQueue } from './vring';
+export { RngDriver } from './drivers/rng';
+export { ConsoleDriver } from './drivers/console';
+export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+export type { FrontendPort } from './port';
+export type { WindowLayout } from './layout';
+export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
+export * as protocol from '../firmware/transport/protocol';
+export * as virtio from '../firmware/virtio';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The project root (this file lives in frontend/ as a source, in dist/ when bundled). */
+export const PROJECT_ROOT = resolve(here, '..');
+
+/** Loads a board by name (`host-sim`), path, or object. */
+export function loadBoard(board: string | BoardConfig = 'host-sim'): BoardConfig {
+  if (typeof board !== 'string') return structuredClone(board);
+  const path = board.endsWith('.json') ? (isAbsolute(board) ? board : resolve(board)) : join(PROJECT_ROOT, 'boards', `${board}.json`);
+  return JSON.parse(readFileSync(path, 'utf8')) as BoardConfig;
+}
+
+export interface SimOptions {
+  /** Board name, path or object (default `host-sim`). */
+  board?: string | BoardConfig;
+  /** Replace the board's device manifest. */
+  devices?: DeviceManifestEntry[];
+  /** Add or replace services of the board. */
+  services?: BoardConfig['services'];
+  /** Firmware source (default: dist/firmware.js built by `npm run build`). */
+  bundle?: string;
+  /** Log sink (default: warnings and errors are collected in `sim.logs`, not printed). */
+  log?: (level: number, msg: string) => void;
+  streams?: Record<string, HostStream>;
+  storage?: Record<string, HostStorage>;
+  entropy?: (dst: Uint8Array) => void;
+  /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
+  maxPasses?: number;
+}
+
+/** Backend counters: bus-wide and per device. */
+export interface BackendStats {
+  bus: Record<string, number>;
+  devices: {
+    devNum: number;
+    type: string;
+    status: number;
+    needsReset: boolean;
+    lastViolation: string;
+    counters: Record<string, number>;
+    queues: { size: number; enabled: boolean; live: boolean; inFlight: number }[];
+  }[];
+}
+
+export class Sim {
+  /** Lines raised towards the frontend, and doorbells the frontend rang. */
+  readonly lines = { toFrontend: 0, fromFrontend: 0 };
+  /** Backend passes run (each a call into the firmware). */
+  passes = 0;
+  readonly layout: WindowLayout;
+  private pendingRaise = false;
+
+  private constructor(
+    /** Log lines of the firmware (level, message), unless a `log` option took them. */
+    readonly logs: { level: number; msg: string }[],
+    readonly runtime: NodeRuntime,
+    readonly board: BoardConfig,
+    private readonly maxPasses: number,
+  ) {
+    runtime.call('start');
+    this.layout = readLayout(this.bytes);
+  }
+
+  /** @internal */
+  static async create(opts: SimOptions = {}): Promise<Sim> {
+    const board = loadBoard(opts.board);
+    if (opts.devices) board.devices = opts.devices;
+    if (opts.services) board.services = { ...board.services, ...opts.services };
+    const bundle = opts.bundle ?? readFileSync(join(PROJECT_ROOT, 'dist', 'firmware.js'), 'utf8');
+    let sim: Sim | null = null;
+    const logs: { level: number; msg: string }[] = [];
+    const runtime = await NodeRuntime.create({
+      bundle,
+      board,
+      onRaise: () => sim?.raised(),
+      log: opts.log ?? ((level, msg) => level <= 2 && logs.push({ level, msg })),
+      streams: opts.streams,
+      storage: opts.storage,
+      entropy: opts.entropy,
+    });
+    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
+    return sim;
+  }
+
+  private raised(): void {
+    this.lines.toFrontend++;
+    this.pendingRaise = true;
+  }
+
+  /** The window as the frontend sees it (the same bytes the firmware sees). */
+  get bytes(): Uint8Array {
+    return this.runtime.window;
+  }
+
+  private view(): DataView {
+    const b = this.bytes;
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. */
+  send(msg: Uint8Array): boolean {
+    const f = this.layout.fifoD2V;
+    const v = this.view();
+    const head = v.getUint32(f.offset + FIFO_HEAD, true);
+    const tail = v.getUint32(f.offset + FIFO_TAIL, true);
+    if (((head - tail) >>> 0) >= f.slots) return false;
+    const slot = f.offset + FIFO_SLOTS + (head & (f.slots - 1)) * this.layout.slotSize;
+    this.bytes.fill(0, slot, slot + this.layout.slotSize);
+    this.bytes.set(msg.subarray(0, this.layout.slotSize), slot);
+    v.setUint32(f.offset + FIFO_HEAD, (head + 1) >>> 0, true);
+    return true;
+  }
+
+  /** Takes every raw message from the device→driver FIFO. */
+  receive(): Uint8Array[] {
+    const f = this.layout.fifoV2D;
+    const v = this.view();
+    const head = v.getUint32(f.offset + FIFO_HEAD, true);
+    let tail = v.getUint32(f.offset + FIFO_TAIL, true);
+    const out: Uint8Array[] = [];
+    while (tail !== head) {
+      const slot = f.offset + FIFO_SLOTS + (tail & (f.slots - 1)) * this.layout.slotSize;
+      const size = v.getUint16(slot + 6, true);
+      out.push(this.bytes.slice(slot, slot + Math.min(Math.max(size, 8), this.layout.slotSize)));
+      tail = (tail + 1) >>> 0;
+    }
+    v.setUint32(f.offset + FIFO_TAIL, tail, true);
+    return out;
+  }
+
+  /** Rings the backend's doorbell and runs it until idle. */
+  kick(): void {
+    this.lines.fromFrontend++;
+    let more = this.runtime.call('onInterrupt', this.board.lines.fromFrontend) === 1;
+    this.passes++;
+    for (let n = 0; more; n++) {
+      if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes for one doorbell`);
+      more = this.step();
+    }
+  }
+
+  /** Rings the backend's doorbell without running it (pair with `step()` to interleave writes). */
+  ring(): void {
+    this.lines.fromFrontend++;
+  }
+
+  /** Runs one backend pass; returns true if the backend has work left. */
+  step(): boolean {
+    this.passes++;
+    return this.runtime.call('poll') === 1;
+  }
+
+  /** Tells the firmware a stream service has input and runs it until idle. */
+  serviceReady(name: string): void {
+    const h = this.runtime.serviceHandle(name);
+    if (h < 0) throw new Error(`no open service ${name}`);
+    let more = this.runtime.call('onService', h) === 1;
+    for (let n = 0; more; n++) {
+      if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes`);
+      more = this.step();
+    }
+  }
+
+  /** The backend's counters. */
+  stats(): BackendStats {
+    return JSON.parse(String(this.runtime.call('stats'))) as BackendStats;
+  }
+
+  /** Device status of `devNum` as the backend holds it. */
+  deviceStatus(devNum: number): number {
+    return this.stats().devices[devNum]!.status;
+  }
+
+  /** True when the backend marked `devNum` DEVICE_NEEDS_RESET. */
+  needsReset(devNum: number): boolean {
+    return (this.deviceStatus(devNum) & DEVICE_NEEDS_RESET) !== 0;
+  }
+
+  /** The host side of a console stream (default: the board's `console0`). */
+  console(name = 'console0') {
+    const s = this.runtime.streams[name];
+    if (!(s instanceof MemoryStream)) throw new Error(`stream ${name} is not a memory stream`);
+    return {
+      /** Sends text or bytes towards the frontend. */
+      input: (data: string | Uint8Array) => {
+        s.push(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+        this.serviceReady(name);
+      },
+      /** Everything the frontend wrote so far. */
+      output: () => new TextDecoder().decode(s.takeOutput()),
+    };
+  }
+
+  /** A FrontendPort onto this simulator (for the frontend driver model). */
+  get port(): FrontendPort {
+    const sim = this;
+    return {
+      get bytes() {
+        return sim.bytes;
+      },
+      kick: () => sim.kick(),
+      wait: async () => {
+        const r = sim.pendingRaise;
+        sim.pendingRaise = false;
+        return r;
+      },
+      close: () => {},
+    };
+  }
+
+  /** Attaches the frontend driver model. */
+  frontend(): Promise<Frontend> {
+    return Frontend.attach(this.port);
+  }
+
+  dispose(): void {
+    this.runtime.dispose();
+  }
+}
+
+/** Creates a simulator: the firmware on the node runtime, booted and ready (DESIGN §7). */
+export function createSim(options: SimOptions = {}): Promise<Sim> {
+  return Sim.create(options);
+}
+
+/** For tests that need a bus without the Frontend wrapper. */
+export function rawBus(sim: Sim): FrontendBus {
+  return new FrontendBus(sim.port);
+}

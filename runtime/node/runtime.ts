@@ -1,0 +1,403 @@
+/**
+ * The node runtime: hosts the firmware bundle in quickjs-emscripten and implements the Board HAL
+ * (docs/hal.md) for tests, the simulator and benchmarks.
+ *
+ * The window is allocated in the WASM heap and wrapped as the bundle's ArrayBuffer without a copy, so
+ * the host (the simulated frontend) and the firmware see the same bytes. Calls into the bundle run
+ * under a watchdog and the context has a memory limit; a stopped call is reported to the firmware
+ * through `bulkhead.onFault` and the runtime keeps serving.
+ */
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten';
+import { newQuickJSWASMModule, RELEASE_SYNC } from 'quickjs-emscripten';
+import type { BoardConfig } from '../../firmware/hal';
+
+const EFAULT = 14;
+const EBADF = 9;
+const ENOENT = 2;
+const EIO = 5;
+const EROFS = 30;
+
+/** A byte stream backing (console). */
+export interface HostStream {
+  /** Takes output bytes; returns how many were accepted. */
+  write(bytes: Uint8Array): number;
+  /** Returns up to `max` pending input bytes (empty when none). */
+  read(max: number): Uint8Array;
+}
+
+/** An in-memory stream: bounded input queue (excess counted as dropped), collected output. */
+export class MemoryStream implements HostStream {
+  private input: Uint8Array[] = [];
+  private inputBytes = 0;
+  private output: Uint8Array[] = [];
+  /** Input bytes refused because the queue was full. */
+  dropped = 0;
+  constructor(readonly maxInput = 1 << 20) {}
+  write(bytes: Uint8Array): number {
+    this.output.push(bytes.slice());
+    return bytes.length;
+  }
+  read(max: number): Uint8Array {
+    const first = this.input[0];
+    if (!first) return new Uint8Array(0);
+    if (first.length <= max) {
+      this.input.shift();
+      this.inputBytes -= first.length;
+      return first;
+    }
+    this.input[0] = first.subarray(max);
+    this.inputBytes -= max;
+    return first.subarray(0, max);
+  }
+  /** Queues input for the frontend; returns bytes accepted. */
+  push(bytes: Uint8Array): number {
+    const n = Math.min(bytes.length, this.maxInput - this.inputBytes);
+    if (n < bytes.length) this.dropped += bytes.length - n;
+    if (n > 0) {
+      this.input.push(bytes.slice(0, n));
+      this.inputBytes += n;
+    }
+    return n;
+  }
+  /** Takes everything written so far. */
+  takeOutput(): Uint8Array {
+    const total = this.output.reduce((a, b) => a + b.length, 0);
+    const out = new Uint8Array(total);
+    let p = 0;
+    for (const b of this.output) {
+      out.set(b, p);
+      p += b.length;
+    }
+    this.output = [];
+    return out;
+  }
+}
+
+/** A storage backing: a raw image file. */
+export interface HostStorage {
+  path: string;
+  readOnly: boolean;
+}
+
+export interface NodeRuntimeOptions {
+  /** Source of dist/firmware.js. */
+  bundle: string;
+  board: BoardConfig;
+  /** The firmware raised a line towards the frontend. */
+  onRaise(line: number): void;
+  /** Log sink (default: errors and warnings to stderr). */
+  log?(level: number, msg: string): void;
+  /** Streams by service name (default: a MemoryStream per stream service). */
+  streams?: Record<string, HostStream>;
+  /** Storage by service name (default: the board's `path` and `readOnly`). */
+  storage?: Record<string, HostStorage>;
+  /** Entropy source (default: node:crypto). Tests may make it deterministic. */
+  entropy?(dst: Uint8Array): void;
+}
+
+let modulePromise: Promise<QuickJSWASMModule> | null = null;
+/** The QuickJS WASM module (release, sync build), loaded once per process. */
+export function quickjsModule(): Promise<QuickJSWASMModule> {
+  modulePromise ??= newQuickJSWASMModule(RELEASE_SYNC);
+  return modulePromise;
+}
+
+/** Entry points of the firmware, as `bulkhead.*` in the bundle. */
+export type EntryPoint = 'start' | 'onInterrupt' | 'poll' | 'onTimer' | 'onService' | 'stop' | 'stats';
+
+/**
+ * The one place that reaches into quickjs-emscripten's protected members: the emscripten module
+ * (for `_malloc` and `HEAPU8`) and the FFI (for `QTS_NewArrayBuffer`, which wraps memory we own as an
+ * ArrayBuffer without copying; QuickJS frees it with the context).
+ */
+function aliasWindow(ctx: QuickJSContext, size: number): { handle: QuickJSHandle; ptr: number; heap: () => Uint8Array } {
+  const internals = ctx as unknown as {
+    module: { _malloc(n: number): number; HEAPU8: Uint8Array };
+    ffi: { QTS_NewArrayBuffer(ctx: unknown, ptr: number, len: number): unknown };
+    ctx: { value: unknown };
+    memory: { heapValueHandle(ptr: unknown): QuickJSHandle };
+  };
+  const ptr = internals.module._malloc(size);
+  if (!ptr) throw new Error(`cannot allocate a ${size}-byte window in the WASM heap`);
+  internals.module.HEAPU8.fill(0, ptr, ptr + size);
+  const handle = internals.memory.heapValueHandle(internals.ffi.QTS_NewArrayBuffer(internals.ctx.value, ptr, size));
+  return { handle, ptr, heap: () => internals.module.HEAPU8 };
+}
+
+/** The firmware running in quickjs-emscripten. */
+export class NodeRuntime {
+  /** Calls stopped by the watchdog or the memory limit. */
+  faults: { kind: string; detail: string }[] = [];
+  /** Lines raised by the firmware, per line number. */
+  raised = new Map<number, number>();
+  /** Host calls made by the firmware, per HAL function (for benchmarks). */
+  readonly hostCalls: Record<string, number> = {};
+  private readonly rt: QuickJSRuntime;
+  private readonly ctx: QuickJSContext;
+  private readonly entry: QuickJSHandle;
+  private readonly winPtr: number;
+  private readonly heap: () => Uint8Array;
+  private view: Uint8Array;
+  private deadline = Infinity;
+  private disposed = false;
+  readonly streams: Record<string, HostStream>;
+  private readonly handles: { kind: string; name: string; fd?: number; readOnly?: boolean; size?: number; stream?: HostStream }[] = [];
+  readonly windowSize: number;
+  private readonly log: (level: number, msg: string) => void;
+
+  private constructor(mod: QuickJSWASMModule, private readonly opts: NodeRuntimeOptions) {
+    const board = opts.board;
+    this.windowSize = board.window.size;
+    this.log = opts.log ?? ((level, msg) => level <= 1 && process.stderr.write(`[fw] ${msg}\n`));
+    this.streams = { ...(opts.streams ?? {}) };
+    for (const [name, s] of Object.entries(board.services)) {
+      if (s.kind === 'stream' && !this.streams[name]) this.streams[name] = new MemoryStream();
+    }
+    this.rt = mod.newRuntime();
+    this.rt.setMemoryLimit(board.limits.memoryBytes);
+    this.rt.setMaxStackSize(512 * 1024);
+    this.rt.setInterruptHandler(() => performance.now() > this.deadline);
+    this.ctx = this.rt.newContext();
+    const win = aliasWindow(this.ctx, this.windowSize);
+    this.winPtr = win.ptr;
+    this.heap = win.heap;
+    this.view = this.heap().subarray(this.winPtr, this.winPtr + this.windowSize);
+    this.installHal(win.handle, board);
+    const harden = this.ctx.evalCode(
+      'delete ArrayBuffer.prototype.transfer; delete ArrayBuffer.prototype.transferToFixedLength; delete ArrayBuffer.prototype.resize; Object.freeze(globalThis.__hal);',
+      'harden.js',
+      { type: 'global' },
+    );
+    this.ctx.unwrapResult(harden).dispose();
+    this.deadline = performance.now() + 10_000; // evaluation of the bundle: generous, still bounded
+    const r = this.ctx.evalCode(opts.bundle, 'firmware.js', { type: 'global' });
+    this.deadline = Infinity;
+    if (r.error) {
+      const err = this.ctx.dump(r.error);
+      r.error.dispose();
+      throw new Error(`firmware failed to load: ${JSON.stringify(err)}`);
+    }
+    r.value.dispose();
+    this.entry = this.ctx.getProp(this.ctx.global, 'bulkhead');
+    if (this.ctx.typeof(this.entry) !== 'object') throw new Error('firmware did not define globalThis.bulkhead');
+  }
+
+  /** Loads the module (once per process) and boots the bundle (without calling start). */
+  static async create(opts: NodeRuntimeOptions): Promise<NodeRuntime> {
+    return new NodeRuntime(await quickjsModule(), opts);
+  }
+
+  /** The window as the host sees it (re-derived if the WASM memory grew). */
+  get window(): Uint8Array {
+    if (this.view.byteLength === 0 || this.view.buffer !== this.heap().buffer) {
+      this.view = this.heap().subarray(this.winPtr, this.winPtr + this.windowSize);
+    }
+    return this.view;
+  }
+
+  private installHal(windowHandle: QuickJSHandle, board: BoardConfig): void {
+    const ctx = this.ctx;
+    const hal = ctx.newObject();
+    const num = (h: QuickJSHandle | undefined) => (h ? ctx.getNumber(h) : 0);
+    const inWindow = (off: number, len: number) => Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= this.windowSize;
+    const fn = (name: string, impl: (...a: QuickJSHandle[]) => QuickJSHandle | number | undefined) => {
+      const calls = this.hostCalls;
+      calls[name] = 0;
+      const f = ctx.newFunction(name, (...args) => {
+        calls[name]!++;
+        const r = impl(...args);
+        return typeof r === 'number' ? ctx.newNumber(r) : r;
+      });
+      ctx.setProp(hal, name, f);
+      f.dispose();
+    };
+    ctx.setProp(hal, 'abi', ctx.newNumber(1));
+    ctx.setProp(hal, 'window', windowHandle);
+    windowHandle.dispose();
+    const bj = ctx.newString(JSON.stringify(board));
+    ctx.setProp(hal, 'boardJson', bj);
+    bj.dispose();
+    fn('raise', (line) => {
+      const l = num(line);
+      this.raised.set(l, (this.raised.get(l) ?? 0) + 1);
+      this.opts.onRaise(l);
+      return undefined;
+    });
+    fn('fence', () => undefined); // single-threaded WASM: program order is memory order
+    fn('now', () => performance.now());
+    fn('log', (level, msg) => {
+      this.log(num(level), msg ? ctx.getString(msg) : '');
+      return undefined;
+    });
+    fn('setTimer', () => undefined);
+    const openService = (kind: string, nameH: QuickJSHandle | undefined): number => {
+      const name = nameH ? ctx.getString(nameH) : '';
+      const svc = board.services[name];
+      if (!svc || svc.kind !== kind) return -ENOENT;
+      if (kind === 'storage') {
+        const st = this.opts.storage?.[name] ?? { path: String(svc['path'] ?? ''), readOnly: svc['readOnly'] === true };
+        try {
+          const fd = fs.openSync(st.path, st.readOnly ? 'r' : 'r+');
+          this.handles.push({ kind, name, fd, readOnly: st.readOnly, size: fs.fstatSync(fd).size });
+        } catch (e) {
+          this.log(0, `storage ${name}: cannot open ${st.path}: ${(e as Error).message}`);
+          return -ENOENT;
+        }
+      } else if (kind === 'stream') {
+        this.handles.push({ kind, name, stream: this.streams[name]! });
+      } else this.handles.push({ kind, name });
+      return this.handles.length - 1;
+    };
+    const handle = (h: QuickJSHandle | undefined, kind: string) => {
+      const x = this.handles[num(h)];
+      return x && x.kind === kind ? x : null;
+    };
+    fn('entropyOpen', (n) => openService('entropy', n));
+    fn('entropyRead', (h, off, len) => {
+      const o = num(off);
+      const l = num(len);
+      if (!handle(h, 'entropy')) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      const dst = this.window.subarray(o, o + l);
+      if (this.opts.entropy) this.opts.entropy(dst);
+      else randomFillSync(dst);
+      return l;
+    });
+    fn('streamOpen', (n) => openService('stream', n));
+    fn('streamWrite', (h, off, len) => {
+      const s = handle(h, 'stream');
+      const o = num(off);
+      const l = num(len);
+      if (!s) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      return s.stream!.write(this.window.subarray(o, o + l));
+    });
+    fn('streamRead', (h, off, len) => {
+      const s = handle(h, 'stream');
+      const o = num(off);
+      const l = num(len);
+      if (!s) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      const got = s.stream!.read(l);
+      this.window.set(got, o);
+      return got.length;
+    });
+    fn('storageOpen', (n) => openService('storage', n));
+    fn('storageInfo', (h) => {
+      const s = handle(h, 'storage');
+      const arr = ctx.newArray();
+      ctx.setProp(arr, 0, ctx.newNumber(s ? s.size! : -EBADF));
+      ctx.setProp(arr, 1, ctx.newNumber(s?.readOnly ? 1 : 0));
+      return arr;
+    });
+    const io = (write: boolean) => (h?: QuickJSHandle, fileOff?: QuickJSHandle, off?: QuickJSHandle, len?: QuickJSHandle) => {
+      const s = handle(h, 'storage');
+      const f = num(fileOff);
+      const o = num(off);
+      const l = num(len);
+      if (!s) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      if (write && s.readOnly) return -EROFS;
+      if (!(Number.isInteger(f) && f >= 0 && f + l <= s.size!)) return -EIO;
+      try {
+        const buf = this.window;
+        const n = write ? fs.writeSync(s.fd!, buf, o, l, f) : fs.readSync(s.fd!, buf, o, l, f);
+        return n === l ? 0 : -EIO;
+      } catch {
+        return -EIO;
+      }
+    };
+    fn('storageRead', io(false));
+    fn('storageWrite', io(true));
+    fn('storageFlush', (h) => {
+      const s = handle(h, 'storage');
+      if (!s) return -EBADF;
+      if (s.readOnly) return 0;
+      try {
+        fs.fdatasyncSync(s.fd!);
+        return 0;
+      } catch {
+        return -EIO;
+      }
+    });
+    // Node has no fallocate: discard and write-zeroes both write zeroes (reads return zeroes either way).
+    const zero = (h?: QuickJSHandle, fileOff?: QuickJSHandle, len?: QuickJSHandle) => {
+      const s = handle(h, 'storage');
+      const f = num(fileOff);
+      const l = num(len);
+      if (!s) return -EBADF;
+      if (s.readOnly) return -EROFS;
+      if (!(Number.isInteger(f) && Number.isInteger(l) && f >= 0 && l >= 0 && f + l <= s.size!)) return -EIO;
+      const chunk = new Uint8Array(Math.min(l, 1 << 20));
+      try {
+        for (let done = 0; done < l; ) {
+          const n = Math.min(chunk.length, l - done);
+          fs.writeSync(s.fd!, chunk, 0, n, f + done);
+          done += n;
+        }
+        return 0;
+      } catch {
+        return -EIO;
+      }
+    };
+    fn('storageDiscard', zero);
+    fn('storageWriteZeroes', zero);
+    fn('packetOpen', (n) => openService('packet', n));
+    fn('packetSend', () => -EIO);
+    fn('packetRecv', () => 0);
+    ctx.setProp(ctx.global, '__hal', hal);
+    hal.dispose();
+  }
+
+  /**
+   * Calls a firmware entry point under the watchdog. A call stopped by the watchdog or the memory
+   * limit is recorded and reported to the firmware; the return value is then 0.
+   */
+  call(name: EntryPoint | 'onFault', ...args: (number | string)[]): number | string {
+    if (this.disposed) throw new Error('runtime disposed');
+    const ctx = this.ctx;
+    const f = ctx.getProp(this.entry, name);
+    const handles = args.map((a) => (typeof a === 'number' ? ctx.newNumber(a) : ctx.newString(a)));
+    this.deadline = performance.now() + this.opts.board.limits.watchdogMs;
+    const r = ctx.callFunction(f, this.entry, ...handles);
+    this.deadline = Infinity;
+    f.dispose();
+    for (const h of handles) h.dispose();
+    if (r.error) {
+      const err = ctx.dump(r.error) as { name?: string; message?: string } | string;
+      r.error.dispose();
+      const message = typeof err === 'object' && err ? `${err.name ?? 'Error'}: ${err.message ?? ''}` : String(err);
+      const kind = /interrupted/i.test(message) ? 'watchdog' : /out of memory|memory/i.test(message) ? 'memory' : 'exception';
+      this.faults.push({ kind, detail: message });
+      if (name !== 'onFault') this.call('onFault', kind, `${name}: ${message}`);
+      return 0;
+    }
+    const v = ctx.dump(r.value);
+    r.value.dispose();
+    return typeof v === 'number' || typeof v === 'string' ? v : 0;
+  }
+
+  /** Service handle of a named stream (for `onService`). */
+  serviceHandle(name: string): number {
+    return this.handles.findIndex((h) => h.name === name);
+  }
+
+  /** Memory the QuickJS context uses (bytes), as QuickJS counts it. */
+  memoryUsed(): number {
+    const dump = this.rt.computeMemoryUsage();
+    const v = this.ctx.dump(dump) as { memory_used_size?: number };
+    dump.dispose();
+    return v.memory_used_size ?? 0;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const h of this.handles) if (h.fd !== undefined) fs.closeSync(h.fd);
+    this.entry.dispose();
+    this.ctx.dispose();
+    this.rt.dispose();
+  }
+}
