@@ -1,0 +1,139 @@
+// The split virtqueue against the TS sources in V8, with a window that is a plain ArrayBuffer.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GuestProtocolError } from '../../firmware/errors';
+import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import { SplitQueue, validateQueueConfig } from '../../firmware/virtqueue/split';
+import { GuestWindow } from '../../firmware/window/window';
+
+const POOL = 0x1000;
+function setup(size = 8, eventIdx = false) {
+  const buf = new ArrayBuffer(1 << 20);
+  const v = new DataView(buf);
+  const win = new GuestWindow(buf, POOL);
+  const desc = POOL;
+  const avail = POOL + 16 * size;
+  const used = POOL + 0x1000;
+  const data = POOL + 0x2000;
+  let fences = 0;
+  const q = new SplitQueue(win, 0, size, desc, avail, used, eventIdx, true, () => fences++);
+  let idx = 0;
+  return {
+    q,
+    v,
+    data,
+    used,
+    avail,
+    fences: () => fences,
+    d(i: number, addr: number, len: number, flags: number, next = 0) {
+      v.setUint32(desc + 16 * i, addr, true);
+      v.setUint32(desc + 16 * i + 8, len, true);
+      v.setUint16(desc + 16 * i + 12, flags, true);
+      v.setUint16(desc + 16 * i + 14, next, true);
+    },
+    offer(head: number) {
+      v.setUint16(avail + 4 + 2 * (idx % size), head, true);
+      idx = (idx + 1) & 0xffff;
+      v.setUint16(avail + 2, idx, true);
+    },
+  };
+}
+
+test('pop returns a validated chain: readable segments first, then writable', () => {
+  const t = setup();
+  t.d(0, t.data, 16, VIRTQ_DESC_F_NEXT, 1);
+  t.d(1, t.data + 16, 0, VIRTQ_DESC_F_NEXT, 2); // zero-length: carries nothing
+  t.d(2, t.data + 32, 100, VIRTQ_DESC_F_WRITE);
+  t.offer(0);
+  const c = t.q.pop()!;
+  assert.is(c.headIndex, 0);
+  assert.is(c.readableBytes, 16);
+  assert.is(c.writableBytes, 100);
+  assert.equal(c.offsets, [t.data, t.data + 32]);
+  assert.is(t.q.pop(), null);
+});
+
+test('the reader copies what the driver wrote; the writer writes only into writable buffers', () => {
+  const t = setup();
+  t.d(0, t.data, 4, VIRTQ_DESC_F_NEXT, 1);
+  t.d(1, t.data + 8, 4, VIRTQ_DESC_F_WRITE);
+  new Uint8Array(t.v.buffer).set([1, 2, 3, 4], t.data);
+  t.offer(0);
+  const c = t.q.pop()!;
+  assert.equal([...c.reader().read(4)], [1, 2, 3, 4]);
+  const w = c.writer();
+  w.write(new Uint8Array([9, 9]));
+  assert.is(w.written, 2);
+  assert.equal([...new Uint8Array(t.v.buffer, t.data, 12)], [1, 2, 3, 4, 0, 0, 0, 0, 9, 9, 0, 0]);
+  assert.throws(() => w.write(new Uint8Array(3)), /beyond/);
+});
+
+test('pushUsed + publishUsed write the used element and index, and honour NO_INTERRUPT', () => {
+  const t = setup();
+  t.d(0, t.data, 8, VIRTQ_DESC_F_WRITE);
+  t.offer(0);
+  const c = t.q.pop()!;
+  t.q.pushUsed(c, 8);
+  assert.is(t.v.getUint16(t.used + 2, true), 0, 'not visible before publish');
+  assert.ok(t.q.publishUsed(), 'driver wants an interrupt');
+  assert.is(t.v.getUint16(t.used + 2, true), 1);
+  assert.is(t.v.getUint32(t.used + 4, true), 0);
+  assert.is(t.v.getUint32(t.used + 8, true), 8);
+  t.v.setUint16(t.avail, VIRTQ_AVAIL_F_NO_INTERRUPT, true);
+  t.offer(0);
+  t.q.pushUsed(t.q.pop()!, 0);
+  assert.not.ok(t.q.publishUsed(), 'suppressed by VIRTQ_AVAIL_F_NO_INTERRUPT');
+});
+
+test('with EVENT_IDX the device notifies only when used_event is crossed (§2.7.10)', () => {
+  const t = setup(8, true);
+  const usedEvent = (v: number) => t.v.setUint16(t.avail + 4 + 2 * 8, v, true);
+  t.d(0, t.data, 8, VIRTQ_DESC_F_WRITE);
+  t.d(1, t.data + 8, 8, VIRTQ_DESC_F_WRITE);
+  usedEvent(1); // driver wants to hear when used idx passes 1
+  t.offer(0);
+  t.q.pushUsed(t.q.pop()!, 0);
+  assert.not.ok(t.q.publishUsed(), 'used idx 1 does not cross used_event 1');
+  t.offer(1);
+  t.q.pushUsed(t.q.pop()!, 0);
+  assert.ok(t.q.publishUsed(), 'used idx 2 crosses used_event 1');
+});
+
+test('the available index wraps from 65535 to 0 legitimately', () => {
+  const t = setup(4);
+  t.d(0, t.data, 8, VIRTQ_DESC_F_WRITE);
+  t.q.nextAvail = 0xffff;
+  (t.q as unknown as { availIdx: number }).availIdx = 0xffff;
+  t.v.setUint16(t.avail + 4 + 2 * 3, 0, true);
+  t.v.setUint16(t.avail + 2, 0, true); // one entry: 0xffff → 0
+  const c = t.q.pop()!;
+  assert.is(c.headIndex, 0);
+  assert.is(t.q.nextAvail, 0);
+});
+
+test('a head popped twice while in flight is a violation', () => {
+  const t = setup();
+  t.d(0, t.data, 8, VIRTQ_DESC_F_WRITE);
+  t.offer(0);
+  t.offer(0);
+  t.q.pop();
+  assert.throws(() => t.q.pop(), (e: unknown) => e instanceof GuestProtocolError && e.code === 'HEAD_IN_FLIGHT');
+});
+
+test('descriptor next out of range is a violation', () => {
+  const t = setup();
+  t.d(0, t.data, 8, VIRTQ_DESC_F_NEXT, 8);
+  t.offer(0);
+  assert.throws(() => t.q.pop(), (e: unknown) => e instanceof GuestProtocolError && e.code === 'NEXT_OUT_OF_RANGE');
+});
+
+test('validateQueueConfig checks size and alignment', () => {
+  const win = new GuestWindow(new ArrayBuffer(1 << 20), POOL);
+  const a = { descLo: POOL, descHi: 0, driverLo: POOL + 0x800, driverHi: 0, deviceLo: POOL + 0x1000, deviceHi: 0 };
+  assert.equal(validateQueueConfig(win, 8, 256, a), { desc: POOL, avail: POOL + 0x800, used: POOL + 0x1000 });
+  assert.throws(() => validateQueueConfig(win, 8, 256, { ...a, descLo: POOL + 8 }), /misaligned/);
+  assert.throws(() => validateQueueConfig(win, 512, 256, a), /power of two/);
+  assert.throws(() => validateQueueConfig(win, 0, 256, a), /power of two/);
+});
+
+test.run();

@@ -1,0 +1,51 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GuestProtocolError } from '../../firmware/errors';
+import { computeLayout } from '../../firmware/window/layout';
+import { GuestWindow } from '../../firmware/window/window';
+
+const win = () => new GuestWindow(new ArrayBuffer(1 << 20), 0xb000);
+
+test('guestRange accepts a range inside the pool and returns its offset', () => {
+  assert.is(win().guestRange(0xb000, 0, 16, 'buf'), 0xb000);
+  assert.is(win().guestRange((1 << 20) - 16, 0, 16, 'buf'), (1 << 20) - 16);
+});
+
+test('guestRange rejects ranges below the pool, past the end, or with a high address half', () => {
+  for (const [lo, hi, len] of [
+    [0, 0, 16],
+    [0xaff0, 0, 32],
+    [(1 << 20) - 15, 0, 16],
+    [0xb000, 1, 16],
+    [0xffffffff, 0, 2],
+    [0xb000, 0, 0xffffffff],
+  ] as const) {
+    assert.throws(() => win().guestRange(lo, hi, len, 'buf'), (e: unknown) => e instanceof GuestProtocolError && e.code === 'ADDR_OUTSIDE_WINDOW', `${lo}/${hi}/${len}`);
+  }
+});
+
+test('copyOut is a private copy: later window writes do not change it', () => {
+  const buf = new ArrayBuffer(1 << 20);
+  const w = new GuestWindow(buf, 0xb000);
+  new Uint8Array(buf)[0xb000] = 7;
+  const c = w.copyOut(0xb000, 4);
+  new Uint8Array(buf)[0xb000] = 9;
+  assert.is(c[0], 7);
+});
+
+test('internal accessors refuse out-of-window offsets with a plain Error (a host bug)', () => {
+  assert.throws(() => win().u32((1 << 20) - 2), /outside window/);
+  assert.throws(() => win().setU16(-1, 0), /outside window/);
+});
+
+test('computeLayout places FIFOs after the header page and the pool after the FIFOs', () => {
+  const l = computeLayout(4 << 20, 64);
+  assert.is(l.fifoD2V.offset, 4096);
+  assert.is(l.fifoV2D.offset, 4096 + 20480);
+  assert.is(l.poolOffset, 0xb000);
+  assert.is(l.poolSize, (4 << 20) - 0xb000);
+  assert.throws(() => computeLayout(4 << 20, 48), /power of two/);
+  assert.throws(() => computeLayout(64 * 1024, 64), /too small/);
+});
+
+test.run();
