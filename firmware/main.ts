@@ -3,12 +3,13 @@
  * manifest, writes the window header and defines the entry points the runtime drives
  * (`globalThis.bulkhead`, docs/hal.md). Everything below is runtime-agnostic.
  */
+import { BlkDevice } from './devices/blk';
 import { ConsoleDevice } from './devices/console';
 import type { VirtioDevice } from './devices/device';
 import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
-import type { EntropyService, StreamService } from './services';
+import type { EntropyService, StorageService, StreamService } from './services';
 import { Transport } from './transport/transport';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
@@ -50,6 +51,20 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
         read: (off, len) => hal.streamRead(h, off, len),
       };
       return new ConsoleDevice({ stream, log, cols: entry['cols'] as number | undefined, rows: entry['rows'] as number | undefined });
+    }
+    case 'blk': {
+      const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));
+      const [sizeBytes, ro] = hal.storageInfo(h) as [number, number];
+      const storage: StorageService = {
+        sizeBytes,
+        readOnly: ro === 1,
+        read: (f, off, len) => hal.storageRead(h, f, off, len),
+        write: (f, off, len) => hal.storageWrite(h, f, off, len),
+        flush: () => hal.storageFlush(h),
+        discard: (f, len) => hal.storageDiscard(h, f, len),
+        writeZeroes: (f, len) => hal.storageWriteZeroes(h, f, len),
+      };
+      return new BlkDevice({ storage, log, queues: entry['queues'] as number | undefined, serial: entry['serial'] as string | undefined, physicalBlockSize: entry['physicalBlockSize'] as number | undefined });
     }
     default:
       throw new Error(`board ${board.name}: unknown device type ${entry.type}`);

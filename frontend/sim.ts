@@ -23,6 +23,7 @@ export { PoolAllocator } from './pool';
 export { DriverQueue } from './vring';
 export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
+export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 export type { FrontendPort } from './port';
 export type { WindowLayout } from './layout';

@@ -1,0 +1,395 @@
+/**
+ * virtio-blk — device ID 2, virtio 1.3 §5.2.
+ * Queues: requestq0..requestqN-1 (N = `queues` of the manifest entry, 1..BLK_MAX_QUEUES; the driver
+ * uses more than requestq0 only with VIRTIO_BLK_F_MQ).
+ * Features: SIZE_MAX, SEG_MAX, BLK_SIZE, TOPOLOGY, FLUSH, CONFIG_WCE, MQ; RO when the storage is
+ * read-only, else DISCARD and WRITE_ZEROES (write_zeroes_may_unmap = 1: the storage's discard reads
+ * back zeroes, docs/hal.md).
+ * Config layout (§5.2.4), 60 bytes: le64 capacity @0, le32 size_max @8, le32 seg_max @12,
+ * geometry (cylinders le16 @16, heads u8 @18, sectors u8 @19; zero, not offered), le32 blk_size @20,
+ * topology (physical_block_exp u8 @24, alignment_offset u8 @25, le16 min_io_size @26,
+ * le32 opt_io_size @28), u8 writeback @32 (writable with CONFIG_WCE), u8 unused @33,
+ * le16 num_queues @34, le32 max_discard_sectors @36, le32 max_discard_seg @40,
+ * le32 discard_sector_alignment @44, le32 max_write_zeroes_sectors @48, le32 max_write_zeroes_seg @52,
+ * u8 write_zeroes_may_unmap @56, 3 bytes unused.
+ * Requests (§5.2.6): IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES. Every other type (GET_LIFETIME,
+ * SECURE_ERASE, zoned commands) completes with UNSUPP. The 16-byte header is read once into private
+ * memory; the status byte is the last writable byte and is written after the data moved (and, for a
+ * FLUSH or a writethrough OUT, after the storage said the data is durable). Used length: data bytes
+ * written + 1 (the status), so 1 for everything but a successful IN or GET_ID.
+ * Cache: writeback when FLUSH is negotiated (switchable to writethrough with CONFIG_WCE), writethrough
+ * otherwise; in writethrough every OUT, DISCARD and WRITE_ZEROES is flushed before it completes.
+ * Not supported: GEOMETRY (legacy CHS), LIFETIME, SECURE_ERASE, ZONED. The storage service is
+ * synchronous, so requests complete in order.
+ */
+import { GuestProtocolError } from '../errors';
+import type { Logger } from '../hal';
+import { LOG_INFO } from '../hal';
+import type { StorageService } from '../services';
+import { VIRTIO_ID_BLOCK } from '../virtio';
+import type { DescriptorChain } from '../virtqueue/split';
+import { VirtioDevice } from './device';
+
+/** Feature bits (§5.2.3). */
+export const VIRTIO_BLK_F_SIZE_MAX = 1n << 1n;
+export const VIRTIO_BLK_F_SEG_MAX = 1n << 2n;
+export const VIRTIO_BLK_F_GEOMETRY = 1n << 4n;
+export const VIRTIO_BLK_F_RO = 1n << 5n;
+export const VIRTIO_BLK_F_BLK_SIZE = 1n << 6n;
+export const VIRTIO_BLK_F_FLUSH = 1n << 9n;
+export const VIRTIO_BLK_F_TOPOLOGY = 1n << 10n;
+export const VIRTIO_BLK_F_CONFIG_WCE = 1n << 11n;
+export const VIRTIO_BLK_F_MQ = 1n << 12n;
+export const VIRTIO_BLK_F_DISCARD = 1n << 13n;
+export const VIRTIO_BLK_F_WRITE_ZEROES = 1n << 14n;
+export const VIRTIO_BLK_F_LIFETIME = 1n << 15n;
+export const VIRTIO_BLK_F_SECURE_ERASE = 1n << 16n;
+
+/** Request types (§5.2.6). */
+export const VIRTIO_BLK_T_IN = 0;
+export const VIRTIO_BLK_T_OUT = 1;
+export const VIRTIO_BLK_T_FLUSH = 4;
+export const VIRTIO_BLK_T_GET_ID = 8;
+export const VIRTIO_BLK_T_GET_LIFETIME = 10;
+export const VIRTIO_BLK_T_DISCARD = 11;
+export const VIRTIO_BLK_T_WRITE_ZEROES = 13;
+export const VIRTIO_BLK_T_SECURE_ERASE = 14;
+
+/** Status values (§5.2.6). */
+export const VIRTIO_BLK_S_OK = 0;
+export const VIRTIO_BLK_S_IOERR = 1;
+export const VIRTIO_BLK_S_UNSUPP = 2;
+
+/** Discard / write-zeroes segment flags (§5.2.6: struct virtio_blk_discard_write_zeroes). */
+export const VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP = 1;
+
+export const SECTOR_SIZE = 512;
+export const SECTOR_SHIFT = 9;
+/** The request header: le32 type, le32 reserved, le64 sector. */
+export const BLK_HEADER_BYTES = 16;
+/** One discard / write-zeroes segment: le64 sector, le32 num_sectors, le32 flags. */
+export const BLK_SEGMENT_BYTES = 16;
+/** GET_ID writes at most this many bytes (§5.2.6: VIRTIO_BLK_ID_BYTES). */
+export const VIRTIO_BLK_ID_BYTES = 20;
+export const BLK_CONFIG_SIZE = 60;
+
+/** Request queues at most (MQ). */
+export const BLK_MAX_QUEUES = 16;
+/** size_max: the largest data segment we accept. */
+export const BLK_SIZE_MAX = 1 << 20;
+/** seg_max: data segments per request at most. */
+export const BLK_SEG_MAX = 128;
+/** Data bytes one IN/OUT moves at most, whatever was negotiated: bounds the work of one chain. */
+export const BLK_MAX_REQUEST_BYTES = 16 << 20;
+/** Discard / write-zeroes limits offered in the config space (bound the work of one chain). */
+export const BLK_MAX_DISCARD_SECTORS = 8192;
+export const BLK_MAX_DISCARD_SEG = 16;
+export const BLK_MAX_WRITE_ZEROES_SECTORS = 8192;
+export const BLK_MAX_WRITE_ZEROES_SEG = 16;
+/** Highest sector number whose byte offset is exact in a JS number (2^53 / 512). */
+const MAX_EXACT_SECTOR = 2 ** (53 - SECTOR_SHIFT);
+
+export interface BlkOptions {
+  storage: StorageService;
+  log: Logger;
+  /** Request queues offered (default 1; more than one needs the driver to negotiate MQ). */
+  queues?: number;
+  /** GET_ID string (ASCII, at most 20 bytes; default "bulkhead"). */
+  serial?: string;
+  /** Physical block size in bytes, a power of two ≥ 512 (default 4096): the topology hint. */
+  physicalBlockSize?: number;
+}
+
+/** A parsed request header (the one private copy). */
+export interface BlkHeader {
+  type: number;
+  /** Sector number, or -1 when it is not exact (≥ 2^44): always out of range. */
+  sector: number;
+}
+
+/** Parses the 16-byte header (§5.2.6). */
+export function parseBlkHeader(b: Uint8Array): BlkHeader {
+  const v = new DataView(b.buffer, b.byteOffset, BLK_HEADER_BYTES);
+  const lo = v.getUint32(8, true);
+  const hi = v.getUint32(12, true);
+  const sector = hi * 2 ** 32 + lo;
+  return { type: v.getUint32(0, true), sector: sector < MAX_EXACT_SECTOR ? sector : -1 };
+}
+
+/** A discard / write-zeroes segment. */
+export interface BlkSegment {
+  sector: number;
+  numSectors: number;
+  flags: number;
+}
+
+/** Parses `n` segments of a discard / write-zeroes payload (private copy). */
+export function parseBlkSegments(b: Uint8Array, n: number): BlkSegment[] {
+  const v = new DataView(b.buffer, b.byteOffset, n * BLK_SEGMENT_BYTES);
+  const out: BlkSegment[] = [];
+  for (let i = 0; i < n; i++) {
+    const lo = v.getUint32(i * 16, true);
+    const hi = v.getUint32(i * 16 + 4, true);
+    const sector = hi * 2 ** 32 + lo;
+    out.push({ sector: sector < MAX_EXACT_SECTOR ? sector : -1, numSectors: v.getUint32(i * 16 + 8, true), flags: v.getUint32(i * 16 + 12, true) });
+  }
+  return out;
+}
+
+/** True when sectors [sector, sector+count) lie inside a disk of `capacity` sectors. */
+export function sectorsInRange(sector: number, count: number, capacity: number): boolean {
+  return sector >= 0 && count >= 0 && sector <= capacity && count <= capacity - sector;
+}
+
+export interface BlkConfigFields {
+  capacity: number;
+  physicalBlockExp: number;
+  writeback: number;
+  numQueues: number;
+}
+
+/** Encodes the configuration space (§5.2.4). */
+export function encodeBlkConfig(c: BlkConfigFields): Uint8Array {
+  const b = new Uint8Array(BLK_CONFIG_SIZE);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, c.capacity % 2 ** 32, true);
+  v.setUint32(4, Math.floor(c.capacity / 2 ** 32), true);
+  v.setUint32(8, BLK_SIZE_MAX, true);
+  v.setUint32(12, BLK_SEG_MAX, true);
+  v.setUint32(20, SECTOR_SIZE, true);
+  v.setUint8(24, c.physicalBlockExp);
+  v.setUint8(25, 0);
+  v.setUint16(26, 1 << c.physicalBlockExp, true); // min_io_size, in logical blocks
+  v.setUint32(28, 0, true); // opt_io_size: no preference
+  v.setUint8(32, c.writeback);
+  v.setUint16(34, c.numQueues, true);
+  v.setUint32(36, BLK_MAX_DISCARD_SECTORS, true);
+  v.setUint32(40, BLK_MAX_DISCARD_SEG, true);
+  v.setUint32(44, 1 << c.physicalBlockExp, true);
+  v.setUint32(48, BLK_MAX_WRITE_ZEROES_SECTORS, true);
+  v.setUint32(52, BLK_MAX_WRITE_ZEROES_SEG, true);
+  v.setUint8(56, 1);
+  return b;
+}
+
+const WRITEBACK_OFFSET = 32;
+
+export class BlkDevice extends VirtioDevice {
+  readonly deviceId = VIRTIO_ID_BLOCK;
+  readonly name = 'blk';
+  readonly numQueues: number;
+  readonly features: bigint;
+  readonly configSize = BLK_CONFIG_SIZE;
+  private readonly storage: StorageService;
+  /** Capacity in 512-byte sectors (the file's tail beyond a whole sector is not addressable). */
+  readonly capacity: number;
+  private readonly physicalBlockExp: number;
+  private readonly id: Uint8Array;
+  /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
+  private negotiated = 0n;
+  /** The writeback field: 1 writeback, 0 writethrough. */
+  private writeback = 1;
+  private readonly stat = {
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    discards: 0,
+    writeZeroes: 0,
+    getIds: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    ioErrors: 0,
+    unsupported: 0,
+  };
+
+  constructor(opts: BlkOptions) {
+    super(opts.log);
+    this.storage = opts.storage;
+    const q = opts.queues ?? 1;
+    if (!Number.isInteger(q) || q < 1 || q > BLK_MAX_QUEUES) throw new Error(`blk: queues must be 1..${BLK_MAX_QUEUES}, not ${q}`);
+    this.numQueues = q;
+    const pbs = opts.physicalBlockSize ?? 4096;
+    const exp = Math.log2(pbs / SECTOR_SIZE);
+    if (!Number.isInteger(exp) || exp < 0 || exp > 15) throw new Error(`blk: physicalBlockSize ${pbs} is not a power of two in 512..16M`);
+    this.physicalBlockExp = exp;
+    this.capacity = Math.floor(this.storage.sizeBytes / SECTOR_SIZE);
+    const serial = opts.serial ?? 'bulkhead';
+    this.id = new Uint8Array(VIRTIO_BLK_ID_BYTES);
+    for (let i = 0; i < Math.min(serial.length, VIRTIO_BLK_ID_BYTES); i++) this.id[i] = serial.charCodeAt(i) & 0x7f;
+    let f = VIRTIO_BLK_F_SIZE_MAX | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_TOPOLOGY | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_CONFIG_WCE;
+    if (q > 1) f |= VIRTIO_BLK_F_MQ;
+    f |= this.storage.readOnly ? VIRTIO_BLK_F_RO : VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES;
+    this.features = f;
+  }
+
+  readConfig(): Uint8Array {
+    return encodeBlkConfig({ capacity: this.capacity, physicalBlockExp: this.physicalBlockExp, writeback: this.writeback, numQueues: this.numQueues });
+  }
+
+  /** §5.2.5: only `writeback` is writable, with CONFIG_WCE negotiated, and only 0 or 1. */
+  override writeConfig(offset: number, data: Uint8Array): boolean {
+    if (!(this.negotiated & VIRTIO_BLK_F_CONFIG_WCE)) return false;
+    if (offset !== WRITEBACK_OFFSET || data.length !== 1 || data[0]! > 1) return false;
+    if (this.writeback === 1 && data[0] === 0) {
+      // Going writethrough: what was written under writeback becomes durable now.
+      if (this.storage.flush() < 0) return false;
+    }
+    this.writeback = data[0]!;
+    this.log(LOG_INFO, `blk: cache mode ${this.writeback ? 'writeback' : 'writethrough'}`);
+    return true;
+  }
+
+  /** §5.2.5.1: writeback needs FLUSH negotiated; without it every write is durable when it completes. */
+  override acceptFeatures(features: bigint): boolean {
+    this.negotiated = features;
+    this.writeback = features & VIRTIO_BLK_F_FLUSH ? 1 : 0;
+    return true;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.negotiated = 0n;
+    this.writeback = 1;
+  }
+
+  override stop(): void {
+    if (!this.storage.readOnly) this.storage.flush();
+  }
+
+  processQueue(i: number, budget: number): boolean {
+    const q = this.ctx?.queue(i);
+    if (!q) return false;
+    if (i > 0 && !(this.negotiated & VIRTIO_BLK_F_MQ)) {
+      throw new GuestProtocolError('BLK_QUEUE_WITHOUT_MQ', 'virtio §5.2.2', `requestq${i} used without VIRTIO_BLK_F_MQ`);
+    }
+    return this.drain(q, budget, (chain) => this.handle(chain));
+  }
+
+  /** Executes one request; returns the used length. The status byte is written last. */
+  private handle(chain: DescriptorChain): number {
+    // §5.2.6.1: a request is a 16-byte device-readable header, data, and a writable status byte.
+    if (chain.readableBytes < BLK_HEADER_BYTES) {
+      throw new GuestProtocolError('BLK_NO_HEADER', 'virtio §5.2.6', `chain ${chain.headIndex}: ${chain.readableBytes} readable bytes, the request header needs ${BLK_HEADER_BYTES}`);
+    }
+    if (chain.writableBytes < 1) {
+      throw new GuestProtocolError('BLK_NO_STATUS', 'virtio §5.2.6', `chain ${chain.headIndex}: no writable status byte`);
+    }
+    const rd = chain.reader();
+    const hdr = parseBlkHeader(rd.read(BLK_HEADER_BYTES));
+    const wr = chain.writer();
+    const dataOut = wr.remaining - 1; // writable bytes before the status byte
+    let status: number;
+    let written = 0;
+    switch (hdr.type) {
+      case VIRTIO_BLK_T_IN:
+        status = this.transfer(false, hdr.sector, wr, dataOut);
+        if (status === VIRTIO_BLK_S_OK) written = dataOut;
+        break;
+      case VIRTIO_BLK_T_OUT:
+        status = this.transfer(true, hdr.sector, rd, rd.remaining);
+        break;
+      case VIRTIO_BLK_T_FLUSH:
+        status = this.flush();
+        break;
+      case VIRTIO_BLK_T_GET_ID: {
+        const n = Math.min(dataOut, VIRTIO_BLK_ID_BYTES);
+        wr.write(this.id.subarray(0, n));
+        written = n;
+        status = VIRTIO_BLK_S_OK;
+        this.stat.getIds++;
+        break;
+      }
+      case VIRTIO_BLK_T_DISCARD:
+        status = this.negotiated & VIRTIO_BLK_F_DISCARD ? this.discardOrZero(rd, false) : VIRTIO_BLK_S_UNSUPP;
+        break;
+      case VIRTIO_BLK_T_WRITE_ZEROES:
+        status = this.negotiated & VIRTIO_BLK_F_WRITE_ZEROES ? this.discardOrZero(rd, true) : VIRTIO_BLK_S_UNSUPP;
+        break;
+      default:
+        status = VIRTIO_BLK_S_UNSUPP;
+    }
+    if (status === VIRTIO_BLK_S_IOERR) this.stat.ioErrors++;
+    else if (status === VIRTIO_BLK_S_UNSUPP) this.stat.unsupported++;
+    this.writeStatus(chain, status);
+    return written + 1;
+  }
+
+  /** The status is the chain's last writable byte, whatever the framing (§2.7.4). */
+  private writeStatus(chain: DescriptorChain, status: number): void {
+    const w = chain.writer();
+    w.skip(w.remaining - 1);
+    w.write(statusBytes[status]!);
+  }
+
+  /** Segments of `r` count against seg_max and size_max; returns false if a limit is broken. */
+  private withinLimits(r: number[]): boolean {
+    if (r.length > 2 * BLK_SEG_MAX) return false;
+    for (let k = 1; k < r.length; k += 2) if (r[k]! > BLK_SIZE_MAX) return false;
+    return true;
+  }
+
+  /**
+   * IN (`write` false) and OUT: the whole request is validated before anything moves, so a rejected
+   * request reads or writes nothing. The cursor is the chain's writer (IN) or reader after the header
+   * (OUT); `len` the data bytes. Writethrough makes an OUT durable before it completes.
+   */
+  private transfer(write: boolean, sector: number, cursor: { regions(n: number): number[] }, len: number): number {
+    if (write && this.storage.readOnly) return VIRTIO_BLK_S_IOERR;
+    if (len % SECTOR_SIZE !== 0 || len > BLK_MAX_REQUEST_BYTES || !sectorsInRange(sector, len / SECTOR_SIZE, this.capacity)) return VIRTIO_BLK_S_IOERR;
+    const r = cursor.regions(len);
+    if (!this.withinLimits(r)) return VIRTIO_BLK_S_IOERR;
+    let pos = sector * SECTOR_SIZE;
+    for (let k = 0; k < r.length; k += 2) {
+      const rc = write ? this.storage.write(pos, r[k]!, r[k + 1]!) : this.storage.read(pos, r[k]!, r[k + 1]!);
+      if (rc < 0) return VIRTIO_BLK_S_IOERR;
+      pos += r[k + 1]!;
+    }
+    if (!write) {
+      this.stat.reads++;
+      this.stat.bytesRead += len;
+      return VIRTIO_BLK_S_OK;
+    }
+    this.stat.writes++;
+    this.stat.bytesWritten += len;
+    return this.writeback ? VIRTIO_BLK_S_OK : this.flush();
+  }
+
+  private flush(): number {
+    this.stat.flushes++;
+    return this.storage.readOnly || this.storage.flush() >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+  }
+
+  /**
+   * DISCARD / WRITE_ZEROES (§5.2.6): the segments are read once and all validated before any is
+   * executed. Unknown flags, or UNMAP on a discard → UNSUPP; a bad count, size or range → IOERR.
+   */
+  private discardOrZero(rd: { remaining: number; read(n: number): Uint8Array }, zeroes: boolean): number {
+    if (this.storage.readOnly) return VIRTIO_BLK_S_IOERR;
+    const maxSeg = zeroes ? BLK_MAX_WRITE_ZEROES_SEG : BLK_MAX_DISCARD_SEG;
+    const maxSectors = zeroes ? BLK_MAX_WRITE_ZEROES_SECTORS : BLK_MAX_DISCARD_SECTORS;
+    const len = rd.remaining;
+    if (len === 0 || len % BLK_SEGMENT_BYTES !== 0 || len / BLK_SEGMENT_BYTES > maxSeg) return VIRTIO_BLK_S_IOERR;
+    const segs = parseBlkSegments(rd.read(len), len / BLK_SEGMENT_BYTES);
+    const allowed = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
+    for (const s of segs) if (s.flags & ~allowed) return VIRTIO_BLK_S_UNSUPP;
+    for (const s of segs) if (s.numSectors > maxSectors || !sectorsInRange(s.sector, s.numSectors, this.capacity)) return VIRTIO_BLK_S_IOERR;
+    for (const s of segs) {
+      if (s.numSectors === 0) continue;
+      const off = s.sector * SECTOR_SIZE;
+      const n = s.numSectors * SECTOR_SIZE;
+      // WRITE_ZEROES with UNMAP may deallocate: the storage's discard reads back zeroes.
+      const rc = zeroes && !(s.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? this.storage.writeZeroes(off, n) : this.storage.discard(off, n);
+      if (rc < 0) return VIRTIO_BLK_S_IOERR;
+    }
+    if (zeroes) this.stat.writeZeroes++;
+    else this.stat.discards++;
+    return this.writeback ? VIRTIO_BLK_S_OK : this.flush();
+  }
+
+  override counters(): Record<string, number> {
+    return { ...this.stat, writeback: this.writeback };
+  }
+}
+
+const statusBytes = [new Uint8Array([VIRTIO_BLK_S_OK]), new Uint8Array([VIRTIO_BLK_S_IOERR]), new Uint8Array([VIRTIO_BLK_S_UNSUPP])];
+
