@@ -29,8 +29,11 @@ export interface Hal {
   entropyOpen(name: string): number;
   entropyRead(h: number, winOffset: number, len: number): number;
   packetOpen(name: string): number;
-  packetSend(h: number, winOffset: number, len: number): number;
-  packetRecv(h: number, winOffset: number, maxLen: number): number;
+  packetSend(h: number, winOffset: number, len: number, flags: number, csumStart: number, csumOffset: number): number;
+  /** 0 (no frame), −errno (−ENETDOWN: link down), or [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash]. */
+  packetPeek(h: number): number | number[];
+  packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
+  packetSetOffloads(h: number, offloads: number): number;
 }
 
 export const LOG_ERROR = 0;

@@ -6,10 +6,11 @@
 import { BlkDevice } from './devices/blk';
 import { ConsoleDevice } from './devices/console';
 import type { VirtioDevice } from './devices/device';
+import { NetDevice, parseMac } from './devices/net';
 import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
-import type { EntropyService, StorageService, StreamService } from './services';
+import type { EntropyService, PacketService, StorageService, StreamService } from './services';
 import { Transport } from './transport/transport';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
@@ -65,6 +66,19 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
         writeZeroes: (f, len) => hal.storageWriteZeroes(h, f, len),
       };
       return new BlkDevice({ storage, log, queues: entry['queues'] as number | undefined, serial: entry['serial'] as string | undefined, physicalBlockSize: entry['physicalBlockSize'] as number | undefined });
+    }
+    case 'net': {
+      const h = open(hal, board, entry, 'packet', (n) => hal.packetOpen(n));
+      const port: PacketService = {
+        send: (off, len, flags, cs, co) => hal.packetSend(h, off, len, flags, cs, co),
+        peek: () => hal.packetPeek(h),
+        recv: (off, len, flags) => hal.packetRecv(h, off, len, flags),
+        setOffloads: (o) => hal.packetSetOffloads(h, o),
+      };
+      // Default MAC: locally administered 52:54:00:12:34:<device index>.
+      const mac = typeof entry['mac'] === 'string' ? parseMac(entry['mac']) : Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, board.devices.indexOf(entry) & 0xff);
+      if (!mac) throw new Error(`board ${board.name}: net mac ${String(entry['mac'])} is not aa:bb:cc:dd:ee:ff`);
+      return new NetDevice({ port, log, mac, mtu: entry['mtu'] as number | undefined, queuePairs: entry['queuePairs'] as number | undefined });
     }
     default:
       throw new Error(`board ${board.name}: unknown device type ${entry.type}`);

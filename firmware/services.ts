@@ -30,14 +30,25 @@ export interface StorageService {
   writeZeroes(fileOffset: number, len: number): number;
 }
 
-/** Packet port (virtio-net). */
+/** Packet port (virtio-net); the contract is docs/hal.md's packet rows. */
 export interface PacketService {
-  send(winOffset: number, len: number): number;
-  /** Receives one frame into the window; 0 = none queued. */
-  recv(winOffset: number, maxLen: number): number;
+  /** Sends a frame (or, with PACKET_F_MORE, a fragment of one); returns its flow hash (≥ 0) or −errno. */
+  send(winOffset: number, len: number, flags: number, csumStart: number, csumOffset: number): number;
+  /** The next frame's [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash], 0 if none, −ENETDOWN if the link is down. */
+  peek(): number | number[];
+  /** Copies the next frame (with PACKET_F_MORE: up to maxLen bytes of it) into the window; returns bytes, 0 = none, −errno. */
+  recv(winOffset: number, maxLen: number, flags: number): number;
+  /** Offloads the consumer accepts: bit 0 = partial checksums (NEEDS_CSUM frames) as they are. */
+  setOffloads(offloads: number): number;
 }
+
+/** Packet service flags (docs/hal.md): frame flags equal the virtio_net_hdr flags; MORE gathers/scatters. */
+export const PACKET_F_NEEDS_CSUM = 1;
+export const PACKET_F_DATA_VALID = 2;
+export const PACKET_F_MORE = 0x100;
 
 export const EIO = 5;
 export const EAGAIN = 11;
 export const EROFS = 30;
 export const EMSGSIZE = 90;
+export const ENETDOWN = 100;

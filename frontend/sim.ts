@@ -11,6 +11,7 @@ import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
 import type { HostStorage, HostStream } from '../runtime/node/runtime';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import { Frontend } from './device';
 import type { WindowLayout } from './layout';
@@ -24,12 +25,17 @@ export { DriverQueue } from './vring';
 export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
+export { NetDriver } from './drivers/net';
+export type { NetFrame } from './drivers/net';
+export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChecksum, PACKET_F_NEEDS_CSUM, PACKET_F_DATA_VALID } from '../runtime/node/switch';
+export type { Frame } from '../runtime/node/switch';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 export type { FrontendPort } from './port';
 export type { WindowLayout } from './layout';
 export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';
+export * as net from '../firmware/devices/net';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root (this file lives in frontend/ as a source, in dist/ when bundled). */
@@ -169,6 +175,7 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes for one doorbell`);
       more = this.step();
     }
+    this.runPackets();
   }
 
   /** Rings the backend's doorbell without running it (pair with `step()` to interleave writes). */
@@ -191,6 +198,61 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes`);
       more = this.step();
     }
+    this.runPackets();
+  }
+
+  /** Runs `onService` for every packet port the switch delivered to, until the backend is idle. */
+  private runPackets(): void {
+    for (let n = 0; ; n++) {
+      const hs = this.runtime.takePendingServices();
+      if (hs.length === 0) return;
+      for (const h of hs) {
+        let more = this.runtime.call('onService', h) === 1;
+        for (; more; n++) {
+          if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes delivering frames`);
+          more = this.step();
+        }
+      }
+    }
+  }
+
+  /**
+   * A host test port `name` on virtual switch `sw` (docs/net.md): inject frames towards the devices (the
+   * backend runs until idle), capture frames the switch sent to it, set a device port's link state.
+   * With `guestCsum`, captured frames keep NEEDS_CSUM instead of being completed by the switch.
+   */
+  net(opts: { name?: string; sw?: string; guestCsum?: boolean } = {}) {
+    const sw = this.runtime.switch(opts.sw ?? 'sw0');
+    const name = opts.name ?? 'host0';
+    const port = sw.port(name) ?? sw.attach(name);
+    port.acceptsPartialCsum = opts.guestCsum === true;
+    return {
+      switch: sw,
+      port,
+      /** Sends a frame into the switch from this port; returns the flow hash or −errno. */
+      inject: (data: Uint8Array, meta: { flags?: number; csumStart?: number; csumOffset?: number } = {}): number => {
+        const r = port.send(data, meta.flags ?? 0, meta.csumStart ?? 0, meta.csumOffset ?? 0);
+        this.runPackets();
+        return r;
+      },
+      /** Takes every frame queued towards this port. */
+      capture: (): Frame[] => {
+        const out: Frame[] = [];
+        for (let f = port.peek(); f; f = port.peek()) {
+          const data = new Uint8Array(f.data.length);
+          port.recv(data, false);
+          out.push({ data, flags: f.flags, csumStart: f.csumStart, csumOffset: f.csumOffset });
+        }
+        return out;
+      },
+      /** Sets the link of the switch port named `service` (a device's packet service) and runs the backend. */
+      setLink: (service: string, up: boolean): void => {
+        const p = sw.port(service);
+        if (!p) throw new Error(`switch ${sw.name} has no port ${service}`);
+        p.setLink(up);
+        this.runPackets();
+      },
+    };
   }
 
   /** The backend's counters. */

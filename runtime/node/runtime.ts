@@ -12,12 +12,15 @@ import * as fs from 'node:fs';
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten';
 import { newQuickJSWASMModule, RELEASE_SYNC } from 'quickjs-emscripten';
 import type { BoardConfig } from '../../firmware/hal';
+import type { SwitchPort } from './switch';
+import { flowHash, PACKET_F_MORE, VirtualSwitch } from './switch';
 
 const EFAULT = 14;
 const EBADF = 9;
 const ENOENT = 2;
 const EIO = 5;
 const EROFS = 30;
+const ENETDOWN = 100;
 
 /** A byte stream backing (console). */
 export interface HostStream {
@@ -95,6 +98,8 @@ export interface NodeRuntimeOptions {
   storage?: Record<string, HostStorage>;
   /** Entropy source (default: node:crypto). Tests may make it deterministic. */
   entropy?(dst: Uint8Array): void;
+  /** Virtual switches by name, for `packet` services (default: one per name the board uses, private to this runtime). */
+  switches?: Record<string, VirtualSwitch>;
 }
 
 let modulePromise: Promise<QuickJSWASMModule> | null = null;
@@ -143,7 +148,11 @@ export class NodeRuntime {
   private deadline = Infinity;
   private disposed = false;
   readonly streams: Record<string, HostStream>;
-  private readonly handles: { kind: string; name: string; fd?: number; readOnly?: boolean; size?: number; stream?: HostStream }[] = [];
+  private readonly handles: { kind: string; name: string; fd?: number; readOnly?: boolean; size?: number; stream?: HostStream; port?: SwitchPort }[] = [];
+  /** Virtual switches behind the board's packet services (runtime/node/switch.ts). */
+  readonly switches: Record<string, VirtualSwitch>;
+  /** Packet service handles with input since the last `takePendingServices()` (for `bulkhead.onService`). */
+  private readonly pendingServices = new Set<number>();
   readonly windowSize: number;
   private readonly log: (level: number, msg: string) => void;
 
@@ -152,6 +161,7 @@ export class NodeRuntime {
     this.windowSize = board.window.size;
     this.log = opts.log ?? ((level, msg) => level <= 1 && process.stderr.write(`[fw] ${msg}\n`));
     this.streams = { ...(opts.streams ?? {}) };
+    this.switches = { ...(opts.switches ?? {}) };
     for (const [name, s] of Object.entries(board.services)) {
       if (s.kind === 'stream' && !this.streams[name]) this.streams[name] = new MemoryStream();
     }
@@ -247,6 +257,9 @@ export class NodeRuntime {
         }
       } else if (kind === 'stream') {
         this.handles.push({ kind, name, stream: this.streams[name]! });
+      } else if (kind === 'packet') {
+        const h = this.handles.length;
+        this.handles.push({ kind, name, port: this.switch(String(svc['switch'] ?? 'sw0')).attach(name, () => this.pendingServices.add(h)) });
       } else this.handles.push({ kind, name });
       return this.handles.length - 1;
     };
@@ -345,8 +358,45 @@ export class NodeRuntime {
     fn('storageDiscard', zero);
     fn('storageWriteZeroes', zero);
     fn('packetOpen', (n) => openService('packet', n));
-    fn('packetSend', () => -EIO);
-    fn('packetRecv', () => 0);
+    // Packets (docs/hal.md): frames cross by window offset; the switch keeps them between ports.
+    fn('packetSend', (h, off, len, flags, cs, co) => {
+      const p = handle(h, 'packet')?.port;
+      const o = num(off);
+      const l = num(len);
+      if (!p) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      return p.send(this.window.subarray(o, o + l), num(flags), num(cs), num(co));
+    });
+    fn('packetPeek', (h) => {
+      const p = handle(h, 'packet')?.port;
+      if (!p) return -EBADF;
+      if (!p.linkUp) return -ENETDOWN;
+      const f = p.peek();
+      if (!f) return 0;
+      const d = f.data;
+      const arr = ctx.newArray();
+      const info = [d.length, f.flags, f.csumStart, f.csumOffset, (d[0]! << 8) | d[1]!, ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0, flowHash(d)];
+      for (let i = 0; i < info.length; i++) {
+        const v = ctx.newNumber(info[i]!);
+        ctx.setProp(arr, i, v);
+        v.dispose();
+      }
+      return arr;
+    });
+    fn('packetRecv', (h, off, len, flags) => {
+      const p = handle(h, 'packet')?.port;
+      const o = num(off);
+      const l = num(len);
+      if (!p) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      return p.recv(this.window.subarray(o, o + l), (num(flags) & PACKET_F_MORE) !== 0);
+    });
+    fn('packetSetOffloads', (h, offloads) => {
+      const p = handle(h, 'packet')?.port;
+      if (!p) return -EBADF;
+      p.acceptsPartialCsum = (num(offloads) & 1) !== 0;
+      return 0;
+    });
     ctx.setProp(ctx.global, '__hal', hal);
     hal.dispose();
   }
@@ -377,6 +427,19 @@ export class NodeRuntime {
     const v = ctx.dump(r.value);
     r.value.dispose();
     return typeof v === 'number' || typeof v === 'string' ? v : 0;
+  }
+
+  /** The virtual switch `name` (created on first use). */
+  switch(name: string): VirtualSwitch {
+    return (this.switches[name] ??= new VirtualSwitch(name));
+  }
+
+  /** Packet service handles that received input since the last call (the caller then runs `onService`). */
+  takePendingServices(): number[] {
+    if (this.pendingServices.size === 0) return [];
+    const hs = [...this.pendingServices];
+    this.pendingServices.clear();
+    return hs;
   }
 
   /** Service handle of a named stream (for `onService`). */
