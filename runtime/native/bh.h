@@ -1,0 +1,133 @@
+/*
+ * Bulkhead native runtime: shared declarations. One C file per part of the Board HAL
+ * (docs/hal.md): window, lines, clock (fence/now/timer), services, event loop, image loader,
+ * seccomp, and js.c which binds them all to QuickJS as globalThis.__hal.
+ *
+ * Nothing in this runtime parses the window: only the firmware does. The C side moves bytes
+ * between backings and the window at offsets the firmware hands over, and re-checks every
+ * offset/length against the window size before touching memory.
+ */
+#ifndef BH_H
+#define BH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define BH_ABI 1
+#define BH_MAX_SERVICES 16
+
+/* log.c: one line per message on stderr, written with write(2) (seccomp allows nothing else). */
+enum { BH_LOG_ERROR = 0, BH_LOG_WARN = 1, BH_LOG_INFO = 2, BH_LOG_DEBUG = 3 };
+extern int bh_log_level;
+void bh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "bulkhead-fw: <reason>" and exits with status 2: the one-line refusal. */
+void bh_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* window.c: the shared memory window. */
+struct bh_window {
+    uint8_t *base;   /* mapping of the whole shm object */
+    size_t map_size; /* bytes mapped */
+    size_t size;     /* bytes given to the firmware (board window.size) */
+};
+extern struct bh_window bh_win;
+/* Maps `fd` (shm object) and exposes its first `size` bytes; dies if the object is smaller. */
+void bh_window_map_fd(int fd, size_t size);
+/* True when [off, off+len) lies inside the window (both taken from JS numbers). */
+bool bh_window_range_ok(double off, double len);
+
+#include "ivshmem-client.h"
+
+/* lines.c: interrupt lines mapped onto doorbells (ivshmem or plain eventfds). */
+void bh_lines_init_ivshmem(struct ivs_client *c);
+void bh_lines_set_board(int to_frontend, int from_frontend);
+int bh_lines_rx_fd(void);          /* eventfd the loop waits on (frontend rang us) */
+bool bh_lines_drain(void);         /* true when the frontend rang since the last drain */
+void bh_lines_raise(int line);
+int bh_lines_from_frontend(void);
+int bh_lines_peer_id(void);        /* our ivshmem id, or -1 */
+extern unsigned long bh_lines_raised;
+
+/* clock.c */
+double bh_now_ms(void);
+void bh_fence(void);
+int bh_timer_init(void);           /* returns the timerfd */
+void bh_timer_set(double ms);      /* ms < 0 cancels */
+bool bh_timer_drain(void);
+
+/* services.c */
+enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET };
+/* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH). */
+int bh_services_override(const char *arg);
+const char *bh_services_override_for(const char *name);
+int bh_storage_open(const char *name, const char *path, bool read_only);
+int bh_storage_info(int h, double *size, int *ro);
+int bh_storage_read(int h, double foff, double woff, double len);
+int bh_storage_write(int h, double foff, double woff, double len);
+int bh_storage_flush(int h);
+int bh_storage_discard(int h, double foff, double len);
+int bh_storage_write_zeroes(int h, double foff, double len);
+void bh_storage_flush_all(void);
+int bh_stream_open(const char *name, const char *backing);
+int bh_stream_write(int h, double woff, double len);
+int bh_stream_read(int h, double woff, double maxlen);
+int bh_entropy_open(const char *name);
+int bh_entropy_read(int h, double woff, double len);
+int bh_packet_open(const char *name);
+/* Event-loop hooks for streams: fds to watch and what happened. */
+typedef void (*bh_watch_fn)(int fd, uint32_t events, int handle);
+void bh_services_set_watch(bh_watch_fn fn);
+bool bh_stream_event(int h, int fd, uint32_t events);
+
+/* loop.c */
+void bh_loop_init(struct ivs_client *ivs);
+void bh_loop_watch(int fd, uint32_t events, int handle); /* events 0: remove */
+void bh_loop_watch_doorbell(void);
+int bh_loop_run(void);            /* returns the exit status */
+
+/* js.c: QuickJS, __hal, and calls into the bundle under the budgets. */
+struct bh_board {
+    int id;
+    char name[64];
+    double window_size;
+    int to_frontend, from_frontend;
+    double memory_bytes, watchdog_ms;
+};
+/* Parses the board (JSON, by QuickJS), applies --service overrides, fills *out; dies if invalid. */
+void bh_js_init(const char *board_json, struct bh_board *out);
+/* Defines globalThis.__hal over the mapped window and turns the memory limit on. */
+void bh_js_install_hal(void);
+/* Loads source (is_bytecode=false) or bytecode; dies with a one-line reason on failure. */
+void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *name);
+/* Calls bulkhead.<entry>(args); faults are reported via onFault. Returns the numeric result. */
+int bh_js_call(const char *entry, int nargs, const double *args);
+extern unsigned long bh_js_faults;
+char *bh_js_stats(void);
+size_t bh_js_memory_used(void);
+/* A member of a JSON object: strings as they are, objects/numbers re-serialised (malloc'd). */
+char *bh_json_member(const char *json, size_t len, const char *key);
+/* Compiles a script to bytecode (no HAL, no execution). */
+uint8_t *bh_js_compile(const char *src, size_t len, const char *name, size_t *out_len, char *err, size_t errlen);
+
+/* image.c */
+struct bh_image {
+    uint8_t *data;
+    size_t len;
+    uint32_t board_id;
+    const char *manifest; size_t manifest_len; /* JSON, not NUL-terminated */
+    const uint8_t *firmware; size_t firmware_len;
+    bool bytecode;
+};
+/* Verifies and parses; returns NULL or a one-line reason. */
+const char *bh_image_load(const char *path, struct bh_image *img);
+
+/* sha256.c */
+void bh_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
+
+/* seccomp.c */
+int bh_seccomp_install(void);
+
+/* file helper (main.c) */
+uint8_t *bh_read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 1), and every call
+ * into the bundle made under the budgets:
+ *   - memory: JS_SetMemoryLimit(limits.memoryBytes) on the whole runtime;
+ *   - watchdog: an interrupt handler that stops a call running longer than limits.watchdogMs.
+ * A stopped call is reported to the firmware through bulkhead.onFault(kind, detail) and the loop
+ * goes on. The context has no std/os modules: quickjs-libc is not even linked.
+ *
+ * JS runs only from the event loop (loop.c), never from a signal handler and never re-entrantly:
+ * the HAL functions below never call back into JS.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bh.h"
+#include "quickjs.h"
+
+static JSRuntime *rt;
+static JSContext *ctx;
+static JSValue board_obj;                /* parsed board, after overrides */
+static char *board_json;                 /* the same, as the string the bundle gets */
+static JSValue entry;                    /* globalThis.bulkhead (set by bh_js_load) */
+static struct bh_board board;
+static double deadline = INFINITY;
+static bool watchdog_fired;
+
+/* Polled by QuickJS every few thousand bytecodes: cheap clock read, no JS, no allocation. */
+static int interrupt_handler(JSRuntime *r, void *opaque)
+{
+    if (bh_now_ms() > deadline) {
+        watchdog_fired = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void ensure_ctx(void)
+{
+    if (ctx) return;
+    rt = JS_NewRuntime();
+    if (!rt) bh_die("cannot create the QuickJS runtime");
+    JS_SetMaxStackSize(rt, 512 * 1024);
+    JS_SetCanBlock(rt, 0); /* no Atomics.wait: it would need futex, which seccomp denies */
+    JS_SetInterruptHandler(rt, interrupt_handler, NULL);
+    ctx = JS_NewContext(rt);
+    if (!ctx) bh_die("cannot create the QuickJS context");
+}
+
+/* The message of the pending exception, as "Name: message" (caller frees). */
+static char *take_exception(void)
+{
+    JSValue ex = JS_GetException(ctx);
+    const char *s = JS_ToCString(ctx, ex);
+    char *out = strdup(s ? s : "(exception without a message)");
+    if (s) JS_FreeCString(ctx, s);
+    JS_FreeValue(ctx, ex);
+    return out;
+}
+
+/* --- board ----------------------------------------------------------------------------------- */
+
+static double get_num(JSValueConst obj, const char *path1, const char *path2, double dflt)
+{
+    JSValue a = JS_GetPropertyStr(ctx, obj, path1);
+    JSValue b = path2 ? JS_GetPropertyStr(ctx, a, path2) : JS_DupValue(ctx, a);
+    double d = dflt;
+    if (JS_IsNumber(b)) JS_ToFloat64(ctx, &d, b);
+    JS_FreeValue(ctx, a);
+    JS_FreeValue(ctx, b);
+    return d;
+}
+
+/* Applies --service overrides (storage: path, "ro:path" also sets readOnly; stream: backing) so
+ * that __hal.boardJson says what the runtime really serves. */
+static void apply_overrides(void)
+{
+    JSValue services = JS_GetPropertyStr(ctx, board_obj, "services");
+    if (!JS_IsObject(services)) { JS_FreeValue(ctx, services); return; }
+    JSPropertyEnum *props;
+    uint32_t n;
+    if (JS_GetOwnPropertyNames(ctx, &props, &n, services, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            const char *name = JS_AtomToCString(ctx, props[i].atom);
+            const char *ov = name ? bh_services_override_for(name) : NULL;
+            JSValue s = JS_GetProperty(ctx, services, props[i].atom);
+            if (ov && JS_IsObject(s)) {
+                JSValue kind = JS_GetPropertyStr(ctx, s, "kind");
+                const char *k = JS_ToCString(ctx, kind);
+                if (k && !strcmp(k, "storage")) {
+                    bool ro = !strncmp(ov, "ro:", 3);
+                    JS_SetPropertyStr(ctx, s, "path", JS_NewString(ctx, ro ? ov + 3 : ov));
+                    if (ro) JS_SetPropertyStr(ctx, s, "readOnly", JS_TRUE);
+                } else if (k && !strcmp(k, "stream")) {
+                    JS_SetPropertyStr(ctx, s, "backing", JS_NewString(ctx, ov));
+                }
+                if (k) JS_FreeCString(ctx, k);
+                JS_FreeValue(ctx, kind);
+            }
+            JS_FreeValue(ctx, s);
+            if (name) JS_FreeCString(ctx, name);
+        }
+        for (uint32_t i = 0; i < n; i++) JS_FreeAtom(ctx, props[i].atom);
+        js_free(ctx, props);
+    }
+    JS_FreeValue(ctx, services);
+}
+
+void bh_js_init(const char *json, struct bh_board *out)
+{
+    ensure_ctx();
+    board_obj = JS_ParseJSON(ctx, json, strlen(json), "<board>");
+    if (JS_IsException(board_obj) || !JS_IsObject(board_obj)) bh_die("board: not a JSON object");
+    apply_overrides();
+    JSValue str = JS_JSONStringify(ctx, board_obj, JS_UNDEFINED, JS_UNDEFINED);
+    const char *s = JS_ToCString(ctx, str);
+    board_json = strdup(s ? s : "{}");
+    if (s) JS_FreeCString(ctx, s);
+    JS_FreeValue(ctx, str);
+
+    memset(&board, 0, sizeof board);
+    board.id = (int)get_num(board_obj, "id", NULL, -1);
+    JSValue name = JS_GetPropertyStr(ctx, board_obj, "name");
+    const char *ns = JS_ToCString(ctx, name);
+    snprintf(board.name, sizeof board.name, "%s", ns ? ns : "?");
+    if (ns) JS_FreeCString(ctx, ns);
+    JS_FreeValue(ctx, name);
+    board.window_size = get_num(board_obj, "window", "size", 0);
+    board.to_frontend = (int)get_num(board_obj, "lines", "toFrontend", 0);
+    board.from_frontend = (int)get_num(board_obj, "lines", "fromFrontend", 1);
+    board.memory_bytes = get_num(board_obj, "limits", "memoryBytes", 32 << 20);
+    board.watchdog_ms = get_num(board_obj, "limits", "watchdogMs", 500);
+    if (!(board.window_size >= 4096 && board.window_size <= (double)(1u << 31)) || fmod(board.window_size, 4096) != 0)
+        bh_die("board %s: window.size must be a multiple of 4096 between 4 KiB and 2 GiB", board.name);
+    if (!(board.memory_bytes >= (1 << 20))) bh_die("board %s: limits.memoryBytes too small", board.name);
+    if (!(board.watchdog_ms > 0)) bh_die("board %s: limits.watchdogMs must be positive", board.name);
+    *out = board;
+}
+
+char *bh_json_member(const char *json, size_t len, const char *key)
+{
+    ensure_ctx();
+    char *out = NULL;
+    JSValue o = JS_ParseJSON(ctx, json, len, "<manifest>");
+    if (JS_IsException(o)) { free(take_exception()); return NULL; }
+    JSValue v = JS_GetPropertyStr(ctx, o, key);
+    if (JS_IsString(v)) {
+        const char *s = JS_ToCString(ctx, v);
+        if (s) { out = strdup(s); JS_FreeCString(ctx, s); }
+    } else if (JS_IsObject(v) || JS_IsNumber(v)) {
+        JSValue str = JS_JSONStringify(ctx, v, JS_UNDEFINED, JS_UNDEFINED);
+        const char *s = JS_ToCString(ctx, str);
+        if (s) { out = strdup(s); JS_FreeCString(ctx, s); }
+        JS_FreeValue(ctx, str);
+    }
+    JS_FreeValue(ctx, v);
+    JS_FreeValue(ctx, o);
+    return out;
+}
+
+/* --- __hal ----------------------------------------------------------------------------------- */
+
+static double arg(JSValueConst *argv, int argc, int i)
+{
+    double d = NAN;
+    if (i < argc) JS_ToFloat64(ctx, &d, argv[i]);
+    return d;
+}
+
+static int arg_handle(JSValueConst *argv, int argc, int i)
+{
+    double d = arg(argv, argc, i);
+    return (d >= 0 && d < BH_MAX_SERVICES && d == floor(d)) ? (int)d : -1;
+}
+
+#define HAL_FN(name) static JSValue name(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
+#define A(i) arg(argv, argc, i)
+#define H(i) arg_handle(argv, argc, i)
+
+HAL_FN(hal_raise) { bh_lines_raise((int)A(0)); return JS_UNDEFINED; }
+HAL_FN(hal_fence) { bh_fence(); return JS_UNDEFINED; }
+HAL_FN(hal_now) { return JS_NewFloat64(c, bh_now_ms()); }
+HAL_FN(hal_set_timer) { bh_timer_set(A(0)); return JS_UNDEFINED; }
+
+HAL_FN(hal_log)
+{
+    int level = (int)A(0);
+    const char *msg = argc > 1 ? JS_ToCString(c, argv[1]) : NULL;
+    bh_log(level < 0 ? 0 : level > 3 ? 3 : level, "%s", msg ? msg : "");
+    if (msg) JS_FreeCString(c, msg);
+    return JS_UNDEFINED;
+}
+
+/* The board entry of a named service, if its kind matches (the capability check). */
+static JSValue service_entry(JSValueConst name_v, const char *kind, char *name, size_t name_len)
+{
+    const char *n = JS_ToCString(ctx, name_v);
+    if (!n) return JS_UNDEFINED;
+    snprintf(name, name_len, "%s", n);
+    JS_FreeCString(ctx, n);
+    JSValue services = JS_GetPropertyStr(ctx, board_obj, "services");
+    JSValue s = JS_IsObject(services) ? JS_GetPropertyStr(ctx, services, name) : JS_UNDEFINED;
+    JS_FreeValue(ctx, services);
+    JSValue k = JS_IsObject(s) ? JS_GetPropertyStr(ctx, s, "kind") : JS_UNDEFINED;
+    const char *ks = JS_IsString(k) ? JS_ToCString(ctx, k) : NULL;
+    bool ok = ks && !strcmp(ks, kind);
+    if (ks) JS_FreeCString(ctx, ks);
+    JS_FreeValue(ctx, k);
+    if (!ok) { JS_FreeValue(ctx, s); return JS_UNDEFINED; }
+    return s;
+}
+
+static char *service_str(JSValueConst s, const char *prop)
+{
+    JSValue v = JS_GetPropertyStr(ctx, s, prop);
+    char *out = NULL;
+    if (JS_IsString(v)) {
+        const char *p = JS_ToCString(ctx, v);
+        if (p) { out = strdup(p); JS_FreeCString(ctx, p); }
+    }
+    JS_FreeValue(ctx, v);
+    return out;
+}
+
+HAL_FN(hal_storage_open)
+{
+    char name[64];
+    JSValue s = argc > 0 ? service_entry(argv[0], "storage", name, sizeof name) : JS_UNDEFINED;
+    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
+    char *path = service_str(s, "path");
+    JSValue ro = JS_GetPropertyStr(c, s, "readOnly");
+    int r = path ? bh_storage_open(name, path, JS_ToBool(c, ro)) : -ENOENT;
+    free(path);
+    JS_FreeValue(c, ro);
+    JS_FreeValue(c, s);
+    return JS_NewInt32(c, r);
+}
+
+HAL_FN(hal_storage_info)
+{
+    double size = -EBADF;
+    int ro = 0;
+    bh_storage_info(H(0), &size, &ro);
+    JSValue a = JS_NewArray(c);
+    JS_SetPropertyUint32(c, a, 0, JS_NewFloat64(c, size));
+    JS_SetPropertyUint32(c, a, 1, JS_NewInt32(c, ro));
+    return a;
+}
+
+HAL_FN(hal_storage_read) { return JS_NewInt32(c, bh_storage_read(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_storage_write) { return JS_NewInt32(c, bh_storage_write(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_storage_flush) { return JS_NewInt32(c, bh_storage_flush(H(0))); }
+HAL_FN(hal_storage_discard) { return JS_NewInt32(c, bh_storage_discard(H(0), A(1), A(2))); }
+HAL_FN(hal_storage_write_zeroes) { return JS_NewInt32(c, bh_storage_write_zeroes(H(0), A(1), A(2))); }
+
+HAL_FN(hal_stream_open)
+{
+    char name[64];
+    JSValue s = argc > 0 ? service_entry(argv[0], "stream", name, sizeof name) : JS_UNDEFINED;
+    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
+    char *backing = service_str(s, "backing");
+    int r = bh_stream_open(name, backing);
+    free(backing);
+    JS_FreeValue(c, s);
+    return JS_NewInt32(c, r);
+}
+HAL_FN(hal_stream_write) { return JS_NewInt32(c, bh_stream_write(H(0), A(1), A(2))); }
+HAL_FN(hal_stream_read) { return JS_NewInt32(c, bh_stream_read(H(0), A(1), A(2))); }
+
+HAL_FN(hal_entropy_open)
+{
+    char name[64];
+    JSValue s = argc > 0 ? service_entry(argv[0], "entropy", name, sizeof name) : JS_UNDEFINED;
+    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
+    JS_FreeValue(c, s);
+    return JS_NewInt32(c, bh_entropy_open(name));
+}
+HAL_FN(hal_entropy_read) { return JS_NewInt32(c, bh_entropy_read(H(0), A(1), A(2))); }
+
+HAL_FN(hal_packet_open)
+{
+    char name[64];
+    JSValue s = argc > 0 ? service_entry(argv[0], "packet", name, sizeof name) : JS_UNDEFINED;
+    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
+    JS_FreeValue(c, s);
+    return JS_NewInt32(c, bh_packet_open(name));
+}
+HAL_FN(hal_packet_send) { return JS_NewInt32(c, -ENOSYS); }
+HAL_FN(hal_packet_recv) { return JS_NewInt32(c, 0); }
+
+static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = {
+    { "raise", hal_raise, 1 },           { "fence", hal_fence, 0 },
+    { "now", hal_now, 0 },               { "log", hal_log, 2 },
+    { "setTimer", hal_set_timer, 1 },
+    { "storageOpen", hal_storage_open, 1 },   { "storageInfo", hal_storage_info, 1 },
+    { "storageRead", hal_storage_read, 4 },   { "storageWrite", hal_storage_write, 4 },
+    { "storageFlush", hal_storage_flush, 1 }, { "storageDiscard", hal_storage_discard, 3 },
+    { "storageWriteZeroes", hal_storage_write_zeroes, 3 },
+    { "streamOpen", hal_stream_open, 1 },     { "streamWrite", hal_stream_write, 3 },
+    { "streamRead", hal_stream_read, 3 },
+    { "entropyOpen", hal_entropy_open, 1 },   { "entropyRead", hal_entropy_read, 3 },
+    { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 3 },
+    { "packetRecv", hal_packet_recv, 3 },
+};
+
+/* Run before the bundle: the window must never be detached or resized, and __hal never changed. */
+static const char harden_js[] =
+    "delete ArrayBuffer.prototype.transfer;"
+    "delete ArrayBuffer.prototype.transferToFixedLength;"
+    "delete ArrayBuffer.prototype.resize;"
+    "Object.freeze(globalThis.__hal);";
+
+void bh_js_install_hal(void)
+{
+    JSValue hal = JS_NewObject(ctx);
+    JS_SetPropertyStr(ctx, hal, "abi", JS_NewInt32(ctx, BH_ABI));
+    /* No free function: the memory is the shm mapping, which lives as long as the process. */
+    JS_SetPropertyStr(ctx, hal, "window", JS_NewArrayBuffer(ctx, bh_win.base, bh_win.size, NULL, NULL, 0));
+    JS_SetPropertyStr(ctx, hal, "boardJson", JS_NewString(ctx, board_json));
+    if (bh_lines_peer_id() >= 0) JS_SetPropertyStr(ctx, hal, "peerId", JS_NewInt32(ctx, bh_lines_peer_id()));
+    for (size_t i = 0; i < sizeof hal_fns / sizeof hal_fns[0]; i++)
+        JS_SetPropertyStr(ctx, hal, hal_fns[i].name, JS_NewCFunction(ctx, hal_fns[i].fn, hal_fns[i].name, hal_fns[i].len));
+    JSValue global = JS_GetGlobalObject(ctx);
+    JS_SetPropertyStr(ctx, global, "__hal", hal);
+    JS_FreeValue(ctx, global);
+    JSValue r = JS_Eval(ctx, harden_js, sizeof harden_js - 1, "<harden>", JS_EVAL_TYPE_GLOBAL);
+    if (JS_IsException(r)) bh_die("harden: %s", take_exception());
+    JS_FreeValue(ctx, r);
+    /* Limits apply from here on: the bundle's parse and evaluation count too. */
+    JS_SetMemoryLimit(rt, (size_t)board.memory_bytes);
+}
+
+void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *name)
+{
+    JSValue r;
+    deadline = bh_now_ms() + 10000; /* evaluation: generous, still bounded */
+    if (is_bytecode) {
+        JSValue fn = JS_ReadObject(ctx, code, len, JS_READ_OBJ_BYTECODE);
+        if (JS_IsException(fn)) bh_die("%s: bytecode rejected by QuickJS %s: %s", name, BH_QJS_VERSION, take_exception());
+        r = JS_EvalFunction(ctx, fn);
+    } else {
+        /* JS_Eval needs a NUL after the source. */
+        char *src = malloc(len + 1);
+        if (!src) bh_die("out of memory");
+        memcpy(src, code, len);
+        src[len] = 0;
+        r = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_GLOBAL);
+        free(src);
+    }
+    deadline = INFINITY;
+    if (JS_IsException(r)) bh_die("%s: firmware failed to load: %s", name, take_exception());
+    JS_FreeValue(ctx, r);
+    JSValue global = JS_GetGlobalObject(ctx);
+    entry = JS_GetPropertyStr(ctx, global, "bulkhead");
+    JS_FreeValue(ctx, global);
+    if (!JS_IsObject(entry)) bh_die("%s: the firmware did not define globalThis.bulkhead", name);
+}
+
+/* --- calls under the budgets ------------------------------------------------------------------ */
+
+unsigned long bh_js_faults;
+
+static JSValue call_raw(const char *fn_name, int nargs, JSValueConst *argv, bool *faulted, char **why)
+{
+    JSValue f = JS_GetPropertyStr(ctx, entry, fn_name);
+    *faulted = false;
+    if (!JS_IsFunction(ctx, f)) { JS_FreeValue(ctx, f); return JS_UNDEFINED; }
+    watchdog_fired = false;
+    deadline = bh_now_ms() + board.watchdog_ms;
+    JSValue r = JS_Call(ctx, f, entry, nargs, argv);
+    deadline = INFINITY;
+    JS_FreeValue(ctx, f);
+    if (JS_IsException(r)) {
+        *faulted = true;
+        *why = take_exception();
+    }
+    return r;
+}
+
+/* The kind of a stopped call: our flag for the watchdog; QuickJS's "out of memory" (or a runtime
+ * already at its limit, when even the error object could not be made) for memory. */
+static const char *fault_kind(const char *why)
+{
+    if (watchdog_fired) return "watchdog";
+    if (strstr(why, "out of memory")) return "memory";
+    JSMemoryUsage mu;
+    JS_ComputeMemoryUsage(rt, &mu);
+    if ((double)mu.malloc_size > board.memory_bytes * 0.95) return "memory";
+    return "exception";
+}
+
+int bh_js_call(const char *fn_name, int nargs, const double *args)
+{
+    JSValue argv[4];
+    if (nargs > 4) nargs = 4;
+    for (int i = 0; i < nargs; i++) argv[i] = JS_NewFloat64(ctx, args[i]);
+    bool faulted;
+    char *why = NULL;
+    JSValue r = call_raw(fn_name, nargs, argv, &faulted, &why);
+    if (!faulted) {
+        int32_t v = 0;
+        if (JS_IsNumber(r)) JS_ToInt32(ctx, &v, r);
+        JS_FreeValue(ctx, r);
+        return v;
+    }
+    const char *kind = fault_kind(why);
+    bh_js_faults++;
+    bh_log(BH_LOG_WARN, "%s stopped (%s): %s", fn_name, kind, why);
+    JS_RunGC(rt); /* give onFault room after a memory fault */
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s: %s", fn_name, why);
+    free(why);
+    JSValue fargs[2] = { JS_NewString(ctx, kind), JS_NewString(ctx, detail) };
+    JSValue fr = call_raw("onFault", 2, fargs, &faulted, &why);
+    JS_FreeValue(ctx, fargs[0]);
+    JS_FreeValue(ctx, fargs[1]);
+    if (faulted) {
+        bh_log(BH_LOG_ERROR, "onFault failed too: %s", why);
+        free(why);
+    } else JS_FreeValue(ctx, fr);
+    return 0;
+}
+
+char *bh_js_stats(void)
+{
+    bool faulted;
+    char *why = NULL;
+    JSValue r = call_raw("stats", 0, NULL, &faulted, &why);
+    if (faulted) { free(why); return NULL; }
+    const char *s = JS_IsString(r) ? JS_ToCString(ctx, r) : NULL;
+    char *out = s ? strdup(s) : NULL;
+    if (s) JS_FreeCString(ctx, s);
+    JS_FreeValue(ctx, r);
+    return out;
+}
+
+size_t bh_js_memory_used(void)
+{
+    JSMemoryUsage mu;
+    JS_ComputeMemoryUsage(rt, &mu);
+    return (size_t)mu.malloc_size;
+}
+
+/* --- compile (image builder) ----------------------------------------------------------------- */
+
+uint8_t *bh_js_compile(const char *src, size_t len, const char *name, size_t *out_len, char *err, size_t errlen)
+{
+    ensure_ctx();
+    char *copy = malloc(len + 1);
+    if (!copy) { snprintf(err, errlen, "out of memory"); return NULL; }
+    memcpy(copy, src, len);
+    copy[len] = 0;
+    JSValue fn = JS_Eval(ctx, copy, len, name, JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
+    free(copy);
+    if (JS_IsException(fn)) {
+        char *why = take_exception();
+        snprintf(err, errlen, "%s", why);
+        free(why);
+        return NULL;
+    }
+    uint8_t *bc = JS_WriteObject(ctx, out_len, fn, JS_WRITE_OBJ_BYTECODE);
+    JS_FreeValue(ctx, fn);
+    if (!bc) { snprintf(err, errlen, "JS_WriteObject failed"); return NULL; }
+    uint8_t *out = malloc(*out_len);
+    if (out) memcpy(out, bc, *out_len);
+    js_free(ctx, bc);
+    return out;
+}

@@ -1,0 +1,132 @@
+/*
+ * The event loop: one epoll set, one thread, JS only from here.
+ *
+ *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
+ *   timerfd                -> bulkhead.onTimer()
+ *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
+ *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
+ *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
+ *   a call returned 1      -> bulkhead.poll() once the other ready events had their turn
+ *
+ * Signals arrive through a signalfd, so no JS (and nothing else) ever runs in signal context.
+ * Nothing is queued here: an eventfd counter coalesces any number of doorbells into one wake-up,
+ * so a frontend that rings without end costs us calls, never memory.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "bh.h"
+
+enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM };
+
+static int ep = -1, sig_fd = -1, timer_fd = -1;
+static struct ivs_client *ivs;
+
+static uint64_t tag(int type, int handle, int fd)
+{
+    return (uint64_t)type << 48 | (uint64_t)(uint16_t)handle << 32 | (uint32_t)fd;
+}
+
+static void add(int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event ev = { .events = events, .data.u64 = data };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) bh_die("epoll_ctl: %s", strerror(errno));
+}
+
+/* services.c tells us which stream fds to watch; events 0 removes. A file that epoll refuses
+ * (stdin redirected from a regular file or /dev/null) is simply never reported. */
+void bh_loop_watch(int fd, uint32_t events, int handle)
+{
+    struct epoll_event ev = { .events = events, .data.u64 = tag(EV_STREAM, handle, fd) };
+    if (events == 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+        return;
+    }
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT) epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void bh_loop_init(struct ivs_client *c)
+{
+    ivs = c;
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) bh_die("epoll_create1: %s", strerror(errno));
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sig_fd < 0) bh_die("signalfd: %s", strerror(errno));
+    add(sig_fd, EPOLLIN, tag(EV_SIGNAL, 0, sig_fd));
+    timer_fd = bh_timer_init();
+    add(timer_fd, EPOLLIN, tag(EV_TIMER, 0, timer_fd));
+    if (ivs) add(ivs->sock, EPOLLIN, tag(EV_IVSHMEM, 0, ivs->sock));
+    bh_services_set_watch(bh_loop_watch);
+}
+
+/* The doorbell fd exists only after the ivshmem handshake; main adds it before the bundle runs. */
+void bh_loop_watch_doorbell(void)
+{
+    int fd = bh_lines_rx_fd();
+    if (fd >= 0) add(fd, EPOLLIN, tag(EV_DOORBELL, 0, fd));
+}
+
+static int stop(const char *why)
+{
+    bh_log(BH_LOG_INFO, "%s: stopping", why);
+    bh_js_call("stop", 0, NULL);
+    bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
+    return 0;
+}
+
+int bh_loop_run(void)
+{
+    struct epoll_event evs[16];
+    bool pending = false; /* the last call said work was left over */
+    for (;;) {
+        int n = epoll_wait(ep, evs, 16, pending ? 0 : -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            bh_die("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t t = evs[i].data.u64;
+            int type = (int)(t >> 48), handle = (int)(uint16_t)(t >> 32), fd = (int)(uint32_t)t;
+            double a[1];
+            switch (type) {
+            case EV_SIGNAL: {
+                struct signalfd_siginfo si;
+                if (read(sig_fd, &si, sizeof si) == sizeof si)
+                    return stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                break;
+            }
+            case EV_DOORBELL:
+                if (bh_lines_drain()) {
+                    a[0] = bh_lines_from_frontend();
+                    pending = bh_js_call("onInterrupt", 1, a) == 1;
+                }
+                break;
+            case EV_TIMER:
+                if (bh_timer_drain()) pending = bh_js_call("onTimer", 0, NULL) == 1;
+                break;
+            case EV_STREAM:
+                if (bh_stream_event(handle, fd, evs[i].events)) {
+                    a[0] = handle;
+                    pending = bh_js_call("onService", 1, a) == 1;
+                }
+                break;
+            case EV_IVSHMEM:
+                if (ivs_process(ivs) < 0) {
+                    /* Existing doorbells keep working without the server; new peers cannot join. */
+                    bh_log(BH_LOG_WARN, "ivshmem server went away; serving the peers we have");
+                    epoll_ctl(ep, EPOLL_CTL_DEL, ivs->sock, NULL);
+                }
+                break;
+            }
+        }
+        if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
+    }
+}

@@ -1,0 +1,405 @@
+/*
+ * Backing services (docs/hal.md "Services"): bytes move between a backing and the window by window
+ * offset, never through JS. Every offset/length is re-checked here against the window (-EFAULT)
+ * and the backing size (-EIO), whatever the firmware already validated. Errors are -errno.
+ *
+ *   storage  pread/pwrite/fdatasync on a file or block device; discard = fallocate(PUNCH_HOLE),
+ *            write-zeroes = fallocate(ZERO_RANGE); both fall back to writing zeroes
+ *   stream   stdio | null | pty | unix:PATH (listening socket, one client at a time)
+ *   entropy  getrandom(2)
+ *   packet   not implemented yet (packetOpen returns -ENOSYS)
+ *
+ * Every service fd is opened during boot, before seccomp: afterwards only read/write-class calls
+ * (and accept4 for a console socket) are allowed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "bh.h"
+
+enum stream_backing { ST_NULL, ST_STDIO, ST_PTY, ST_UNIX };
+
+struct service {
+    bool used;
+    enum bh_svc_kind kind;
+    char name[64];
+    /* storage */
+    int fd;
+    double size;
+    bool read_only;
+    /* stream: in_fd/out_fd are the same fd except for stdio; listen_fd for unix: */
+    enum stream_backing backing;
+    int in_fd, out_fd, listen_fd;
+    bool want_out;  /* a write came back short: tell the firmware when there is room */
+    bool in_armed;  /* watch input until we told the firmware; its next streamRead re-arms */
+};
+
+static struct service svc[BH_MAX_SERVICES];
+static bh_watch_fn watch;
+
+/* --- command-line overrides: --service name=value ----------------------------------------------- */
+static struct { char name[64]; char value[512]; } overrides[BH_MAX_SERVICES];
+static int n_overrides;
+
+int bh_services_override(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || eq - arg >= 64 || strlen(eq + 1) >= 512 || n_overrides == BH_MAX_SERVICES) return -1;
+    memcpy(overrides[n_overrides].name, arg, eq - arg);
+    overrides[n_overrides].name[eq - arg] = 0;
+    strcpy(overrides[n_overrides].value, eq + 1);
+    n_overrides++;
+    return 0;
+}
+
+const char *bh_services_override_for(const char *name)
+{
+    for (int i = n_overrides - 1; i >= 0; i--)
+        if (!strcmp(overrides[i].name, name)) return overrides[i].value;
+    return NULL;
+}
+
+void bh_services_set_watch(bh_watch_fn fn) { watch = fn; }
+
+static int alloc(enum bh_svc_kind kind, const char *name)
+{
+    for (int h = 0; h < BH_MAX_SERVICES; h++) {
+        if (svc[h].used) continue;
+        memset(&svc[h], 0, sizeof svc[h]);
+        svc[h].used = true;
+        svc[h].kind = kind;
+        snprintf(svc[h].name, sizeof svc[h].name, "%s", name);
+        svc[h].fd = svc[h].in_fd = svc[h].out_fd = svc[h].listen_fd = -1;
+        return h;
+    }
+    return -EMFILE;
+}
+
+static struct service *get(int h, enum bh_svc_kind kind)
+{
+    if (h < 0 || h >= BH_MAX_SERVICES || !svc[h].used || svc[h].kind != kind) return NULL;
+    return &svc[h];
+}
+
+/* --- storage --------------------------------------------------------------------------------- */
+
+int bh_storage_open(const char *name, const char *path, bool read_only)
+{
+    int h = alloc(BH_SVC_STORAGE, name);
+    if (h < 0) return h;
+    int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        bh_log(BH_LOG_ERROR, "storage %s: cannot open %s: %s", name, path, strerror(e));
+        svc[h].used = false;
+        return -e;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    uint64_t size = (uint64_t)st.st_size;
+    if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0) size = 0;
+    svc[h].fd = fd;
+    svc[h].size = (double)size;
+    svc[h].read_only = read_only;
+    bh_log(BH_LOG_DEBUG, "storage %s: %s, %llu bytes%s", name, path, (unsigned long long)size, read_only ? ", read-only" : "");
+    return h;
+}
+
+int bh_storage_info(int h, double *size, int *ro)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s) return -EBADF;
+    *size = s->size;
+    *ro = s->read_only;
+    return 0;
+}
+
+static bool file_range_ok(struct service *s, double off, double len)
+{
+    return off >= 0 && len >= 0 && off == (double)(uint64_t)off && len == (double)(uint64_t)len && off + len <= s->size;
+}
+
+int bh_storage_read(int h, double foff, double woff, double len)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s) return -EBADF;
+    if (!bh_window_range_ok(woff, len)) return -EFAULT;
+    if (!file_range_ok(s, foff, len)) return -EIO;
+    uint8_t *p = bh_win.base + (size_t)woff;
+    size_t left = (size_t)len;
+    off_t off = (off_t)foff;
+    while (left) {
+        ssize_t n = pread(s->fd, p, left, off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? -errno : -EIO; /* short read past EOF */
+        p += n; left -= n; off += n;
+    }
+    return 0;
+}
+
+int bh_storage_write(int h, double foff, double woff, double len)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s) return -EBADF;
+    if (!bh_window_range_ok(woff, len)) return -EFAULT;
+    if (s->read_only) return -EROFS;
+    if (!file_range_ok(s, foff, len)) return -EIO;
+    /* The frontend may change these bytes while we copy: that is its own data race, and only ever
+     * affects the bytes it asked us to write. */
+    const uint8_t *p = bh_win.base + (size_t)woff;
+    size_t left = (size_t)len;
+    off_t off = (off_t)foff;
+    while (left) {
+        ssize_t n = pwrite(s->fd, p, left, off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? -errno : -EIO;
+        p += n; left -= n; off += n;
+    }
+    return 0;
+}
+
+int bh_storage_flush(int h)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s) return -EBADF;
+    if (s->read_only) return 0;
+    return fdatasync(s->fd) < 0 ? -errno : 0;
+}
+
+void bh_storage_flush_all(void)
+{
+    for (int h = 0; h < BH_MAX_SERVICES; h++)
+        if (svc[h].used && svc[h].kind == BH_SVC_STORAGE && !svc[h].read_only) fdatasync(svc[h].fd);
+}
+
+static int write_zeroes(struct service *s, off_t off, size_t len)
+{
+    static const uint8_t zero[65536];
+    while (len) {
+        size_t n = len < sizeof zero ? len : sizeof zero;
+        ssize_t w = pwrite(s->fd, zero, n, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? -errno : -EIO;
+        off += w; len -= w;
+    }
+    return 0;
+}
+
+/* mode: the fallocate mode to try first; if the filesystem or device cannot, write zeroes (reads of
+ * the range return zeroes either way, which is all the HAL promises). */
+static int zero_range(int h, double foff, double len, int mode)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s) return -EBADF;
+    if (s->read_only) return -EROFS;
+    if (!file_range_ok(s, foff, len)) return -EIO;
+    if (len == 0) return 0;
+    if (fallocate(s->fd, mode, (off_t)foff, (off_t)len) == 0) return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL && errno != ENODEV) return -errno;
+    return write_zeroes(s, (off_t)foff, (size_t)len);
+}
+
+int bh_storage_discard(int h, double foff, double len)
+{
+    return zero_range(h, foff, len, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+}
+
+int bh_storage_write_zeroes(int h, double foff, double len)
+{
+    return zero_range(h, foff, len, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
+}
+
+/* --- stream ---------------------------------------------------------------------------------- */
+
+/* A private non-blocking description of an inherited fd: O_NONBLOCK on a dup would change the
+ * parent's terminal or pipe too. /proc/self/fd reopens pipes, ttys and files; sockets cannot be
+ * reopened, so they get MSG_DONTWAIT-free O_NONBLOCK on a dup as a last resort. */
+static int private_nonblock(int fd, int flags)
+{
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int nfd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (nfd >= 0) return nfd;
+    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (nfd >= 0) fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+    return nfd;
+}
+
+static void stream_watch(int h)
+{
+    struct service *s = &svc[h];
+    if (!watch) return;
+    if (s->listen_fd >= 0 && s->in_fd < 0) { watch(s->listen_fd, EPOLLIN, h); return; }
+    if (s->in_fd >= 0) {
+        uint32_t ev = s->in_armed ? EPOLLIN : 0;
+        if (s->want_out && s->out_fd == s->in_fd) ev |= EPOLLOUT;
+        watch(s->in_fd, ev, h);
+    }
+    if (s->out_fd >= 0 && s->out_fd != s->in_fd) watch(s->out_fd, s->want_out ? EPOLLOUT : 0, h);
+}
+
+int bh_stream_open(const char *name, const char *backing)
+{
+    const char *ov = bh_services_override_for(name);
+    if (ov) backing = ov;
+    if (!backing || !strcmp(backing, "memory")) backing = "null"; /* no host memory stream natively */
+    int h = alloc(BH_SVC_STREAM, name);
+    if (h < 0) return h;
+    struct service *s = &svc[h];
+    s->in_armed = true;
+    if (!strcmp(backing, "null")) {
+        s->backing = ST_NULL;
+    } else if (!strcmp(backing, "stdio")) {
+        s->backing = ST_STDIO;
+        s->in_fd = private_nonblock(0, O_RDONLY);
+        s->out_fd = private_nonblock(1, O_WRONLY);
+    } else if (!strcmp(backing, "pty")) {
+        s->backing = ST_PTY;
+        int fd = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || grantpt(fd) < 0 || unlockpt(fd) < 0) goto fail;
+        s->in_fd = s->out_fd = fd;
+        /* Hold the slave open ourselves: a master whose slave is closed reports HUP forever. */
+        if (open(ptsname(fd), O_RDWR | O_NOCTTY | O_CLOEXEC) < 0) goto fail;
+        bh_log(BH_LOG_INFO, "stream %s: pty %s", name, ptsname(fd));
+    } else if (!strncmp(backing, "unix:", 5)) {
+        s->backing = ST_UNIX;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(backing + 5) >= sizeof sa.sun_path) { errno = ENAMETOOLONG; goto fail; }
+        strcpy(sa.sun_path, backing + 5);
+        unlink(sa.sun_path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) goto fail;
+        s->listen_fd = fd;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) goto fail;
+        bh_log(BH_LOG_INFO, "stream %s: listening on %s", name, sa.sun_path);
+    } else {
+        bh_log(BH_LOG_ERROR, "stream %s: unknown backing '%s' (stdio, null, pty, unix:PATH)", name, backing);
+        s->used = false;
+        return -EINVAL;
+    }
+    stream_watch(h);
+    return h;
+fail:;
+    int e = errno;
+    bh_log(BH_LOG_ERROR, "stream %s (%s): %s", name, backing, strerror(e));
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->in_fd >= 0) close(s->in_fd);
+    s->used = false;
+    return -e;
+}
+
+static void stream_hangup(int h)
+{
+    struct service *s = &svc[h];
+    if (s->backing == ST_UNIX && s->in_fd >= 0) { /* client left: accept the next one */
+        if (watch) watch(s->in_fd, 0, h);
+        close(s->in_fd);
+        s->in_fd = s->out_fd = -1;
+        s->want_out = false;
+    } else if (s->backing == ST_STDIO && s->in_fd >= 0) { /* stdin closed: output goes on */
+        if (watch) watch(s->in_fd, 0, h);
+        close(s->in_fd);
+        s->in_fd = -1;
+        return;
+    }
+    stream_watch(h);
+}
+
+int bh_stream_write(int h, double woff, double len)
+{
+    struct service *s = get(h, BH_SVC_STREAM);
+    if (!s) return -EBADF;
+    if (!bh_window_range_ok(woff, len)) return -EFAULT;
+    if (s->backing == ST_NULL) return (int)len;
+    if (s->out_fd < 0) return (int)len; /* nobody attached: console output is dropped, not queued */
+    if (len > 1 << 20) len = 1 << 20;
+    ssize_t n = write(s->out_fd, bh_win.base + (size_t)woff, (size_t)len);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) n = 0;
+        else if (errno == EPIPE || errno == ECONNRESET || errno == EIO) { stream_hangup(h); return (int)len; }
+        else return -errno;
+    }
+    if (n < len && !s->want_out) { s->want_out = true; stream_watch(h); }
+    return (int)n;
+}
+
+int bh_stream_read(int h, double woff, double maxlen)
+{
+    struct service *s = get(h, BH_SVC_STREAM);
+    if (!s) return -EBADF;
+    if (!bh_window_range_ok(woff, maxlen)) return -EFAULT;
+    if (s->in_fd < 0 || maxlen == 0) return 0;
+    if (!s->in_armed) { s->in_armed = true; stream_watch(h); }
+    if (maxlen > 1 << 20) maxlen = 1 << 20;
+    ssize_t n = read(s->in_fd, bh_win.base + (size_t)woff, (size_t)maxlen);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+    if (n == 0 || (n < 0 && (errno == EIO || errno == ECONNRESET))) { stream_hangup(h); return 0; }
+    if (n < 0) return -errno;
+    return (int)n;
+}
+
+/* Called by the loop for a stream fd; returns true when the firmware should hear of it (onService).
+ * Input is reported once, then unwatched until the firmware reads again: a firmware that has no
+ * buffers for console input does not make the loop spin, and nothing is queued on our side. */
+bool bh_stream_event(int h, int fd, uint32_t events)
+{
+    struct service *s = get(h, BH_SVC_STREAM);
+    bool notify = false;
+    if (!s) return false;
+    if (fd == s->listen_fd) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) return false;
+        if (s->in_fd >= 0) { close(c); return false; } /* one client at a time */
+        if (watch) watch(fd, 0, h);
+        s->in_fd = s->out_fd = c;
+        s->in_armed = true;
+        stream_watch(h);
+        return true; /* room appeared */
+    }
+    if ((events & EPOLLOUT) && s->want_out) { s->want_out = false; notify = true; }
+    if ((events & EPOLLIN) && s->in_armed) { s->in_armed = false; notify = true; }
+    if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) { stream_hangup(h); return notify; }
+    stream_watch(h);
+    return notify;
+}
+
+/* --- entropy --------------------------------------------------------------------------------- */
+
+int bh_entropy_open(const char *name)
+{
+    return alloc(BH_SVC_ENTROPY, name);
+}
+
+int bh_entropy_read(int h, double woff, double len)
+{
+    if (!get(h, BH_SVC_ENTROPY)) return -EBADF;
+    if (!bh_window_range_ok(woff, len)) return -EFAULT;
+    uint8_t *p = bh_win.base + (size_t)woff;
+    size_t left = (size_t)len;
+    while (left) {
+        ssize_t n = getrandom(p, left, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        p += n; left -= n;
+    }
+    return (int)len;
+}
+
+/* --- packet ---------------------------------------------------------------------------------- */
+
+int bh_packet_open(const char *name)
+{
+    bh_log(BH_LOG_WARN, "packet %s: no packet backing in the native runtime yet", name);
+    return -ENOSYS;
+}
