@@ -1,0 +1,102 @@
+/**
+ * Shared setup for the blk suites: a raw image file, a simulator serving it as device 2 (after the
+ * default rng 0 and console 1), and a hand-built request chain on a RawRing for bad-input tests.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BLK_HEADER_BYTES } from '../../firmware/devices/blk';
+import { VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import type { Sim } from '../../frontend/sim';
+import { createSim } from '../../frontend/sim';
+import { LIVE, negotiate, RawRing, setStatus } from '../helpers';
+
+export const BLK = 2;
+
+export interface BlkSimOptions {
+  sizeBytes?: number;
+  readOnly?: boolean;
+  queues?: number;
+  /** Initial image bytes (default: a pattern, so "untouched" is checkable). */
+  content?: Uint8Array;
+}
+
+/** A pattern image: byte i is (i * 31 + 7) & 0xff. */
+export function pattern(n: number, seed = 7): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+/** A simulator serving a fresh image as blk device 2; `image()` reads the file back, `done()` cleans up. */
+export async function blkSim(o: BlkSimOptions = {}) {
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-blk-'));
+  const path = join(dir, 'disk.img');
+  const initial = o.content ?? pattern(o.sizeBytes ?? 1 << 20);
+  writeFileSync(path, initial);
+  const s = await createSim({
+    devices: [
+      { type: 'rng', service: 'entropy0' },
+      { type: 'console', service: 'console0' },
+      { type: 'blk', service: 'disk0', queues: o.queues ?? 1 },
+    ],
+    services: { disk0: { kind: 'storage', path, readOnly: o.readOnly === true } },
+  });
+  return {
+    s,
+    path,
+    initial,
+    image: () => new Uint8Array(readFileSync(path)),
+    done: () => {
+      s.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Negotiates `features` on the blk device, installs one raw ring as queue 0 and goes live. */
+export function liveRawBlk(s: Sim, features = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_EVENT_IDX, size = 16): RawRing {
+  negotiate(s, BLK, features);
+  const ring = new RawRing(s, size);
+  ring.install(BLK, 0);
+  setStatus(s, BLK, LIVE);
+  return ring;
+}
+
+/** One buffer of a hand-built chain: device-readable `bytes`, or `len` device-writable bytes. */
+export type Seg = { bytes: Uint8Array } | { len: number; fill?: number };
+
+/** A request header (type, sector as lo/hi u32). */
+export function header(type: number, sector = 0, sectorHi = 0): Uint8Array {
+  const b = new Uint8Array(BLK_HEADER_BYTES);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(8, sector >>> 0, true);
+  v.setUint32(12, sectorHi >>> 0, true);
+  return b;
+}
+
+/**
+ * Lays `segs` out back to back in the ring's data area (writable ones filled with `fill`, default
+ * 0xEE), chains descriptors 0..n-1, offers the chain and notifies. Returns the window offset of each
+ * segment and the used element (null if the device completed nothing).
+ */
+export function submitRaw(ring: RawRing, segs: Seg[]) {
+  const bytes = ring.s.bytes;
+  const offs: number[] = [];
+  let at = ring.data;
+  segs.forEach((g, i) => {
+    const len = 'bytes' in g ? g.bytes.length : g.len;
+    if ('bytes' in g) bytes.set(g.bytes, at);
+    else bytes.fill(g.fill ?? 0xee, at, at + len);
+    const last = i === segs.length - 1;
+    ring.setDesc(i, at, len, ('bytes' in g ? 0 : VIRTQ_DESC_F_WRITE) | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : i + 1);
+    offs.push(at);
+    at += (len + 15) & ~15;
+  });
+  const before = ring.usedIdx();
+  ring.offer(0);
+  ring.notify(BLK, 0);
+  const used = ring.usedIdx() !== before ? ring.usedElem(before) : null;
+  return { offs, used, at: (i: number, len: number) => bytes.slice(offs[i]!, offs[i]! + len) };
+}
