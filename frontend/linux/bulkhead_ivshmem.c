@@ -1,0 +1,1782 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Bulkhead: virtio-msg transport over one ivshmem window.
+ *
+ * Binds QEMU's ivshmem-doorbell PCI device (1af4:1110). BAR2 is the shared
+ * window (docs/window-layout.md): a header written by the backend partition,
+ * two single-producer single-consumer message FIFOs and a pool that this
+ * driver manages for vrings and bounce buffers. Configuration travels as
+ * virtio-msg messages (docs/transport.md); every data buffer is bounced
+ * through the pool by this driver's dma_map_ops, and every address handed to
+ * the backend is an offset into the window.
+ *
+ * The window is written by another partition: every field read from it is
+ * copied once into private memory and validated there. A backend that is
+ * absent, slow or broken costs an error line in dmesg and no device.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/bitmap.h>
+#include <linux/delay.h>
+#include <linux/ktime.h>
+#include <linux/workqueue.h>
+#include <linux/completion.h>
+#include <linux/dma-map-ops.h>
+#include <linux/scatterlist.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/virtio_ids.h>
+#include <asm/unaligned.h>
+
+#include "bulkhead_msg.h"
+
+#define BH_MAX_DEVS		64	/* devices per window we handle */
+#define BH_MAX_VQS		64	/* virtqueues per device we handle */
+#define BH_MAX_REQS		8	/* requests in flight */
+#define BH_GRANULE_SHIFT	6	/* pool allocation unit: 64 bytes */
+#define BH_GRANULE		(1u << BH_GRANULE_SHIFT)
+#define BH_DRAIN_BUDGET		256	/* messages per drain call */
+#define BH_MIN_POOL		(64 * 1024)
+
+static unsigned int timeout_ms = 3000;
+module_param(timeout_ms, uint, 0644);
+MODULE_PARM_DESC(timeout_ms, "virtio-msg request timeout in ms (default 3000)");
+
+static unsigned int attach_timeout_ms = 5000;
+module_param(attach_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(attach_timeout_ms, "report a missing backend after this many ms (default 5000)");
+
+static unsigned int poll_ms = 200;
+module_param(poll_ms, uint, 0644);
+MODULE_PARM_DESC(poll_ms, "backend state poll interval in ms (default 200)");
+
+static unsigned int backend_vector = 0;
+module_param(backend_vector, uint, 0444);
+MODULE_PARM_DESC(backend_vector, "ivshmem vector rung on the backend peer (default 0)");
+
+static unsigned int max_queue_size = 256;
+module_param(max_queue_size, uint, 0444);
+MODULE_PARM_DESC(max_queue_size, "largest virtqueue size used (default 256)");
+
+static unsigned int max_map_kb = 256;
+module_param(max_map_kb, uint, 0444);
+MODULE_PARM_DESC(max_map_kb, "largest single DMA mapping in KiB (default 256)");
+
+enum bh_state {
+	BH_DETACHED,	/* no backend attached */
+	BH_ATTACHING,	/* discovery in progress: requests allowed */
+	BH_ATTACHED,	/* devices registered */
+	BH_FAILED,	/* backend lost or broken: requests fail fast, monitor detaches */
+};
+
+struct bh_fifo {
+	__le32 *headp;		/* in the window */
+	__le32 *tailp;		/* in the window */
+	u8 *slots;		/* in the window */
+	u32 nslots;
+	u32 idx;		/* private: our head (producer) or tail (consumer) */
+};
+
+struct bh_req {
+	bool busy;
+	bool done;
+	u16 token;
+	u8 type;
+	u8 msg_id;
+	u16 dev_num;
+	u16 resp_len;
+	struct completion comp;
+	u8 resp[VMSG_MAX_SIZE];
+};
+
+struct bh_map {
+	void *cpu;		/* the driver's buffer */
+	u32 size;		/* 0 = not the start of a mapping */
+	u8 dir;
+	u8 coherent;
+};
+
+struct bh_layout {		/* private, validated copy of the header */
+	u32 window_size, slot_size;
+	u32 d2v_off, d2v_slots, v2d_off, v2d_slots;
+	u32 pool_off, pool_size;
+	u32 generation, device_count;
+	u16 backend_peer;
+};
+
+struct bh_vq {
+	struct virtqueue *vq;
+	void *ring;
+	u32 ring_off;
+	u32 ring_len;
+};
+
+struct bh_vdev;
+
+struct bh_transport {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	u8 *win;
+	u32 bar_len;
+	u16 my_peer;
+	int irq;
+	bool msix;
+	bool removing;
+
+	struct bh_layout lay;
+	u32 msg_max;		/* min(slot size, VMSG_MAX_SIZE) */
+	atomic_t state;
+	u32 failed_gen;
+	bool have_failed_gen;
+	u32 rejected_gen;
+	bool have_rejected_gen;
+	bool absent_reported;
+	unsigned long probe_jiffies;
+
+	spinlock_t tx_lock;	/* driver->device FIFO (we produce) */
+	struct bh_fifo tx;
+	spinlock_t rx_lock;	/* device->driver FIFO (we consume) + request table */
+	struct bh_fifo rx;
+	u8 rxbuf[VMSG_MAX_SIZE];
+	struct bh_req reqs[BH_MAX_REQS];
+	u16 next_token;
+
+	/* events found by a drain, delivered by bh_deliver() */
+	unsigned long used_pending[BH_MAX_DEVS][BITS_TO_LONGS(BH_MAX_VQS)];
+	DECLARE_BITMAP(config_pending, BH_MAX_DEVS);
+	u32 ev_status[BH_MAX_DEVS];
+	spinlock_t deliver_lock;	/* devs[] and their vq pointers */
+	struct bh_vdev *devs[BH_MAX_DEVS];
+	struct tasklet_struct deliver_tasklet;
+
+	/* pool allocator over [pool_off, pool_off + pool_size) */
+	spinlock_t pool_lock;
+	unsigned long *pool_map;
+	struct bh_map *maps;
+	u32 pool_units;
+	u32 pool_hint;
+	atomic_t pool_outstanding;
+
+	/* counters */
+	atomic_t bad_msgs;
+	atomic_t stray_responses;
+
+	struct mutex lock;	/* attach/detach */
+	struct workqueue_struct *wq;
+	struct delayed_work monitor;
+};
+
+struct bh_vdev {
+	struct virtio_device vdev;
+	struct bh_transport *t;
+	u16 dev_num;
+	u32 device_id, vendor_id, config_size, max_vqs;
+	u32 cfg_gen;
+	u8 status;
+	struct bh_vq *vqs[BH_MAX_VQS];
+	unsigned int nvqs;
+};
+
+#define to_bh_vdev(v) container_of(v, struct bh_vdev, vdev)
+
+static void bh_fail(struct bh_transport *t, const char *fmt, ...) __printf(2, 3);
+
+/* ------------------------------------------------------------------ */
+/* window access                                                      */
+
+static inline u32 win_rd32(struct bh_transport *t, u32 off)
+{
+	return le32_to_cpu(READ_ONCE(*(__le32 *)(t->win + off)));
+}
+
+static inline void win_wr32(struct bh_transport *t, u32 off, u32 v)
+{
+	WRITE_ONCE(*(__le32 *)(t->win + off), cpu_to_le32(v));
+}
+
+static inline void win_wr16(struct bh_transport *t, u32 off, u16 v)
+{
+	WRITE_ONCE(*(__le16 *)(t->win + off), cpu_to_le16(v));
+}
+
+static bool bh_live(struct bh_transport *t)
+{
+	int s = atomic_read(&t->state);
+
+	return s == BH_ATTACHING || s == BH_ATTACHED;
+}
+
+static bool bh_may_sleep(void)
+{
+	return preemptible() && !in_atomic() && !irqs_disabled() && in_task();
+}
+
+static void bh_ring(struct bh_transport *t)
+{
+	iowrite32(((u32)t->lay.backend_peer << 16) | (backend_vector & 0xffff),
+		  t->regs + IVSHMEM_DOORBELL);
+}
+
+static bool bh_range_ok(u32 off, u32 len, u32 limit)
+{
+	return off <= limit && len <= limit - off;
+}
+
+static bool bh_overlap(u32 a, u32 alen, u32 b, u32 blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * Copy the header once into private memory and validate the layout.
+ * Returns NULL when usable, else a reason for the log.
+ */
+static const char *bh_read_layout(struct bh_transport *t, struct bh_layout *l,
+				  u32 *magic, u32 *state)
+{
+	u8 h[BH_HEADER_SIZE];
+	u32 d2v_len, v2d_len;
+	u16 version, hsize;
+
+	memcpy(h, t->win, sizeof(h));	/* one read into private memory */
+	virt_rmb();
+	*magic = get_unaligned_le32(h + BH_HDR_MAGIC);
+	*state = get_unaligned_le32(h + BH_HDR_BACKEND_STATE);
+	version = get_unaligned_le16(h + BH_HDR_VERSION);
+	hsize = get_unaligned_le16(h + BH_HDR_HEADER_SIZE);
+	l->window_size = get_unaligned_le32(h + BH_HDR_WINDOW_SIZE);
+	l->slot_size = get_unaligned_le32(h + BH_HDR_SLOT_SIZE);
+	l->d2v_off = get_unaligned_le32(h + BH_HDR_D2V_OFFSET);
+	l->d2v_slots = get_unaligned_le32(h + BH_HDR_D2V_SLOTS);
+	l->v2d_off = get_unaligned_le32(h + BH_HDR_V2D_OFFSET);
+	l->v2d_slots = get_unaligned_le32(h + BH_HDR_V2D_SLOTS);
+	l->pool_off = get_unaligned_le32(h + BH_HDR_POOL_OFFSET);
+	l->pool_size = get_unaligned_le32(h + BH_HDR_POOL_SIZE);
+	l->generation = get_unaligned_le32(h + BH_HDR_BACKEND_GEN);
+	l->device_count = get_unaligned_le32(h + BH_HDR_DEVICE_COUNT);
+	l->backend_peer = get_unaligned_le16(h + BH_HDR_BACKEND_PEER);
+
+	if (*magic != BH_MAGIC)
+		return "bad magic";
+	if (version != BH_VERSION)
+		return "unsupported layout version";
+	if (hsize != BH_HEADER_SIZE)
+		return "bad headerSize";
+	if (*state != BH_BACKEND_READY)
+		return "backend not READY";
+	if (get_unaligned_le32(h + BH_HDR_TRANSPORT_REV) != BH_TRANSPORT_REVISION)
+		return "unsupported transportRevision";
+	if (l->window_size < BH_MIN_POOL || l->window_size > t->bar_len)
+		return "windowSize larger than BAR2 or too small";
+	if (l->slot_size < 64 || l->slot_size > 4096 || (l->slot_size & 7))
+		return "bad slotSize";
+	if (!is_power_of_2(l->d2v_slots) || l->d2v_slots > 65536 ||
+	    !is_power_of_2(l->v2d_slots) || l->v2d_slots > 65536)
+		return "FIFO slot count not a power of two <= 65536";
+	d2v_len = BH_FIFO_SLOTS + l->d2v_slots * l->slot_size;
+	v2d_len = BH_FIFO_SLOTS + l->v2d_slots * l->slot_size;
+	if ((l->d2v_off & 63) || (l->v2d_off & 63))
+		return "FIFO offset not 64-byte aligned";
+	if (l->d2v_off < BH_HEADER_SIZE || !bh_range_ok(l->d2v_off, d2v_len, l->window_size) ||
+	    l->v2d_off < BH_HEADER_SIZE || !bh_range_ok(l->v2d_off, v2d_len, l->window_size))
+		return "FIFO outside the window";
+	if (bh_overlap(l->d2v_off, d2v_len, l->v2d_off, v2d_len))
+		return "FIFOs overlap";
+	if ((l->pool_off & (PAGE_SIZE - 1)) || l->pool_size < BH_MIN_POOL ||
+	    !bh_range_ok(l->pool_off, l->pool_size, l->window_size))
+		return "pool misaligned, too small or outside the window";
+	if (bh_overlap(l->pool_off, l->pool_size, 0, BH_HEADER_SIZE) ||
+	    bh_overlap(l->pool_off, l->pool_size, l->d2v_off, d2v_len) ||
+	    bh_overlap(l->pool_off, l->pool_size, l->v2d_off, v2d_len))
+		return "pool overlaps header or FIFOs";
+	if (l->backend_peer == BH_PEER_NONE || l->backend_peer == t->my_peer)
+		return "bad backendPeerId";
+	return NULL;
+}
+
+/* cheap liveness check: state and generation only */
+static bool bh_header_still_ours(struct bh_transport *t, u32 *state, u32 *gen)
+{
+	*state = win_rd32(t, BH_HDR_BACKEND_STATE);
+	*gen = win_rd32(t, BH_HDR_BACKEND_GEN);
+	return win_rd32(t, BH_HDR_MAGIC) == BH_MAGIC &&
+	       *state == BH_BACKEND_READY && *gen == t->lay.generation;
+}
+
+/* ------------------------------------------------------------------ */
+/* pool allocator and dma_map_ops                                     */
+
+static int bh_pool_init(struct bh_transport *t)
+{
+	t->pool_units = t->lay.pool_size >> BH_GRANULE_SHIFT;
+	t->pool_map = bitmap_zalloc(t->pool_units, GFP_KERNEL);
+	t->maps = vzalloc(array_size(t->pool_units, sizeof(*t->maps)));
+	if (!t->pool_map || !t->maps) {
+		bitmap_free(t->pool_map);
+		vfree(t->maps);
+		t->pool_map = NULL;
+		t->maps = NULL;
+		return -ENOMEM;
+	}
+	t->pool_hint = 0;
+	atomic_set(&t->pool_outstanding, 0);
+	return 0;
+}
+
+static void bh_pool_free(struct bh_transport *t)
+{
+	unsigned long flags;
+	unsigned long *map;
+	struct bh_map *maps;
+	int left = atomic_read(&t->pool_outstanding);
+
+	if (left)
+		dev_warn(&t->pdev->dev, "%d pool allocations still outstanding at detach\n", left);
+	spin_lock_irqsave(&t->pool_lock, flags);
+	map = t->pool_map;
+	maps = t->maps;
+	t->pool_map = NULL;
+	t->maps = NULL;
+	t->pool_units = 0;
+	spin_unlock_irqrestore(&t->pool_lock, flags);
+	bitmap_free(map);
+	vfree(maps);
+}
+
+/* returns a window offset (never 0: the pool starts after the header), or 0 */
+static u32 bh_pool_alloc(struct bh_transport *t, size_t size, u32 align)
+{
+	unsigned long flags, pos;
+	u32 units, amask;
+
+	if (!size || size > t->lay.pool_size)
+		return 0;
+	units = DIV_ROUND_UP(size, BH_GRANULE);
+	amask = align > BH_GRANULE ? (align >> BH_GRANULE_SHIFT) - 1 : 0;
+
+	spin_lock_irqsave(&t->pool_lock, flags);
+	if (!t->pool_map) {
+		spin_unlock_irqrestore(&t->pool_lock, flags);
+		return 0;
+	}
+	pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, t->pool_hint, units, amask);
+	if (pos >= t->pool_units)
+		pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, 0, units, amask);
+	if (pos >= t->pool_units) {
+		spin_unlock_irqrestore(&t->pool_lock, flags);
+		return 0;
+	}
+	bitmap_set(t->pool_map, pos, units);
+	t->pool_hint = pos + units;
+	if (t->pool_hint >= t->pool_units)
+		t->pool_hint = 0;
+	spin_unlock_irqrestore(&t->pool_lock, flags);
+	atomic_inc(&t->pool_outstanding);
+	return t->lay.pool_off + ((u32)pos << BH_GRANULE_SHIFT);
+}
+
+static void bh_pool_release(struct bh_transport *t, u32 off, size_t size)
+{
+	unsigned long flags;
+	u32 pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
+
+	spin_lock_irqsave(&t->pool_lock, flags);
+	if (t->pool_map && pos < t->pool_units) {
+		bitmap_clear(t->pool_map, pos, min_t(u32, DIV_ROUND_UP(size, BH_GRANULE),
+						     t->pool_units - pos));
+		atomic_dec(&t->pool_outstanding);
+	}
+	spin_unlock_irqrestore(&t->pool_lock, flags);
+}
+
+static struct bh_transport *dev_to_bh(struct device *dev)
+{
+	return pci_get_drvdata(to_pci_dev(dev));
+}
+
+/* find the mapping that starts at @off; returns its index or -1 */
+static long bh_map_index(struct bh_transport *t, dma_addr_t off)
+{
+	u32 pos;
+
+	if (off < t->lay.pool_off || off >= (u64)t->lay.pool_off + t->lay.pool_size ||
+	    (off & (BH_GRANULE - 1)))
+		return -1;
+	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
+	if (pos >= t->pool_units || !t->maps || !t->maps[pos].size)
+		return -1;
+	return pos;
+}
+
+static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
+			      size_t size, enum dma_data_direction dir, unsigned long attrs)
+{
+	struct bh_transport *t = dev_to_bh(dev);
+	void *cpu = page_address(page) + offset;
+	u32 off, pos;
+
+	if (!t || !t->maps || size > (size_t)max_map_kb * 1024)
+		return DMA_MAPPING_ERROR;
+	off = bh_pool_alloc(t, size ? size : 1, BH_GRANULE);
+	if (!off)
+		return DMA_MAPPING_ERROR;
+	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
+	t->maps[pos].cpu = cpu;
+	t->maps[pos].size = size ? size : 1;
+	t->maps[pos].dir = dir;
+	t->maps[pos].coherent = 0;
+	if ((dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL) &&
+	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
+		memcpy(t->win + off, cpu, size);
+	return off;
+}
+
+static void bh_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
+			  enum dma_data_direction dir, unsigned long attrs)
+{
+	struct bh_transport *t = dev_to_bh(dev);
+	long pos;
+	struct bh_map m;
+
+	if (!t)
+		return;
+	pos = bh_map_index(t, addr);
+	if (pos < 0 || t->maps[pos].coherent) {
+		dev_err_ratelimited(dev, "unmap of unknown DMA address %#llx\n", (u64)addr);
+		return;
+	}
+	m = t->maps[pos];
+	if ((dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) &&
+	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
+		memcpy(m.cpu, t->win + addr, min_t(size_t, size, m.size));
+	t->maps[pos].size = 0;
+	t->maps[pos].cpu = NULL;
+	bh_pool_release(t, addr, m.size);
+}
+
+static int bh_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
+		     enum dma_data_direction dir, unsigned long attrs)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i) {
+		sg->dma_address = bh_map_page(dev, sg_page(sg), sg->offset, sg->length, dir, attrs);
+		if (sg->dma_address == DMA_MAPPING_ERROR)
+			goto undo;
+		sg_dma_len(sg) = sg->length;
+	}
+	return nents;
+undo:
+	{
+		struct scatterlist *s;
+		int j;
+
+		for_each_sg(sgl, s, i, j)
+			bh_unmap_page(dev, s->dma_address, s->length, dir,
+				      attrs | DMA_ATTR_SKIP_CPU_SYNC);
+	}
+	return -ENOMEM;
+}
+
+static void bh_unmap_sg(struct device *dev, struct scatterlist *sgl, int nents,
+			enum dma_data_direction dir, unsigned long attrs)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		bh_unmap_page(dev, sg->dma_address, sg->length, dir, attrs);
+}
+
+/* sync a sub-range of a mapping: find its start by walking back */
+static void bh_sync(struct device *dev, dma_addr_t addr, size_t size, bool for_cpu)
+{
+	struct bh_transport *t = dev_to_bh(dev);
+	u32 pos, start_off, rel;
+	struct bh_map *m;
+
+	if (!t || !t->maps || addr < t->lay.pool_off ||
+	    addr >= (u64)t->lay.pool_off + t->lay.pool_size)
+		return;
+	pos = (addr - t->lay.pool_off) >> BH_GRANULE_SHIFT;
+	while (pos > 0 && !t->maps[pos].size)
+		pos--;
+	m = &t->maps[pos];
+	start_off = t->lay.pool_off + (pos << BH_GRANULE_SHIFT);
+	rel = addr - start_off;
+	if (!m->size || m->coherent || rel >= m->size)
+		return;
+	size = min_t(size_t, size, m->size - rel);
+	if (for_cpu)
+		memcpy(m->cpu + rel, t->win + addr, size);
+	else
+		memcpy(t->win + addr, m->cpu + rel, size);
+}
+
+static void bh_sync_for_cpu(struct device *dev, dma_addr_t addr, size_t size,
+			    enum dma_data_direction dir)
+{
+	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
+		bh_sync(dev, addr, size, true);
+}
+
+static void bh_sync_for_device(struct device *dev, dma_addr_t addr, size_t size,
+			       enum dma_data_direction dir)
+{
+	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
+		bh_sync(dev, addr, size, false);
+}
+
+static void bh_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl, int nents,
+			       enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		bh_sync_for_cpu(dev, sg->dma_address, sg->length, dir);
+}
+
+static void bh_sync_sg_for_device(struct device *dev, struct scatterlist *sgl, int nents,
+				  enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		bh_sync_for_device(dev, sg->dma_address, sg->length, dir);
+}
+
+/* coherent memory is simply window memory from the pool */
+static void *bh_alloc(struct device *dev, size_t size, dma_addr_t *handle, gfp_t gfp,
+		      unsigned long attrs)
+{
+	struct bh_transport *t = dev_to_bh(dev);
+	u32 off, pos;
+
+	if (!t || !t->maps)
+		return NULL;
+	off = bh_pool_alloc(t, size, PAGE_SIZE);
+	if (!off)
+		return NULL;
+	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
+	t->maps[pos].cpu = t->win + off;
+	t->maps[pos].size = size;
+	t->maps[pos].coherent = 1;
+	memset(t->win + off, 0, size);
+	*handle = off;
+	return t->win + off;
+}
+
+static void bh_free(struct device *dev, size_t size, void *vaddr, dma_addr_t handle,
+		    unsigned long attrs)
+{
+	struct bh_transport *t = dev_to_bh(dev);
+	long pos;
+
+	if (!t)
+		return;
+	pos = bh_map_index(t, handle);
+	if (pos < 0 || !t->maps[pos].coherent)
+		return;
+	t->maps[pos].size = 0;
+	t->maps[pos].cpu = NULL;
+	t->maps[pos].coherent = 0;
+	bh_pool_release(t, handle, size);
+}
+
+static int bh_dma_supported(struct device *dev, u64 mask)
+{
+	return 1;
+}
+
+static size_t bh_max_mapping_size(struct device *dev)
+{
+	return (size_t)max_map_kb * 1024;
+}
+
+static const struct dma_map_ops bh_dma_ops = {
+	.alloc = bh_alloc,
+	.free = bh_free,
+	.map_page = bh_map_page,
+	.unmap_page = bh_unmap_page,
+	.map_sg = bh_map_sg,
+	.unmap_sg = bh_unmap_sg,
+	.sync_single_for_cpu = bh_sync_for_cpu,
+	.sync_single_for_device = bh_sync_for_device,
+	.sync_sg_for_cpu = bh_sync_sg_for_cpu,
+	.sync_sg_for_device = bh_sync_sg_for_device,
+	.dma_supported = bh_dma_supported,
+	.max_mapping_size = bh_max_mapping_size,
+};
+
+/* ------------------------------------------------------------------ */
+/* FIFOs                                                              */
+
+static void bh_fifo_setup(struct bh_transport *t, struct bh_fifo *f, u32 off, u32 nslots)
+{
+	f->headp = (__le32 *)(t->win + off + BH_FIFO_HEAD);
+	f->tailp = (__le32 *)(t->win + off + BH_FIFO_TAIL);
+	f->slots = t->win + off + BH_FIFO_SLOTS;
+	f->nslots = nslots;
+}
+
+static void bh_handle_msg(struct bh_transport *t, const u8 *m);
+
+/*
+ * Consume the device->driver FIFO: responses complete their request,
+ * events become pending bits. Never calls into virtio drivers.
+ * Returns true when events are pending.
+ */
+static bool bh_drain(struct bh_transport *t)
+{
+	unsigned long flags;
+	u32 head, avail, n, i;
+	bool was_full = false, more = false;
+	int s = atomic_read(&t->state);
+
+	if (s != BH_ATTACHING && s != BH_ATTACHED)
+		return false;
+	spin_lock_irqsave(&t->rx_lock, flags);
+	head = le32_to_cpu(READ_ONCE(*t->rx.headp));
+	avail = head - t->rx.idx;
+	if (avail > t->rx.nslots) {
+		spin_unlock_irqrestore(&t->rx_lock, flags);
+		bh_fail(t, "device->driver FIFO head %u is %u ahead of tail %u (only %u slots): backend is corrupt",
+			head, avail, t->rx.idx, t->rx.nslots);
+		return false;
+	}
+	was_full = avail == t->rx.nslots;
+	n = min_t(u32, avail, BH_DRAIN_BUDGET);
+	more = avail > n;
+	virt_rmb();	/* slots after head */
+	for (i = 0; i < n; i++) {
+		const u8 *slot = t->rx.slots + (size_t)(t->rx.idx & (t->rx.nslots - 1)) *
+				 t->lay.slot_size;
+
+		memcpy(t->rxbuf, slot, t->msg_max);	/* read once */
+		virt_mb();
+		t->rx.idx++;
+		WRITE_ONCE(*t->rx.tailp, cpu_to_le32(t->rx.idx));
+		bh_handle_msg(t, t->rxbuf);
+	}
+	spin_unlock_irqrestore(&t->rx_lock, flags);
+	if (was_full)
+		bh_ring(t);	/* room appeared: the backend may have pending events */
+	if (more)
+		tasklet_schedule(&t->deliver_tasklet);
+	return more || !bitmap_empty(t->config_pending, BH_MAX_DEVS) ||
+	       !bitmap_empty((unsigned long *)t->used_pending, BH_MAX_DEVS * BH_MAX_VQS);
+}
+
+/* called with rx_lock held, m is a private copy of one slot */
+static void bh_handle_msg(struct bh_transport *t, const u8 *m)
+{
+	u8 type = m[0], id = m[1];
+	u16 dev = get_unaligned_le16(m + 2);
+	u16 token = get_unaligned_le16(m + 4);
+	u16 size = get_unaligned_le16(m + 6);
+	int i;
+
+	if (size < VMSG_HDR_SIZE || size > t->msg_max) {
+		atomic_inc(&t->bad_msgs);
+		dev_warn_ratelimited(&t->pdev->dev, "dropped message with msg_size %u (id %#x)\n",
+				     size, id);
+		return;
+	}
+	if (type & VMSG_TYPE_RESPONSE) {
+		for (i = 0; i < BH_MAX_REQS; i++) {
+			struct bh_req *r = &t->reqs[i];
+
+			if (!r->busy || r->done || r->token != token)
+				continue;
+			if (r->msg_id != id || r->dev_num != dev ||
+			    (r->type & VMSG_TYPE_BUS) != (type & VMSG_TYPE_BUS)) {
+				atomic_inc(&t->bad_msgs);
+				dev_warn_ratelimited(&t->pdev->dev,
+						     "response token %u: id %#x dev %u, expected id %#x dev %u\n",
+						     token, id, dev, r->msg_id, r->dev_num);
+				return;
+			}
+			memcpy(r->resp, m, size);
+			r->resp_len = size;
+			smp_store_release(&r->done, true);
+			complete(&r->comp);
+			return;
+		}
+		atomic_inc(&t->stray_responses);
+		dev_dbg(&t->pdev->dev, "response with unknown token %u (id %#x)\n", token, id);
+		return;
+	}
+	if (type & VMSG_TYPE_BUS) {
+		if (id == VMSG_BUS_EVENT_DEVICE && size >= VMSG_HDR_SIZE + 4)
+			dev_info(&t->pdev->dev, "backend: device %u state %u (not hot-plugged: rebind to rediscover)\n",
+				 get_unaligned_le16(m + 8), get_unaligned_le16(m + 10));
+		else
+			atomic_inc(&t->bad_msgs);
+		return;
+	}
+	if (dev >= BH_MAX_DEVS) {
+		atomic_inc(&t->bad_msgs);
+		return;
+	}
+	switch (id) {
+	case VMSG_EVENT_USED:
+		if (size < VMSG_HDR_SIZE + 4 || get_unaligned_le32(m + 8) >= BH_MAX_VQS) {
+			atomic_inc(&t->bad_msgs);
+			return;
+		}
+		set_bit(get_unaligned_le32(m + 8), t->used_pending[dev]);
+		break;
+	case VMSG_EVENT_CONFIG:
+		if (size < VMSG_HDR_SIZE + 16) {
+			atomic_inc(&t->bad_msgs);
+			return;
+		}
+		WRITE_ONCE(t->ev_status[dev], get_unaligned_le32(m + 8) | 0x80000000u);
+		set_bit(dev, t->config_pending);
+		break;
+	default:
+		atomic_inc(&t->bad_msgs);
+		dev_warn_ratelimited(&t->pdev->dev, "dropped unexpected message id %#x type %#x\n",
+				     id, type);
+	}
+}
+
+/* hand pending events to the virtio core (any context) */
+static void bh_deliver(struct bh_transport *t)
+{
+	unsigned long flags;
+	int d, q;
+
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	for (d = 0; d < BH_MAX_DEVS; d++) {
+		struct bh_vdev *vd = t->devs[d];
+
+		if (test_and_clear_bit(d, t->config_pending) && vd) {
+			u32 st = xchg(&t->ev_status[d], 0);
+
+			if (st & 0x80000000u) {
+				vd->status = st & 0xff;
+				if (st & VIRTIO_CONFIG_S_NEEDS_RESET)
+					dev_warn(&vd->vdev.dev,
+						 "backend set DEVICE_NEEDS_RESET (status %#x)\n",
+						 st & 0xff);
+			}
+			virtio_config_changed(&vd->vdev);
+		}
+		for_each_set_bit(q, t->used_pending[d], BH_MAX_VQS) {
+			clear_bit(q, t->used_pending[d]);
+			if (vd && q < ARRAY_SIZE(vd->vqs) && vd->vqs[q] && vd->vqs[q]->vq)
+				vring_interrupt(0, vd->vqs[q]->vq);
+		}
+	}
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+}
+
+static void bh_deliver_tasklet(struct tasklet_struct *tl)
+{
+	struct bh_transport *t = from_tasklet(t, tl, deliver_tasklet);
+
+	bh_drain(t);
+	bh_deliver(t);
+}
+
+static void bh_fail(struct bh_transport *t, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+	int old = atomic_read(&t->state);
+
+	if (old != BH_ATTACHING && old != BH_ATTACHED)
+		return;
+	if (atomic_cmpxchg(&t->state, old, BH_FAILED) != old)
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	dev_err(&t->pdev->dev, "backend failed: %pV; removing its devices\n", &vaf);
+	va_end(args);
+	if (t->wq && !t->removing)
+		mod_delayed_work(t->wq, &t->monitor, 0);
+}
+
+/* produce one message into the driver->device FIFO and ring the backend */
+static int bh_send(struct bh_transport *t, u8 type, u8 id, u16 dev, u16 token,
+		   const void *payload, u16 plen, ktime_t deadline, bool sleep)
+{
+	unsigned long flags;
+	u32 tail, used;
+	u8 *slot;
+	u8 hdr[VMSG_HDR_SIZE];
+
+	if (VMSG_HDR_SIZE + plen > t->msg_max)
+		return -EMSGSIZE;
+	hdr[0] = type;
+	hdr[1] = id;
+	put_unaligned_le16(dev, hdr + 2);
+	put_unaligned_le16(token, hdr + 4);
+	put_unaligned_le16(VMSG_HDR_SIZE + plen, hdr + 6);
+
+	for (;;) {
+		if (!bh_live(t))
+			return -ENODEV;
+		spin_lock_irqsave(&t->tx_lock, flags);
+		tail = le32_to_cpu(READ_ONCE(*t->tx.tailp));
+		used = t->tx.idx - tail;
+		if (used > t->tx.nslots) {
+			spin_unlock_irqrestore(&t->tx_lock, flags);
+			bh_fail(t, "driver->device FIFO tail %u is not within %u slots of head %u",
+				tail, t->tx.nslots, t->tx.idx);
+			return -EPROTO;
+		}
+		if (used < t->tx.nslots)
+			break;
+		spin_unlock_irqrestore(&t->tx_lock, flags);
+		if (ktime_after(ktime_get(), deadline)) {
+			bh_fail(t, "driver->device FIFO full for %u ms: backend not consuming",
+				timeout_ms);
+			return -ETIMEDOUT;
+		}
+		bh_ring(t);
+		if (bh_drain(t))
+			tasklet_schedule(&t->deliver_tasklet);
+		if (sleep)
+			usleep_range(50, 200);
+		else
+			udelay(10);
+	}
+	slot = t->tx.slots + (size_t)(t->tx.idx & (t->tx.nslots - 1)) * t->lay.slot_size;
+	memcpy(slot, hdr, VMSG_HDR_SIZE);
+	if (plen)
+		memcpy(slot + VMSG_HDR_SIZE, payload, plen);
+	virt_wmb();
+	t->tx.idx++;
+	WRITE_ONCE(*t->tx.headp, cpu_to_le32(t->tx.idx));
+	spin_unlock_irqrestore(&t->tx_lock, flags);
+	virt_mb();
+	bh_ring(t);
+	return 0;
+}
+
+/*
+ * Synchronous request: send, ring, wait for the answer carrying our token.
+ * Sleeps when the caller may sleep, else polls the FIFO. On success the
+ * answer (header included) is in @resp and its size in *@rlen, at least
+ * VMSG_HDR_SIZE + @min_payload bytes.
+ */
+static int bh_request(struct bh_transport *t, u8 type, u8 id, u16 dev,
+		      const void *payload, u16 plen, u8 *resp, u16 min_payload, u16 *rlen)
+{
+	bool sleep = bh_may_sleep();
+	ktime_t deadline = ktime_add_ms(ktime_get(), timeout_ms);
+	unsigned long flags;
+	struct bh_req *r = NULL;
+	u16 token = 0;
+	int i, ret;
+
+	if (!bh_live(t))
+		return -ENODEV;
+	for (;;) {
+		spin_lock_irqsave(&t->rx_lock, flags);
+		for (i = 0; i < BH_MAX_REQS; i++) {
+			if (!t->reqs[i].busy) {
+				r = &t->reqs[i];
+				break;
+			}
+		}
+		if (r) {
+			bool clash;
+
+			do {	/* non-zero, not in use */
+				int j;
+
+				token = ++t->next_token;
+				clash = !token;
+				for (j = 0; j < BH_MAX_REQS && !clash; j++)
+					clash = t->reqs[j].busy && t->reqs[j].token == token;
+			} while (clash);
+			r->busy = true;
+			r->done = false;
+			r->token = token;
+			r->type = type;
+			r->msg_id = id;
+			r->dev_num = dev;
+			r->resp_len = 0;
+			reinit_completion(&r->comp);
+		}
+		spin_unlock_irqrestore(&t->rx_lock, flags);
+		if (r)
+			break;
+		if (ktime_after(ktime_get(), deadline))
+			return -EBUSY;
+		if (sleep)
+			usleep_range(100, 300);
+		else if (bh_drain(t))
+			tasklet_schedule(&t->deliver_tasklet);
+		if (!sleep)
+			udelay(10);
+	}
+
+	ret = bh_send(t, type, id, dev, token, payload, plen, deadline, sleep);
+	if (ret)
+		goto out;
+
+	for (;;) {
+		if (smp_load_acquire(&r->done))
+			break;
+		if (!bh_live(t)) {
+			ret = -ENODEV;
+			goto out;
+		}
+		if (ktime_after(ktime_get(), deadline)) {
+			ret = -ETIMEDOUT;
+			bh_fail(t, "no answer to message %#x (dev %u, token %u) within %u ms",
+				id, dev, token, timeout_ms);
+			goto out;
+		}
+		if (sleep) {
+			if (wait_for_completion_timeout(&r->comp, msecs_to_jiffies(20)))
+				continue;
+		} else {
+			udelay(5);
+		}
+		/* poll: lost interrupt, or interrupts cannot run here */
+		if (bh_drain(t))
+			tasklet_schedule(&t->deliver_tasklet);
+	}
+
+	if (r->resp_len < VMSG_HDR_SIZE + min_payload) {
+		atomic_inc(&t->bad_msgs);
+		dev_err_ratelimited(&t->pdev->dev, "answer to message %#x (dev %u) too short: %u bytes\n",
+				    id, dev, r->resp_len);
+		ret = -EPROTO;
+		goto out;
+	}
+	memcpy(resp, r->resp, r->resp_len);
+	if (rlen)
+		*rlen = r->resp_len;
+	ret = 0;
+out:
+	spin_lock_irqsave(&t->rx_lock, flags);
+	r->busy = false;
+	r->done = false;
+	spin_unlock_irqrestore(&t->rx_lock, flags);
+	return ret;
+}
+
+static int bh_vreq(struct bh_vdev *vd, u8 id, const void *payload, u16 plen,
+		   u8 *resp, u16 min_payload, u16 *rlen)
+{
+	return bh_request(vd->t, 0, id, vd->dev_num, payload, plen, resp, min_payload, rlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* virtio_config_ops                                                  */
+
+static void bh_get(struct virtio_device *vdev, unsigned int offset, void *buf, unsigned int len)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[8];
+	unsigned int done = 0, chunk_max = vd->t->msg_max - VMSG_HDR_SIZE - VMSG_GET_CONFIG_HDR;
+
+	memset(buf, 0, len);
+	if (offset > vd->config_size || len > vd->config_size - offset) {
+		dev_warn_ratelimited(&vdev->dev, "config read %u+%u beyond %u bytes\n",
+				     offset, len, vd->config_size);
+		return;
+	}
+	while (done < len) {
+		u32 chunk = min(len - done, chunk_max), size;
+		u16 rlen;
+
+		put_unaligned_le32(offset + done, req);
+		put_unaligned_le32(chunk, req + 4);
+		if (bh_vreq(vd, VMSG_GET_CONFIG, req, 8, resp, VMSG_GET_CONFIG_HDR, &rlen))
+			return;
+		size = get_unaligned_le32(resp + 16);
+		if (get_unaligned_le32(resp + 12) != offset + done || size != chunk ||
+		    rlen < VMSG_HDR_SIZE + VMSG_GET_CONFIG_HDR + chunk) {
+			dev_warn_ratelimited(&vdev->dev, "config read %u+%u refused or malformed (size %u)\n",
+					     offset + done, chunk, size);
+			return;
+		}
+		WRITE_ONCE(vd->cfg_gen, get_unaligned_le32(resp + 8));
+		memcpy((u8 *)buf + done, resp + VMSG_HDR_SIZE + VMSG_GET_CONFIG_HDR, chunk);
+		done += chunk;
+	}
+}
+
+static void bh_set(struct virtio_device *vdev, unsigned int offset, const void *buf,
+		   unsigned int len)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[VMSG_MAX_SIZE];
+	unsigned int done = 0, chunk_max = vd->t->msg_max - VMSG_HDR_SIZE - VMSG_SET_CONFIG_HDR;
+
+	if (offset > vd->config_size || len > vd->config_size - offset) {
+		dev_warn_ratelimited(&vdev->dev, "config write %u+%u beyond %u bytes\n",
+				     offset, len, vd->config_size);
+		return;
+	}
+	while (done < len) {
+		u32 chunk = min(len - done, chunk_max);
+		u16 rlen;
+
+		put_unaligned_le32(READ_ONCE(vd->cfg_gen), req);
+		put_unaligned_le32(offset + done, req + 4);
+		put_unaligned_le32(chunk, req + 8);
+		memcpy(req + 12, (const u8 *)buf + done, chunk);
+		if (bh_vreq(vd, VMSG_SET_CONFIG, req, 12 + chunk, resp, VMSG_SET_CONFIG_HDR, &rlen))
+			return;
+		WRITE_ONCE(vd->cfg_gen, get_unaligned_le32(resp + 8));
+		if (get_unaligned_le32(resp + 16) == 0) {
+			dev_warn_ratelimited(&vdev->dev, "config write %u+%u refused by the backend\n",
+					     offset + done, chunk);
+			return;
+		}
+		done += chunk;
+	}
+}
+
+static u32 bh_generation(struct virtio_device *vdev)
+{
+	/* the generation carried by the latest GET_CONFIG/SET_CONFIG answer */
+	return READ_ONCE(to_bh_vdev(vdev)->cfg_gen);
+}
+
+static u8 bh_get_status(struct virtio_device *vdev)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE];
+
+	if (!bh_vreq(vd, VMSG_GET_DEVICE_STATUS, NULL, 0, resp, 4, NULL))
+		vd->status = get_unaligned_le32(resp + 8) & 0xff;
+	return vd->status;
+}
+
+static void bh_set_status(struct virtio_device *vdev, u8 status)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[4];
+
+	put_unaligned_le32(status, req);
+	if (!bh_vreq(vd, VMSG_SET_DEVICE_STATUS, req, 4, resp, 4, NULL))
+		vd->status = get_unaligned_le32(resp + 8) & 0xff;
+	else
+		vd->status = status;
+}
+
+static void bh_reset(struct virtio_device *vdev)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[4] = { 0 };
+	u32 st;
+
+	if (bh_vreq(vd, VMSG_SET_DEVICE_STATUS, req, 4, resp, 4, NULL)) {
+		vd->status = 0;
+		return;
+	}
+	st = get_unaligned_le32(resp + 8);
+	if (st)
+		dev_warn(&vdev->dev, "backend did not reset (status %#x)\n", st);
+	vd->status = st & 0xff;
+}
+
+static u64 bh_get_features(struct virtio_device *vdev)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[8];
+	u32 nb;
+	u16 rlen;
+	u64 f;
+
+	put_unaligned_le32(0, req);
+	put_unaligned_le32(2, req + 4);
+	if (bh_vreq(vd, VMSG_GET_DEVICE_FEATURES, req, 8, resp, 8, &rlen))
+		return 0;
+	nb = get_unaligned_le32(resp + 12);
+	if (get_unaligned_le32(resp + 8) != 0 || nb == 0 || nb > 2 ||
+	    rlen < VMSG_HDR_SIZE + 8 + 4 * nb) {
+		dev_err(&vdev->dev, "malformed GET_DEVICE_FEATURES answer\n");
+		return 0;
+	}
+	f = get_unaligned_le32(resp + 16);
+	if (nb > 1)
+		f |= (u64)get_unaligned_le32(resp + 20) << 32;
+	return f;
+}
+
+static int bh_finalize_features(struct virtio_device *vdev)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	u8 resp[VMSG_MAX_SIZE], req[16];
+
+	vring_transport_features(vdev);
+	/* split rings only, no per-queue reset, no notification data */
+	__virtio_clear_bit(vdev, VIRTIO_F_RING_PACKED);
+	__virtio_clear_bit(vdev, VIRTIO_F_RING_RESET);
+	__virtio_clear_bit(vdev, BH_F_NOTIFICATION_DATA);
+
+	if (!__virtio_test_bit(vdev, VIRTIO_F_VERSION_1)) {
+		dev_err(&vdev->dev, "backend does not offer VIRTIO_F_VERSION_1\n");
+		return -EINVAL;
+	}
+	if (!__virtio_test_bit(vdev, VIRTIO_F_ACCESS_PLATFORM)) {
+		dev_err(&vdev->dev, "backend does not offer VIRTIO_F_ACCESS_PLATFORM: buffers must be bounced into the window\n");
+		return -EINVAL;
+	}
+	put_unaligned_le32(0, req);
+	put_unaligned_le32(2, req + 4);
+	put_unaligned_le32(lower_32_bits(vdev->features), req + 8);
+	put_unaligned_le32(upper_32_bits(vdev->features), req + 12);
+	return bh_vreq(vd, VMSG_SET_DRIVER_FEATURES, req, 16, resp, 0, NULL);
+}
+
+static bool bh_notify(struct virtqueue *vq)
+{
+	struct bh_vdev *vd = to_bh_vdev(vq->vdev);
+	struct bh_transport *t = vd->t;
+	u8 pl[8];
+
+	put_unaligned_le32(vq->index, pl);
+	put_unaligned_le32(0, pl + 4);
+	return bh_send(t, 0, VMSG_EVENT_AVAIL, vd->dev_num, 0, pl, 8,
+		       ktime_add_ms(ktime_get(), timeout_ms), bh_may_sleep()) == 0;
+}
+
+static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
+{
+	struct bh_transport *t = vd->t;
+	struct bh_vq *bq = vd->vqs[index];
+	unsigned long flags;
+
+	if (!bq)
+		return;
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	vd->vqs[index] = NULL;
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+	vring_del_virtqueue(bq->vq);
+	bh_pool_release(t, bq->ring_off, bq->ring_len);
+	kfree(bq);
+}
+
+static void bh_del_vqs(struct virtio_device *vdev)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vd->vqs); i++)
+		bh_del_vq(vd, i);
+	vd->nvqs = 0;
+}
+
+static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
+				     vq_callback_t *callback, const char *name, bool ctx)
+{
+	struct bh_transport *t = vd->t;
+	u8 resp[VMSG_MAX_SIZE], req[40];
+	struct bh_vq *bq;
+	const struct vring *vr;
+	unsigned long flags;
+	u32 max, num, desc, avail, used;
+	int err;
+
+	if (index >= BH_MAX_VQS || index >= vd->max_vqs)
+		return ERR_PTR(-ENOENT);
+	put_unaligned_le32(index, req);
+	err = bh_vreq(vd, VMSG_GET_VQUEUE, req, 4, resp, VMSG_GET_VQUEUE_LEN, NULL);
+	if (err)
+		return ERR_PTR(err);
+	max = get_unaligned_le32(resp + 12);
+	if (get_unaligned_le32(resp + 8) != index || max == 0)
+		return ERR_PTR(-ENOENT);
+	num = min_t(u32, max, max_queue_size);
+	num = min_t(u32, num, 32768);
+	num = rounddown_pow_of_two(num);
+
+	bq = kzalloc(sizeof(*bq), GFP_KERNEL);
+	if (!bq)
+		return ERR_PTR(-ENOMEM);
+	bq->ring_len = PAGE_ALIGN(vring_size(num, SMP_CACHE_BYTES));
+	bq->ring_off = bh_pool_alloc(t, bq->ring_len, PAGE_SIZE);
+	if (!bq->ring_off) {
+		dev_err(&vd->vdev.dev, "window pool exhausted for queue %u (%u bytes)\n",
+			index, bq->ring_len);
+		kfree(bq);
+		return ERR_PTR(-ENOMEM);
+	}
+	bq->ring = t->win + bq->ring_off;
+	memset(bq->ring, 0, bq->ring_len);
+
+	bq->vq = vring_new_virtqueue(index, num, SMP_CACHE_BYTES, &vd->vdev, true, ctx,
+				     bq->ring, bh_notify, callback, name);
+	if (!bq->vq) {
+		err = -ENOMEM;
+		goto err_ring;
+	}
+	vr = virtqueue_get_vring(bq->vq);
+	desc = (u8 *)vr->desc - t->win;
+	avail = (u8 *)vr->avail - t->win;
+	used = (u8 *)vr->used - t->win;
+
+	memset(req, 0, sizeof(req));
+	put_unaligned_le32(index, req);
+	put_unaligned_le32(num, req + 8);
+	put_unaligned_le64(desc, req + 16);
+	put_unaligned_le64(avail, req + 24);
+	put_unaligned_le64(used, req + 32);
+	err = bh_vreq(vd, VMSG_SET_VQUEUE, req, 40, resp, 0, NULL);
+	if (err)
+		goto err_vq;
+	/* SET_VQUEUE has an empty answer: check that it was taken */
+	put_unaligned_le32(index, req);
+	err = bh_vreq(vd, VMSG_GET_VQUEUE, req, 4, resp, VMSG_GET_VQUEUE_LEN, NULL);
+	if (err)
+		goto err_vq;
+	if (get_unaligned_le32(resp + 16) != num || get_unaligned_le64(resp + 24) != desc ||
+	    get_unaligned_le64(resp + 32) != avail || get_unaligned_le64(resp + 40) != used) {
+		dev_err(&vd->vdev.dev, "backend refused queue %u (size %u at window offset %#x)\n",
+			index, num, desc);
+		err = -EIO;
+		goto err_vq;
+	}
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	vd->vqs[index] = bq;
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+	return bq->vq;
+
+err_vq:
+	vring_del_virtqueue(bq->vq);
+err_ring:
+	bh_pool_release(t, bq->ring_off, bq->ring_len);
+	kfree(bq);
+	return ERR_PTR(err);
+}
+
+static int bh_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue *vqs[],
+		       vq_callback_t *callbacks[], const char * const names[], const bool *ctx,
+		       struct irq_affinity *desc)
+{
+	struct bh_vdev *vd = to_bh_vdev(vdev);
+	unsigned int i, qi = 0;
+
+	for (i = 0; i < nvqs; i++) {
+		if (!names[i]) {
+			vqs[i] = NULL;
+			continue;
+		}
+		vqs[i] = bh_setup_vq(vd, qi++, callbacks[i], names[i], ctx ? ctx[i] : false);
+		if (IS_ERR(vqs[i])) {
+			int err = PTR_ERR(vqs[i]);
+
+			bh_del_vqs(vdev);
+			return err;
+		}
+	}
+	vd->nvqs = qi;
+	return 0;
+}
+
+static void bh_synchronize_cbs(struct virtio_device *vdev)
+{
+	struct bh_transport *t = to_bh_vdev(vdev)->t;
+	unsigned long flags;
+
+	/* deliveries run under deliver_lock: taking it waits for them */
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+}
+
+static const char *bh_bus_name(struct virtio_device *vdev)
+{
+	return pci_name(to_bh_vdev(vdev)->t->pdev);
+}
+
+static bool bh_get_shm_region(struct virtio_device *vdev, struct virtio_shm_region *region, u8 id)
+{
+	return false;
+}
+
+static const struct virtio_config_ops bh_config_ops = {
+	.get = bh_get,
+	.set = bh_set,
+	.generation = bh_generation,
+	.get_status = bh_get_status,
+	.set_status = bh_set_status,
+	.reset = bh_reset,
+	.find_vqs = bh_find_vqs,
+	.del_vqs = bh_del_vqs,
+	.synchronize_cbs = bh_synchronize_cbs,
+	.get_features = bh_get_features,
+	.finalize_features = bh_finalize_features,
+	.bus_name = bh_bus_name,
+	.get_shm_region = bh_get_shm_region,
+};
+
+/* ------------------------------------------------------------------ */
+/* discovery, attach, detach                                          */
+
+static void bh_vdev_release(struct device *dev)
+{
+	struct virtio_device *vdev = dev_to_virtio(dev);
+
+	kfree(to_bh_vdev(vdev));
+}
+
+static const char *bh_dev_type_name(u32 id)
+{
+	switch (id) {
+	case VIRTIO_ID_NET: return "net";
+	case VIRTIO_ID_BLOCK: return "block";
+	case VIRTIO_ID_CONSOLE: return "console";
+	case VIRTIO_ID_RNG: return "rng";
+	default: return "other";
+	}
+}
+
+static void bh_add_device(struct bh_transport *t, u16 n)
+{
+	u8 resp[VMSG_MAX_SIZE];
+	struct bh_vdev *vd;
+	unsigned long flags;
+	int err;
+
+	err = bh_request(t, 0, VMSG_GET_DEVICE_INFO, n, NULL, 0, resp, VMSG_DEVICE_INFO_LEN, NULL);
+	if (err) {
+		dev_err(&t->pdev->dev, "device %u: GET_DEVICE_INFO failed (%d)\n", n, err);
+		return;
+	}
+	vd = kzalloc(sizeof(*vd), GFP_KERNEL);
+	if (!vd)
+		return;
+	vd->t = t;
+	vd->dev_num = n;
+	vd->device_id = get_unaligned_le32(resp + 8);
+	vd->vendor_id = get_unaligned_le32(resp + 12);
+	vd->config_size = get_unaligned_le32(resp + 20);
+	vd->max_vqs = get_unaligned_le32(resp + 24);
+	if (vd->device_id == 0 || vd->device_id > 0xffff) {
+		dev_err(&t->pdev->dev, "device %u: invalid device id %u, skipped\n", n, vd->device_id);
+		kfree(vd);
+		return;
+	}
+	if (vd->config_size > 4096) {
+		dev_warn(&t->pdev->dev, "device %u: config size %u capped to 4096\n",
+			 n, vd->config_size);
+		vd->config_size = 4096;
+	}
+	if (vd->max_vqs > BH_MAX_VQS) {
+		dev_warn(&t->pdev->dev, "device %u: %u queues capped to %u\n",
+			 n, vd->max_vqs, BH_MAX_VQS);
+		vd->max_vqs = BH_MAX_VQS;
+	}
+	vd->vdev.id.device = vd->device_id;
+	vd->vdev.id.vendor = vd->vendor_id;
+	vd->vdev.dev.parent = &t->pdev->dev;
+	vd->vdev.dev.release = bh_vdev_release;
+	vd->vdev.config = &bh_config_ops;
+
+	dev_info(&t->pdev->dev, "device %u: virtio %s (id %u), config %u bytes, %u queue(s)\n",
+		 n, bh_dev_type_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
+
+	/* prime the config generation */
+	if (vd->config_size) {
+		u8 tmp[4];
+
+		bh_get(&vd->vdev, 0, tmp, min_t(u32, 4, vd->config_size));
+	}
+
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	t->devs[n] = vd;
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+	err = register_virtio_device(&vd->vdev);
+	if (err) {
+		dev_err(&t->pdev->dev, "device %u: register_virtio_device failed (%d)\n", n, err);
+		spin_lock_irqsave(&t->deliver_lock, flags);
+		t->devs[n] = NULL;
+		spin_unlock_irqrestore(&t->deliver_lock, flags);
+		put_device(&vd->vdev.dev);
+	}
+}
+
+static void bh_detach(struct bh_transport *t, bool lost)
+{
+	unsigned long flags;
+	int d;
+
+	if (lost) {
+		if (bh_live(t))
+			atomic_set(&t->state, BH_FAILED);
+		for (d = 0; d < BH_MAX_DEVS; d++)
+			if (t->devs[d])
+				virtio_break_device(&t->devs[d]->vdev);
+	}
+	for (d = BH_MAX_DEVS - 1; d >= 0; d--) {
+		struct bh_vdev *vd = t->devs[d];
+
+		if (!vd)
+			continue;
+		unregister_virtio_device(&vd->vdev);
+		spin_lock_irqsave(&t->deliver_lock, flags);
+		t->devs[d] = NULL;
+		spin_unlock_irqrestore(&t->deliver_lock, flags);
+		put_device(&vd->vdev.dev);
+	}
+	atomic_set(&t->state, BH_DETACHED);
+	tasklet_kill(&t->deliver_tasklet);
+	if (t->lay.window_size) {
+		win_wr32(t, BH_HDR_FRONTEND_STATE, BH_FRONTEND_OFF);
+		win_wr16(t, BH_HDR_FRONTEND_PEER, BH_PEER_NONE);
+	}
+	if (t->pool_map)
+		bh_pool_free(t);
+	bitmap_zero(t->config_pending, BH_MAX_DEVS);
+	memset(t->used_pending, 0, sizeof(t->used_pending));
+}
+
+static int bh_discover(struct bh_transport *t)
+{
+	u8 resp[VMSG_MAX_SIZE], req[4];
+	u16 off = 0, rlen, count, next, found = 0;
+	int err, i;
+
+	/* PING first: a clear message when the backend does not answer at all */
+	put_unaligned_le32(0x42484c4b, req);
+	err = bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_PING, 0, req, 4, resp, 4, NULL);
+	if (err) {
+		dev_err(&t->pdev->dev, "backend does not answer PING (%d)\n", err);
+		return err;
+	}
+	if (get_unaligned_le32(resp + 8) != 0x42484c4b)
+		dev_warn(&t->pdev->dev, "PING answered with wrong data %#x\n",
+			 get_unaligned_le32(resp + 8));
+
+	for (;;) {
+		put_unaligned_le16(off, req);
+		put_unaligned_le16(BH_MAX_DEVS, req + 2);
+		err = bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_GET_DEVICES, 0, req, 4, resp,
+				 VMSG_GET_DEVICES_HDR, &rlen);
+		if (err) {
+			dev_err(&t->pdev->dev, "GET_DEVICES failed (%d)\n", err);
+			return err;
+		}
+		count = get_unaligned_le16(resp + 10);
+		next = get_unaligned_le16(resp + 12);
+		if (get_unaligned_le16(resp + 8) != off || count > BH_MAX_DEVS ||
+		    rlen < VMSG_HDR_SIZE + VMSG_GET_DEVICES_HDR + DIV_ROUND_UP(count, 8)) {
+			dev_err(&t->pdev->dev, "malformed GET_DEVICES answer (offset %u count %u, %u bytes)\n",
+				get_unaligned_le16(resp + 8), count, rlen);
+			return -EPROTO;
+		}
+		for (i = 0; i < count && off + i < BH_MAX_DEVS; i++) {
+			if (!(resp[VMSG_HDR_SIZE + VMSG_GET_DEVICES_HDR + i / 8] & (1 << (i % 8))))
+				continue;
+			if (!bh_live(t))
+				return -ENODEV;
+			found++;
+			bh_add_device(t, off + i);
+		}
+		if (!next || next <= off || next >= BH_MAX_DEVS)
+			break;
+		off = next;
+	}
+	if (found != t->lay.device_count)
+		dev_warn(&t->pdev->dev, "header says %u devices, GET_DEVICES found %u\n",
+			 t->lay.device_count, found);
+	if (!found)
+		dev_err(&t->pdev->dev, "backend offers no devices\n");
+	return 0;
+}
+
+static void bh_try_attach(struct bh_transport *t)
+{
+	struct bh_layout l;
+	const char *why;
+	u32 magic, state, head, tail;
+	unsigned long flags;
+	int err;
+
+	why = bh_read_layout(t, &l, &magic, &state);
+	if (why) {
+		bool absent = magic != BH_MAGIC || state != BH_BACKEND_READY;
+
+		if (absent) {
+			if (!t->absent_reported &&
+			    time_after(jiffies, t->probe_jiffies + msecs_to_jiffies(attach_timeout_ms))) {
+				dev_err(&t->pdev->dev,
+					"no backend after %u ms: window magic %#010x (expected %#010x), backendState %u (expected %u READY); no devices, still waiting\n",
+					attach_timeout_ms, magic, BH_MAGIC, state, BH_BACKEND_READY);
+				t->absent_reported = true;
+			}
+		} else if (!t->have_rejected_gen || t->rejected_gen != l.generation) {
+			dev_err(&t->pdev->dev, "backend window header rejected: %s (generation %u); no devices\n",
+				why, l.generation);
+			t->have_rejected_gen = true;
+			t->rejected_gen = l.generation;
+		}
+		return;
+	}
+	if (t->have_failed_gen && t->failed_gen == l.generation)
+		return;	/* same broken backend: wait for it to reboot */
+
+	t->lay = l;
+	t->msg_max = min_t(u32, l.slot_size, VMSG_MAX_SIZE);
+	err = bh_pool_init(t);
+	if (err)
+		return;
+
+	/* FIFOs: continue from their current indexes (zero after a backend boot) */
+	bh_fifo_setup(t, &t->tx, l.d2v_off, l.d2v_slots);
+	bh_fifo_setup(t, &t->rx, l.v2d_off, l.v2d_slots);
+	head = le32_to_cpu(READ_ONCE(*t->tx.headp));
+	tail = le32_to_cpu(READ_ONCE(*t->tx.tailp));
+	if (head != tail)
+		dev_warn(&t->pdev->dev, "driver->device FIFO not empty at attach (head %u tail %u)\n",
+			 head, tail);
+	spin_lock_irqsave(&t->tx_lock, flags);
+	t->tx.idx = head;
+	spin_unlock_irqrestore(&t->tx_lock, flags);
+	spin_lock_irqsave(&t->rx_lock, flags);
+	t->rx.idx = le32_to_cpu(READ_ONCE(*t->rx.headp));	/* drop stale messages */
+	WRITE_ONCE(*t->rx.tailp, cpu_to_le32(t->rx.idx));
+	spin_unlock_irqrestore(&t->rx_lock, flags);
+
+	win_wr16(t, BH_HDR_FRONTEND_PEER, t->my_peer);
+	win_wr32(t, BH_HDR_FRONTEND_STATE, BH_FRONTEND_ATTACHED);
+	virt_mb();
+	atomic_set(&t->state, BH_ATTACHING);
+	t->absent_reported = false;
+
+	dev_info(&t->pdev->dev,
+		 "backend ready: window %u KiB, pool %u KiB at %#x, FIFOs %u/%u x %u B, backend peer %u, we are peer %u, generation %u, %s\n",
+		 l.window_size >> 10, l.pool_size >> 10, l.pool_off, l.d2v_slots, l.v2d_slots,
+		 l.slot_size, l.backend_peer, t->my_peer, l.generation,
+		 t->msix ? "MSI-X" : "INTx");
+
+	err = bh_discover(t);
+	if (atomic_cmpxchg(&t->state, BH_ATTACHING, BH_ATTACHED) != BH_ATTACHING || err) {
+		t->failed_gen = l.generation;
+		t->have_failed_gen = true;
+		bh_detach(t, true);
+		dev_err(&t->pdev->dev, "attach to backend generation %u failed; no devices until it reboots\n",
+			l.generation);
+	}
+}
+
+static void bh_monitor(struct work_struct *w)
+{
+	struct bh_transport *t = container_of(to_delayed_work(w), struct bh_transport, monitor);
+	u32 state, gen;
+
+	mutex_lock(&t->lock);
+	switch (atomic_read(&t->state)) {
+	case BH_DETACHED:
+		bh_try_attach(t);
+		break;
+	case BH_ATTACHED:
+		if (!bh_header_still_ours(t, &state, &gen)) {
+			dev_warn(&t->pdev->dev,
+				 "backend went away (backendState %u, generation %u, attached to %u): removing its devices\n",
+				 state, gen, t->lay.generation);
+			bh_detach(t, true);
+		}
+		break;
+	case BH_FAILED:
+		t->failed_gen = t->lay.generation;
+		t->have_failed_gen = true;
+		bh_detach(t, true);
+		break;
+	default:
+		break;
+	}
+	if (!t->removing)
+		queue_delayed_work(t->wq, &t->monitor, msecs_to_jiffies(poll_ms ? poll_ms : 200));
+	mutex_unlock(&t->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* PCI                                                                */
+
+static irqreturn_t bh_irq(int irq, void *data)
+{
+	struct bh_transport *t = data;
+	u32 state, gen;
+
+	if (!t->msix && !ioread32(t->regs + IVSHMEM_INTR_STATUS))
+		return IRQ_NONE;
+	switch (atomic_read(&t->state)) {
+	case BH_ATTACHING:
+	case BH_ATTACHED:
+		if (!bh_header_still_ours(t, &state, &gen)) {
+			bh_fail(t, "window header changed (backendState %u, generation %u)", state, gen);
+			break;
+		}
+		bh_drain(t);
+		bh_deliver(t);
+		break;
+	case BH_DETACHED:
+		if (!t->removing)
+			mod_delayed_work(t->wq, &t->monitor, 0);
+		break;
+	default:
+		break;
+	}
+	return IRQ_HANDLED;
+}
+
+static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct bh_transport *t;
+	resource_size_t start, len;
+	u32 pos;
+	int err, i;
+
+	t = devm_kzalloc(&pdev->dev, sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t->pdev = pdev;
+	spin_lock_init(&t->tx_lock);
+	spin_lock_init(&t->rx_lock);
+	spin_lock_init(&t->deliver_lock);
+	spin_lock_init(&t->pool_lock);
+	mutex_init(&t->lock);
+	for (i = 0; i < BH_MAX_REQS; i++)
+		init_completion(&t->reqs[i].comp);
+	tasklet_setup(&t->deliver_tasklet, bh_deliver_tasklet);
+	INIT_DELAYED_WORK(&t->monitor, bh_monitor);
+	atomic_set(&t->state, BH_DETACHED);
+
+	err = pcim_enable_device(pdev);
+	if (err)
+		return err;
+	err = pcim_iomap_regions(pdev, BIT(0), KBUILD_MODNAME);
+	if (err) {
+		dev_err(&pdev->dev, "cannot claim BAR0 (%d)\n", err);
+		return err;
+	}
+	t->regs = pcim_iomap_table(pdev)[0];
+	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) || pci_resource_len(pdev, 2) < BH_MIN_POOL) {
+		dev_err(&pdev->dev, "BAR2 (the shared window) missing or smaller than 64 KiB\n");
+		return -ENODEV;
+	}
+	start = pci_resource_start(pdev, 2);
+	len = pci_resource_len(pdev, 2);
+	if (len > SZ_1G) {
+		dev_err(&pdev->dev, "BAR2 of %llu bytes is larger than the 1 GiB we handle\n", (u64)len);
+		return -ENODEV;
+	}
+	if (!devm_request_mem_region(&pdev->dev, start, len, KBUILD_MODNAME)) {
+		dev_err(&pdev->dev, "cannot claim BAR2\n");
+		return -EBUSY;
+	}
+	t->win = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
+	if (IS_ERR(t->win)) {
+		dev_err(&pdev->dev, "cannot map BAR2 (%ld)\n", PTR_ERR(t->win));
+		return PTR_ERR(t->win);
+	}
+	t->bar_len = len;
+
+	pos = ioread32(t->regs + IVSHMEM_IV_POSITION);
+	if (pos >= BH_PEER_NONE) {
+		dev_err(&pdev->dev, "no ivshmem peer id (IVPosition %#x): is the ivshmem server running?\n",
+			pos);
+		return -ENODEV;
+	}
+	t->my_peer = pos;
+
+	pci_set_master(pdev);
+	err = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_LEGACY);
+	if (err < 0) {
+		dev_err(&pdev->dev, "no interrupt (MSI-X or INTx): %d\n", err);
+		return err;
+	}
+	t->msix = pdev->msix_enabled;
+	t->irq = pci_irq_vector(pdev, 0);
+
+	t->wq = alloc_ordered_workqueue("bulkhead-%s", 0, pci_name(pdev));
+	if (!t->wq) {
+		err = -ENOMEM;
+		goto err_vec;
+	}
+	pci_set_drvdata(pdev, t);
+	set_dma_ops(&pdev->dev, &bh_dma_ops);
+	err = request_irq(t->irq, bh_irq, t->msix ? 0 : IRQF_SHARED, KBUILD_MODNAME, t);
+	if (err) {
+		dev_err(&pdev->dev, "cannot request irq %d (%d)\n", t->irq, err);
+		goto err_wq;
+	}
+	if (!t->msix)
+		iowrite32(0xffffffff, t->regs + IVSHMEM_INTR_MASK);
+
+	dev_info(&pdev->dev, "ivshmem window %llu KiB, peer id %u, %s; waiting for the backend\n",
+		 (u64)len >> 10, t->my_peer, t->msix ? "MSI-X" : "INTx");
+	t->probe_jiffies = jiffies;
+	queue_delayed_work(t->wq, &t->monitor, 0);
+	return 0;
+
+err_wq:
+	set_dma_ops(&pdev->dev, NULL);
+	pci_set_drvdata(pdev, NULL);
+	destroy_workqueue(t->wq);
+err_vec:
+	pci_free_irq_vectors(pdev);
+	return err;
+}
+
+static void bh_remove(struct pci_dev *pdev)
+{
+	struct bh_transport *t = pci_get_drvdata(pdev);
+	u32 state, gen;
+
+	mutex_lock(&t->lock);
+	WRITE_ONCE(t->removing, true);
+	mutex_unlock(&t->lock);
+	cancel_delayed_work_sync(&t->monitor);
+
+	mutex_lock(&t->lock);
+	if (atomic_read(&t->state) != BH_DETACHED)
+		bh_detach(t, !bh_header_still_ours(t, &state, &gen) ||
+			  atomic_read(&t->state) == BH_FAILED);
+	mutex_unlock(&t->lock);
+
+	if (!t->msix)
+		iowrite32(0, t->regs + IVSHMEM_INTR_MASK);
+	free_irq(t->irq, t);
+	cancel_delayed_work_sync(&t->monitor);
+	tasklet_kill(&t->deliver_tasklet);
+	pci_free_irq_vectors(pdev);
+	destroy_workqueue(t->wq);
+	set_dma_ops(&pdev->dev, NULL);
+	if (atomic_read(&t->bad_msgs) || atomic_read(&t->stray_responses))
+		dev_info(&pdev->dev, "dropped %d malformed messages, %d stray responses\n",
+			 atomic_read(&t->bad_msgs), atomic_read(&t->stray_responses));
+	pci_set_drvdata(pdev, NULL);
+}
+
+static const struct pci_device_id bh_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) },	/* ivshmem */
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, bh_ids);
+
+static struct pci_driver bh_driver = {
+	.name = "bulkhead-ivshmem",
+	.id_table = bh_ids,
+	.probe = bh_probe,
+	.remove = bh_remove,
+};
+module_pci_driver(bh_driver);
+
+MODULE_DESCRIPTION("Bulkhead virtio-msg transport over an ivshmem window");
+MODULE_AUTHOR("Bulkhead project");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,497 @@
+#!/usr/bin/env node
+// QEMU board emulation: a Debian kernel with its real virtio drivers, over frontend/linux on an
+// ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
+// ivshmem server. See docs/qemu.md.
+//
+//   node scripts/qemu/run.mjs [scenario...] [--peer native|fake:MODE] [--keep] [--json] [--timeout S]
+//
+// Scenarios: probe blk console rng reset (default: all of them), noback (no backend attached).
+// Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
+
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CACHE = path.join(ROOT, '.cache/qemu');
+const GUEST = path.join(ROOT, 'test/qemu/guest');
+const MODSRC = path.join(ROOT, 'frontend/linux');
+const FW = path.join(ROOT, 'build/bulkhead-fw');
+const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
+const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
+
+export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset'];
+const DEBS = {
+  'qemu-system-x86_64': 'qemu-system-x86',
+  busybox: 'busybox-static',
+  cpio: 'cpio',
+  depmod: 'kmod',
+  'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  make: 'make',
+  gcc: 'gcc',
+};
+const WINDOW_SIZE = 8 << 20;
+const DISK_SIZE = 64 << 20;
+
+// ---------------------------------------------------------------- output
+
+let quiet = false;
+const t0 = Date.now();
+function log(msg) {
+  if (!quiet) process.stderr.write(`[qemu ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+}
+async function stage(name, fn) {
+  const s = Date.now();
+  log(`${name} ...`);
+  try {
+    const r = await fn();
+    log(`${name} done in ${((Date.now() - s) / 1000).toFixed(1)}s${r && r.note ? ` (${r.note})` : ''}`);
+    return r;
+  } catch (e) {
+    log(`${name} FAILED after ${((Date.now() - s) / 1000).toFixed(1)}s: ${e.message}`);
+    throw e;
+  }
+}
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0 && !opts.allowFail)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${(r.stderr || '').slice(-2000)}${(r.stdout || '').slice(-1000)}`);
+  return r;
+}
+function which(bin) {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+function hashOf(parts) {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(typeof p === 'string' ? p : p).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
+function filesUnder(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- stages
+
+export function ensureDeps() {
+  const missing = new Set();
+  for (const [bin, deb] of Object.entries(DEBS)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
+  if (!fs.existsSync('/bin/busybox')) missing.add('busybox-static');
+  if (!headersVersion()) missing.add('linux-headers-amd64');
+  if (missing.size) {
+    if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${[...missing].join(' ')} (run as root, or: apt-get install ${[...missing].join(' ')})`);
+    log(`installing ${[...missing].join(' ')} from Debian`);
+    sh('apt-get', ['update', '-q'], { allowFail: true });
+    sh('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  if (!headersVersion()) throw new Error('no /usr/src/linux-headers-*-amd64 after installing linux-headers-amd64');
+  return { note: missing.size ? `installed ${[...missing].join(' ')}` : 'all present' };
+}
+
+export function headersVersion() {
+  if (!fs.existsSync('/usr/src')) return null;
+  const vs = fs.readdirSync('/usr/src').map((d) => /^linux-headers-(.+-amd64)$/.exec(d)?.[1]).filter(Boolean);
+  vs.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  return vs.at(-1) ?? null;
+}
+
+// the guest kernel: the linux-image package matching the headers, unpacked (never installed)
+export function ensureKernel(kver) {
+  const dir = path.join(CACHE, 'kernel', kver);
+  const vmlinuz = path.join(dir, 'boot', `vmlinuz-${kver}`);
+  if (fs.existsSync(path.join(dir, '.done'))) return { vmlinuz, kroot: dir, note: 'cached' };
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const dl = path.join(CACHE, 'deb');
+  fs.mkdirSync(dl, { recursive: true });
+  let deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
+  if (!deb) {
+    let r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl, allowFail: true });
+    if (r.status !== 0) {
+      sh('apt-get', ['update', '-q'], { allowFail: true });
+      r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl });
+    }
+    deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download linux-image-${kver} produced no .deb`);
+  }
+  sh('dpkg', ['-x', path.join(dl, deb), dir]);
+  if (!fs.existsSync(vmlinuz)) throw new Error(`${deb} has no boot/vmlinuz-${kver}`);
+  sh('depmod', ['-b', dir, kver]);
+  fs.writeFileSync(path.join(dir, '.done'), deb + '\n');
+  return { vmlinuz, kroot: dir, note: deb };
+}
+
+// frontend/linux built out of tree in a copy, keyed by its sources and the kernel
+export function buildModule(kver) {
+  const srcs = fs.readdirSync(MODSRC).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
+  const key = hashOf([kver, ...srcs.flatMap((f) => [f, fs.readFileSync(path.join(MODSRC, f))])]);
+  const dir = path.join(CACHE, 'module', key);
+  const ko = path.join(dir, 'bulkhead_ivshmem.ko');
+  if (fs.existsSync(ko)) return { ko, key, note: 'cached' };
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of srcs) fs.copyFileSync(path.join(MODSRC, f), path.join(dir, f));
+  const r = sh('make', ['-C', dir, `KVER=${kver}`], { allowFail: true });
+  const warn = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /warning|error/i.test(l));
+  if (r.status !== 0 || !fs.existsSync(ko)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`module build failed:\n${warn.join('\n') || r.stderr.slice(-3000)}`);
+  }
+  return { ko, key, note: `built for ${kver}` };
+}
+
+function moduleDeps(kroot, kver, names) {
+  const order = [];
+  for (const n of names) {
+    const r = sh('modprobe', ['-d', kroot, '-S', kver, '--show-depends', n]);
+    for (const line of r.stdout.split('\n')) {
+      const m = /^insmod (\S+)/.exec(line);
+      if (m && !order.includes(m[1])) order.push(m[1]);
+    }
+  }
+  return order;
+}
+
+function copyWithLibs(bin, root) {
+  const real = fs.realpathSync(bin);
+  const dst = path.join(root, 'sbin', path.basename(bin));
+  fs.copyFileSync(real, dst);
+  fs.chmodSync(dst, 0o755);
+  const r = sh('ldd', [real], { allowFail: true });
+  for (const line of r.stdout.split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (!m) continue;
+    const lib = m[1];
+    const d = path.join(root, lib);
+    if (fs.existsSync(d)) continue;
+    fs.mkdirSync(path.dirname(d), { recursive: true });
+    fs.copyFileSync(fs.realpathSync(lib), d);
+  }
+}
+
+// busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
+// mkfs.ext4/fsck.ext4 with their libraries, /init and the scenarios
+export function buildInitramfs(kver, kroot, mod) {
+  const guestFiles = filesUnder(GUEST);
+  const key = hashOf([kver, mod.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
+  if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
+  const root = path.join(CACHE, `initramfs-${key}.d`);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'lib/modules', 'bhq/scenarios'])
+    fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
+  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'ext4']);
+  const list = [];
+  for (const k of kos) {
+    const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
+    if (k.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${k}' > '${path.join(root, 'lib/modules', base)}'`]);
+    else fs.copyFileSync(k, path.join(root, 'lib/modules', base));
+    list.push(base);
+  }
+  fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
+  fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
+  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
+  if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
+  fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
+  fs.chmodSync(path.join(root, 'init'), 0o755);
+  fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'bhq/lib.sh'));
+  for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
+    fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
+  execFileSync('sh', ['-c', `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${out}.tmp' && mv '${out}.tmp' '${out}'`]);
+  fs.rmSync(root, { recursive: true, force: true });
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+}
+
+// ---------------------------------------------------------------- processes
+
+function waitFor(pred, ms, what) {
+  return new Promise((resolve, reject) => {
+    const end = Date.now() + ms;
+    const tick = () => {
+      let ok = false;
+      try { ok = pred(); } catch { ok = false; }
+      if (ok) return resolve();
+      if (Date.now() > end) return reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+function startProc(name, cmd, args, logFile, opts = {}) {
+  const out = fs.openSync(logFile, 'a');
+  const p = spawn(cmd, args, { stdio: ['ignore', out, out], ...opts });
+  fs.closeSync(out);
+  p.bhName = name;
+  p.exited = null;
+  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
+  return p;
+}
+
+async function stopProc(p, ms = 3000) {
+  if (!p || p.exited) return;
+  p.kill('SIGTERM');
+  const end = Date.now() + ms;
+  while (!p.exited && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  if (!p.exited) p.kill('SIGKILL');
+}
+
+function boardFor(run) {
+  return {
+    name: 'qemu-ivshmem',
+    id: 2,
+    description: 'QEMU board emulation: the window is an ivshmem-doorbell BAR2, lines are ivshmem vector 0 doorbells.',
+    window: { size: WINDOW_SIZE, fifoSlots: 64 },
+    lines: { toFrontend: 0, fromFrontend: 0 },
+    limits: { memoryBytes: 33554432, watchdogMs: 500, budgetPerQueue: 64 },
+    services: {
+      disk0: { kind: 'storage', path: run.disk, readOnly: false },
+      console0: { kind: 'stream', backing: `unix:${run.consoleSock}` },
+      entropy0: { kind: 'entropy' },
+    },
+    devices: [
+      { type: 'blk', service: 'disk0' },
+      { type: 'console', service: 'console0' },
+      { type: 'rng', service: 'entropy0' },
+    ],
+  };
+}
+
+// the host end of the guest's /dev/hvc0: answers "guest-to-host NONCE" with "host-to-guest NONCE"
+function consoleClient(run) {
+  const st = { seen: [], sent: [], connected: false, sock: null, buf: '' };
+  const connect = () => {
+    if (run.stopped) return;
+    const s = net.createConnection(run.consoleSock);
+    s.on('connect', () => { st.connected = true; st.sock = s; });
+    s.on('data', (d) => {
+      fs.appendFileSync(run.hvcLog, d);
+      st.buf += d.toString('latin1');
+      let i;
+      while ((i = st.buf.indexOf('\n')) >= 0) {
+        const line = st.buf.slice(0, i).replace(/\r$/, '');
+        st.buf = st.buf.slice(i + 1);
+        const m = /BHQ-CONSOLE guest-to-host (\w+)/.exec(line);
+        if (m) {
+          st.seen.push(m[1]);
+          const reply = `BHQ-CONSOLE host-to-guest ${m[1]}\n`;
+          s.write(reply);
+          st.sent.push(m[1]);
+        }
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => { st.connected = false; if (!run.stopped) setTimeout(connect, 200); });
+  };
+  connect();
+  return st;
+}
+
+async function startBackend(run, peer) {
+  if (peer.startsWith('fake')) {
+    const mode = peer.split(':')[1] || 'ok';
+    run.procs.push(startProc('fake-peer', 'python3', [FAKE, run.ivSock, '--mode', mode, '--size', String(WINDOW_SIZE)], run.backendLog));
+    await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the fake peer socket');
+    return;
+  }
+  for (const f of [IVSERVER, FW])
+    if (!fs.existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: build the native runtime first (npm run setup:native / see docs/native.md)`);
+  const shmName = `bulkhead-qemu-${process.pid}`;
+  run.procs.push(startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog));
+  await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
+  if (peer === 'none') return;
+  fs.writeFileSync(run.board, JSON.stringify(boardFor(run), null, 2));
+  const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--board {board} --ivshmem {sock}')
+    .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock));
+  const fw = startProc('bulkhead-fw', FW, fwArgs, run.backendLog, { cwd: run.dir });
+  run.procs.push(fw);
+  // ready when it listens for the console (it opens services at boot, before READY)
+  await waitFor(() => {
+    if (fw.exited) throw new Error('exited');
+    return fs.existsSync(run.consoleSock);
+  }, 15000, 'bulkhead-fw to open its console socket').catch((e) => {
+    const tail = fs.readFileSync(run.backendLog, 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`bulkhead-fw did not come up (${fw.exited ? `exit ${fw.exited.code ?? fw.exited.sig}` : e.message}); last lines of ${run.backendLog}:\n${tail}`);
+  });
+}
+
+function parseConsole(text) {
+  const results = {};
+  const files = {};
+  for (const line of text.split(/\r?\n/)) {
+    let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
+    if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
+    m = /BHQ-FILE (\S+) ([0-9a-f]{64})/.exec(line);
+    if (m) files[m[1]] = m[2];
+  }
+  return { results, files, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+}
+
+// host-side check: the bytes the guest wrote are in the backend's image file
+function verifyImage(disk, files) {
+  const out = [];
+  const fsck = sh('fsck.ext4', ['-n', '-f', disk], { allowFail: true });
+  if (fsck.status !== 0) return { pass: false, detail: `host fsck.ext4 -n -f ${disk} exited ${fsck.status}: ${fsck.stdout.slice(-400)}` };
+  for (const [name, sum] of Object.entries(files)) {
+    const r = spawnSync('debugfs', ['-R', `cat /${name}`, disk], { maxBuffer: 256 << 20 });
+    const got = createHash('sha256').update(r.stdout).digest('hex');
+    if (got !== sum) return { pass: false, detail: `${name}: image has sha256 ${got.slice(0, 16)}…, guest wrote ${sum.slice(0, 16)}…` };
+    out.push(name);
+  }
+  if (!out.length) return { pass: false, detail: 'the guest reported no files' };
+  return { pass: true, detail: `fsck clean, ${out.length} files match on the host image (${out.join(' ')})` };
+}
+
+// ---------------------------------------------------------------- main entry
+
+export async function runQemu(opts = {}) {
+  const scenarios = opts.scenarios?.length ? opts.scenarios : ALL_SCENARIOS;
+  const peer = opts.peer || 'native';
+  quiet = !!opts.quiet;
+  const kver = (await stage('deps', () => ensureDeps()), headersVersion());
+  const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
+  const mod = await stage('module frontend/linux', () => buildModule(kver));
+  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
+
+  const dir = path.join(CACHE, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const run = {
+    dir, procs: [], stopped: false,
+    ivSock: path.join(dir, 'ivshmem.sock'), consoleSock: path.join(dir, 'console.sock'),
+    disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
+    consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
+    backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
+  };
+  const needsBackend = !scenarios.every((s) => s === 'noback');
+  const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
+  const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
+  let qemu;
+  try {
+    fs.closeSync(fs.openSync(run.disk, 'w'));
+    fs.truncateSync(run.disk, DISK_SIZE);
+    await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
+    const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
+
+    const devs = effectivePeer.startsWith('fake') ? 1 : 3;
+    const modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}`;
+    const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
+      '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
+      '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+    fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
+    const timeoutS = opts.timeout ?? 300;
+    await stage(`guest (${scenarios.join(' ')})`, async () => {
+      const out = fs.openSync(run.consoleLog, 'w');
+      qemu = spawn('qemu-system-x86_64', qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
+      qemu.exited = null;
+      qemu.on('exit', (code, sig) => { qemu.exited = { code, sig }; });
+      run.procs.push(qemu);
+      let text = '';
+      const started = {};
+      let pending = '';
+      const onData = (d) => {
+        fs.writeSync(out, d);
+        text += d.toString('latin1');
+        pending += d.toString('latin1');
+        const lines = pending.split(/\r?\n/);
+        pending = lines.pop();
+        for (const line of lines) {
+          let m = /BHQ-START (\S+)/.exec(line);
+          if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} ...`); }
+          m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
+          if (m) log(`  ${m[1]}: ${m[2]} ${m[3]}`);
+          if (/BHQ-BOOT/.test(line)) log('  guest booted');
+        }
+      };
+      qemu.stdout.on('data', onData);
+      qemu.stderr.on('data', onData);
+      const exited = new Promise((r) => qemu.on('exit', (code, sig) => r({ code, sig })));
+      const timer = new Promise((r) => setTimeout(() => r({ timeout: true }), timeoutS * 1000));
+      const how = await Promise.race([exited, timer]);
+      fs.closeSync(out);
+      result.guestExit = how;
+      result.console = parseConsole(text);
+      if (how.timeout) throw new Error(`guest did not finish within ${timeoutS}s`);
+      return { note: `qemu exit ${how.code ?? how.sig}` };
+    }).catch((e) => { result.error = e.message; });
+
+    const c = result.console || { results: {}, files: {} };
+    for (const s of [...scenarios, 'dmesg', 'module']) {
+      const r = c.results[s];
+      if (r) result.scenarios[s] = r;
+      else if (s !== 'module' && s !== 'dmesg') result.scenarios[s] = { pass: false, detail: result.error || 'no verdict on the console' };
+      else if (s === 'dmesg' && !c.done) result.scenarios[s] = { pass: false, detail: 'guest did not finish' };
+    }
+    if (c.oops) result.scenarios.dmesg = { pass: false, detail: `kernel: ${c.oops}` };
+    if (scenarios.includes('blk') && result.scenarios.blk?.pass)
+      result.scenarios['blk-host'] = verifyImage(run.disk, c.files);
+    if (scenarios.includes('console') && hvc) {
+      const ok = hvc.seen.length > 0;
+      result.scenarios['console-host'] = { pass: ok, detail: ok ? `host read 'guest-to-host ${hvc.seen[0]}' and answered` : `host read nothing from the console socket (${run.hvcLog})` };
+    }
+    result.pass = !result.error && Object.values(result.scenarios).every((r) => r.pass);
+  } catch (e) {
+    result.error = e.message;
+    result.pass = false;
+  } finally {
+    run.stopped = true;
+    for (const p of run.procs.reverse()) await stopProc(p);
+  }
+  for (const [s, r] of Object.entries(result.scenarios)) log(`${r.pass ? 'PASS' : 'FAIL'} ${s}: ${r.detail}`);
+  if (result.pass && !opts.keep) {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } else {
+    log(`run directory kept: ${path.relative(ROOT, dir)}`);
+    if (!result.pass) log(`guest console log: ${path.relative(ROOT, run.consoleLog)}; backend log: ${path.relative(ROOT, run.backendLog)}`);
+  }
+  if (result.error) log(`error: ${result.error}`);
+  return result;
+}
+
+// ---------------------------------------------------------------- CLI
+
+function parseArgs(argv) {
+  const o = { scenarios: [], peer: 'native', keep: false, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--peer') o.peer = argv[++i];
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--json') o.json = true;
+    else if (a === '--timeout') o.timeout = Number(argv[++i]);
+    else if (a === '-h' || a === '--help') o.help = true;
+    else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    else o.scenarios.push(a);
+  }
+  return o;
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  let o;
+  try { o = parseArgs(process.argv.slice(2)); } catch (e) { console.error(e.message); process.exit(2); }
+  if (o.help) {
+    console.log(`usage: bulkhead qemu [scenario...] [--peer native|fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback, and with --peer fake: garbage silent`);
+    process.exit(0);
+  }
+  const r = await runQemu(o);
+  if (o.json) console.log(JSON.stringify({ pass: r.pass, scenarios: r.scenarios, error: r.error, consoleLog: r.pass ? undefined : r.consoleLog }));
+  const n = Object.values(r.scenarios);
+  console.log(`${n.filter((x) => x.pass).length} passed, ${n.filter((x) => !x.pass).length} failed`);
+  process.exit(r.pass ? 0 : 1);
+}

@@ -1,0 +1,67 @@
+# Shared helpers for the guest scenarios (sourced by /init). busybox sh.
+
+DRV=/sys/bus/pci/drivers/bulkhead-ivshmem
+
+say() { echo "BHQ-LOG $*"; }
+
+# run_scenario NAME: runs /bhq/scenarios/NAME.sh in a subshell, prints its verdict
+run_scenario() {
+	local name="$1" f="/bhq/scenarios/$1.sh" t0 t1 out rc
+	if [ ! -f "$f" ]; then
+		echo "BHQ-RESULT $name FAIL no such scenario"
+		return
+	fi
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	echo "BHQ-START $name"
+	( . "$f" ) >/tmp/scenario.out 2>&1
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	sed 's/^/  | /' /tmp/scenario.out
+	if [ $rc -eq 0 ]; then
+		echo "BHQ-RESULT $name PASS ($(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s)"
+	else
+		echo "BHQ-RESULT $name FAIL $(tail -n 1 /tmp/scenario.out)"
+		echo "  dmesg tail:"
+		dmesg | tail -n 25 | sed 's/^/  # /'
+	fi
+}
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# wait_for CMD... : retry a command for up to $WAIT seconds (default 20)
+wait_for() {
+	local i=0 max=$(( ${WAIT:-20} * 10 ))
+	while [ $i -lt $max ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		usleep 100000
+		i=$((i + 1))
+	done
+	return 1
+}
+
+virtio_dev_count() { ls /sys/bus/virtio/devices 2>/dev/null | wc -l; }
+have_virtio_devs() { [ "$(virtio_dev_count)" -ge "${1:-1}" ]; }
+no_virtio_devs() { [ "$(virtio_dev_count)" -eq 0 ]; }
+
+# the virtio device id of a virtio bus device (decimal)
+virtio_id() { printf '%d' "$(cat "$1/device")"; }
+
+# first block device served over virtio (vda...)
+blk_dev() {
+	local b
+	for b in /sys/block/vd*; do
+		[ -e "$b" ] && { echo "/dev/${b##*/}"; return 0; }
+	done
+	return 1
+}
+
+transport_pci() { ls "$DRV" 2>/dev/null | grep -E '^[0-9a-f]{4}:' | head -n 1; }
+
+bhq_dmesg_check() {
+	if dmesg | grep -qE 'Oops|BUG:|Call Trace|general protection|kernel BUG|WARNING: CPU'; then
+		echo "BHQ-RESULT dmesg FAIL kernel oops/warning in dmesg"
+		dmesg | grep -A 20 -E 'Oops|BUG:|WARNING: CPU|general protection' | head -n 60 | sed 's/^/  # /'
+	else
+		echo "BHQ-RESULT dmesg PASS no oops, no kernel warning"
+	fi
+}
