@@ -1426,6 +1426,12 @@ static void bh_detach(struct bh_transport *t, bool lost)
 
 		if (!vd)
 			continue;
+		/*
+		 * unregister drops the registration's reference; ours keeps vd
+		 * alive until no delivery can see it any more (events must still
+		 * reach the driver while its remove() runs).
+		 */
+		get_device(&vd->vdev.dev);
 		unregister_virtio_device(&vd->vdev);
 		spin_lock_irqsave(&t->deliver_lock, flags);
 		t->devs[d] = NULL;

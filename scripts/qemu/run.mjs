@@ -316,8 +316,13 @@ async function startBackend(run, peer) {
   await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
   fs.writeFileSync(run.board, JSON.stringify(boardFor(run), null, 2));
-  const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--board {board} --ivshmem {sock}')
-    .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock));
+  const bundle = path.join(ROOT, 'dist/firmware.js');
+  if (!fs.existsSync(bundle)) {
+    log('  dist/firmware.js missing: npm run build');
+    sh('npm', ['run', '-s', 'build'], { cwd: ROOT });
+  }
+  const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--bundle {bundle} --board {board} --ivshmem {sock}')
+    .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock).replace('{bundle}', bundle));
   const fw = startProc('bulkhead-fw', FW, fwArgs, run.backendLog, { cwd: run.dir });
   run.procs.push(fw);
   // ready when it listens for the console (it opens services at boot, before READY)
