@@ -142,7 +142,12 @@ char *bh_json_member(const char *json, size_t len, const char *key)
 {
     ensure_ctx();
     char *out = NULL;
-    JSValue o = JS_ParseJSON(ctx, json, len, "<manifest>");
+    char *copy = malloc(len + 1); /* QuickJS's JSON parser needs a NUL after the text */
+    if (!copy) return NULL;
+    memcpy(copy, json, len);
+    copy[len] = 0;
+    JSValue o = JS_ParseJSON(ctx, copy, len, "<manifest>");
+    free(copy);
     if (JS_IsException(o)) { free(take_exception()); return NULL; }
     JSValue v = JS_GetPropertyStr(ctx, o, key);
     if (JS_IsString(v)) {

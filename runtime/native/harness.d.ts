@@ -1,0 +1,38 @@
+import type { ChildProcess } from 'node:child_process';
+import type { NativePort } from './port';
+
+export const ROOT: string;
+export const FW: { x86_64: string; aarch64: string };
+export const SERVER: string;
+export interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface StartOptions {
+  board?: string;
+  bundle?: string;
+  image?: string;
+  services?: Record<string, string>;
+  arch?: 'x86_64' | 'aarch64';
+  seccomp?: boolean;
+  args?: string[];
+  connect?: boolean;
+  readyTimeoutMs?: number;
+  cwd?: string;
+}
+export interface NativeInstance {
+  socket: string;
+  shm: string;
+  fw: ChildProcess;
+  server: ChildProcess;
+  port: NativePort | null;
+  stderr(): string;
+  stdout(): string;
+  exited: Promise<Exit>;
+  peakRss(): number;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
+  kill(): void;
+}
+/** True when build/bulkhead-fw, the ivshmem server and the port addon are built. */
+export function nativeBuilt(): boolean;
+export function loadBoard(board?: string): { path: string; json: any };
+export function runToEnd(cmd: string, args: string[], opts?: object): Promise<Exit>;
+/** Starts an ivshmem server and the firmware on it, and connects a FrontendPort (unless connect: false). */
+export function startNative(opts?: StartOptions): Promise<NativeInstance>;

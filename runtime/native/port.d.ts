@@ -1,0 +1,11 @@
+import type { FrontendPort } from '../../frontend/port';
+
+/** A FrontendPort over an ivshmem server, plus the peer bookkeeping the native tier uses. */
+export interface NativePort extends FrontendPort {
+  readonly peerId: number;
+  peers(): number[];
+}
+/** Connects to an ivshmem server as the frontend peer. */
+export function connectNative(opts: { socket: string }): Promise<NativePort>;
+/** True when build/bulkhead_port.node is built. */
+export function nativePortAvailable(): boolean;
