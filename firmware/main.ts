@@ -6,6 +6,7 @@
 import { BlkDevice } from './devices/blk';
 import { ConsoleDevice } from './devices/console';
 import type { VirtioDevice } from './devices/device';
+import { FaultyTestDevice } from './devices/faulty';
 import { NetDevice, parseMac } from './devices/net';
 import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
@@ -80,6 +81,8 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       if (!mac) throw new Error(`board ${board.name}: net mac ${String(entry['mac'])} is not aa:bb:cc:dd:ee:ff`);
       return new NetDevice({ port, log, mac, mtu: entry['mtu'] as number | undefined, queuePairs: entry['queuePairs'] as number | undefined });
     }
+    case 'faulty-test': // test-only misbehaving model (firmware/devices/faulty.ts); no shipped board lists it
+      return new FaultyTestDevice({ log });
     default:
       throw new Error(`board ${board.name}: unknown device type ${entry.type}`);
   }
