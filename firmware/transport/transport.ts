@@ -199,10 +199,12 @@ export class Transport {
     if (n === 0) return false;
     this.host.fence(); // slots after head
     let handled = 0;
+    let blocked = false;
     while (n > 0 && handled < this.limits.messagesPerPass) {
       // Backpressure: take a message only when its answer has room (docs/window-layout.md).
       if (this.tx.space() <= 0) {
         this.count('backpressure');
+        blocked = true;
         break;
       }
       this.rx.readNext(this.inBuf);
@@ -218,6 +220,9 @@ export class Transport {
     }
     this.host.fence(); // finish reading slots before handing them back
     this.rx.publishTail();
+    // Blocked on a full device→driver FIFO: not work we can do. The frontend rings us when it frees
+    // slots; reporting "more" here would spin the backend for as long as the frontend does not drain.
+    if (blocked) return false;
     if (n > 0) return true;
     return this.rx.ready() !== 0;
   }
