@@ -23,7 +23,7 @@ export interface FirmwareEntryPoints {
   poll(): number;
   onTimer(): number;
   onService(h: number): number;
-  onFault(kind: string, detail: string): void;
+  onFault(kind: string, detail: string): number;
   stop(): void;
   stats(): string;
 }
@@ -123,9 +123,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     poll: () => run(() => transport.service()),
     onTimer: () => run(() => transport.service()),
     onService: () => run(() => transport.serviceEvent()),
-    onFault(kind, detail) {
-      transport.fault(kind, detail);
-    },
+    onFault: (kind, detail) => run(() => transport.fault(kind, detail)),
     stop() {
       transport.stop();
       setBackendState(win, BACKEND_STOPPED);

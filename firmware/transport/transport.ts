@@ -149,14 +149,34 @@ export class Transport {
     return more;
   }
 
-  /** The runtime stopped the last call (watchdog or memory limit): blame the device that was running. */
-  fault(kind: string, detail: string): void {
+  /**
+   * The runtime stopped the last call (watchdog or memory limit): blame the device that was running,
+   * then finish the interrupted pass for the others (their kicks would otherwise wait for the next
+   * doorbell). Returns true if work is left, like `service()`.
+   */
+  fault(kind: string, detail: string): boolean {
     const slot = this.running;
-    this.running = null;
     this.count(`fault.${kind}`);
-    if (slot) this.markNeedsReset(slot, `device model stopped by the runtime (${kind}): ${detail}`, `fault.${kind}`);
-    else this.host.log(LOG_ERROR, `runtime fault (${kind}) outside any device: ${detail}`);
-    this.doorbell();
+    if (slot) {
+      this.quarantine(slot);
+      this.running = null;
+      this.markNeedsReset(slot, `device model stopped by the runtime (${kind}): ${detail}`, `fault.${kind}`);
+    } else this.host.log(LOG_ERROR, `runtime fault (${kind}) outside any device: ${detail}`);
+    // The stopped call never reached the end of its pass: the EVENT_CONFIG and the other devices' work go now.
+    return this.service();
+  }
+
+  /**
+   * A device model that threw or was stopped is untrusted: drop what it holds (its `reset()`) before
+   * anything else allocates, so a model that exhausted memory gives it back and the partition can
+   * report the fault and keep serving the others. The driver still sees NEEDS_RESET and must reset.
+   */
+  private quarantine(slot: DeviceSlot): void {
+    try {
+      slot.device.reset();
+    } catch {
+      // the model is already being stopped; NEEDS_RESET keeps it out of every later pass
+    }
   }
 
   /** Clean shutdown: every device makes its acknowledged data durable. */
@@ -567,9 +587,12 @@ export class Transport {
       this.running = null;
       return r;
     } catch (e) {
-      this.running = null;
-      if (e instanceof GuestProtocolError) this.markNeedsReset(slot, e.message, e.code);
-      else {
+      if (e instanceof GuestProtocolError) {
+        this.running = null;
+        this.markNeedsReset(slot, e.message, e.code);
+      } else {
+        this.quarantine(slot); // first: an out-of-memory model (QuickJS throws null) frees its memory here
+        this.running = null;
         const detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
         this.host.log(LOG_ERROR, `${slot.device.name}${slot.devNum}: device model threw: ${detail}`);
         this.markNeedsReset(slot, `device model threw: ${e instanceof Error ? e.message : String(e)}`, 'DEVICE_MODEL_THREW');
