@@ -58,6 +58,10 @@ static unsigned int poll_ms = 200;
 module_param(poll_ms, uint, 0644);
 MODULE_PARM_DESC(poll_ms, "backend state poll interval in ms (default 200)");
 
+static unsigned int heartbeat_ms = 1000;
+module_param(heartbeat_ms, uint, 0644);
+MODULE_PARM_DESC(heartbeat_ms, "PING an attached backend this often, 0 = never (default 1000)");
+
 static unsigned int backend_vector = 0;
 module_param(backend_vector, uint, 0444);
 MODULE_PARM_DESC(backend_vector, "ivshmem vector rung on the backend peer (default 0)");
@@ -135,7 +139,9 @@ struct bh_transport {
 	u32 msg_max;		/* min(slot size, VMSG_MAX_SIZE) */
 	atomic_t state;
 	u32 failed_gen;
+	u32 failed_d2v_head;	/* our driver->device head when it failed */
 	bool have_failed_gen;
+	unsigned long last_ping;
 	u32 rejected_gen;
 	bool have_rejected_gen;
 	bool absent_reported;
@@ -1532,8 +1538,19 @@ static void bh_try_attach(struct bh_transport *t)
 		}
 		return;
 	}
-	if (t->have_failed_gen && t->failed_gen == l.generation)
-		return;	/* same broken backend: wait for it to reboot */
+	if (t->have_failed_gen && t->failed_gen == l.generation) {
+		/*
+		 * Same generation as the backend that failed. A backend that
+		 * boots zeroes the FIFO control blocks: our driver->device head
+		 * moving away from where we left it means a new backend (even
+		 * one that did not bump the generation).
+		 */
+		if (le32_to_cpu(READ_ONCE(*(__le32 *)(t->win + l.d2v_off + BH_FIFO_HEAD))) ==
+		    t->failed_d2v_head)
+			return;	/* same broken backend: wait for it to reboot */
+		dev_info(&t->pdev->dev, "window FIFOs were reset: the backend rebooted\n");
+		t->have_failed_gen = false;
+	}
 
 	t->lay = l;
 	t->msg_max = min_t(u32, l.slot_size, VMSG_MAX_SIZE);
@@ -1572,6 +1589,7 @@ static void bh_try_attach(struct bh_transport *t)
 	err = bh_discover(t);
 	if (atomic_cmpxchg(&t->state, BH_ATTACHING, BH_ATTACHED) != BH_ATTACHING || err) {
 		t->failed_gen = l.generation;
+		t->failed_d2v_head = t->tx.idx;
 		t->have_failed_gen = true;
 		bh_detach(t, true);
 		dev_err(&t->pdev->dev, "attach to backend generation %u failed; no devices until it reboots\n",
@@ -1595,10 +1613,27 @@ static void bh_monitor(struct work_struct *w)
 				 "backend went away (backendState %u, generation %u, attached to %u): removing its devices\n",
 				 state, gen, t->lay.generation);
 			bh_detach(t, true);
+		} else if (heartbeat_ms &&
+			   time_after(jiffies, t->last_ping + msecs_to_jiffies(heartbeat_ms))) {
+			u8 resp[VMSG_MAX_SIZE], req[4];
+
+			/* a backend that died without saying so stops answering */
+			t->last_ping = jiffies;
+			put_unaligned_le32(0x42484c4b, req);
+			if (bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_PING, 0, req, 4, resp, 4, NULL) == 0 &&
+			    atomic_read(&t->state) == BH_ATTACHED)
+				break;
+			if (atomic_read(&t->state) == BH_FAILED) {
+				t->failed_gen = t->lay.generation;
+				t->failed_d2v_head = t->tx.idx;
+				t->have_failed_gen = true;
+				bh_detach(t, true);
+			}
 		}
 		break;
 	case BH_FAILED:
 		t->failed_gen = t->lay.generation;
+		t->failed_d2v_head = t->tx.idx;
 		t->have_failed_gen = true;
 		bh_detach(t, true);
 		break;

@@ -23,7 +23,7 @@ const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset'];
+export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -243,9 +243,9 @@ function startProc(name, cmd, args, logFile, opts = {}) {
   return p;
 }
 
-async function stopProc(p, ms = 3000) {
+async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p || p.exited) return;
-  p.kill('SIGTERM');
+  p.kill(sig);
   const end = Date.now() + ms;
   while (!p.exited && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   if (!p.exited) p.kill('SIGKILL');
@@ -316,6 +316,11 @@ async function startBackend(run, peer) {
   await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
   fs.writeFileSync(run.board, JSON.stringify(boardFor(run), null, 2));
+  await startFw(run);
+}
+
+// (re)starts build/bulkhead-fw on the run's board; ready when its console socket listens
+async function startFw(run) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
   if (!fs.existsSync(bundle)) {
     log('  dist/firmware.js missing: npm run build');
@@ -323,8 +328,10 @@ async function startBackend(run, peer) {
   }
   const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--bundle {bundle} --board {board} --ivshmem {sock}')
     .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock).replace('{bundle}', bundle));
+  fs.rmSync(run.consoleSock, { force: true });
   const fw = startProc('bulkhead-fw', FW, fwArgs, run.backendLog, { cwd: run.dir });
   run.procs.push(fw);
+  run.fw = fw;
   // ready when it listens for the console (it opens services at boot, before READY)
   await waitFor(() => {
     if (fw.exited) throw new Error('exited');
@@ -333,6 +340,20 @@ async function startBackend(run, peer) {
     const tail = fs.readFileSync(run.backendLog, 'utf8').split('\n').slice(-15).join('\n');
     throw new Error(`bulkhead-fw did not come up (${fw.exited ? `exit ${fw.exited.code ?? fw.exited.sig}` : e.message}); last lines of ${run.backendLog}:\n${tail}`);
   });
+}
+
+// actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
+async function hostAction(run, action) {
+  log(`  host: ${action}`);
+  if (action === 'stop-backend' || action === 'kill-backend') {
+    if (!run.fw) throw new Error('no backend process');
+    await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
+    run.fw = null;
+  } else if (action === 'start-backend') {
+    await startFw(run);
+  } else {
+    throw new Error(`unknown host action ${action}`);
+  }
 }
 
 function parseConsole(text) {
@@ -416,6 +437,8 @@ export async function runQemu(opts = {}) {
         const lines = pending.split(/\r?\n/);
         pending = lines.pop();
         for (const line of lines) {
+          const h = /BHQ-HOST (\S+)/.exec(line);
+          if (h) hostAction(run, h[1]).catch((e) => log(`  host action ${h[1]} failed: ${e.message}`));
           let m = /BHQ-START (\S+)/.exec(line);
           if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} ...`); }
           m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
