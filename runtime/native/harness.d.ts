@@ -6,7 +6,7 @@ export const FW: { x86_64: string; aarch64: string };
 export const SERVER: string;
 export interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 export interface StartOptions {
-  board?: string;
+  board?: string | object;
   bundle?: string;
   image?: string;
   services?: Record<string, string>;
@@ -32,7 +32,7 @@ export interface NativeInstance {
 }
 /** True when build/bulkhead-fw, the ivshmem server and the port addon are built. */
 export function nativeBuilt(): boolean;
-export function loadBoard(board?: string): { path: string; json: any };
+export function loadBoard(board?: string | object, dir?: string): { path: string; json: any };
 export function runToEnd(cmd: string, args: string[], opts?: object): Promise<Exit>;
 /** Starts an ivshmem server and the firmware on it, and connects a FrontendPort (unless connect: false). */
 export function startNative(opts?: StartOptions): Promise<NativeInstance>;

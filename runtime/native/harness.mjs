@@ -4,7 +4,7 @@
  * FrontendPort connected as the frontend. Everything it starts it stops, by pid.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +24,13 @@ export function nativeBuilt() {
 
 let seq = 0;
 
-/** Resolves a board name (boards/NAME.json) or path to { path, json }. */
-export function loadBoard(board = 'host-sim') {
+/** Resolves a board name (boards/NAME.json), path, or object (written to `dir`) to { path, json }. */
+export function loadBoard(board = 'host-sim', dir = tmpdir()) {
+  if (typeof board === 'object' && board) {
+    const path = join(dir, `board-${process.pid}-${++seq}.json`);
+    writeFileSync(path, JSON.stringify(board));
+    return { path, json: board };
+  }
   const path = board.includes('/') || board.endsWith('.json') ? resolve(board) : join(ROOT, 'boards', `${board}.json`);
   return { path, json: JSON.parse(readFileSync(path, 'utf8')) };
 }
@@ -59,7 +64,7 @@ async function until(pred, timeoutMs, what) {
 
 /**
  * Starts server + firmware. Options:
- *   board      name or path (default host-sim)
+ *   board      name, path or board object (default host-sim)
  *   bundle     firmware source (default dist/firmware.js) — or image: a partition image
  *   services   { name: value } → --service name=value
  *   arch       'x86_64' (default) | 'aarch64' (runs under qemu-aarch64-static -cpu cortex-a57, no seccomp)
@@ -71,8 +76,8 @@ async function until(pred, timeoutMs, what) {
  */
 export async function startNative(opts = {}) {
   const arch = opts.arch ?? 'x86_64';
-  const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(tmpdir(), 'bulkhead-native-'));
+  const board = loadBoard(opts.board, dir);
   const socket = join(dir, 'ivshmem.sock');
   const shm = `bulkhead-${process.pid}-${++seq}`;
   const server = run(SERVER, ['-S', socket, '-M', shm, '-l', String(board.json.window.size), '-n', '1', '-F']);

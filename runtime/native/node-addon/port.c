@@ -55,7 +55,7 @@ static void on_bell(uv_poll_t *h, int status, int events)
     napi_open_handle_scope(env, &scope);
     napi_value cb, recv, result;
     napi_get_reference_value(env, p->on_ring, &cb);
-    napi_get_undefined(env, &recv);
+    napi_get_global(env, &recv); /* make_callback needs an object receiver */
     napi_make_callback(env, p->async, recv, cb, 0, NULL, &result);
     napi_close_handle_scope(env, scope);
 }
