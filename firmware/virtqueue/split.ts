@@ -216,17 +216,7 @@ export class SplitQueue {
    * queue-level violation.
    */
   pop(): DescriptorChain | null {
-    if (this.availIdx === this.nextAvail) {
-      const idx = this.win.u16(this.availRing + 2);
-      // §2.7.13.3 (and rust-vmm): the driver can never make more than `size` entries available.
-      const ahead = (idx - this.nextAvail) & 0xffff;
-      if (ahead > this.size) {
-        throw new GuestProtocolError('AVAIL_IDX_JUMP', 'virtio §2.7.13.3', `avail idx ${idx} is ${ahead} ahead of ${this.nextAvail} (queue size ${this.size})`);
-      }
-      if (ahead === 0) return null;
-      this.availIdx = idx;
-      this.fence(); // read the ring entries only after the index (weakly ordered CPUs)
-    }
+    if (!this.hasAvailable()) return null;
     const head = this.win.u16(this.availRing + 4 + 2 * (this.nextAvail & (this.size - 1)));
     if (head >= this.size) {
       throw new GuestProtocolError('HEAD_OUT_OF_RANGE', 'virtio §2.7.6', `avail ring head ${head} ≥ queue size ${this.size}`);
@@ -241,10 +231,23 @@ export class SplitQueue {
     return chain;
   }
 
-  /** True when the driver has made buffers available that we have not popped. */
+  /**
+   * True when the driver has made buffers available that we have not popped. The index is fetched
+   * once and cached, so the answer and the next `pop()` agree whatever the driver writes in between
+   * (a driver flipping avail idx cannot make `pop()` return null after this said true).
+   */
   hasAvailable(): boolean {
     if (this.availIdx !== this.nextAvail) return true;
-    return this.win.u16(this.availRing + 2) !== this.nextAvail;
+    const idx = this.win.u16(this.availRing + 2);
+    // §2.7.13.3 (and rust-vmm): the driver can never make more than `size` entries available.
+    const ahead = (idx - this.nextAvail) & 0xffff;
+    if (ahead > this.size) {
+      throw new GuestProtocolError('AVAIL_IDX_JUMP', 'virtio §2.7.13.3', `avail idx ${idx} is ${ahead} ahead of ${this.nextAvail} (queue size ${this.size})`);
+    }
+    if (ahead === 0) return false;
+    this.availIdx = idx;
+    this.fence(); // read the ring entries only after the index (weakly ordered CPUs)
+    return true;
   }
 
   private readDesc(tableOff: number, i: number) {
