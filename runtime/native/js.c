@@ -293,6 +293,8 @@ HAL_FN(hal_packet_open)
 }
 HAL_FN(hal_packet_send) { return JS_NewInt32(c, -ENOSYS); }
 HAL_FN(hal_packet_recv) { return JS_NewInt32(c, 0); }
+HAL_FN(hal_packet_peek) { return JS_NewInt32(c, 0); }
+HAL_FN(hal_packet_set_offloads) { return JS_NewInt32(c, 0); }
 
 static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = {
     { "raise", hal_raise, 1 },           { "fence", hal_fence, 0 },
@@ -305,8 +307,9 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "streamOpen", hal_stream_open, 1 },     { "streamWrite", hal_stream_write, 3 },
     { "streamRead", hal_stream_read, 3 },
     { "entropyOpen", hal_entropy_open, 1 },   { "entropyRead", hal_entropy_read, 3 },
-    { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 3 },
-    { "packetRecv", hal_packet_recv, 3 },
+    { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 6 },
+    { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 1 },
+    { "packetSetOffloads", hal_packet_set_offloads, 2 },
 };
 
 /* Run before the bundle: the window must never be detached or resized, and __hal never changed. */

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { NativePort } from './port';
+import type { NativePort } from './port.mjs';
 
 export const ROOT: string;
 export const FW: { x86_64: string; aarch64: string };
