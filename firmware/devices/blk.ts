@@ -185,6 +185,8 @@ export class BlkDevice extends VirtioDevice {
   readonly capacity: number;
   private readonly physicalBlockExp: number;
   private readonly id: Uint8Array;
+  /** The private copy of the request header being handled (one fetch, reused). */
+  private readonly hdrBytes = new Uint8Array(BLK_HEADER_BYTES);
   /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
   private negotiated = 0n;
   /** The writeback field: 1 writeback, 0 writethrough. */
@@ -275,7 +277,8 @@ export class BlkDevice extends VirtioDevice {
       throw new GuestProtocolError('BLK_NO_STATUS', 'virtio §5.2.6', `chain ${chain.headIndex}: no writable status byte`);
     }
     const rd = chain.reader();
-    const hdr = parseBlkHeader(rd.read(BLK_HEADER_BYTES));
+    rd.readInto(this.hdrBytes, BLK_HEADER_BYTES);
+    const hdr = parseBlkHeader(this.hdrBytes);
     const wr = chain.writer();
     const dataOut = wr.remaining - 1; // writable bytes before the status byte
     let status: number;
@@ -310,15 +313,10 @@ export class BlkDevice extends VirtioDevice {
     }
     if (status === VIRTIO_BLK_S_IOERR) this.stat.ioErrors++;
     else if (status === VIRTIO_BLK_S_UNSUPP) this.stat.unsupported++;
-    this.writeStatus(chain, status);
+    // The status is the chain's last writable byte, whatever the framing (§2.7.4).
+    if (wr.remaining > 1) wr.skip(wr.remaining - 1);
+    wr.write(statusBytes[status]!);
     return written + 1;
-  }
-
-  /** The status is the chain's last writable byte, whatever the framing (§2.7.4). */
-  private writeStatus(chain: DescriptorChain, status: number): void {
-    const w = chain.writer();
-    w.skip(w.remaining - 1);
-    w.write(statusBytes[status]!);
   }
 
   /** Segments of `r` count against seg_max and size_max; returns false if a limit is broken. */

@@ -140,16 +140,21 @@ class ChainCursor {
 export class ChainReader extends ChainCursor {
   /** Copies the next `n` bytes (n ≤ remaining) into a fresh private array. */
   read(n: number): Uint8Array {
-    if (n > this.remaining) throw new Error(`read(${n}) beyond ${this.remaining} remaining`);
     const out = new Uint8Array(n);
+    this.readInto(out, n);
+    return out;
+  }
+
+  /** Copies the next `n` bytes (n ≤ remaining, ≤ dst.length) into private memory the caller reuses. */
+  readInto(dst: Uint8Array, n: number): void {
+    if (n > this.remaining) throw new Error(`read(${n}) beyond ${this.remaining} remaining`);
     let pos = 0;
     while (pos < n) {
       const take = Math.min(this.lengths[this.seg]! - this.segPos, n - pos);
-      this.win.copyOutInto(this.offsets[this.seg]! + this.segPos, take, out, pos);
+      this.win.copyOutInto(this.offsets[this.seg]! + this.segPos, take, dst, pos);
       pos += take;
       this.advance(take);
     }
-    return out;
   }
 }
 
@@ -176,6 +181,45 @@ export class ChainWriter extends ChainCursor {
     const r = super.regions(n);
     this.written += n;
     return r;
+  }
+}
+
+/** Collects a chain's segments while it is walked, enforcing §2.7.4.2 and §2.7.5 per descriptor. */
+class ChainBuilder {
+  private readonly offsets: number[] = [];
+  private readonly lengths: number[] = [];
+  private readableCount = 0;
+  private readableBytes = 0;
+  private writableBytes = 0;
+  private sawWritable = false;
+
+  constructor(
+    readonly head: number,
+    private readonly win: GuestWindow,
+  ) {}
+
+  add(addrLo: number, addrHi: number, len: number, flags: number): void {
+    const head = this.head;
+    if (flags & VIRTQ_DESC_F_WRITE) this.sawWritable = true;
+    else if (this.sawWritable) {
+      throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${head}: device-readable descriptor after a writable one`);
+    }
+    if (len === 0) return; // carries nothing; it still counted against the TTL
+    const off = this.win.guestRange(addrLo, addrHi, len, `chain ${head} buffer`);
+    if (this.readableBytes + this.writableBytes + len > MAX_CHAIN_BYTES) {
+      throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${head}: more than 2^32 bytes`);
+    }
+    this.offsets.push(off);
+    this.lengths.push(len);
+    if (this.sawWritable) this.writableBytes += len;
+    else {
+      this.readableCount++;
+      this.readableBytes += len;
+    }
+  }
+
+  build(): DescriptorChain {
+    return new DescriptorChain(this.head, this.win, this.offsets, this.lengths, this.readableCount, this.readableBytes, this.writableBytes);
   }
 }
 
@@ -250,71 +294,38 @@ export class SplitQueue {
     return true;
   }
 
-  private readDesc(tableOff: number, i: number) {
-    this.win.copyOutInto(tableOff + i * DESC_SIZE, DESC_SIZE, this.descScratch, 0);
-    const v = this.descView;
-    return {
-      addrLo: v.getUint32(0, true),
-      addrHi: v.getUint32(4, true),
-      len: v.getUint32(8, true),
-      flags: v.getUint16(12, true),
-      next: v.getUint16(14, true),
-    };
-  }
-
+  /**
+   * Walks the chain at `head`. Each descriptor is copied once into `descScratch` and its fields are
+   * parsed from that private copy (no object per descriptor: this is the per-request hot path).
+   */
   private walk(head: number): DescriptorChain {
-    const offsets: number[] = [];
-    const lengths: number[] = [];
-    let readableCount = 0;
-    let readableBytes = 0;
-    let writableBytes = 0;
-    let sawWritable = false;
-
-    const add = (d: { addrLo: number; addrHi: number; len: number; flags: number }) => {
-      if (d.flags & VIRTQ_DESC_F_WRITE) sawWritable = true;
-      else if (sawWritable) {
-        throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${head}: device-readable descriptor after a writable one`);
-      }
-      if (d.len === 0) return; // carries nothing; it still counted against the TTL
-      const off = this.win.guestRange(d.addrLo, d.addrHi, d.len, `chain ${head} buffer`);
-      if (readableBytes + writableBytes + d.len > MAX_CHAIN_BYTES) {
-        throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${head}: more than 2^32 bytes`);
-      }
-      offsets.push(off);
-      lengths.push(d.len);
-      if (sawWritable) writableBytes += d.len;
-      else {
-        readableCount++;
-        readableBytes += d.len;
-      }
-    };
-
+    const c = new ChainBuilder(head, this.win);
+    const v = this.descView;
     let i = head;
     for (let ttl = this.size; ; ) {
       if (ttl-- === 0) {
         throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${this.size} descriptors (loop)`);
       }
-      const d = this.readDesc(this.descTable, i);
-      if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-        this.walkIndirect(head, d, add);
+      this.win.copyOutInto(this.descTable + i * DESC_SIZE, DESC_SIZE, this.descScratch, 0);
+      const flags = v.getUint16(12, true);
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        this.walkIndirect(c, { addrLo: v.getUint32(0, true), addrHi: v.getUint32(4, true), len: v.getUint32(8, true), flags });
         break;
       }
-      add(d);
-      if (!(d.flags & VIRTQ_DESC_F_NEXT)) break;
-      if (d.next >= this.size) {
-        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${d.next} ≥ queue size ${this.size}`);
+      c.add(v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true), flags);
+      if (!(flags & VIRTQ_DESC_F_NEXT)) break;
+      const next = v.getUint16(14, true);
+      if (next >= this.size) {
+        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${this.size}`);
       }
-      i = d.next;
+      i = next;
     }
-    return new DescriptorChain(head, this.win, offsets, lengths, readableCount, readableBytes, writableBytes);
+    return c.build();
   }
 
   /** §2.7.5.3: one level of indirection, the table fetched once, its chain bounded by its length. */
-  private walkIndirect(
-    head: number,
-    d: { addrLo: number; addrHi: number; len: number; flags: number },
-    add: (d: { addrLo: number; addrHi: number; len: number; flags: number }) => void,
-  ): void {
+  private walkIndirect(c: ChainBuilder, d: { addrLo: number; addrHi: number; len: number; flags: number }): void {
+    const head = c.head;
     if (!this.indirect) {
       throw new GuestProtocolError('INDIRECT_NOT_NEGOTIATED', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT without VIRTIO_F_RING_INDIRECT_DESC`);
     }
@@ -333,22 +344,17 @@ export class SplitQueue {
       if (ttl-- === 0) {
         throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.3.1', `chain ${head}: indirect chain longer than its table (loop)`);
       }
-      const e = {
-        addrLo: v.getUint32(j * 16, true),
-        addrHi: v.getUint32(j * 16 + 4, true),
-        len: v.getUint32(j * 16 + 8, true),
-        flags: v.getUint16(j * 16 + 12, true),
-        next: v.getUint16(j * 16 + 14, true),
-      };
-      if (e.flags & VIRTQ_DESC_F_INDIRECT) {
+      const flags = v.getUint16(j * 16 + 12, true);
+      const next = v.getUint16(j * 16 + 14, true);
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
         throw new GuestProtocolError('NESTED_INDIRECT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT inside an indirect table`);
       }
-      add(e);
-      if (!(e.flags & VIRTQ_DESC_F_NEXT)) return;
-      if (e.next >= n) {
-        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${e.next} ≥ table size ${n}`);
+      c.add(v.getUint32(j * 16, true), v.getUint32(j * 16 + 4, true), v.getUint32(j * 16 + 8, true), flags);
+      if (!(flags & VIRTQ_DESC_F_NEXT)) return;
+      if (next >= n) {
+        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${next} ≥ table size ${n}`);
       }
-      j = e.next;
+      j = next;
     }
   }
 
