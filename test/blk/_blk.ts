@@ -19,6 +19,8 @@ export interface BlkSimOptions {
   queues?: number;
   /** Initial image bytes (default: a pattern, so "untouched" is checkable). */
   content?: Uint8Array;
+  /** Serve this existing image instead (not rewritten, not removed by `done()`). */
+  path?: string;
 }
 
 /** A pattern image: byte i is (i * 31 + 7) & 0xff. */
@@ -30,10 +32,10 @@ export function pattern(n: number, seed = 7): Uint8Array {
 
 /** A simulator serving a fresh image as blk device 2; `image()` reads the file back, `done()` cleans up. */
 export async function blkSim(o: BlkSimOptions = {}) {
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-blk-'));
-  const path = join(dir, 'disk.img');
-  const initial = o.content ?? pattern(o.sizeBytes ?? 1 << 20);
-  writeFileSync(path, initial);
+  const dir = o.path ? null : mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-blk-'));
+  const path = o.path ?? join(dir!, 'disk.img');
+  const initial = o.path ? new Uint8Array(readFileSync(o.path)) : (o.content ?? pattern(o.sizeBytes ?? 1 << 20));
+  if (dir) writeFileSync(path, initial);
   const s = await createSim({
     devices: [
       { type: 'rng', service: 'entropy0' },
@@ -49,7 +51,7 @@ export async function blkSim(o: BlkSimOptions = {}) {
     image: () => new Uint8Array(readFileSync(path)),
     done: () => {
       s.dispose();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
