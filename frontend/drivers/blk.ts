@@ -189,6 +189,10 @@ export class BlkDriver {
   get features(): bigint {
     return this.dev.features;
   }
+  /** True when the device offered VIRTIO_BLK_F_RO (writes fail with IOERR). */
+  get readOnly(): boolean {
+    return (this.dev.features & VIRTIO_BLK_F_RO) !== 0n;
+  }
   /** Capacity in 512-byte sectors. */
   get capacity(): number {
     return this.config.capacity;
