@@ -10,6 +10,7 @@
  * the HAL functions below never call back into JS.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,48 @@ static struct bh_board board;
 static double deadline = INFINITY;
 static bool watchdog_fired;
 
+/*
+ * QuickJS's own allocator, plus a count of allocations refused at the memory limit. In native
+ * QuickJS running out of memory throws a catchable `null`, which the firmware's dispatcher may catch
+ * itself (it quarantines the device model): this count is how the runtime still knows and says that
+ * the limit was hit, and names a stopped call's fault "memory" without guessing from a message.
+ */
+static unsigned long limit_refusals;
+
+static void *counting_malloc(JSMallocState *s, size_t size)
+{
+    if (s->malloc_size + size > s->malloc_limit) { limit_refusals++; return NULL; }
+    void *p = malloc(size);
+    if (!p) { limit_refusals++; return NULL; }
+    s->malloc_count++;
+    s->malloc_size += malloc_usable_size(p) + 8;
+    return p;
+}
+
+static void counting_free(JSMallocState *s, void *p)
+{
+    if (!p) return;
+    s->malloc_count--;
+    s->malloc_size -= malloc_usable_size(p) + 8;
+    free(p);
+}
+
+static void *counting_realloc(JSMallocState *s, void *p, size_t size)
+{
+    if (!p) return size ? counting_malloc(s, size) : NULL;
+    size_t old = malloc_usable_size(p);
+    if (size == 0) { counting_free(s, p); return NULL; }
+    if (s->malloc_size + size - old > s->malloc_limit) { limit_refusals++; return NULL; }
+    void *q = realloc(p, size);
+    if (!q) { limit_refusals++; return NULL; }
+    s->malloc_size += malloc_usable_size(q) - old;
+    return q;
+}
+
+static size_t usable_size(const void *p) { return malloc_usable_size((void *)p); }
+
+static const JSMallocFunctions counting_funcs = { counting_malloc, counting_free, counting_realloc, usable_size };
+
 /* Polled by QuickJS every few thousand bytecodes: cheap clock read, no JS, no allocation. */
 static int interrupt_handler(JSRuntime *r, void *opaque)
 {
@@ -39,7 +82,7 @@ static int interrupt_handler(JSRuntime *r, void *opaque)
 static void ensure_ctx(void)
 {
     if (ctx) return;
-    rt = JS_NewRuntime();
+    rt = JS_NewRuntime2(&counting_funcs, NULL);
     if (!rt) bh_die("cannot create the QuickJS runtime");
     JS_SetMaxStackSize(rt, 512 * 1024);
     JS_SetCanBlock(rt, 0); /* no Atomics.wait: it would need futex, which seccomp denies */
@@ -197,25 +240,6 @@ HAL_FN(hal_log)
     return JS_UNDEFINED;
 }
 
-/* The board entry of a named service, if its kind matches (the capability check). */
-static JSValue service_entry(JSValueConst name_v, const char *kind, char *name, size_t name_len)
-{
-    const char *n = JS_ToCString(ctx, name_v);
-    if (!n) return JS_UNDEFINED;
-    snprintf(name, name_len, "%s", n);
-    JS_FreeCString(ctx, n);
-    JSValue services = JS_GetPropertyStr(ctx, board_obj, "services");
-    JSValue s = JS_IsObject(services) ? JS_GetPropertyStr(ctx, services, name) : JS_UNDEFINED;
-    JS_FreeValue(ctx, services);
-    JSValue k = JS_IsObject(s) ? JS_GetPropertyStr(ctx, s, "kind") : JS_UNDEFINED;
-    const char *ks = JS_IsString(k) ? JS_ToCString(ctx, k) : NULL;
-    bool ok = ks && !strcmp(ks, kind);
-    if (ks) JS_FreeCString(ctx, ks);
-    JS_FreeValue(ctx, k);
-    if (!ok) { JS_FreeValue(ctx, s); return JS_UNDEFINED; }
-    return s;
-}
-
 static char *service_str(JSValueConst s, const char *prop)
 {
     JSValue v = JS_GetPropertyStr(ctx, s, prop);
@@ -228,19 +252,75 @@ static char *service_str(JSValueConst s, const char *prop)
     return out;
 }
 
-HAL_FN(hal_storage_open)
+/*
+ * Every service of the board is opened once, before the bundle runs and long before seccomp:
+ * xxxOpen(name) then only hands out the handle (or the -errno the open gave). The set of backings
+ * is fixed at boot, and a firmware that opens a service late needs no open(2) after lock-down.
+ */
+static struct { char name[64]; char kind[16]; int handle; } opened[BH_MAX_SERVICES];
+static int n_opened;
+
+static int open_one(const char *name, const char *kind, JSValueConst s)
 {
-    char name[64];
-    JSValue s = argc > 0 ? service_entry(argv[0], "storage", name, sizeof name) : JS_UNDEFINED;
-    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
-    char *path = service_str(s, "path");
-    JSValue ro = JS_GetPropertyStr(c, s, "readOnly");
-    int r = path ? bh_storage_open(name, path, JS_ToBool(c, ro)) : -ENOENT;
-    free(path);
-    JS_FreeValue(c, ro);
-    JS_FreeValue(c, s);
-    return JS_NewInt32(c, r);
+    if (!strcmp(kind, "storage")) {
+        char *path = service_str(s, "path");
+        JSValue ro = JS_GetPropertyStr(ctx, s, "readOnly");
+        int r = path ? bh_storage_open(name, path, JS_ToBool(ctx, ro)) : -ENOENT;
+        if (!path) bh_log(BH_LOG_ERROR, "storage %s: no path", name);
+        free(path);
+        JS_FreeValue(ctx, ro);
+        return r;
+    }
+    if (!strcmp(kind, "stream")) {
+        char *backing = service_str(s, "backing");
+        int r = bh_stream_open(name, backing);
+        free(backing);
+        return r;
+    }
+    if (!strcmp(kind, "entropy")) return bh_entropy_open(name);
+    if (!strcmp(kind, "packet")) return bh_packet_open(name);
+    bh_log(BH_LOG_WARN, "service %s: unknown kind %s", name, kind);
+    return -ENOENT;
 }
+
+static void preopen_services(void)
+{
+    JSValue services = JS_GetPropertyStr(ctx, board_obj, "services");
+    JSPropertyEnum *props;
+    uint32_t n;
+    if (JS_IsObject(services) && JS_GetOwnPropertyNames(ctx, &props, &n, services, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            const char *name = JS_AtomToCString(ctx, props[i].atom);
+            JSValue s = JS_GetProperty(ctx, services, props[i].atom);
+            char *kind = JS_IsObject(s) ? service_str(s, "kind") : NULL;
+            if (name && kind && strlen(name) < 64 && strlen(kind) < 16 && n_opened < BH_MAX_SERVICES) {
+                snprintf(opened[n_opened].name, 64, "%s", name);
+                snprintf(opened[n_opened].kind, 16, "%s", kind);
+                opened[n_opened].handle = open_one(name, kind, s);
+                n_opened++;
+            }
+            free(kind);
+            JS_FreeValue(ctx, s);
+            if (name) JS_FreeCString(ctx, name);
+            JS_FreeAtom(ctx, props[i].atom);
+        }
+        js_free(ctx, props);
+    }
+    JS_FreeValue(ctx, services);
+}
+
+/* The handle of a pre-opened service, if it exists with that kind (the capability check). */
+static int lookup_service(JSValueConst name_v, const char *kind)
+{
+    const char *n = JS_ToCString(ctx, name_v);
+    int r = -ENOENT;
+    for (int i = 0; n && i < n_opened; i++)
+        if (!strcmp(opened[i].name, n) && !strcmp(opened[i].kind, kind)) r = opened[i].handle;
+    if (n) JS_FreeCString(ctx, n);
+    return r;
+}
+
+HAL_FN(hal_storage_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "storage") : -ENOENT); }
 
 HAL_FN(hal_storage_info)
 {
@@ -259,38 +339,14 @@ HAL_FN(hal_storage_flush) { return JS_NewInt32(c, bh_storage_flush(H(0))); }
 HAL_FN(hal_storage_discard) { return JS_NewInt32(c, bh_storage_discard(H(0), A(1), A(2))); }
 HAL_FN(hal_storage_write_zeroes) { return JS_NewInt32(c, bh_storage_write_zeroes(H(0), A(1), A(2))); }
 
-HAL_FN(hal_stream_open)
-{
-    char name[64];
-    JSValue s = argc > 0 ? service_entry(argv[0], "stream", name, sizeof name) : JS_UNDEFINED;
-    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
-    char *backing = service_str(s, "backing");
-    int r = bh_stream_open(name, backing);
-    free(backing);
-    JS_FreeValue(c, s);
-    return JS_NewInt32(c, r);
-}
+HAL_FN(hal_stream_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "stream") : -ENOENT); }
 HAL_FN(hal_stream_write) { return JS_NewInt32(c, bh_stream_write(H(0), A(1), A(2))); }
 HAL_FN(hal_stream_read) { return JS_NewInt32(c, bh_stream_read(H(0), A(1), A(2))); }
 
-HAL_FN(hal_entropy_open)
-{
-    char name[64];
-    JSValue s = argc > 0 ? service_entry(argv[0], "entropy", name, sizeof name) : JS_UNDEFINED;
-    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
-    JS_FreeValue(c, s);
-    return JS_NewInt32(c, bh_entropy_open(name));
-}
+HAL_FN(hal_entropy_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "entropy") : -ENOENT); }
 HAL_FN(hal_entropy_read) { return JS_NewInt32(c, bh_entropy_read(H(0), A(1), A(2))); }
 
-HAL_FN(hal_packet_open)
-{
-    char name[64];
-    JSValue s = argc > 0 ? service_entry(argv[0], "packet", name, sizeof name) : JS_UNDEFINED;
-    if (JS_IsUndefined(s)) return JS_NewInt32(c, -ENOENT);
-    JS_FreeValue(c, s);
-    return JS_NewInt32(c, bh_packet_open(name));
-}
+HAL_FN(hal_packet_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "packet") : -ENOENT); }
 HAL_FN(hal_packet_send) { return JS_NewInt32(c, -ENOSYS); }
 HAL_FN(hal_packet_recv) { return JS_NewInt32(c, 0); }
 HAL_FN(hal_packet_peek) { return JS_NewInt32(c, 0); }
@@ -332,6 +388,7 @@ void bh_js_install_hal(void)
     JSValue global = JS_GetGlobalObject(ctx);
     JS_SetPropertyStr(ctx, global, "__hal", hal);
     JS_FreeValue(ctx, global);
+    preopen_services();
     JSValue r = JS_Eval(ctx, harden_js, sizeof harden_js - 1, "<harden>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(r)) bh_die("harden: %s", take_exception());
     JS_FreeValue(ctx, r);
@@ -386,15 +443,11 @@ static JSValue call_raw(const char *fn_name, int nargs, JSValueConst *argv, bool
     return r;
 }
 
-/* The kind of a stopped call: our flag for the watchdog; QuickJS's "out of memory" (or a runtime
- * already at its limit, when even the error object could not be made) for memory. */
-static const char *fault_kind(const char *why)
+/* The kind of a stopped call: our own flags, not the text of the exception. */
+static const char *fault_kind(unsigned long refusals_before)
 {
     if (watchdog_fired) return "watchdog";
-    if (strstr(why, "out of memory")) return "memory";
-    JSMemoryUsage mu;
-    JS_ComputeMemoryUsage(rt, &mu);
-    if ((double)mu.malloc_size > board.memory_bytes * 0.95) return "memory";
+    if (limit_refusals != refusals_before) return "memory";
     return "exception";
 }
 
@@ -405,14 +458,18 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
     for (int i = 0; i < nargs; i++) argv[i] = JS_NewFloat64(ctx, args[i]);
     bool faulted;
     char *why = NULL;
+    unsigned long refusals = limit_refusals;
     JSValue r = call_raw(fn_name, nargs, argv, &faulted, &why);
     if (!faulted) {
         int32_t v = 0;
         if (JS_IsNumber(r)) JS_ToInt32(ctx, &v, r);
         JS_FreeValue(ctx, r);
+        if (limit_refusals != refusals)
+            bh_log(BH_LOG_WARN, "%s: memory limit reached (%lu allocations refused); the firmware contained it",
+                   fn_name, limit_refusals - refusals);
         return v;
     }
-    const char *kind = fault_kind(why);
+    const char *kind = fault_kind(refusals);
     bh_js_faults++;
     bh_log(BH_LOG_WARN, "%s stopped (%s): %s", fn_name, kind, why);
     JS_RunGC(rt); /* give onFault room after a memory fault */
