@@ -2,11 +2,13 @@
 // (QuickJS-WASM) on the host-sim board and serves its devices to the TypeScript frontend driver model
 // across the shared window; a short workload runs on each device and the summary says what happened
 // and how fast. Each device step is a function in STEPS so a new device adds one entry.
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, virtio } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
+const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, virtio } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
 
 const fmt = (n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 
@@ -78,6 +80,27 @@ const STEPS = [
       return `${mac(a.mac)} → ${mac(b.mac)} through switch sw0: ${got} frames of 1500 bytes, ${fmt(got / s, 0)} packets/s, ${fmt((got * 1500) / s / 1e6)} MB/s`;
     },
   },
+  {
+    name: 'blk',
+    deviceId: virtio.VIRTIO_ID_BLOCK,
+    async run(sim, fe, dev) {
+      // a 16 MiB temporary image: write 4 MiB in 64 KiB requests (8 in flight), flush, read back and verify
+      const blk = await BlkDriver.open(dev, { queueDepth: 8 });
+      const chunk = 65536;
+      const total = 4 << 20;
+      const n = total / chunk;
+      const data = (k) => new Uint8Array(chunk).map((_, i) => (i * 7 + k * 31) & 0xff);
+      const w = await timed(() => blk.run(Array.from({ length: n }, (_, k) => ({ type: 1, sector: (k * chunk) / 512, data: data(k) }))));
+      await blk.flush();
+      const r = await timed(() => blk.run(Array.from({ length: n }, (_, k) => ({ type: 0, sector: (k * chunk) / 512, len: chunk }))));
+      r.r.forEach((x, k) => {
+        if (x.status !== 0 || !Buffer.from(x.data).equals(Buffer.from(data(k)))) throw new Error(`read-back of block ${k} differs`);
+      });
+      const q = 4096;
+      const rr = await timed(() => blk.run(Array.from({ length: 4096 }, (_, k) => ({ type: 0, sector: ((k * 7919) % (blk.capacity / 8)) * 8, len: q }))));
+      return `${blk.capacity} sectors, id "${await blk.getId()}": wrote ${fmt(total / 2 ** 20)} MiB at ${fmt(total / w.s / 1e6)} MB/s, read back and verified at ${fmt(total / r.s / 1e6)} MB/s; 4 KiB random reads QD8: ${fmt(4096 / rr.s, 0)} IOPS`;
+    },
+  },
 ];
 
 export async function run(args) {
@@ -85,9 +108,15 @@ export async function run(args) {
   const t0 = performance.now();
   // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step)
   const board = loadBoard('host-sim');
+  // blk step: a sparse 16 MiB temporary image (in /dev/shm when there is one), removed at the end
+  const imgDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-demo-'));
+  const img = join(imgDir, 'disk.img');
+  const fd = openSync(img, 'w');
+  ftruncateSync(fd, 16 << 20);
+  closeSync(fd);
   const sim = await createSim({
-    devices: [...board.devices, { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' }, { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' }],
-    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } },
+    devices: [...board.devices, { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' }, { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' }, { type: 'blk', service: 'disk0' }],
+    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' }, disk0: { kind: 'storage', path: img, readOnly: false } },
     log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
   });
   const bootMs = performance.now() - t0;
@@ -111,5 +140,6 @@ export async function run(args) {
   console.log(`transport: ${st.bus.messages ?? 0} messages in, ${st.bus.sent ?? 0} out; doorbells ${sim.lines.fromFrontend} to the backend, ${sim.lines.toFrontend} to the frontend; ${violations} violations`);
   if (!quiet) for (const d of st.devices) console.log(`  dev ${d.devNum} ${d.type.padEnd(8)} status 0x${d.status.toString(16)} ${JSON.stringify(d.counters)}`);
   sim.dispose();
+  rmSync(imgDir, { recursive: true, force: true });
   return failed ? 1 : 0;
 }
