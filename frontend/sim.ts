@@ -36,6 +36,7 @@ export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';
 export * as net from '../firmware/devices/net';
+export * as fuzz from './fuzz/index';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root (this file lives in frontend/ as a source, in dist/ when bundled). */

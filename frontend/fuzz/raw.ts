@@ -8,8 +8,9 @@ import { splitAreaSizes } from '../../firmware/virtqueue/split';
 import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
 
-/** Status of a device after DRIVER_OK. */
+/** Status of a device after DRIVER_OK, and after FEATURES_OK. */
 export const STATUS_LIVE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+export const FEATURES_OK_STATUS = ACKNOWLEDGE | DRIVER | FEATURES_OK;
 /** Features every raw setup negotiates unless told otherwise. */
 export const BASE_FEATURES = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM;
 

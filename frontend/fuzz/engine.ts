@@ -1,0 +1,377 @@
+/**
+ * Structure-aware fuzzer core. A case is split the way cloud-hypervisor's fuzz targets split their
+ * input: queue parameters, ring bytes (descriptor table, available ring), window bytes and a message
+ * stream. The real firmware (dist/firmware.js in QuickJS) runs it; after every case the invariants of
+ * DESIGN §6 are checked. One sim serves many cases: the target device is reset between them.
+ */
+import * as P from '../../firmware/transport/protocol';
+import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_RESET, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import type { Sim } from '../sim';
+import { Rand, fromHex, toHex } from './rand';
+import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, STATUS_LIVE, le32, message } from './raw';
+
+/** One fuzz input (also the corpus file format, JSON). */
+export interface FuzzCase {
+  target: string;
+  /** Queue parameters: which queue, its size, the features the driver asks for (hex). */
+  queue: { index: number; size: number; features: string };
+  /** Ring bytes: descriptor table (16 × size) and available ring (flags, idx, ring[size], used_event). */
+  desc: string;
+  avail: string;
+  /** Window bytes written into the arena (offsets relative to the arena start). */
+  window: { off: number; data: string }[];
+  /** Raw messages posted into the driver→device FIFO before the doorbells. */
+  messages: string[];
+  /** Doorbells rung (each runs the backend until idle). */
+  kicks: number;
+  /** Host input for a stream device (console), hex. */
+  input?: string;
+  /** Leave the device→driver FIFO undrained between doorbells. */
+  noDrain?: boolean;
+}
+
+/** A broken invariant. */
+export interface Finding {
+  invariant: string;
+  detail: string;
+}
+
+/** Arena layout inside the pool: rings at fixed offsets, buffers after them. */
+export const ARENA = { size: 0x40000, desc: 0, avail: 0x1000, used: 0x2000, data: 0x4000, tables: 0x30000 };
+/** Backend passes one doorbell may take before the fuzzer calls it unbounded. */
+export const MAX_PASSES_PER_DOORBELL = 512;
+const MAX_FUZZ_QUEUE = 256;
+
+/** The sim a fuzz run drives, with device numbers by type. */
+export interface FuzzContext {
+  sim: Sim;
+  drv: RawDriver;
+  devices: string[];
+  arena: number;
+}
+
+/** Targets: `transport` (message streams), `virtqueue` (rings on rng), one per device type. */
+export function targetsFor(devices: string[]): string[] {
+  return ['transport', 'virtqueue', ...new Set(devices)];
+}
+
+function devFor(ctx: FuzzContext, target: string): number {
+  return target === 'virtqueue' ? ctx.devices.indexOf('rng') : ctx.devices.indexOf(target);
+}
+
+// ---- generation ---------------------------------------------------------------------------------
+
+function interestingU32(r: Rand, ctx: FuzzContext): number {
+  const l = ctx.sim.layout;
+  return r.pick([0, 1, 2, 3, 4, 7, 8, 15, 16, 64, 255, 256, 1024, 0x7fffffff, 0x80000000, 0xffffffff, l.windowSize, l.windowSize - 1, l.poolOffset, l.fifoD2V.offset, ctx.arena, ctx.arena + ARENA.data + r.int(0x1000), r.u32()]);
+}
+
+function genDesc(r: Rand, ctx: FuzzContext, size: number, out: DataView, at: number, w: FuzzCase['window'], depth: number): void {
+  const l = ctx.sim.layout;
+  const roll = r.int(100);
+  let addr: number;
+  let len: number;
+  let hi = 0;
+  let flags = (r.chance(0.5) ? VIRTQ_DESC_F_WRITE : 0) | (r.chance(0.4) ? VIRTQ_DESC_F_NEXT : 0);
+  if (roll < 75) {
+    len = r.pick([0, 1, 2, 3, 8, 16, 17, 64, 512, 4096, r.int(8192)]);
+    addr = ctx.arena + ARENA.data + r.int(ARENA.tables - ARENA.data - len);
+  } else if (roll < 88) {
+    addr = r.pick([0, l.fifoD2V.offset, l.fifoV2D.offset + 128, l.poolOffset - 8, l.windowSize - 1, l.windowSize, 0xfffffff0, ctx.arena + ARENA.desc, ctx.arena + ARENA.used, r.u32()]);
+    len = r.pick([0, 1, 16, 0x1000, 0xffffffff, r.u32()]);
+    if (r.chance(0.2)) hi = r.pick([1, 0xffffffff]);
+  } else if (depth === 0) {
+    // An indirect table in the arena, written as window bytes.
+    const n = r.pick([1, 2, 3, 8, 32, 1025]);
+    len = r.chance(0.9) ? 16 * n : r.pick([0, 8, 24]);
+    const tableOff = ARENA.tables + 16 * r.int(0x800);
+    addr = ctx.arena + tableOff;
+    flags = VIRTQ_DESC_F_INDIRECT | (r.chance(0.05) ? VIRTQ_DESC_F_NEXT : 0) | (r.chance(0.2) ? VIRTQ_DESC_F_WRITE : 0);
+    const t = new Uint8Array(16 * Math.min(n, 64));
+    const tv = new DataView(t.buffer);
+    for (let j = 0; j < t.length / 16; j++) genDesc(r, ctx, Math.min(n, 64), tv, 16 * j, w, 1);
+    w.push({ off: tableOff, data: toHex(t) });
+  } else {
+    addr = ctx.arena + ARENA.data + r.int(0x1000);
+    len = 16;
+    flags |= r.chance(0.3) ? VIRTQ_DESC_F_INDIRECT : 0;
+  }
+  out.setUint32(at, addr >>> 0, true);
+  out.setUint32(at + 4, hi >>> 0, true);
+  out.setUint32(at + 8, len >>> 0, true);
+  out.setUint16(at + 12, r.chance(0.02) ? r.u32() & 0xffff : flags, true);
+  out.setUint16(at + 14, r.chance(0.9) ? r.int(size) : r.pick([size, size + 1, 0xffff, r.u32() & 0xffff]), true);
+}
+
+/** Device-specific payload bytes for readable buffers (headers the device parses). */
+function genPayload(r: Rand, target: string): Uint8Array {
+  const b = r.bytes(r.pick([1, 8, 16, 24, 64]));
+  const v = new DataView(b.buffer);
+  if (target === 'blk' && b.length >= 16) {
+    v.setUint32(0, r.pick([0, 1, 4, 8, 11, 13, 16, r.u32()]), true); // request type
+    v.setUint32(8, r.chance(0.7) ? r.int(4096) : r.u32(), true); // sector lo
+    v.setUint32(12, r.chance(0.8) ? 0 : r.u32(), true); // sector hi
+  }
+  if (target === 'net' && b.length >= 12) b[0] = r.pick([0, 1, 2, 4, r.u32() & 0xff]); // virtio_net_hdr flags
+  return b;
+}
+
+function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
+  const aggressive = target === 'virtqueue';
+  const size = r.pick(aggressive ? [1, 2, 4, 8, 16, 64, 256] : [8, 16, 64]);
+  let features = BASE_FEATURES | (r.chance(0.6) ? VIRTIO_F_RING_INDIRECT_DESC : 0n) | (r.chance(0.5) ? VIRTIO_F_RING_EVENT_IDX : 0n) | (r.chance(0.3) ? VIRTIO_F_RING_RESET : 0n);
+  if (aggressive && r.chance(0.03)) features |= BigInt(r.u32()) << 32n;
+  const dev = devFor(ctx, target);
+  const numQueues = ctx.sim.stats().devices[dev]!.queues.length;
+  const index = r.chance(0.95) ? r.int(numQueues) : r.pick([numQueues, 0xffffffff]);
+  const window: FuzzCase['window'] = [];
+  const desc = new Uint8Array(16 * size);
+  const dv = new DataView(desc.buffer);
+  for (let i = 0; i < size; i++) genDesc(r, ctx, size, dv, 16 * i, window, aggressive ? 0 : 1);
+  for (let i = 0; i < 1 + r.int(4); i++) window.push({ off: ARENA.data + r.int(ARENA.tables - ARENA.data - 64), data: toHex(genPayload(r, target)) });
+  // Readable payloads where the first descriptors point.
+  for (let i = 0; i < Math.min(size, 4); i++) {
+    const off = dv.getUint32(16 * i, true) - ctx.arena;
+    if (off >= ARENA.data && off < ARENA.tables - 64) window.push({ off, data: toHex(genPayload(r, target)) });
+  }
+  const avail = new Uint8Array(6 + 2 * size);
+  const av = new DataView(avail.buffer);
+  const count = r.chance(0.9) ? 1 + r.int(size) : r.pick([0, size + 1, 0xffff, r.u32() & 0xffff]);
+  av.setUint16(0, r.chance(0.8) ? 0 : 1, true);
+  av.setUint16(2, count & 0xffff, true);
+  for (let i = 0; i < size; i++) av.setUint16(4 + 2 * i, r.chance(0.93) ? r.int(size) : r.pick([size, 0xffff, r.u32() & 0xffff]), true);
+  av.setUint16(4 + 2 * size, r.u32() & 0xffff, true);
+  const messages = [];
+  for (let k = 0; k < 1 + r.int(3); k++) messages.push(toHex(message(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, le32(r.chance(0.9) ? index : r.u32(), 0))));
+  const c: FuzzCase = { target, queue: { index, size, features: features.toString(16) }, desc: toHex(desc), avail: toHex(avail), window, messages, kicks: 1 + r.int(2) };
+  if (target === 'console' && r.chance(0.6)) c.input = toHex(r.bytes(1 + r.int(300)));
+  return c;
+}
+
+const MSG_IDS = [...Object.keys(P.REQUEST_PAYLOAD).map(Number), P.VIRTIO_MSG_EVENT_CONFIG, P.VIRTIO_MSG_EVENT_USED, 0, 1, 0x0d, 0x3f, 0x43, 0xff];
+
+function genTransportCase(r: Rand, ctx: FuzzContext): FuzzCase {
+  const n = ctx.devices.length;
+  const messages: string[] = [];
+  const count = 1 + r.int(24);
+  const dev = r.int(n);
+  if (r.chance(0.4)) {
+    // A plausible handshake prefix, so later messages meet live devices.
+    const f = BASE_FEATURES | VIRTIO_F_RING_INDIRECT_DESC;
+    for (const s of [0, 1, 3]) messages.push(toHex(message(0, P.VIRTIO_MSG_SET_DEVICE_STATUS, dev, 1 + r.int(0xfffe), le32(s))));
+    messages.push(toHex(message(0, P.VIRTIO_MSG_SET_DRIVER_FEATURES, dev, 7, le32(0, 2, Number(f & 0xffffffffn), Number(f >> 32n)))));
+    messages.push(toHex(message(0, P.VIRTIO_MSG_SET_DEVICE_STATUS, dev, 8, le32(FEATURES_OK_STATUS))));
+  }
+  for (let i = 0; i < count; i++) {
+    const type = r.pick([0, 0, 0, 0, 1, 2, 3, r.u32() & 0xff]);
+    const msgId = type & 2 ? r.pick([P.BUS_MSG_GET_DEVICES, P.BUS_MSG_PING, P.BUS_MSG_EVENT_DEVICE, r.u32() & 0xff]) : r.pick(MSG_IDS);
+    const words = r.pick([0, 1, 2, 3, 4, 10, 12, 20, 64]);
+    const fields = [];
+    for (let k = 0; k < words; k++) fields.push(msgId === P.VIRTIO_MSG_SET_DEVICE_STATUS && k === 0 ? r.pick([0, 1, 3, 11, 15, 0x4f, 0xff, r.u32()]) : interestingU32(r, ctx));
+    const devNum = r.chance(0.9) ? r.int(n) : r.pick([n, 0xffff, r.u32() & 0xffff]);
+    const token = r.chance(0.15) ? 0 : r.u32() & 0xffff;
+    const msgSize = r.chance(0.05) ? r.pick([0, 7, 265, 0xffff, r.u32() & 0xffff]) : undefined;
+    messages.push(toHex(message(type, msgId, devNum, token, le32(...fields), msgSize)));
+  }
+  if (r.chance(0.1)) messages.push(toHex(message(0, P.VIRTIO_MSG_SET_DEVICE_STATUS, dev, 9, le32(STATUS_LIVE))));
+  return { target: 'transport', queue: { index: 0, size: 1, features: '0' }, desc: '', avail: '', window: [], messages, kicks: 1 + r.int(2), noDrain: r.chance(0.1) };
+}
+
+/** Generates case number `n` of `target` for `seed` (deterministic). */
+export function generate(ctx: FuzzContext, target: string, seed: number, n: number): FuzzCase {
+  const r = new Rand((seed * 0x9e3779b1 + n * 0x85ebca77) >>> 0);
+  return target === 'transport' ? genTransportCase(r, ctx) : genQueueCase(r, ctx, target);
+}
+
+// ---- execution and invariants -------------------------------------------------------------------
+
+interface Walk {
+  ok: boolean;
+  writable: number;
+}
+
+/** The harness's own reading of a chain (spec rules, bounded), from a snapshot of the arena. */
+function walkChain(snap: DataView, arena: number, size: number, head: number): Walk {
+  const inArena = (a: number, len: number) => a >= arena && a + len <= arena + ARENA.size;
+  let writable = 0;
+  let i = head;
+  for (let ttl = size; ttl > 0; ttl--) {
+    const at = ARENA.desc + 16 * i;
+    const addr = snap.getUint32(at, true);
+    const len = snap.getUint32(at + 8, true);
+    const flags = snap.getUint16(at + 12, true);
+    if (flags & VIRTQ_DESC_F_INDIRECT) {
+      if (!inArena(addr, len) || len % 16) return { ok: false, writable };
+      const t = addr - arena;
+      for (let j = 0, tt = len / 16; tt > 0; tt--) {
+        const l2 = snap.getUint32(t + 16 * j + 8, true);
+        const f2 = snap.getUint16(t + 16 * j + 12, true);
+        if (f2 & VIRTQ_DESC_F_WRITE) writable += l2;
+        if (!(f2 & VIRTQ_DESC_F_NEXT)) return { ok: true, writable };
+        j = snap.getUint16(t + 16 * j + 14, true);
+        if (j >= len / 16) return { ok: false, writable };
+      }
+      return { ok: false, writable };
+    }
+    if (flags & VIRTQ_DESC_F_WRITE) writable += len;
+    if (!(flags & VIRTQ_DESC_F_NEXT)) return { ok: true, writable };
+    i = snap.getUint16(at + 14, true);
+    if (i >= size) return { ok: false, writable };
+  }
+  return { ok: false, writable };
+}
+
+/** Window ranges the driver allowed the device to write, read from a snapshot of the arena. */
+function writableRanges(snap: DataView, arena: number, size: number): [number, number][] {
+  const out: [number, number][] = [[arena + ARENA.used, arena + ARENA.used + 6 + 8 * size + 2]];
+  const table = (t: number, n: number, depth: number) => {
+    for (let j = 0; j < n; j++) {
+      const at = t + 16 * j;
+      if (at < 0 || at + 16 > ARENA.size) return;
+      const addr = snap.getUint32(at, true);
+      const hi = snap.getUint32(at + 4, true);
+      const len = snap.getUint32(at + 8, true);
+      const flags = snap.getUint16(at + 12, true);
+      if (hi === 0 && flags & VIRTQ_DESC_F_WRITE && !(flags & VIRTQ_DESC_F_INDIRECT)) out.push([addr, addr + len]);
+      if (hi === 0 && flags & VIRTQ_DESC_F_INDIRECT && depth === 0 && len % 16 === 0) table(addr - arena, Math.min(len / 16, 1024), 1);
+    }
+  };
+  table(ARENA.desc, size, 0);
+  return out;
+}
+
+function threwCount(sim: Sim): number {
+  return sim.stats().devices.reduce((a, d) => a + (d.counters['violation.DEVICE_MODEL_THREW'] ?? 0), 0);
+}
+
+/** Runs one case on `ctx` and returns the invariants it broke (empty: all held). */
+export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
+  const { sim, drv, arena } = ctx;
+  const findings: Finding[] = [];
+  const dev = c.target === 'transport' ? -1 : devFor(ctx, c.target);
+  const faults0 = sim.runtime.faults.length;
+  const threw0 = threwCount(sim);
+  const header = sim.bytes.slice(0, 0x44);
+  const size = c.queue.size;
+  const bytes = () => sim.bytes;
+  bytes().fill(0, arena, arena + ARENA.size);
+  if (dev >= 0) {
+    const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`));
+    if (st & 8) {
+      drv.setQueue(dev, c.queue.index, size, arena + ARENA.desc, arena + ARENA.avail, arena + ARENA.used);
+      drv.setStatus(dev, STATUS_LIVE);
+    }
+    bytes().set(fromHex(c.desc).subarray(0, 16 * MAX_FUZZ_QUEUE), arena + ARENA.desc);
+    bytes().set(fromHex(c.avail).subarray(0, 6 + 2 * MAX_FUZZ_QUEUE), arena + ARENA.avail);
+  }
+  for (const w of c.window) {
+    const d = fromHex(w.data);
+    if (w.off >= 0 && w.off + d.length <= ARENA.size) bytes().set(d, arena + w.off);
+  }
+  const pre = bytes().slice(arena, arena + ARENA.size);
+  for (const m of c.messages) sim.send(fromHex(m));
+  const guard = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      findings.push({ invariant: /still busy/.test(msg) ? 'bounded-passes' : 'host-exception', detail: `${what}: ${msg}` });
+    }
+  };
+  for (let k = 0; k < Math.max(1, Math.min(c.kicks, 8)); k++) {
+    if (k > 0 && c.noDrain) for (const m of c.messages) sim.send(fromHex(m)); // keep pushing while never draining
+    guard('doorbell', () => sim.kick());
+    if (!c.noDrain) drv.pump();
+  }
+  if (c.input && dev >= 0) guard('console input', () => sim.console().input(fromHex(c.input!)));
+  drv.pump();
+
+  if (sim.runtime.faults.length > faults0) findings.push({ invariant: 'no-escape', detail: `runtime fault: ${JSON.stringify(sim.runtime.faults.slice(faults0))}` });
+  if (threwCount(sim) > threw0) {
+    const d = sim.stats().devices.find((x) => /device model threw/.test(x.lastViolation));
+    findings.push({ invariant: 'no-internal-error', detail: `device model threw (window bounds or a host bug): ${d?.lastViolation ?? '?'}` });
+  }
+  if (Buffer.compare(sim.bytes.slice(0, 0x44), header) !== 0) findings.push({ invariant: 'header-intact', detail: 'window header changed' });
+  if (dev >= 0) {
+    const post = bytes().slice(arena, arena + ARENA.size);
+    const preV = new DataView(pre.buffer);
+    const ranges = [...writableRanges(preV, arena, size), ...writableRanges(new DataView(post.buffer), arena, size)];
+    for (let i = 0; i < ARENA.size; i++) {
+      if (pre[i] === post[i]) continue;
+      const a = arena + i;
+      if (!ranges.some(([s, e]) => a >= s && a < e)) {
+        findings.push({ invariant: 'no-write-outside-writable', detail: `byte at window 0x${a.toString(16)} (arena +0x${i.toString(16)}) changed but no writable buffer covers it` });
+        break;
+      }
+    }
+    const postV = new DataView(post.buffer);
+    const usedIdx = postV.getUint16(ARENA.used + 2, true);
+    // A writable buffer over the used ring lets the device's data land there: used entries then say nothing.
+    const usedStart = arena + ARENA.used;
+    const usedEnd = usedStart + 6 + 8 * size;
+    const scribbled = ranges.some(([s, e]) => !(s === usedStart && e === usedEnd + 2) && s < usedEnd && e > usedStart);
+    for (let u = 0; !scribbled && u < Math.min(usedIdx, size); u++) {
+      const id = postV.getUint32(ARENA.used + 4 + 8 * u, true);
+      const len = postV.getUint32(ARENA.used + 8 + 8 * u, true);
+      if (id >= size) {
+        findings.push({ invariant: 'used-id-valid', detail: `used id ${id} ≥ queue size ${size}` });
+        break;
+      }
+      const w = walkChain(preV, arena, size, id);
+      if (w.ok && len > w.writable) {
+        findings.push({ invariant: 'used-len-le-writable', detail: `used len ${len} > writable ${w.writable} for head ${id}` });
+        break;
+      }
+    }
+  }
+  // Drain both FIFOs (a driver that finally reads lets the backend finish its backlog).
+  for (let k = 0; k < 4; k++) {
+    sim.receive();
+    guard('drain', () => sim.kick());
+  }
+  sim.receive();
+  drv.pump();
+  // Every other device (and the bus) still answers.
+  guard('liveness', () => {
+    if (!drv.ping()) findings.push({ invariant: 'others-answer', detail: 'bus did not answer PING' });
+    for (let d = 0; d < ctx.devices.length; d++) {
+      if (d !== dev && drv.getStatus(d) === null) findings.push({ invariant: 'others-answer', detail: `device ${d} (${ctx.devices[d]}) did not answer GET_DEVICE_STATUS` });
+    }
+  });
+  // Back to a clean state for the next case.
+  guard('reset', () => {
+    for (let d = 0; d < ctx.devices.length; d++) if (d === dev || dev < 0) drv.setStatus(d, 0);
+  });
+  sim.receive();
+  drv.events.length = 0;
+  return findings;
+}
+
+/** Greedy minimisation: drop messages, window writes, descriptors and input while `invariant` still breaks. */
+export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRuns = 200): FuzzCase {
+  let best = structuredClone(c);
+  let runs = 0;
+  const still = (x: FuzzCase) => runs++ < maxRuns && runCase(ctx, x).some((f) => f.invariant === invariant);
+  const tryEdit = (edit: (x: FuzzCase) => boolean) => {
+    const x = structuredClone(best);
+    if (edit(x) && still(x)) {
+      best = x;
+      return true;
+    }
+    return false;
+  };
+  tryEdit((x) => (x.input ? (delete x.input, true) : false));
+  tryEdit((x) => (x.kicks > 1 ? ((x.kicks = 1), true) : false));
+  for (let i = best.messages.length - 1; i >= 0; i--) tryEdit((x) => (x.messages.splice(i, 1), true));
+  for (let i = best.window.length - 1; i >= 0; i--) tryEdit((x) => (x.window.splice(i, 1), true));
+  for (let i = 0; i < best.queue.size && best.desc; i++) {
+    tryEdit((x) => {
+      const d = fromHex(x.desc);
+      if (d.subarray(16 * i, 16 * i + 16).every((b) => b === 0)) return false;
+      d.fill(0, 16 * i, 16 * i + 16);
+      x.desc = toHex(d);
+      return true;
+    });
+  }
+  return best;
+}
