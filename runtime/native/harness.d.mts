@@ -33,6 +33,7 @@ export interface NativeInstance {
 /** True when build/bulkhead-fw, the ivshmem server and the port addon are built. */
 export function nativeBuilt(): boolean;
 export function loadBoard(board?: string | object, dir?: string): { path: string; json: any };
+export function run(cmd: string, args: string[], opts?: object): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<Exit> };
 export function runToEnd(cmd: string, args: string[], opts?: object): Promise<Exit>;
 /** Starts an ivshmem server and the firmware on it, and connects a FrontendPort (unless connect: false). */
 export function startNative(opts?: StartOptions): Promise<NativeInstance>;

@@ -4,6 +4,8 @@ import type { FrontendPort } from '../../frontend/port';
 export interface NativePort extends FrontendPort {
   readonly peerId: number;
   peers(): number[];
+  /** Rings one given peer's vector 0. */
+  kickPeer(id: number): void;
 }
 /** Connects to an ivshmem server as the frontend peer. */
 export function connectNative(opts: { socket: string }): Promise<NativePort>;

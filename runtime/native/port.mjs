@@ -80,6 +80,10 @@ export async function connectNative({ socket }) {
         };
       });
     },
+    /** Rings one given peer (benchmarks; the driver model only uses kick()). */
+    kickPeer(id) {
+      if (!closed) a.kickPeer(h.handle, id);
+    },
     /** ivshmem peer ids currently connected (besides us). */
     peers() {
       return closed ? [] : a.peers(h.handle);

@@ -5,7 +5,8 @@
  * libuv poll handle, so waiting costs no thread and no busy loop.
  *
  *   open(socketPath, onRing) -> { peerId, window: ArrayBuffer, handle }
- *   kick(handle) -> number of peers rung     drain(handle) -> bool     peers(handle) -> number[]
+ *   kick(handle) -> number of peers rung     kickPeer(handle, id)     drain(handle) -> bool
+ *   peers(handle) -> number[]
  *   close(handle)
  *
  * onRing() is called (through napi_make_callback, so promise jobs run right after) each time our
@@ -177,6 +178,18 @@ static napi_value js_kick(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* Rings vector 0 of one given peer (benchmarks aim at a peer that is not the backend). */
+static napi_value js_kick_peer(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], out;
+    struct port *p = get_port(env, info, &argc, argv);
+    int32_t id = -1;
+    if (argc > 1) napi_get_value_int32(env, argv[1], &id);
+    napi_create_int32(env, p && !p->closed && id >= 0 ? ivs_ring(&p->ivs, id, 0) : 0, &out);
+    return out;
+}
+
 static napi_value js_drain(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -216,7 +229,7 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 NAPI_MODULE_INIT()
 {
     static const struct { const char *name; napi_callback fn; } fns[] = {
-        { "open", js_open }, { "kick", js_kick }, { "drain", js_drain }, { "peers", js_peers }, { "close", js_close },
+        { "open", js_open }, { "kick", js_kick }, { "kickPeer", js_kick_peer }, { "drain", js_drain }, { "peers", js_peers }, { "close", js_close },
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;
