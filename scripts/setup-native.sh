@@ -54,8 +54,11 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
   (cd "$APTDIR/src" && apt-get "${APT_OPTS[@]}" -qq source --download-only "$QJS_PKG" >/dev/null)
   dsc=$(ls "$APTDIR/src"/${QJS_PKG}_*.dsc | head -1)
   rm -rf "$QJS_SRC.tmp"
-  # apt verified the .dsc and tarballs against the signed Sources index; dpkg-source applies Debian's patches.
+  mkdir -p "$CACHE/quickjs"
+  # apt verified the .dsc and tarballs against the signed Sources index; dpkg-source applies Debian's
+  # patches (it copies the tarballs next to the target, so they are removed afterwards).
   dpkg-source --no-check -x "$dsc" "$QJS_SRC.tmp" >/dev/null
+  rm -f "$CACHE/quickjs"/${QJS_PKG}_*
   rm -rf "$QJS_SRC" && mv "$QJS_SRC.tmp" "$QJS_SRC"
 fi
 
