@@ -449,8 +449,10 @@ export async function runQemu(opts = {}) {
       qemu.stdout.on('data', onData);
       qemu.stderr.on('data', onData);
       const exited = new Promise((r) => qemu.on('exit', (code, sig) => r({ code, sig })));
-      const timer = new Promise((r) => setTimeout(() => r({ timeout: true }), timeoutS * 1000));
+      let th;
+      const timer = new Promise((r) => { th = setTimeout(() => r({ timeout: true }), timeoutS * 1000); });
       const how = await Promise.race([exited, timer]);
+      clearTimeout(th);
       fs.closeSync(out);
       result.guestExit = how;
       result.console = parseConsole(text);

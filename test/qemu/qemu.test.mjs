@@ -1,0 +1,36 @@
+// QEMU tier (npm run test:qemu): a Debian kernel's own virtio drivers over frontend/linux on an
+// ivshmem-doorbell device, against the native backend build/bulkhead-fw. One guest boot runs every
+// scenario; each scenario is one test here. On failure the message names the guest console log.
+import { describe, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { runQemu, ALL_SCENARIOS } from '../../scripts/qemu/run.mjs';
+
+function verdicts(title, opts, names) {
+  describe(title, () => {
+    let r;
+    before(async () => {
+      r = await runQemu(opts);
+    });
+    for (const name of names) {
+      test(name, () => {
+        const v = r.scenarios[name];
+        const where = `guest console log: ${r.consoleLog}${r.error ? `\nrun error: ${r.error}` : ''}`;
+        assert.ok(v, `no verdict for ${name}\n${where}`);
+        assert.ok(v.pass, `${name}: ${v.detail}\n${where}`);
+      });
+    }
+  });
+}
+
+verdicts('native backend: blk + console + rng', { scenarios: ALL_SCENARIOS, peer: 'native' },
+  [...ALL_SCENARIOS, 'blk-host', 'console-host', 'dmesg']);
+
+verdicts('no backend on the ivshmem server', { scenarios: ['noback'], peer: 'native' }, ['noback', 'dmesg']);
+
+// failure paths the real backend does not produce on purpose, driven by a throwaway fixture
+const havePython = spawnSync('python3', ['--version']).status === 0;
+if (havePython) {
+  verdicts('garbage window header (fixture)', { scenarios: ['garbage'], peer: 'fake:garbage' }, ['garbage', 'dmesg']);
+  verdicts('backend that never answers (fixture)', { scenarios: ['silent'], peer: 'fake:silent' }, ['silent', 'dmesg']);
+}
