@@ -51,6 +51,7 @@ export class ConsoleDevice extends VirtioDevice {
   private txHeld: { chain: DescriptorChain; sent: number } | null = null;
   private txBytes = 0;
   private rxBytes = 0;
+  private rxEmpty = 0;
 
   constructor(opts: ConsoleOptions) {
     super(opts.log);
@@ -95,6 +96,13 @@ export class ConsoleDevice extends VirtioDevice {
         const popped = q.pop();
         if (!popped) return q.armAvailEvent();
         chain = popped;
+      }
+      if (chain.writableBytes === 0) {
+        // A receive buffer with no room (a driver bug): hand it back empty rather than hold it
+        // forever in front of the usable ones.
+        this.rxEmpty++;
+        q.pushUsed(chain, 0);
+        continue;
       }
       const w = chain.writer();
       const r = w.regions(w.remaining);
@@ -157,6 +165,6 @@ export class ConsoleDevice extends VirtioDevice {
   }
 
   override counters(): Record<string, number> {
-    return { txBytes: this.txBytes, rxBytes: this.rxBytes };
+    return { txBytes: this.txBytes, rxBytes: this.rxBytes, rxEmptyBuffers: this.rxEmpty };
   }
 }

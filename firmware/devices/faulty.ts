@@ -10,8 +10,9 @@
  *   2 FAULTY_LOOP   loop forever (stopped by the runtime's watchdog)
  *   3 FAULTY_ALLOC  allocate until the runtime's memory limit stops it (garbage once stopped)
  *   4 FAULTY_LEAK   like ALLOC but keeps what it allocated until the device is reset
- * ALLOC and LEAK allocate small objects: quickjs-emscripten 0.32 does not count ArrayBuffer or array
- * element storage against the runtime's memory limit (docs/security.md, "Known gaps").
+ *   5 FAULTY_BUFFERS keeps allocating 1 MiB typed arrays until the device is reset
+ * ALLOC and LEAK allocate small objects (QuickJS's own limit counts them); BUFFERS allocates storage
+ * that limit does not count in quickjs-emscripten 0.32, which the node runtime's heap guard catches.
  */
 import type { Logger } from '../hal';
 import { VirtioDevice } from './device';
@@ -22,6 +23,7 @@ export const FAULTY_THROW = 1;
 export const FAULTY_LOOP = 2;
 export const FAULTY_ALLOC = 3;
 export const FAULTY_LEAK = 4;
+export const FAULTY_BUFFERS = 5;
 
 /** A linked list of small objects: what the QuickJS memory limit counts. */
 interface Cell {
@@ -36,6 +38,7 @@ export class FaultyTestDevice extends VirtioDevice {
   readonly features = 0n;
   readonly configSize = 0;
   private leaked: Cell | null = null;
+  private buffers: Uint8Array[] = [];
   private leakedCells = 0;
   private allocatedCells = 0;
   private served = 0;
@@ -61,6 +64,7 @@ export class FaultyTestDevice extends VirtioDevice {
         for (;;) local = { n: this.allocatedCells++, next: local }; // the counter keeps the bundler from dropping the loop
       }
       if (mode === FAULTY_LEAK) for (;;) this.leaked = { n: this.leakedCells++, next: this.leaked };
+      if (mode === FAULTY_BUFFERS) for (;;) this.buffers.push(new Uint8Array(1 << 20).fill(1));
       this.served++;
       return 0;
     });
@@ -70,9 +74,10 @@ export class FaultyTestDevice extends VirtioDevice {
     super.reset();
     this.leaked = null;
     this.leakedCells = 0;
+    this.buffers = [];
   }
 
   override counters(): Record<string, number> {
-    return { served: this.served, leakedCells: this.leakedCells, allocatedCells: this.allocatedCells };
+    return { served: this.served, leakedCells: this.leakedCells, allocatedCells: this.allocatedCells, buffers: this.buffers.length };
   }
 }

@@ -146,6 +146,9 @@ export class NodeRuntime {
   private readonly heap: () => Uint8Array;
   private view: Uint8Array;
   private deadline = Infinity;
+  /** WASM heap size above which a running call is stopped as a memory fault (see `call`). */
+  private heapCeiling = Infinity;
+  private heapTripped = false;
   private disposed = false;
   readonly streams: Record<string, HostStream>;
   private readonly handles: { kind: string; name: string; fd?: number; readOnly?: boolean; size?: number; stream?: HostStream; port?: SwitchPort }[] = [];
@@ -168,7 +171,16 @@ export class NodeRuntime {
     this.rt = mod.newRuntime();
     this.rt.setMemoryLimit(board.limits.memoryBytes);
     this.rt.setMaxStackSize(512 * 1024);
-    this.rt.setInterruptHandler(() => performance.now() > this.deadline);
+    // The watchdog, and a guard for what QuickJS's own limit does not count: typed-array and
+    // ArrayBuffer storage comes from the WASM heap, so a model that allocates buffers grows the heap.
+    this.rt.setInterruptHandler(() => {
+      if (performance.now() > this.deadline) return true;
+      if (this.heap().byteLength > this.heapCeiling) {
+        this.heapTripped = true;
+        return true;
+      }
+      return false;
+    });
     this.ctx = this.rt.newContext();
     const win = aliasWindow(this.ctx, this.windowSize);
     this.winPtr = win.ptr;
@@ -195,6 +207,7 @@ export class NodeRuntime {
     }
     r.value.dispose();
     this.entry = this.ctx.getProp(this.ctx.global, 'bulkhead');
+    this.heapCeiling = this.heap().byteLength + board.limits.memoryBytes;
     if (this.ctx.typeof(this.entry) !== 'object') throw new Error('firmware did not define globalThis.bulkhead');
   }
 
@@ -406,7 +419,8 @@ export class NodeRuntime {
 
   /**
    * Calls a firmware entry point under the watchdog. A call stopped by the watchdog or the memory
-   * limit is recorded and reported to the firmware; the return value is then 0.
+   * limit is recorded and reported to the firmware; the return value is then onFault's (1 if work
+   * is left).
    */
   call(name: EntryPoint | 'onFault', ...args: (number | string)[]): number | string {
     if (this.disposed) throw new Error('runtime disposed');
@@ -421,11 +435,22 @@ export class NodeRuntime {
     if (r.error) {
       const err = ctx.dump(r.error) as { name?: string; message?: string } | string;
       r.error.dispose();
-      const message = typeof err === 'object' && err ? `${err.name ?? 'Error'}: ${err.message ?? ''}` : String(err);
-      const kind = /interrupted/i.test(message) ? 'watchdog' : /out of memory|memory/i.test(message) ? 'memory' : 'exception';
+      let message = typeof err === 'object' && err ? `${err.name ?? 'Error'}: ${err.message ?? ''}` : String(err);
+      let kind = /interrupted/i.test(message) ? 'watchdog' : /out of memory|memory/i.test(message) || err === null ? 'memory' : 'exception';
+      // QuickJS polls the interrupt handler only every few thousand back-edges, so a model that
+      // allocates big buffers can outrun it; a stop whose heap is past the ceiling is a memory fault.
+      if (this.heapTripped || this.heap().byteLength > this.heapCeiling) {
+        // Freed memory is reused by malloc but the heap never shrinks: measure the next episode
+        // from here, so one fault does not condemn every later call.
+        kind = 'memory';
+        message = `WASM heap grew past the board's memory limit (${this.opts.board.limits.memoryBytes} bytes)`;
+        this.heapTripped = false;
+        this.heapCeiling = this.heap().byteLength + this.opts.board.limits.memoryBytes;
+      }
       this.faults.push({ kind, detail: message });
-      if (name !== 'onFault') this.call('onFault', kind, `${name}: ${message}`);
-      return 0;
+      if (name === 'onFault') return 0;
+      // The firmware quarantines the device that was running and says whether work is left.
+      return this.call('onFault', kind, `${name}: ${message}`);
     }
     const v = ctx.dump(r.value);
     r.value.dispose();

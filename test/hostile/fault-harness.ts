@@ -3,7 +3,7 @@
  * firmware/devices/faulty.ts), a short watchdog and a small memory limit so the runtime stops it fast.
  */
 import * as assert from 'uvu/assert';
-import { FAULTY_LOOP, FAULTY_OK } from '../../firmware/devices/faulty';
+import { FAULTY_BUFFERS, FAULTY_LOOP, FAULTY_OK } from '../../firmware/devices/faulty';
 import type { Ring } from '../../frontend/fuzz/raw';
 import { assertBusAnswers, assertHealthy, assertNeedsReset, assertRngServes, CONSOLE, hostile, liveRng, RNG } from './harness';
 
@@ -16,7 +16,7 @@ export const FAULTY = 2;
  * Returns the sim's runtime faults and the device's stats for mode-specific checks.
  */
 export async function faultScenario(mode: number) {
-  const { sim, drv, area } = await hostile({ extra: [{ type: 'faulty-test' }], limits: { watchdogMs: mode === FAULTY_LOOP ? 150 : 2000, memoryBytes: 16 << 20 } });
+  const { sim, drv, area } = await hostile({ extra: [{ type: 'faulty-test' }], limits: { watchdogMs: mode === FAULTY_LOOP || mode === FAULTY_BUFFERS ? 150 : 2000, memoryBytes: 16 << 20 } });
   const faulty = drv.live(FAULTY, [{ size: 8, at: area(0) }])[0]!;
   const rng = liveRng(drv, area(1));
   const memBefore = sim.runtime.memoryUsed();
