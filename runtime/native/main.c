@@ -156,8 +156,9 @@ int main(int argc, char **argv)
         board_json = bh_json_member(img.manifest, img.manifest_len, "board");
         char *engine = bh_json_member(img.manifest, img.manifest_len, "engine");
         if (!board_json) bh_die("image manifest has no board");
-        if (img.bytecode && (!engine || strcmp(engine, ENGINE) != 0))
-            bh_die("image bytecode is for %s, this runtime is %s", engine ? engine : "an unknown engine", ENGINE);
+        char *manifest_id = bh_json_member(board_json, strlen(board_json), "id");
+        if (!manifest_id || (uint32_t)strtoul(manifest_id, NULL, 10) != img.board_id)
+            bh_die("image header says board id %u, its manifest says %s", img.board_id, manifest_id ? manifest_id : "none");
         if (board_arg) {
             char *mine = read_board(board_arg);
             char *id_s = bh_json_member(mine, strlen(mine), "id"), *name = bh_json_member(mine, strlen(mine), "name");
@@ -167,6 +168,8 @@ int main(int argc, char **argv)
                        img.board_id, name ? name : "?", id_s ? id_s : "?");
             }
         }
+        if (img.bytecode && (!engine || strcmp(engine, ENGINE) != 0))
+            bh_die("image bytecode is for %s, this runtime is %s", engine ? engine : "an unknown engine", ENGINE);
         code = img.firmware;
         code_len = img.firmware_len;
         bytecode = img.bytecode;

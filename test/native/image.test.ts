@@ -103,6 +103,10 @@ test('refused: wrong board (image for another board id)', async () => {
   assertRefused(await boot(good, other), /image is for board host-sim \(id 1\), this partition is board other \(id 99\)/);
 });
 
+test('refused: header board id that disagrees with the manifest', async () => {
+  assertRefused(await boot(forge((_, v) => v.setUint32(H.boardId, 5, true))), /header says board id 5, its manifest says 1/);
+});
+
 test('refused: sections leaving the file', async () => {
   assertRefused(await boot(forge((_, v) => v.setUint32(H.firmwareLength, 0x7fffffff, true))), /sections overlap or leave the file/);
 });
