@@ -36,6 +36,7 @@ const DEBS = {
 };
 const WINDOW_SIZE = 8 << 20;
 const DISK_SIZE = 64 << 20;
+const BENCH_DISK_SIZE = 256 << 20;
 
 // ---------------------------------------------------------------- output
 
@@ -195,7 +196,7 @@ export function buildInitramfs(kver, kroot, mod) {
   fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
-  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'ext4']);
+  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'ext4', 'virtio_pci']);
   const list = [];
   for (const k of kos) {
     const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
@@ -359,13 +360,16 @@ async function hostAction(run, action) {
 function parseConsole(text) {
   const results = {};
   const files = {};
+  const bench = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
     if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
     m = /BHQ-FILE (\S+) ([0-9a-f]{64})/.exec(line);
     if (m) files[m[1]] = m[2];
+    m = /BHQ-BENCH (\S+) (read|write) (\d+) ([\d.]+)/.exec(line);
+    if (m) bench.push({ disk: m[1], op: m[2], mb: Number(m[3]), s: Number(m[4]) });
   }
-  return { results, files, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -409,7 +413,8 @@ export async function runQemu(opts = {}) {
   let qemu;
   try {
     fs.closeSync(fs.openSync(run.disk, 'w'));
-    fs.truncateSync(run.disk, DISK_SIZE);
+    const diskSize = scenarios.includes('bench') ? BENCH_DISK_SIZE : DISK_SIZE;
+    fs.truncateSync(run.disk, diskSize);
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
 
@@ -419,6 +424,13 @@ export async function runQemu(opts = {}) {
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+    if (scenarios.includes('bench')) {
+      // the baseline: QEMU's own virtio-blk-pci over the same kind of image file
+      const ref = path.join(dir, 'qemu-ref.img');
+      fs.closeSync(fs.openSync(ref, 'w'));
+      fs.truncateSync(ref, diskSize);
+      qargs.push('-drive', `file=${ref},if=none,id=ref,format=raw`, '-device', 'virtio-blk-pci,drive=ref');
+    }
     fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
     const timeoutS = opts.timeout ?? 300;
     await stage(`guest (${scenarios.join(' ')})`, async () => {
@@ -510,18 +522,23 @@ function parseArgs(argv) {
   return o;
 }
 
-const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) {
+// `bulkhead qemu …` (scripts/cli/qemu.mjs can re-export this): returns the exit code
+export async function run(args) {
   let o;
-  try { o = parseArgs(process.argv.slice(2)); } catch (e) { console.error(e.message); process.exit(2); }
+  try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
     console.log(`usage: bulkhead qemu [scenario...] [--peer native|fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
-scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback, and with --peer fake: garbage silent`);
-    process.exit(0);
+scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench,
+           and with --peer fake (a throwaway fixture, not a backend): garbage silent
+Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
+    return 0;
   }
   const r = await runQemu(o);
   if (o.json) console.log(JSON.stringify({ pass: r.pass, scenarios: r.scenarios, error: r.error, consoleLog: r.pass ? undefined : r.consoleLog }));
   const n = Object.values(r.scenarios);
   console.log(`${n.filter((x) => x.pass).length} passed, ${n.filter((x) => !x.pass).length} failed`);
-  process.exit(r.pass ? 0 : 1);
+  return r.pass ? 0 : 1;
 }
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) process.exit(await run(process.argv.slice(2)));
