@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as P from '../../firmware/transport/protocol';
+import { FrontendBus } from '../../frontend/bus';
 import { Frontend } from '../../frontend/device';
 import { RngDriver } from '../../frontend/drivers/rng';
 import { withNative } from './_native';
@@ -34,6 +36,25 @@ test('many round trips in a row (doorbells both ways, no lost wake-up)', async (
   await withNative({}, async (n) => {
     const fe = await Frontend.attach(n.port!);
     for (let i = 0; i < 500; i++) assert.is(await fe.ping(i), i);
+  });
+});
+
+test('a frontend that never drains the device→driver FIFO cannot grow the firmware', async () => {
+  await withNative({}, async (n) => {
+    const bus = new FrontendBus(n.port!);
+    const rss0 = n.peakRss();
+    let posted = 0;
+    for (let round = 0; round < 200; round++) {
+      while (bus.post(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, (posted % 0xfffe) + 1, new Uint8Array(4)))) posted++;
+      bus.kick();
+      await n.port!.wait(5);
+    }
+    assert.ok(posted > 64, `the firmware consumed requests while it had room (${posted})`);
+    assert.ok(posted < 64 * 3, `and stopped once the answers had nowhere to go (${posted})`);
+    assert.ok(n.peakRss() < rss0 + (4 << 20), `RSS ${rss0} → ${n.peakRss()}`);
+    assert.is(n.fw.exitCode, null, 'still running');
+    // Once the frontend drains, the firmware serves again (the request's poll drains the backlog).
+    await bus.request(0, P.BUS_MSG_PING, new Uint8Array(4), { bus: true });
   });
 });
 
