@@ -48,11 +48,17 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     }
     case 'console': {
       const h = open(hal, board, entry, 'stream', (n) => hal.streamOpen(n));
-      const stream: StreamService = {
-        write: (off, len) => hal.streamWrite(h, off, len),
-        read: (off, len) => hal.streamRead(h, off, len),
-      };
-      return new ConsoleDevice({ stream, log, cols: entry['cols'] as number | undefined, rows: entry['rows'] as number | undefined });
+      const bind = (sh: number): StreamService => ({
+        write: (off, len) => hal.streamWrite(sh, off, len),
+        read: (off, len) => hal.streamRead(sh, off, len),
+      });
+      const stream = bind(h);
+      // Ports beyond 0: `ports: [{ service, name }]` in the manifest (VIRTIO_CONSOLE_F_MULTIPORT).
+      const extra = (Array.isArray(entry['ports']) ? (entry['ports'] as { service?: string; name?: string }[]) : []).map((p) => ({
+        name: p.name,
+        stream: bind(open(hal, board, { type: 'console', service: p.service }, 'stream', (n) => hal.streamOpen(n))),
+      }));
+      return new ConsoleDevice({ stream, log, cols: entry['cols'] as number | undefined, rows: entry['rows'] as number | undefined, extraPorts: extra });
     }
     case 'blk': {
       const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));

@@ -617,6 +617,8 @@ export class Transport {
           more = true;
         }
       }
+      // A device may kick one of its own queues while serving another (ctx.kick): run it next pass.
+      if (!more && slot.live) for (let i = 0; i < slot.kicked.length && !more; i++) more = slot.kicked[i] === 1;
       this.flushUsed(slot);
     }
     this.rr = (this.rr + 1) % Math.max(n, 1);
