@@ -99,7 +99,7 @@ void bh_js_init(const char *board_json, struct bh_board *out);
 void bh_js_install_hal(void);
 /* Loads source (is_bytecode=false) or bytecode; dies with a one-line reason on failure. */
 void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *name);
-/* Calls bulkhead.<entry>(args); faults are reported via onFault. Returns the numeric result. */
+/* Calls bulkhead.<entry>(args) under the budgets. Returns its numeric result; for a stopped call, onFault's. */
 int bh_js_call(const char *entry, int nargs, const double *args);
 extern unsigned long bh_js_faults;
 char *bh_js_stats(void);

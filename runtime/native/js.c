@@ -480,11 +480,16 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
     JSValue fr = call_raw("onFault", 2, fargs, &faulted, &why);
     JS_FreeValue(ctx, fargs[0]);
     JS_FreeValue(ctx, fargs[1]);
+    /* onFault quarantines the device that was running and says whether work is left (1). */
+    int32_t left = 0;
     if (faulted) {
         bh_log(BH_LOG_ERROR, "onFault failed too: %s", why);
         free(why);
-    } else JS_FreeValue(ctx, fr);
-    return 0;
+    } else {
+        if (JS_IsNumber(fr)) JS_ToInt32(ctx, &left, fr);
+        JS_FreeValue(ctx, fr);
+    }
+    return left;
 }
 
 char *bh_js_stats(void)
