@@ -10,7 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const COMMANDS = {
   build: 'bundle the firmware and the host library with rollup (dist/)',
   demo: 'the embedded default (`npm start`): firmware on host-sim serving the frontend model, with a summary',
-  sim: 'serve devices from the node runtime: `sim [--board B] [--blk disk.img[,ro]] [--console stdio]`',
+  sim: 'serve a board from the node runtime to the frontend model: `sim [--board B] [--blk disk.img[,ro]] [--script f.mjs]`',
   bench: 'benchmarks: `bench [scenario…] [--runtime node|native] [--json]`',
   fuzz: 'structure-aware fuzzer: `fuzz --target T --cases N --seed S`',
   image: 'build a partition image: `image --board B [--devices …] -o part.img`',
