@@ -6,6 +6,7 @@
  *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
  *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
+ *   signalfd (USR1)        -> one stderr line "[fw] stats JSON" (bulkhead.stats(), for tests)
  *   a call returned 1      -> bulkhead.poll() once the other ready events had their turn
  *
  * Signals arrive through a signalfd, so no JS (and nothing else) ever runs in signal context.
@@ -14,6 +15,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -57,6 +59,7 @@ void bh_loop_init(struct ivs_client *c)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sig_fd < 0) bh_die("signalfd: %s", strerror(errno));
@@ -82,6 +85,28 @@ static int stop(const char *why)
     return 0;
 }
 
+/* SIGUSR1: the backend's counters as one line on stderr, written whole (one writer, so a reader
+ * that sees the line sees every earlier log line too). */
+static void dump_stats(void)
+{
+    char *s = bh_js_stats();
+    if (!s) { bh_log(BH_LOG_WARN, "stats: the firmware returned none"); return; }
+    size_t n = strlen(s), len = n + 12;
+    char *line = malloc(len);
+    if (line) {
+        memcpy(line, "[fw] stats ", 11);
+        memcpy(line + 11, s, n);
+        line[len - 1] = '\n';
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(2, line + off, len - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        free(line);
+    }
+    free(s);
+}
+
 int bh_loop_run(void)
 {
     struct epoll_event evs[16];
@@ -99,9 +124,9 @@ int bh_loop_run(void)
             switch (type) {
             case EV_SIGNAL: {
                 struct signalfd_siginfo si;
-                if (read(sig_fd, &si, sizeof si) == sizeof si)
-                    return stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-                break;
+                if (read(sig_fd, &si, sizeof si) != sizeof si) break;
+                if (si.ssi_signo == SIGUSR1) { dump_stats(); break; }
+                return stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             }
             case EV_DOORBELL:
                 if (bh_lines_drain()) {
