@@ -175,6 +175,12 @@ struct bh_transport {
 	atomic_t bad_msgs;
 	atomic_t stray_responses;
 
+	/*
+	 * Without MSI-X, QEMU's ivshmem-doorbell raises nothing (its INTx path
+	 * serves ivshmem without doorbells): a timer drains the FIFO instead.
+	 */
+	struct timer_list poll_timer;
+
 	struct mutex lock;	/* attach/detach */
 	struct workqueue_struct *wq;
 	struct delayed_work monitor;
@@ -638,6 +644,26 @@ static void bh_fifo_setup(struct bh_transport *t, struct bh_fifo *f, u32 off, u3
 
 static void bh_handle_msg(struct bh_transport *t, const u8 *m);
 
+static const char *bh_msg_name(u8 type, u8 id)
+{
+	if (type & VMSG_TYPE_BUS)
+		return id == VMSG_BUS_GET_DEVICES ? "GET_DEVICES" :
+		       id == VMSG_BUS_PING ? "PING" : "a bus message";
+	switch (id) {
+	case VMSG_GET_DEVICE_INFO: return "GET_DEVICE_INFO";
+	case VMSG_GET_DEVICE_FEATURES: return "GET_DEVICE_FEATURES";
+	case VMSG_SET_DRIVER_FEATURES: return "SET_DRIVER_FEATURES";
+	case VMSG_GET_CONFIG: return "GET_CONFIG";
+	case VMSG_SET_CONFIG: return "SET_CONFIG";
+	case VMSG_GET_DEVICE_STATUS: return "GET_DEVICE_STATUS";
+	case VMSG_SET_DEVICE_STATUS: return "SET_DEVICE_STATUS";
+	case VMSG_GET_VQUEUE: return "GET_VQUEUE";
+	case VMSG_SET_VQUEUE: return "SET_VQUEUE";
+	case VMSG_RESET_VQUEUE: return "RESET_VQUEUE";
+	default: return "a transport message";
+	}
+}
+
 /*
  * Consume the device->driver FIFO: responses complete their request,
  * events become pending bits. Never calls into virtio drivers.
@@ -797,6 +823,17 @@ static void bh_deliver_tasklet(struct tasklet_struct *tl)
 	bh_deliver(t);
 }
 
+static void bh_poll_timer(struct timer_list *tl)
+{
+	struct bh_transport *t = from_timer(t, tl, poll_timer);
+
+	if (!bh_live(t))
+		return;
+	bh_drain(t);
+	bh_deliver(t);
+	mod_timer(&t->poll_timer, jiffies + 1);
+}
+
 static void bh_fail(struct bh_transport *t, const char *fmt, ...)
 {
 	struct va_format vaf;
@@ -946,8 +983,8 @@ static int bh_request(struct bh_transport *t, u8 type, u8 id, u16 dev,
 		}
 		if (ktime_after(ktime_get(), deadline)) {
 			ret = -ETIMEDOUT;
-			bh_fail(t, "no answer to message %#x (dev %u, token %u) within %u ms",
-				id, dev, token, timeout_ms);
+			bh_fail(t, "no answer to %s (dev %u, token %u) within %u ms",
+				bh_msg_name(type, id), dev, token, timeout_ms);
 			goto out;
 		}
 		if (sleep) {
@@ -1445,6 +1482,7 @@ static void bh_detach(struct bh_transport *t, bool lost)
 		put_device(&vd->vdev.dev);
 	}
 	atomic_set(&t->state, BH_DETACHED);
+	del_timer_sync(&t->poll_timer);
 	tasklet_kill(&t->deliver_tasklet);
 	if (t->lay.window_size) {
 		win_wr32(t, BH_HDR_FRONTEND_STATE, BH_FRONTEND_OFF);
@@ -1579,12 +1617,14 @@ static void bh_try_attach(struct bh_transport *t)
 	virt_mb();
 	atomic_set(&t->state, BH_ATTACHING);
 	t->absent_reported = false;
+	if (!t->msix)
+		mod_timer(&t->poll_timer, jiffies + 1);
 
 	dev_info(&t->pdev->dev,
 		 "backend ready: window %u KiB, pool %u KiB at %#x, FIFOs %u/%u x %u B, backend peer %u, we are peer %u, generation %u, %s\n",
 		 l.window_size >> 10, l.pool_size >> 10, l.pool_off, l.d2v_slots, l.v2d_slots,
 		 l.slot_size, l.backend_peer, t->my_peer, l.generation,
-		 t->msix ? "MSI-X" : "INTx");
+		 t->msix ? "MSI-X" : "polled");
 
 	err = bh_discover(t);
 	if (atomic_cmpxchg(&t->state, BH_ATTACHING, BH_ATTACHED) != BH_ATTACHING || err) {
@@ -1694,6 +1734,7 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	for (i = 0; i < BH_MAX_REQS; i++)
 		init_completion(&t->reqs[i].comp);
 	tasklet_setup(&t->deliver_tasklet, bh_deliver_tasklet);
+	timer_setup(&t->poll_timer, bh_poll_timer, 0);
 	INIT_DELAYED_WORK(&t->monitor, bh_monitor);
 	atomic_set(&t->state, BH_DETACHED);
 
@@ -1738,11 +1779,12 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pci_set_master(pdev);
 	err = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_LEGACY);
 	if (err < 0) {
-		dev_err(&pdev->dev, "no interrupt (MSI-X or INTx): %d\n", err);
-		return err;
+		dev_warn(&pdev->dev, "no interrupt (MSI-X or INTx: %d): polling the window\n", err);
+		t->irq = -1;
+	} else {
+		t->msix = pdev->msix_enabled;
+		t->irq = pci_irq_vector(pdev, 0);
 	}
-	t->msix = pdev->msix_enabled;
-	t->irq = pci_irq_vector(pdev, 0);
 
 	t->wq = alloc_ordered_workqueue("bulkhead-%s", 0, pci_name(pdev));
 	if (!t->wq) {
@@ -1751,16 +1793,20 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	pci_set_drvdata(pdev, t);
 	set_dma_ops(&pdev->dev, &bh_dma_ops);
-	err = request_irq(t->irq, bh_irq, t->msix ? 0 : IRQF_SHARED, KBUILD_MODNAME, t);
-	if (err) {
-		dev_err(&pdev->dev, "cannot request irq %d (%d)\n", t->irq, err);
-		goto err_wq;
+	if (t->irq >= 0) {
+		err = request_irq(t->irq, bh_irq, t->msix ? 0 : IRQF_SHARED, KBUILD_MODNAME, t);
+		if (err) {
+			dev_err(&pdev->dev, "cannot request irq %d (%d)\n", t->irq, err);
+			goto err_wq;
+		}
+		if (!t->msix)
+			iowrite32(0xffffffff, t->regs + IVSHMEM_INTR_MASK);
 	}
-	if (!t->msix)
-		iowrite32(0xffffffff, t->regs + IVSHMEM_INTR_MASK);
 
 	dev_info(&pdev->dev, "ivshmem window %llu KiB, peer id %u, %s; waiting for the backend\n",
-		 (u64)len >> 10, t->my_peer, t->msix ? "MSI-X" : "INTx");
+		 (u64)len >> 10, t->my_peer,
+		 t->msix ? "MSI-X" : t->irq >= 0 ? "INTx, and the FIFO polled every jiffy" :
+		 "no interrupt: the FIFO polled every jiffy");
 	t->probe_jiffies = jiffies;
 	queue_delayed_work(t->wq, &t->monitor, 0);
 	return 0;
@@ -1770,7 +1816,8 @@ err_wq:
 	pci_set_drvdata(pdev, NULL);
 	destroy_workqueue(t->wq);
 err_vec:
-	pci_free_irq_vectors(pdev);
+	if (t->irq >= 0)
+		pci_free_irq_vectors(pdev);
 	return err;
 }
 
@@ -1790,12 +1837,16 @@ static void bh_remove(struct pci_dev *pdev)
 			  atomic_read(&t->state) == BH_FAILED);
 	mutex_unlock(&t->lock);
 
-	if (!t->msix)
-		iowrite32(0, t->regs + IVSHMEM_INTR_MASK);
-	free_irq(t->irq, t);
+	if (t->irq >= 0) {
+		if (!t->msix)
+			iowrite32(0, t->regs + IVSHMEM_INTR_MASK);
+		free_irq(t->irq, t);
+	}
 	cancel_delayed_work_sync(&t->monitor);
+	del_timer_sync(&t->poll_timer);
 	tasklet_kill(&t->deliver_tasklet);
-	pci_free_irq_vectors(pdev);
+	if (t->irq >= 0)
+		pci_free_irq_vectors(pdev);
 	destroy_workqueue(t->wq);
 	set_dma_ops(&pdev->dev, NULL);
 	if (atomic_read(&t->bad_msgs) || atomic_read(&t->stray_responses))

@@ -26,6 +26,9 @@ function verdicts(title, opts, names) {
 verdicts('native backend: blk + console + rng', { scenarios: ALL_SCENARIOS, peer: 'native' },
   [...ALL_SCENARIOS, 'blk-host', 'console-host', 'dmesg']);
 
+verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
+  { scenarios: ['probe', 'blk', 'rng'], peer: 'native', kernelArgs: 'pci=nomsi' }, ['probe', 'blk', 'rng', 'blk-host', 'dmesg']);
+
 verdicts('no backend on the ivshmem server', { scenarios: ['noback'], peer: 'native' }, ['noback', 'dmesg']);
 
 // failure paths the real backend does not produce on purpose, driven by a throwaway fixture
