@@ -1,0 +1,476 @@
+/*
+ * bulkhead-loadgen: a JS-free frontend that measures the backend alone.
+ *
+ * It attaches to an ivshmem server as the frontend peer, speaks the window layout
+ * (docs/window-layout.md) and virtio-msg (docs/transport.md) itself, brings up the first virtio-blk
+ * device (GET_DEVICES, GET_DEVICE_INFO, status handshake, VERSION_1 | ACCESS_PLATFORM | EVENT_IDX,
+ * one queue placed in the pool with SET_VQUEUE, DRIVER_OK) and drives it:
+ *
+ *   bulkhead-loadgen SOCKET ping     [opts]   PING round trips through the FIFOs
+ *   bulkhead-loadgen SOCKET randread [opts]   4 KiB random reads, --qd requests always in flight
+ *
+ *   --qd N            requests in flight (randread; 1..64, default 32)
+ *   --seconds S       measured time (default 1; a warm-up of S/5 comes first)
+ *   --spin            spin on the used ring / FIFO instead of sleeping on our eventfd
+ *   --cpu C           pin this process to CPU C
+ *   --backend-pid P   read P's CPU time (/proc/P/schedstat) around the measured run
+ *   --pin-backend C   pin P to CPU C first (with --backend-pid)
+ *   --verify          every 4 KiB block of the image holds its block number (u64 LE) at offset 0:
+ *                     check it in every completed read
+ *
+ * Prints one JSON object on stdout: ops, seconds, ops/s, µs per op, doorbells to the backend and
+ * from it per op, backend CPU µs per op (with --backend-pid). Exit 1 with a reason on any failure
+ * (a response that never comes, a status other than OK, a wrong block).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "ivshmem-client.h"
+
+/* docs/window-layout.md */
+#define WIN_MAGIC 0x4B4C4842u
+#define BACKEND_READY 2
+#define FIFO_HEAD 0
+#define FIFO_TAIL 64
+#define FIFO_SLOTS 128
+/* docs/transport.md */
+#define T_RESPONSE 1
+#define T_BUS 2
+#define BUS_GET_DEVICES 0x02
+#define BUS_PING 0x03
+#define MSG_GET_DEVICE_INFO 0x02
+#define MSG_GET_DEVICE_FEATURES 0x03
+#define MSG_SET_DRIVER_FEATURES 0x04
+#define MSG_GET_CONFIG 0x05
+#define MSG_SET_DEVICE_STATUS 0x08
+#define MSG_SET_VQUEUE 0x0a
+#define MSG_EVENT_CONFIG 0x40
+#define MSG_EVENT_AVAIL 0x41
+#define MSG_EVENT_USED 0x42
+/* virtio 1.3 */
+#define S_ACK 1
+#define S_DRIVER 2
+#define S_DRIVER_OK 4
+#define S_FEATURES_OK 8
+#define S_NEEDS_RESET 64
+#define F_EVENT_IDX_LO (1u << 29)
+#define F_VERSION_1_HI (1u << 0)
+#define F_ACCESS_PLATFORM_HI (1u << 1)
+#define VIRTIO_ID_BLOCK 2
+#define DESC_F_NEXT 1
+#define DESC_F_WRITE 2
+
+#define QSIZE 128
+#define MAX_QD 64
+#define BLOCK 4096
+
+static uint8_t *win;
+static size_t win_size;
+static struct ivs_client ivs;
+static int backend_id = -1;
+static int spin;
+static uint32_t slot_size, d2v_off, d2v_n, v2d_off, v2d_n, pool_off, pool_size;
+static uint32_t d2v_head, v2d_tail;
+static uint16_t token = 1;
+static unsigned long rings_out, rings_in;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bulkhead-loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static inline void fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+static inline volatile uint16_t *u16p(uint32_t off) { return (volatile uint16_t *)(win + off); }
+static inline volatile uint32_t *u32p(uint32_t off) { return (volatile uint32_t *)(win + off); }
+static inline volatile uint64_t *u64p(uint32_t off) { return (volatile uint64_t *)(win + off); }
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void ring_backend(void)
+{
+    rings_out++;
+    if (ivs_ring(&ivs, backend_id, 0) < 1) die("no backend peer %d to ring", backend_id);
+}
+
+/* Waits for a doorbell (or, spinning, just yields the pipeline); counts doorbells received. */
+static void wait_doorbell(double deadline)
+{
+    uint64_t v;
+    if (spin) {
+        if (read(ivs.my_efd[0], &v, 8) == 8) rings_in += v;
+        if (now_s() > deadline) die("no answer from the backend in time");
+        return;
+    }
+    struct pollfd p = { ivs.my_efd[0], POLLIN, 0 };
+    int ms = (int)((deadline - now_s()) * 1000) + 1;
+    if (ms <= 0 || poll(&p, 1, ms) == 0) die("no doorbell from the backend in time");
+    if (read(ivs.my_efd[0], &v, 8) == 8) rings_in += v;
+}
+
+/* --- FIFOs ---------------------------------------------------------------------------------- */
+
+/* Writes one message into the driver→device FIFO; published by `publish()`. */
+static void push(uint8_t type, uint8_t id, uint16_t dev, uint16_t tok, const void *payload, uint16_t plen)
+{
+    double deadline = now_s() + 5;
+    while (d2v_head - *u32p(d2v_off + FIFO_TAIL) >= d2v_n) wait_doorbell(deadline);
+    uint8_t *m = win + d2v_off + FIFO_SLOTS + (d2v_head & (d2v_n - 1)) * slot_size;
+    uint16_t size = 8 + plen;
+    m[0] = type;
+    m[1] = id;
+    memcpy(m + 2, &dev, 2);
+    memcpy(m + 4, &tok, 2);
+    memcpy(m + 6, &size, 2);
+    memcpy(m + 8, payload, plen);
+    d2v_head++;
+}
+
+static void publish(void)
+{
+    fence();
+    *u32p(d2v_off + FIFO_HEAD) = d2v_head;
+    fence();
+    ring_backend();
+}
+
+static unsigned long events_used, events_config;
+
+/* Consumes device→driver messages; copies the one answering `want` (token) into `out`. */
+static int consume(uint16_t want, uint8_t *out)
+{
+    int found = 0;
+    uint32_t head = *u32p(v2d_off + FIFO_HEAD);
+    fence();
+    while (v2d_tail != head) {
+        const uint8_t *m = win + v2d_off + FIFO_SLOTS + (v2d_tail & (v2d_n - 1)) * slot_size;
+        uint16_t tok, size;
+        memcpy(&tok, m + 4, 2);
+        memcpy(&size, m + 6, 2);
+        if (size > slot_size) size = slot_size;
+        if ((m[0] & T_RESPONSE) && want && tok == want) {
+            memcpy(out, m, size);
+            found = 1;
+        } else if (m[1] == MSG_EVENT_USED) events_used++;
+        else if (m[1] == MSG_EVENT_CONFIG) {
+            uint32_t st;
+            memcpy(&st, m + 8, 4);
+            events_config++;
+            if (st & S_NEEDS_RESET) die("the device reports DEVICE_NEEDS_RESET (status 0x%x)", st);
+        }
+        v2d_tail++;
+    }
+    fence();
+    *u32p(v2d_off + FIFO_TAIL) = v2d_tail;
+    return found;
+}
+
+/* One request, its answer copied into `out` (264 bytes). */
+static void request(uint8_t type, uint8_t id, uint16_t dev, const void *payload, uint16_t plen, uint8_t *out)
+{
+    uint16_t t = token;
+    token = token == 0xffff ? 1 : token + 1;
+    push(type, id, dev, t, payload, plen);
+    publish();
+    double deadline = now_s() + 5;
+    while (!consume(t, out)) wait_doorbell(deadline);
+    if (out[1] != id) die("answer to msg 0x%x has msg_id 0x%x", id, out[1]);
+}
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* --- bring-up ------------------------------------------------------------------------------- */
+
+static void attach(const char *sock)
+{
+    const char *why = "";
+    int r = ivs_connect(&ivs, sock, &why);
+    if (r < 0 || ivs.my_nvec < 1) die("%s: %s", why, strerror(-r));
+    struct stat st;
+    if (fstat(ivs.shm_fd, &st) < 0) die("fstat shm: %s", strerror(errno));
+    win_size = st.st_size;
+    win = mmap(NULL, win_size, PROT_READ | PROT_WRITE, MAP_SHARED, ivs.shm_fd, 0);
+    if (win == MAP_FAILED) die("mmap: %s", strerror(errno));
+    if (*u32p(0) != WIN_MAGIC || *u16p(4) != 1) die("no version-1 window header");
+    if (*u32p(0x28) != BACKEND_READY) die("backend state %u, not READY", *u32p(0x28));
+    slot_size = *u32p(0x0c);
+    d2v_off = *u32p(0x10); d2v_n = *u32p(0x14);
+    v2d_off = *u32p(0x18); v2d_n = *u32p(0x1c);
+    pool_off = *u32p(0x20); pool_size = *u32p(0x24);
+    if (slot_size < 72 || !d2v_n || (d2v_n & (d2v_n - 1)) || !v2d_n || (v2d_n & (v2d_n - 1)) ||
+        (uint64_t)pool_off + pool_size > win_size)
+        die("implausible window header");
+    backend_id = *u16p(0x40);
+    if (backend_id == 0xffff) backend_id = -1;
+    *u16p(0x42) = (uint16_t)ivs.my_id;
+    *u32p(0x30) = 1;
+    d2v_head = *u32p(d2v_off + FIFO_HEAD);
+    v2d_tail = *u32p(v2d_off + FIFO_TAIL);
+    uint64_t v;
+    while (read(ivs.my_efd[0], &v, 8) == 8) {}
+    consume(0, NULL);
+}
+
+struct blk {
+    uint16_t dev;
+    uint32_t desc, avail, used;   /* window offsets */
+    uint32_t hdr, data;           /* per request: 16-byte header + 1 status byte; 4 KiB data */
+    uint64_t blocks;              /* capacity in 4 KiB blocks */
+    uint16_t avail_idx, last_used;
+};
+
+static void set_status(uint16_t dev, uint32_t s, uint8_t *a)
+{
+    request(0, MSG_SET_DEVICE_STATUS, dev, &s, 4, a);
+}
+
+static void blk_up(struct blk *b)
+{
+    uint8_t a[512];
+    uint16_t q[2] = { 0, 64 };
+    request(T_BUS, BUS_GET_DEVICES, 0, q, 4, a);
+    int found = -1;
+    for (int n = 0; n < 64 && found < 0; n++) {
+        if (!(a[8 + 6 + n / 8] >> (n % 8) & 1)) continue;
+        uint8_t info[512];
+        request(0, MSG_GET_DEVICE_INFO, n, NULL, 0, info);
+        if (rd32(info + 8) == VIRTIO_ID_BLOCK) found = n;
+    }
+    if (found < 0) die("no virtio-blk device on the bus");
+    b->dev = found;
+    set_status(b->dev, 0, a);
+    set_status(b->dev, S_ACK, a);
+    set_status(b->dev, S_ACK | S_DRIVER, a);
+    uint32_t gf[2] = { 0, 2 };
+    request(0, MSG_GET_DEVICE_FEATURES, b->dev, gf, 8, a);
+    uint32_t lo = rd32(a + 16), hi = rd32(a + 20);
+    uint32_t want_lo = F_EVENT_IDX_LO, want_hi = F_VERSION_1_HI | F_ACCESS_PLATFORM_HI;
+    if ((lo & want_lo) != want_lo || (hi & want_hi) != want_hi) die("device offers 0x%08x%08x", hi, lo);
+    uint32_t sf[4] = { 0, 2, want_lo, want_hi };
+    request(0, MSG_SET_DRIVER_FEATURES, b->dev, sf, 16, a);
+    set_status(b->dev, S_ACK | S_DRIVER | S_FEATURES_OK, a);
+    if (!(rd32(a + 8) & S_FEATURES_OK)) die("FEATURES_OK refused");
+    uint32_t gc[2] = { 0, 8 };
+    request(0, MSG_GET_CONFIG, b->dev, gc, 8, a);
+    uint64_t sectors;
+    memcpy(&sectors, a + 8 + 12, 8);
+    b->blocks = sectors / 8;
+    if (b->blocks < 1) die("disk smaller than 4 KiB");
+    /* Pool: desc table, avail ring, used ring, headers, data buffers. */
+    uint32_t p = pool_off;
+    b->desc = p; p += 16 * QSIZE;
+    b->avail = p; p += 6 + 2 * QSIZE; p = (p + 3) & ~3u;
+    b->used = p; p += 6 + 8 * QSIZE; p = (p + 15) & ~15u;
+    b->hdr = p; p += 32 * MAX_QD; p = (p + 4095) & ~4095u;
+    b->data = p; p += BLOCK * MAX_QD;
+    if (p > pool_off + pool_size) die("pool too small");
+    memset(win + pool_off, 0, p - pool_off);
+    uint32_t sv[10] = { 0, 0, QSIZE, 0, b->desc, 0, b->avail, 0, b->used, 0 };
+    request(0, MSG_SET_VQUEUE, b->dev, sv, 40, a);
+    set_status(b->dev, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, a);
+    if (!(rd32(a + 8) & S_DRIVER_OK)) die("DRIVER_OK refused (status 0x%x)", rd32(a + 8));
+    b->avail_idx = b->last_used = 0;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+
+static uint64_t req_block[MAX_QD];
+
+/* Fills request r (a read of a random block) and makes head 3r available (not yet published). */
+static void blk_add(struct blk *b, int r)
+{
+    uint64_t blk = next_rand() % b->blocks;
+    req_block[r] = blk;
+    uint32_t h = b->hdr + 32 * r;
+    *u32p(h) = 0;                 /* VIRTIO_BLK_T_IN */
+    *u32p(h + 4) = 0;
+    *u64p(h + 8) = blk * 8;       /* sector */
+    win[h + 16] = 0xff;           /* status, overwritten by the device */
+    uint16_t d = 3 * r;
+    struct { uint64_t addr; uint32_t len; uint16_t flags, next; } *t = (void *)(win + b->desc);
+    t[d] = (typeof(*t)){ h, 16, DESC_F_NEXT, d + 1 };
+    t[d + 1] = (typeof(*t)){ b->data + BLOCK * r, BLOCK, DESC_F_NEXT | DESC_F_WRITE, d + 2 };
+    t[d + 2] = (typeof(*t)){ h + 16, 1, DESC_F_WRITE, 0 };
+    *u16p(b->avail + 4 + 2 * (b->avail_idx & (QSIZE - 1))) = d;
+    b->avail_idx++;
+}
+
+/* Publishes avail.idx; rings the device only if it asked (virtio §2.7.10 vring_need_event). */
+static void blk_kick(struct blk *b, uint16_t old)
+{
+    fence();
+    *u16p(b->avail + 2) = b->avail_idx;
+    fence();
+    uint16_t ev = *u16p(b->used + 4 + 8 * QSIZE);
+    if ((uint16_t)(b->avail_idx - ev - 1) < (uint16_t)(b->avail_idx - old)) {
+        uint32_t pl[2] = { 0, 0 };
+        push(0, MSG_EVENT_AVAIL, b->dev, 0, pl, 8);
+        publish();
+    }
+}
+
+static int verify;
+
+static unsigned long blk_complete(struct blk *b)
+{
+    unsigned long n = 0;
+    uint16_t used = *u16p(b->used + 2);
+    fence();
+    while (b->last_used != used) {
+        uint32_t e = b->used + 4 + 8 * (b->last_used & (QSIZE - 1));
+        uint32_t id = *u32p(e), len = *u32p(e + 4);
+        if (id % 3 || id / 3 >= MAX_QD) die("used id %u is not a head we made available", id);
+        int r = id / 3;
+        if (len != BLOCK + 1) die("used length %u, expected %u", len, BLOCK + 1);
+        uint8_t st = win[b->hdr + 32 * r + 16];
+        if (st != 0) die("request for block %llu completed with status %u", (unsigned long long)req_block[r], st);
+        if (verify && *u64p(b->data + BLOCK * r) != req_block[r])
+            die("block %llu read back as %llu", (unsigned long long)req_block[r], (unsigned long long)*u64p(b->data + BLOCK * r));
+        b->last_used++;
+        n++;
+        blk_add(b, r);
+    }
+    return n;
+}
+
+/* Keeps `qd` reads in flight until `until`; returns how many completed. */
+static unsigned long blk_run(struct blk *b, int qd, double until)
+{
+    unsigned long done = 0;
+    for (;;) {
+        uint16_t old = b->avail_idx;
+        unsigned long n = blk_complete(b);
+        done += n;
+        if (n) blk_kick(b, old);
+        consume(0, NULL);
+        if (now_s() >= until) return done;
+        /* Ask for a doorbell at the next completion, then look once more before sleeping. */
+        *u16p(b->avail + 4 + 2 * QSIZE) = b->last_used;
+        fence();
+        if (*u16p(b->used + 2) != b->last_used) continue;
+        wait_doorbell(now_s() + 5);
+    }
+}
+
+/* --- measurements --------------------------------------------------------------------------- */
+
+static double cpu_s(int pid)
+{
+    if (pid <= 0) return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long ns = 0;
+    if (!f || fscanf(f, "%llu", &ns) != 1) die("cannot read %s", path);
+    fclose(f);
+    return ns / 1e9;
+}
+
+static void pin(int pid, int cpu)
+{
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    if (sched_setaffinity(pid, sizeof s, &s) < 0) die("pin %d to cpu %d: %s", pid, cpu, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 3) {
+        fprintf(stderr, "usage: bulkhead-loadgen SOCKET ping|randread [--qd N] [--seconds S] [--spin] [--cpu C] "
+                        "[--backend-pid P [--pin-backend C]] [--verify]\n");
+        return 2;
+    }
+    const char *mode = argv[2];
+    int qd = 32, cpu = -1, bpid = -1, bcpu = -1;
+    double seconds = 1;
+    for (int i = 3; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--spin")) spin = 1;
+        else if (!strcmp(a, "--verify")) verify = 1;
+        else if (v && !strcmp(a, "--qd")) qd = atoi(v), i++;
+        else if (v && !strcmp(a, "--seconds")) seconds = atof(v), i++;
+        else if (v && !strcmp(a, "--cpu")) cpu = atoi(v), i++;
+        else if (v && !strcmp(a, "--backend-pid")) bpid = atoi(v), i++;
+        else if (v && !strcmp(a, "--pin-backend")) bcpu = atoi(v), i++;
+        else die("unknown or incomplete option %s", a);
+    }
+    if (qd < 1 || qd > MAX_QD) die("--qd must be 1..%d", MAX_QD);
+    if (!(seconds > 0)) die("--seconds must be positive");
+    if (cpu >= 0) pin(0, cpu);
+    if (bcpu >= 0 && bpid > 0) pin(bpid, bcpu);
+    attach(argv[1]);
+
+    unsigned long ops = 0;
+    double t0, t1, c0, c1;
+    unsigned long r0, i0;
+    if (!strcmp(mode, "ping")) {
+        uint8_t a[512];
+        uint32_t x = 0;
+        double warm = now_s() + seconds / 5;
+        while (now_s() < warm) request(T_BUS, BUS_PING, 0, &x, 4, a);
+        r0 = rings_out, i0 = rings_in, c0 = cpu_s(bpid), t0 = now_s();
+        double until = t0 + seconds;
+        do {
+            for (int k = 0; k < 64; k++, ops++, x++) {
+                request(T_BUS, BUS_PING, 0, &x, 4, a);
+                if (rd32(a + 8) != x) die("PING echoed %u, sent %u", rd32(a + 8), x);
+            }
+        } while (now_s() < until);
+        t1 = now_s(), c1 = cpu_s(bpid);
+    } else if (!strcmp(mode, "randread")) {
+        static struct blk b;
+        blk_up(&b);
+        for (int r = 0; r < qd; r++) blk_add(&b, r);
+        blk_kick(&b, 0);
+        blk_run(&b, qd, now_s() + seconds / 5);
+        r0 = rings_out, i0 = rings_in, c0 = cpu_s(bpid), t0 = now_s();
+        ops = blk_run(&b, qd, t0 + seconds);
+        t1 = now_s(), c1 = cpu_s(bpid);
+        /* Let the requests in flight finish so the device is idle, then leave it reset. */
+        double end = now_s() + 5;
+        while (b.last_used != b.avail_idx) {
+            uint16_t used = *u16p(b.used + 2);
+            if (used == b.avail_idx) break;
+            *u16p(b.avail + 4 + 2 * QSIZE) = b.avail_idx - 1;
+            fence();
+            if (*u16p(b.used + 2) == used) wait_doorbell(end);
+            if (now_s() > end) die("requests in flight never completed");
+        }
+        uint8_t a[512];
+        set_status(b.dev, 0, a);
+    } else die("mode must be ping or randread, not %s", mode);
+
+    double s = t1 - t0;
+    printf("{\"mode\":\"%s\",\"qd\":%d,\"spin\":%s,\"ops\":%lu,\"seconds\":%.4f,\"opsPerSec\":%.0f,\"usPerOp\":%.3f,"
+           "\"doorbellsToBackendPerOp\":%.4f,\"doorbellsFromBackendPerOp\":%.4f",
+           mode, !strcmp(mode, "ping") ? 1 : qd, spin ? "true" : "false", ops, s, ops / s, s * 1e6 / ops,
+           (double)(rings_out - r0) / ops, (double)(rings_in - i0) / ops);
+    if (bpid > 0) printf(",\"backendCpuUsPerOp\":%.3f,\"backendCpuShare\":%.3f", (c1 - c0) * 1e6 / ops, (c1 - c0) / s);
+    printf("}\n");
+    return 0;
+}
