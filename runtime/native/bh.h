@@ -57,7 +57,8 @@ bool bh_timer_drain(void);
 
 /* services.c */
 enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET };
-/* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH). */
+/* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH;
+ * packet: tap:IFNAME or switch:NAME). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
 int bh_storage_open(const char *name, const char *path, bool read_only);
@@ -73,16 +74,28 @@ int bh_stream_write(int h, double woff, double len);
 int bh_stream_read(int h, double woff, double maxlen);
 int bh_entropy_open(const char *name);
 int bh_entropy_read(int h, double woff, double len);
-int bh_packet_open(const char *name);
+int bh_packet_open(const char *name, const char *sw, const char *tap);
 /* Event-loop hooks for streams: fds to watch and what happened. */
 typedef void (*bh_watch_fn)(int fd, uint32_t events, int handle);
 void bh_services_set_watch(bh_watch_fn fn);
 bool bh_stream_event(int h, int fd, uint32_t events);
 
+/* packet.c: the switch and TAP ports (docs/net.md). Handles are service handles. */
+int bh_packet_attach(int h, const char *name, const char *sw, const char *tap);
+int bh_packet_send(int h, double woff, double len, double flags, double cs, double co);
+int bh_packet_peek(int h, double out[7]);
+int bh_packet_recv(int h, double woff, double maxlen, double flags);
+int bh_packet_set_offloads(int h, double offloads);
+uint32_t bh_packet_take_pending(void); /* bit h: onService(h) is due */
+bool bh_packet_pending(void);
+void bh_packet_tap_event(int port);
+void bh_packet_log_counters(int level);
+
 /* loop.c */
 void bh_loop_init(struct ivs_client *ivs);
 void bh_loop_watch(int fd, uint32_t events, int handle); /* events 0: remove */
 void bh_loop_watch_doorbell(void);
+void bh_loop_watch_tap(int fd, int port);
 int bh_loop_run(void);            /* returns the exit status */
 
 /* js.c: QuickJS, __hal, and calls into the bundle under the budgets. */

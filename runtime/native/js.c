@@ -115,7 +115,8 @@ static double get_num(JSValueConst obj, const char *path1, const char *path2, do
     return d;
 }
 
-/* Applies --service overrides (storage: path, "ro:path" also sets readOnly; stream: backing) so
+/* Applies --service overrides (storage: path, "ro:path" also sets readOnly; stream: backing;
+ * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch) so
  * that __hal.boardJson says what the runtime really serves. */
 static void apply_overrides(void)
 {
@@ -137,6 +138,10 @@ static void apply_overrides(void)
                     if (ro) JS_SetPropertyStr(ctx, s, "readOnly", JS_TRUE);
                 } else if (k && !strcmp(k, "stream")) {
                     JS_SetPropertyStr(ctx, s, "backing", JS_NewString(ctx, ov));
+                } else if (k && !strcmp(k, "packet") && !strncmp(ov, "tap:", 4)) {
+                    JS_SetPropertyStr(ctx, s, "tap", JS_NewString(ctx, ov + 4));
+                } else if (k && !strcmp(k, "packet") && !strncmp(ov, "switch:", 7)) {
+                    JS_SetPropertyStr(ctx, s, "switch", JS_NewString(ctx, ov + 7));
                 }
                 if (k) JS_FreeCString(ctx, k);
                 JS_FreeValue(ctx, kind);
@@ -278,7 +283,13 @@ static int open_one(const char *name, const char *kind, JSValueConst s)
         return r;
     }
     if (!strcmp(kind, "entropy")) return bh_entropy_open(name);
-    if (!strcmp(kind, "packet")) return bh_packet_open(name);
+    if (!strcmp(kind, "packet")) {
+        char *sw = service_str(s, "switch"), *tap = service_str(s, "tap");
+        int r = bh_packet_open(name, sw, tap);
+        free(sw);
+        free(tap);
+        return r;
+    }
     bh_log(BH_LOG_WARN, "service %s: unknown kind %s", name, kind);
     return -ENOENT;
 }
@@ -347,10 +358,19 @@ HAL_FN(hal_entropy_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[
 HAL_FN(hal_entropy_read) { return JS_NewInt32(c, bh_entropy_read(H(0), A(1), A(2))); }
 
 HAL_FN(hal_packet_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "packet") : -ENOENT); }
-HAL_FN(hal_packet_send) { return JS_NewInt32(c, -ENOSYS); }
-HAL_FN(hal_packet_recv) { return JS_NewInt32(c, 0); }
-HAL_FN(hal_packet_peek) { return JS_NewInt32(c, 0); }
-HAL_FN(hal_packet_set_offloads) { return JS_NewInt32(c, 0); }
+HAL_FN(hal_packet_send) { return JS_NewInt32(c, bh_packet_send(H(0), A(1), A(2), A(3), A(4), A(5))); }
+HAL_FN(hal_packet_recv) { return JS_NewInt32(c, bh_packet_recv(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_packet_set_offloads) { return JS_NewInt32(c, bh_packet_set_offloads(H(0), A(1))); }
+
+HAL_FN(hal_packet_peek)
+{
+    double info[7];
+    int r = bh_packet_peek(H(0), info);
+    if (r <= 0) return JS_NewInt32(c, r);
+    JSValue a = JS_NewArray(c);
+    for (int i = 0; i < 7; i++) JS_SetPropertyUint32(c, a, i, JS_NewFloat64(c, info[i]));
+    return a;
+}
 
 static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = {
     { "raise", hal_raise, 1 },           { "fence", hal_fence, 0 },

@@ -4,6 +4,8 @@
  *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
  *   timerfd                -> bulkhead.onTimer()
  *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
+ *   TAP fds                -> frames into the switch (packet.c), no JS
+ *   packet ports pending   -> bulkhead.onService(h) once the call that delivered returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
  *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
  *   signalfd (USR1)        -> one stderr line "[fw] stats JSON" (bulkhead.stats(), for tests)
@@ -22,7 +24,7 @@
 #include <unistd.h>
 #include "bh.h"
 
-enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM };
+enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP };
 
 static int ep = -1, sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
@@ -70,6 +72,12 @@ void bh_loop_init(struct ivs_client *c)
     bh_services_set_watch(bh_loop_watch);
 }
 
+/* A TAP fd: level-triggered, read by packet.c (a bounded burst per wake-up). */
+void bh_loop_watch_tap(int fd, int port)
+{
+    add(fd, EPOLLIN, tag(EV_TAP, port, fd));
+}
+
 /* The doorbell fd exists only after the ivshmem handshake; main adds it before the bundle runs. */
 void bh_loop_watch_doorbell(void)
 {
@@ -81,6 +89,7 @@ static int stop(const char *why)
 {
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
+    bh_packet_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
     return 0;
 }
@@ -111,8 +120,9 @@ int bh_loop_run(void)
 {
     struct epoll_event evs[16];
     bool pending = false; /* the last call said work was left over */
+    double a[1];
     for (;;) {
-        int n = epoll_wait(ep, evs, 16, pending ? 0 : -1);
+        int n = epoll_wait(ep, evs, 16, pending || bh_packet_pending() ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             bh_die("epoll_wait: %s", strerror(errno));
@@ -120,7 +130,6 @@ int bh_loop_run(void)
         for (int i = 0; i < n; i++) {
             uint64_t t = evs[i].data.u64;
             int type = (int)(t >> 48), handle = (int)(uint16_t)(t >> 32), fd = (int)(uint32_t)t;
-            double a[1];
             switch (type) {
             case EV_SIGNAL: {
                 struct signalfd_siginfo si;
@@ -143,6 +152,9 @@ int bh_loop_run(void)
                     pending = bh_js_call("onService", 1, a) == 1;
                 }
                 break;
+            case EV_TAP:
+                bh_packet_tap_event(handle);
+                break;
             case EV_IVSHMEM:
                 if (ivs_process(ivs) < 0) {
                     /* Existing doorbells keep working without the server; new peers cannot join. */
@@ -151,6 +163,12 @@ int bh_loop_run(void)
                 }
                 break;
             }
+        }
+        /* Frames delivered to packet ports during the calls above (or from a TAP): one onService
+         * per port, after those calls returned. Ports they make pending wait for the next turn. */
+        for (uint32_t due = bh_packet_take_pending(); due; due &= due - 1) {
+            a[0] = __builtin_ctz(due);
+            pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
     }

@@ -7,7 +7,7 @@
  *            write-zeroes = fallocate(ZERO_RANGE); both fall back to writing zeroes
  *   stream   stdio | null | pty | unix:PATH (listening socket, one client at a time)
  *   entropy  getrandom(2)
- *   packet   not implemented yet (packetOpen returns -ENOSYS)
+ *   packet   a port on the in-process switch, optionally with a TAP behind it (packet.c)
  *
  * Every service fd is opened during boot, before seccomp: afterwards only read/write-class calls
  * (and accept4 for a console socket) are allowed.
@@ -398,8 +398,12 @@ int bh_entropy_read(int h, double woff, double len)
 
 /* --- packet ---------------------------------------------------------------------------------- */
 
-int bh_packet_open(const char *name)
+/* A handle in the same numbering as the other services; the port itself lives in packet.c. */
+int bh_packet_open(const char *name, const char *sw, const char *tap)
 {
-    bh_log(BH_LOG_WARN, "packet %s: no packet backing in the native runtime yet", name);
-    return -ENOSYS;
+    int h = alloc(BH_SVC_PACKET, name);
+    if (h < 0) return h;
+    int r = bh_packet_attach(h, name, sw, tap);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
 }
