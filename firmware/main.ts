@@ -13,7 +13,7 @@ import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
 import type { EntropyService, PacketService, StorageService, StreamService } from './services';
 import { Transport } from './transport/transport';
-import { BACKEND_READY, BACKEND_STOPPED, computeLayout, setBackendState, writeHeader } from './window/layout';
+import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
 
 /** Entry points a runtime calls (docs/hal.md). */
@@ -112,12 +112,13 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     { fence: () => hal.fence(), raise: () => hal.raise(toFrontend), log },
     { budgetPerQueue: board.limits.budgetPerQueue, messagesPerPass: 256 },
   );
-  let generation = 0;
   const run = (fn: () => boolean): number => (fn() ? 1 : 0);
 
   return {
     start() {
-      generation = (generation + 1) >>> 0;
+      // The window outlives a backend restart (ivshmem): count on from the previous boot so a
+      // frontend can tell a restart from the generation alone.
+      const generation = nextGeneration(win);
       writeHeader(win, layout, generation, devices.length, typeof hal.peerId === 'number' ? hal.peerId : null);
       hal.fence();
       setBackendState(win, BACKEND_READY);

@@ -111,6 +111,17 @@ export function writeHeader(win: GuestWindow, l: WindowLayout, generation: numbe
   }
 }
 
+/**
+ * The generation for this boot: one more than the previous boot's if the window already holds a
+ * Bulkhead header (the shared memory survived a backend restart), else 1; never 0. The old value is
+ * only ever incremented and shown back to the frontend, so a frontend that scribbled on it confuses
+ * only itself.
+ */
+export function nextGeneration(win: GuestWindow): number {
+  const previous = win.u32(H.magic) === WINDOW_MAGIC ? win.u32(H.backendGeneration) : 0;
+  return ((previous + 1) >>> 0) || 1;
+}
+
 /** Publishes the backend state (READY after a fence, STOPPED on shutdown). */
 export function setBackendState(win: GuestWindow, state: number): void {
   win.setU32(H.backendState, state);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GuestProtocolError } from '../../firmware/errors';
-import { computeLayout } from '../../firmware/window/layout';
+import { computeLayout, H, nextGeneration, WINDOW_MAGIC } from '../../firmware/window/layout';
 import { GuestWindow } from '../../firmware/window/window';
 
 const win = () => new GuestWindow(new ArrayBuffer(1 << 20), 0xb000);
@@ -46,6 +46,18 @@ test('computeLayout places FIFOs after the header page and the pool after the FI
   assert.is(l.poolSize, (4 << 20) - 0xb000);
   assert.throws(() => computeLayout(4 << 20, 48), /power of two/);
   assert.throws(() => computeLayout(64 * 1024, 64), /too small/);
+});
+
+test('the boot generation counts on from the previous boot found in the window, and is never 0', () => {
+  const buf = new ArrayBuffer(1 << 20);
+  const v = new DataView(buf);
+  const w = new GuestWindow(buf, 0xb000);
+  assert.is(nextGeneration(w), 1, 'fresh window');
+  v.setUint32(H.magic, WINDOW_MAGIC, true);
+  v.setUint32(H.backendGeneration, 41, true);
+  assert.is(nextGeneration(w), 42, 'restart over the same window');
+  v.setUint32(H.backendGeneration, 0xffffffff, true);
+  assert.is(nextGeneration(w), 1, 'wraps past 0');
 });
 
 test.run();
