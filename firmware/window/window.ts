@@ -45,31 +45,36 @@ export class GuestWindow {
   }
 
   private check(off: number, len: number): void {
-    if (!(off >= 0 && off + len <= this.size)) throw new Error(`window access [${off} +${len}] outside window of ${this.size}`);
+    if (!(off >= 0 && off + len <= this.size)) this.outside(off, len);
+  }
+
+  /** A host bug (an internal access outside the window): fails loudly. */
+  private outside(off: number, len: number): never {
+    throw new Error(`window access [${off} +${len}] outside window of ${this.size}`);
   }
 
   u8(off: number): number {
-    this.check(off, 1);
+    if (!(off >= 0 && off + 1 <= this.size)) this.outside(off, 1);
     return this.bytes[off]!;
   }
   u16(off: number): number {
-    this.check(off, 2);
+    if (!(off >= 0 && off + 2 <= this.size)) this.outside(off, 2);
     return this.view.getUint16(off, true);
   }
   u32(off: number): number {
-    this.check(off, 4);
+    if (!(off >= 0 && off + 4 <= this.size)) this.outside(off, 4);
     return this.view.getUint32(off, true);
   }
   setU8(off: number, v: number): void {
-    this.check(off, 1);
+    if (!(off >= 0 && off + 1 <= this.size)) this.outside(off, 1);
     this.bytes[off] = v;
   }
   setU16(off: number, v: number): void {
-    this.check(off, 2);
+    if (!(off >= 0 && off + 2 <= this.size)) this.outside(off, 2);
     this.view.setUint16(off, v, true);
   }
   setU32(off: number, v: number): void {
-    this.check(off, 4);
+    if (!(off >= 0 && off + 4 <= this.size)) this.outside(off, 4);
     this.view.setUint32(off, v, true);
   }
 
@@ -81,7 +86,7 @@ export class GuestWindow {
 
   /** Copies [off, off+len) into `dst` at `dstOff` (private memory the caller owns). */
   copyOutInto(off: number, len: number, dst: Uint8Array, dstOff: number): void {
-    this.check(off, len);
+    if (!(off >= 0 && off + len <= this.size)) this.outside(off, len);
     dst.set(this.bytes.subarray(off, off + len), dstOff);
   }
 
