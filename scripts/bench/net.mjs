@@ -1,29 +1,36 @@
-// virtio-net scenarios: two net devices on one host-sim board, connected by the node runtime's virtual
-// switch; the frontend driver model sends from interface A and receives on interface B.
+// virtio-net scenarios: two net devices on one host-sim board, connected by the runtime's virtual
+// switch (node: runtime/node/switch.ts; native: runtime/native/packet.c, the firmware in its own process
+// over ivshmem); the frontend driver model sends from interface A and receives on interface B.
 //   net-64b     64-byte frames (minimum Ethernet), bursts of BURST per doorbell
 //   net-1500b   1500-byte frames
 // Figures: packets/s and MB/s (frame bytes, A's transmit to B's receive, both frontends' work included,
 // everything on one thread), doorbells-per-packet (both directions) and backend-cpu-per-packet
-// (process.cpuUsage over the calls into the firmware only). `--net-seconds S` sets the time per scenario.
+// (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
+// from /proc). `--net-seconds S` sets the time per scenario.
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export const runtimes = ['node'];
+export const runtimes = ['node', 'native'];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BURST = 64;
 
-export async function run({ emit, args = [] }) {
-  const { createSim, NetDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
+const DEVICES = [
+  { type: 'rng', service: 'entropy0' },
+  { type: 'console', service: 'console0' },
+  { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
+  { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
+];
+const SERVICES = { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } };
+
+export async function run({ runtime = 'node', emit, args = [] }) {
+  const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const i = args.indexOf('--net-seconds');
   const seconds = i >= 0 ? Number(args[i + 1]) : 1;
+  if (runtime === 'native') return runNative(mod, emit, seconds);
+  const { createSim, NetDriver } = mod;
   const sim = await createSim({
-    devices: [
-      { type: 'rng', service: 'entropy0' },
-      { type: 'console', service: 'console0' },
-      { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
-      { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
-    ],
-    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } },
+    devices: DEVICES,
+    services: SERVICES,
     log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
   });
   const rt = sim.runtime;
@@ -39,6 +46,19 @@ export async function run({ emit, args = [] }) {
   const fe = await sim.frontend();
   const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
   const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
+  await measure(a, b, seconds, emit, {
+    lines: () => sim.lines.fromFrontend + sim.lines.toFrontend,
+    cpuUs: () => backendUs,
+    wait: async () => {}, // the simulator runs the backend until idle inside every call
+  });
+  sim.dispose();
+}
+
+/**
+ * Bursts of BURST frames from a to b, for 64- and 1500-byte frames. `probe` gives the doorbell count
+ * (null when the runtime does not count them), the backend's CPU so far (µs), and how to wait for it.
+ */
+async function measure(a, b, seconds, emit, probe) {
   for (const size of [64, 1500]) {
     const frame = new Uint8Array(size);
     frame.set(b.mac, 0);
@@ -49,12 +69,17 @@ export async function run({ emit, args = [] }) {
       for (let k = 0; k < BURST; k++) a.queue(frame);
       await a.flush();
       let got = 0;
-      for (let tries = 0; got < BURST && tries < 8; tries++) got += (await b.receive()).length;
+      const end = performance.now() + 5000;
+      while (got < BURST && performance.now() < end) {
+        const n = (await b.receive()).length;
+        got += n;
+        if (n === 0) await probe.wait();
+      }
       if (got !== BURST) throw new Error(`net bench: ${got} of ${BURST} frames arrived`);
     };
     for (let w = 0; w < 20; w++) await round(); // warm up (JIT, rings)
-    const lines0 = sim.lines.fromFrontend + sim.lines.toFrontend;
-    backendUs = 0;
+    const lines0 = probe.lines();
+    const cpu0 = probe.cpuUs();
     let packets = 0;
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
@@ -66,8 +91,34 @@ export async function run({ emit, args = [] }) {
     const name = `net-${size}b`;
     emit(name, 'packets', Math.round(packets / s), '1/s');
     emit(name, 'throughput', (packets * size) / s / 1e6, 'MB/s');
-    emit(name, 'doorbells-per-packet', (sim.lines.fromFrontend + sim.lines.toFrontend - lines0) / packets, '1');
-    emit(name, 'backend-cpu-per-packet', backendUs / packets, 'us');
+    if (lines0 !== null) emit(name, 'doorbells-per-packet', (probe.lines() - lines0) / packets, '1');
+    emit(name, 'backend-cpu-per-packet', (probe.cpuUs() - cpu0) / packets, 'us');
   }
-  sim.dispose();
+}
+
+/** The native runtime: bulkhead-fw in its own process, this process the frontend over ivshmem. */
+async function runNative({ Frontend, NetDriver }, emit, seconds) {
+  const { startNative } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
+  const { readFileSync } = await import('node:fs');
+  const board = JSON.parse(readFileSync(join(root, 'boards', 'host-sim.json'), 'utf8'));
+  board.devices = DEVICES;
+  board.services = { ...board.services, ...SERVICES };
+  const n = await startNative({ board });
+  try {
+    const fe = await Frontend.attach(n.port);
+    const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
+    const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
+    const tick = 1e6 / 100; // USER_HZ
+    await measure(a, b, seconds, emit, {
+      lines: () => null,
+      cpuUs: () => {
+        const stat = readFileSync(`/proc/${n.fw.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(f[11]) + Number(f[12])) * tick; // utime, stime (fields 14, 15)
+      },
+      wait: () => n.port.wait(5),
+    });
+  } finally {
+    await n.stop();
+  }
 }
