@@ -205,7 +205,7 @@ class ChainBuilder {
       throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${head}: device-readable descriptor after a writable one`);
     }
     if (len === 0) return; // carries nothing; it still counted against the TTL
-    const off = this.win.guestRange(addrLo, addrHi, len, `chain ${head} buffer`);
+    const off = this.win.guestRange(addrLo, addrHi, len, 'buffer', head);
     if (this.readableBytes + this.writableBytes + len > MAX_CHAIN_BYTES) {
       throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${head}: more than 2^32 bytes`);
     }
@@ -336,7 +336,7 @@ export class SplitQueue {
       throw new GuestProtocolError('INDIRECT_BAD_LEN', 'virtio §2.7.5.3.1', `chain ${head}: indirect table of ${d.len} bytes`);
     }
     const n = d.len / DESC_SIZE;
-    const off = this.win.guestRange(d.addrLo, d.addrHi, d.len, `chain ${head} indirect table`);
+    const off = this.win.guestRange(d.addrLo, d.addrHi, d.len, 'indirect table', head);
     const table = this.win.copyOut(off, d.len); // one fetch of the whole table
     const v = new DataView(table.buffer);
     let j = 0;

@@ -32,13 +32,14 @@ export class GuestWindow {
   /**
    * Validates a guest-supplied 64-bit address (lo, hi u32 halves) and length as a range inside the
    * pool; returns the window offset. Anything else is a protocol violation, never a memory access.
+   * `chain` (a head index) prefixes the description only when it is thrown: no string per call.
    */
-  guestRange(lo: number, hi: number, len: number, what: string): number {
+  guestRange(lo: number, hi: number, len: number, what: string, chain = -1): number {
     if (hi !== 0 || lo < this.guestStart || lo + len > this.size) {
       throw new GuestProtocolError(
         'ADDR_OUTSIDE_WINDOW',
         'DESIGN §2',
-        `${what} [0x${hi.toString(16)}_${lo.toString(16).padStart(8, '0')} +${len}] outside pool [0x${this.guestStart.toString(16)}, 0x${this.size.toString(16)})`,
+        `${chain >= 0 ? `chain ${chain} ` : ''}${what} [0x${hi.toString(16)}_${lo.toString(16).padStart(8, '0')} +${len}] outside pool [0x${this.guestStart.toString(16)}, 0x${this.size.toString(16)})`,
       );
     }
     return lo;
