@@ -1,15 +1,5 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { liveRng } from '../helpers';
+// head-out-of-range: test/shared/conformance.suite.ts on the simulator (test/native/shared-conformance.test.ts runs it natively).
+import { sim } from '../shared/backends';
+import { behaviours } from '../shared/conformance.suite';
 
-test('an available ring head ≥ queue size is a violation (virtio §2.7.6)', async () => {
-  const { s, ring } = await liveRng(8);
-  ring.offer(8);
-  ring.notify(0, 0);
-  const dev = s.stats().devices[0]!;
-  assert.ok(dev.needsReset);
-  assert.is(dev.counters['violation.HEAD_OUT_OF_RANGE'], 1);
-  s.dispose();
-});
-
-test.run();
+behaviours.headOutOfRange(sim);

@@ -1,0 +1,217 @@
+/**
+ * A raw virtio-msg peer over any FrontendPort: writes any bytes at all into the driver→device FIFO,
+ * takes everything from the device→driver FIFO, and waits for answers and doorbells instead of
+ * assuming the backend ran (it runs in another process on native).
+ *
+ * "Was anything answered?" is decided with a PING barrier, never with a sleep: the backend handles
+ * FIFO messages in order and publishes its answers at the end of a pass, after it ran the queues
+ * those messages kicked, so once a PING sent after a message is answered, that message has been
+ * processed. `barrier()` does two PING round trips, so that work a device kicked for the next pass
+ * (a console control reply, for instance) is done too.
+ */
+import * as P from '../../firmware/transport/protocol';
+import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
+import { FrontendBus } from '../../frontend/bus';
+import type { WindowLayout } from '../../frontend/layout';
+import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL } from '../../frontend/layout';
+import type { FrontendPort } from '../../frontend/port';
+import { SplitRing, u32s } from './ring';
+
+export { P, u32s };
+
+export const LIVE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+
+/** Tokens the barrier uses (tests' own requests stay below). */
+const BARRIER_TOKEN_BASE = 0xf000;
+
+export class RawPeer {
+  readonly layout: WindowLayout;
+  private readonly bus: FrontendBus;
+  /** Messages taken from the FIFO that nobody asked for yet. */
+  private inbox: Uint8Array[] = [];
+  private nextToken = 1;
+  private nextBarrier = 0;
+  private readonly name: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly port: FrontendPort,
+    /** `timeoutMs`: how long to wait for the backend (0 for a simulator, which finished on kick). */
+    opts: { name: string; timeoutMs: number },
+  ) {
+    this.bus = new FrontendBus(port);
+    this.layout = this.bus.layout;
+    this.name = opts.name;
+    this.timeoutMs = opts.timeoutMs;
+  }
+
+  get bytes(): Uint8Array {
+    return this.port.bytes;
+  }
+
+  private view(): DataView {
+    const b = this.port.bytes;
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** Writes one raw message (any bytes, at most a slot); false when the FIFO is full. No doorbell. */
+  send(msg: Uint8Array): boolean {
+    return this.bus.post(msg);
+  }
+
+  kick(): void {
+    this.port.kick();
+  }
+
+  /** Takes every message from the device→driver FIFO (and rings the backend if it was full). */
+  receive(): Uint8Array[] {
+    const f = this.layout.fifoV2D;
+    const v = this.view();
+    const head = v.getUint32(f.offset + FIFO_HEAD, true);
+    let tail = v.getUint32(f.offset + FIFO_TAIL, true);
+    const wasFull = ((head - tail) >>> 0) >= f.slots;
+    const out: Uint8Array[] = [];
+    while (tail !== head) {
+      const slot = f.offset + FIFO_SLOTS + (tail & (f.slots - 1)) * this.layout.slotSize;
+      const size = v.getUint16(slot + 6, true);
+      out.push(this.bytes.slice(slot, slot + Math.min(Math.max(size, 8), this.layout.slotSize)));
+      tail = (tail + 1) >>> 0;
+    }
+    v.setUint32(f.offset + FIFO_TAIL, tail, true);
+    if (wasFull) this.kick(); // the backend holds answers back while the FIFO is full
+    return out;
+  }
+
+  /** Polls the FIFO (into the inbox) and waits for doorbells until `cond()`; throws `what` on timeout. */
+  async until(cond: () => boolean, what: () => string, timeoutMs = this.timeoutMs): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      this.inbox.push(...this.receive());
+      if (cond()) return;
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`[${this.name}] ${what()}${timeoutMs ? ` (waited ${timeoutMs} ms)` : ''}`);
+      await this.port.wait(left);
+    }
+  }
+
+  /** Sends `msg`, ringing and waiting while the FIFO is full. */
+  private async post(msg: Uint8Array): Promise<void> {
+    if (this.send(msg)) return;
+    this.kick();
+    await this.until(() => this.send(msg), () => 'driver→device FIFO stayed full');
+  }
+
+  /** One PING round trip; returns every other message that arrived before its answer. */
+  private async ping(): Promise<Uint8Array[]> {
+    const token = BARRIER_TOKEN_BASE + (this.nextBarrier++ % 0xfff);
+    await this.post(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, token, u32s(0xba771e00 + token)));
+    this.kick();
+    const isAnswer = (m: Uint8Array) => m[0] === (P.TYPE_BUS | P.TYPE_RESPONSE) && m[1] === P.BUS_MSG_PING && (m[4]! | (m[5]! << 8)) === token;
+    await this.until(() => this.inbox.some(isAnswer), () => 'no answer to the barrier PING: the backend stopped processing its FIFO');
+    const at = this.inbox.findIndex(isAnswer);
+    const before = this.inbox.slice(0, at);
+    this.inbox = this.inbox.slice(at + 1);
+    return before;
+  }
+
+  /** Two PING round trips: everything sent before, and the work it kicked, is processed. Returns what arrived meanwhile. */
+  async barrier(): Promise<Uint8Array[]> {
+    return [...(await this.ping()), ...(await this.ping())];
+  }
+
+  /**
+   * Discards stale traffic, sends `msgs` (any bytes), rings, and returns everything the backend sent
+   * until the barrier — the asynchronous equivalent of "send, run the backend until idle, receive".
+   */
+  async exchange(msgs: Uint8Array[]): Promise<Uint8Array[]> {
+    this.receive();
+    this.inbox = [];
+    for (const m of msgs) await this.post(m);
+    return this.barrier();
+  }
+
+  /** One raw message; everything the backend sent in response. */
+  raw(msg: Uint8Array): Promise<Uint8Array[]> {
+    return this.exchange([msg]);
+  }
+
+  /** Sends one transport request and returns its answer payload, or null if it was not answered. */
+  async request(devNum: number, msgId: number, payload: Uint8Array = new Uint8Array(0), opts: { bus?: boolean } = {}): Promise<DataView | null> {
+    const t = this.nextToken;
+    this.nextToken = this.nextToken >= BARRIER_TOKEN_BASE - 1 ? 1 : this.nextToken + 1;
+    const type = opts.bus ? P.TYPE_BUS : 0;
+    for (const m of await this.exchange([FrontendBus.encode(type, msgId, devNum, t, payload)])) {
+      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      if (m[0]! & P.TYPE_RESPONSE && (m[0]! & P.TYPE_BUS) === type && v.getUint16(4, true) === t && v.getUint16(2, true) === devNum) {
+        return new DataView(m.buffer, m.byteOffset + 8, v.getUint16(6, true) - 8);
+      }
+    }
+    return null;
+  }
+
+  /** A request that must be answered. */
+  async must(devNum: number, msgId: number, payload?: Uint8Array): Promise<DataView> {
+    const a = await this.request(devNum, msgId, payload);
+    if (!a) throw new Error(`[${this.name}] no answer to ${P.MSG_NAMES[msgId] ?? msgId} from device ${devNum}`);
+    return a;
+  }
+
+  /** SET_DEVICE_STATUS; the status the device answers with. */
+  async setStatus(dev: number, status: number): Promise<number> {
+    return (await this.must(dev, P.VIRTIO_MSG_SET_DEVICE_STATUS, u32s(status))).getUint32(0, true);
+  }
+
+  /** Resets and negotiates `features` (default VERSION_1 | ACCESS_PLATFORM) up to FEATURES_OK; the answered status. */
+  async negotiate(dev: number, features = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM): Promise<number> {
+    await this.setStatus(dev, 0);
+    await this.setStatus(dev, ACKNOWLEDGE);
+    await this.setStatus(dev, ACKNOWLEDGE | DRIVER);
+    await this.request(dev, P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, Number(features & 0xffffffffn), Number(features >> 32n)));
+    return this.setStatus(dev, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+  }
+
+  /** A hand-built ring in the pool (at `base`, default the pool start). */
+  ring(size: number, base = this.layout.poolOffset): PeerRing {
+    return new PeerRing(this, size, base);
+  }
+
+  /** The name of the backend, for failure messages. */
+  get backend(): string {
+    return this.name;
+  }
+}
+
+/** A hand-built split ring installed and notified through a RawPeer. */
+export class PeerRing extends SplitRing {
+  constructor(
+    readonly peer: RawPeer,
+    size: number,
+    base: number,
+  ) {
+    super(() => peer.bytes, size, base);
+  }
+
+  /** SET_VQUEUE for this ring as queue `q` of device `dev`. */
+  async install(dev: number, q: number): Promise<void> {
+    await this.peer.request(dev, P.VIRTIO_MSG_SET_VQUEUE, this.setVqueuePayload(q));
+  }
+
+  /** EVENT_AVAIL for queue `q` of `dev`, then a barrier; returns what the backend sent. */
+  notify(dev: number, q: number): Promise<Uint8Array[]> {
+    return this.peer.raw(FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, u32s(q, 0)));
+  }
+
+  /** Waits until the device has used at least `n` buffers in total. */
+  waitUsed(n: number): Promise<void> {
+    return this.peer.until(() => ((this.usedIdx() - n) & 0xffff) < 0x8000, () => `queue at 0x${this.desc.toString(16)}: used index ${this.usedIdx()}, expected ${n}`);
+  }
+}
+
+/** Negotiates device `dev`, installs one raw ring of `size` entries as queue 0 and sets DRIVER_OK. */
+export async function liveRing(peer: RawPeer, dev: number, size = 8, features?: bigint): Promise<PeerRing> {
+  await peer.negotiate(dev, features);
+  const ring = peer.ring(size);
+  await ring.install(dev, 0);
+  await peer.setStatus(dev, LIVE);
+  return ring;
+}

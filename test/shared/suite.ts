@@ -1,0 +1,37 @@
+/**
+ * Runtime-parameterised uvu suites: a behaviour is written once against a Backend and registered on
+ * whichever backend an entry file names. Every test gets a fresh backend (started with its own
+ * options) that is stopped afterwards, and every test title starts with the backend's name, so a
+ * failure report says where it failed.
+ */
+import { suite } from 'uvu';
+import type { Backend, BackendKind, StartOptions } from './backends';
+
+export type TestFn = (title: string, body: (b: Backend) => Promise<void>, opts?: StartOptions) => void;
+
+/** A behaviour: `define` declares its tests; the result registers and runs them on one backend. */
+export function behaviour(name: string, define: (test: TestFn) => void): (kind: BackendKind) => void {
+  return (kind) => {
+    const s = suite(`${name} [${kind.name}]`);
+    define((title, body, opts) =>
+      s(`[${kind.name}] ${title}`, async () => {
+        const b = await kind.start(opts);
+        let failed = true;
+        try {
+          await body(b);
+          failed = false;
+        } finally {
+          // A failing body's error is the one to report; a failing stop() is reported on its own.
+          if (failed) await b.stop().catch(() => {});
+          else await b.stop();
+        }
+      }),
+    );
+    s.run();
+  };
+}
+
+/** Registers every behaviour of a suite module on `kind`. */
+export function registerAll(behaviours: Record<string, (kind: BackendKind) => void>, kind: BackendKind): void {
+  for (const register of Object.values(behaviours)) register(kind);
+}
