@@ -1,0 +1,6 @@
+// The driver-model suite (test/shared/devices.suite.ts) on the native runtime, across the process
+// boundary. Fails, not skips, without `npm run setup:native`.
+import { native } from '../shared/backends';
+import { register } from '../shared/devices.suite';
+
+register(native);
