@@ -62,6 +62,7 @@ struct port {
     int sw;
     int handle; /* service handle, -1 for a TAP */
     int tap_fd;
+    int tap_port; /* a device port: the TAP its service named (its link follows it), else -1 */
     bool link_up, partial_csum;
     struct frame *q[PORT_QUEUE_FRAMES];
     unsigned head, count, rx_pos;
@@ -167,6 +168,18 @@ static void shift(struct port *p)
 
 static void tap_write(struct port *p, struct frame *f);
 
+/* Link down drops what is queued (counted) and tells the consumer (it reports STATUS). */
+static void set_link(struct port *p, bool up)
+{
+    if (p->link_up == up) return;
+    p->link_up = up;
+    if (!up) {
+        p->c.rx_dropped_link_down += p->count;
+        while (p->count) shift(p);
+    }
+    mark_pending(p);
+}
+
 /* The switch hands a port a frame (takes a reference if queued). */
 static void deliver(struct port *p, struct frame *f)
 {
@@ -252,15 +265,30 @@ static void tap_write(struct port *p, struct frame *f)
     else p->c.rx_dropped_queue_full++;                     /* EAGAIN, ENOBUFS, ENOMEM: the host is full */
 }
 
+/* The TAP device was deleted (or moved into a namespace that was deleted): the fd only reports
+ * errors from now on. Stop watching it (level-triggered epoll would spin) and take the links of the
+ * device ports behind it down. */
+static void tap_gone(int port, int err)
+{
+    struct port *p = &ports[port];
+    bh_log(BH_LOG_WARN, "packet %s: the TAP is gone (%s); its ports are down", p->name, strerror(err));
+    bh_loop_watch(p->tap_fd, 0, -1);
+    set_link(p, false);
+    for (int i = 0; i < MAX_PORTS; i++)
+        if (ports[i].used && ports[i].tap_port == port) set_link(&ports[i], false);
+}
+
 /* The loop saw the TAP readable: up to TAP_READ_BURST frames into the switch (level-triggered
  * epoll brings us back for the rest). */
 void bh_packet_tap_event(int port)
 {
     static uint8_t buf[VNET_HDR + PKT_MAX_FRAME];
     struct port *p = &ports[port];
+    if (!p->link_up) return;
     for (int k = 0; k < TAP_READ_BURST; k++) {
         ssize_t n = read(p->tap_fd, buf, sizeof buf);
-        if (n < 0) return; /* EAGAIN: drained */
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return; /* drained */
+        if (n < 0) { tap_gone(port, errno); return; }
         if (n < VNET_HDR + 14 || buf[1] != 0 /* gso_type NONE */) { p->c.tx_errors++; continue; }
         uint16_t cs, co;
         memcpy(&cs, buf + 6, 2);
@@ -321,6 +349,7 @@ static int port_new(int sw, const char *name, int handle)
         p->sw = sw;
         p->handle = handle;
         p->tap_fd = -1;
+        p->tap_port = -1;
         p->link_up = true;
         s->ports[s->n_ports++] = i;
         return i;
@@ -356,6 +385,7 @@ int bh_packet_attach(int h, const char *name, const char *sw_name, const char *t
     }
     int p = port_new(sw, name, h);
     if (p < 0) return p;
+    ports[p].tap_port = tap_port;
     port_of_handle[h] = p;
     bh_log(BH_LOG_DEBUG, "packet %s: port %d on switch %s%s%s", name, p, sw_name, tap ? ", TAP " : "", tap ? tap : "");
     return 0;

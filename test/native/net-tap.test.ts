@@ -5,14 +5,15 @@
  * talks to 10.199.0.2:7777, which is this test answering through the frontend driver model on net0:
  * ARP request → ARP reply, UDP datagram (checksum completed by the switch, since the driver did not
  * negotiate GUEST_CSUM) → UDP reply sent with NEEDS_CSUM, which the kernel takes through the TAP's
- * virtio_net_hdr. The namespace and the TAP are removed even when the test fails; without `ip` or
+ * virtio_net_hdr. Deleting the TAP then takes net0's link down. The namespace and the TAP are removed
+ * even when the test fails; without `ip` or
  * /dev/net/tun the test fails and says so.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VIRTIO_NET_F_CSUM, VIRTIO_NET_F_MAC } from '../../firmware/devices/net';
+import { VIRTIO_NET_F_CSUM, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS } from '../../firmware/devices/net';
 import { Frontend } from '../../frontend/device';
 import { NetDriver } from '../../frontend/drivers/net';
 import { run } from '../../runtime/native/harness.mjs';
@@ -90,7 +91,7 @@ test('a kernel in a network namespace reaches the frontend through the TAP: ARP,
       ip('-n', NS, 'addr', 'add', `${NS_IP.join('.')}/24`, 'dev', TAP);
       ip('-n', NS, 'link', 'set', TAP, 'up');
       const fe = await Frontend.attach(n.port!);
-      const nic = await NetDriver.open(fe.devices[2]!, { queueSize: 64, features: VIRTIO_NET_F_CSUM | VIRTIO_NET_F_MAC });
+      const nic = await NetDriver.open(fe.devices[2]!, { queueSize: 64, features: VIRTIO_NET_F_CSUM | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS });
       const client = run('ip', ['netns', 'exec', NS, process.execPath, '-e', CLIENT]);
       let arp = 0;
       let datagram: Uint8Array | null = null;
@@ -121,8 +122,15 @@ test('a kernel in a network namespace reaches the frontend through the TAP: ARP,
       assert.is(res.code, 0, `the client in the namespace got our UDP reply (exit ${res.code}: ${res.stderr.trim()})`);
       const got = JSON.parse(res.stdout.trim());
       assert.equal(got, { msg: 'pong: ping from the namespace', from: OUR_IP.join('.'), port: 7777 }, 'the reply the kernel delivered');
+      // Deleting the TAP takes net0's link down (STATUS), once; the firmware logs it once.
+      assert.ok(await nic.linkUp(), 'link up while the TAP exists');
+      ip('-n', NS, 'link', 'del', TAP);
+      const end2 = Date.now() + 5000;
+      while ((await nic.linkUp()) && Date.now() < end2) await n.port!.wait(20);
+      assert.not.ok(await nic.linkUp(), 'net0 reports link down once its TAP is deleted');
       const stderr = (await n.stop()).stderr;
-      const line = stderr.split('\n').find((l) => l.includes(`packet tap:${TAP}`)) ?? '';
+      assert.is(stderr.split('the TAP is gone').length - 1, 1, `one "TAP is gone" warning:\n${stderr}`);
+      const line = stderr.split('\n').find((l) => l.includes(`packet tap:${TAP} (switch`)) ?? '';
       assert.match(line, /rxFrames [1-9]/, `the TAP port counted the frames written to the kernel: ${line}`);
       const net0 = stderr.split('\n').find((l) => l.includes('packet net0 (switch')) ?? '';
       assert.match(net0, /csumCompleted [1-9]/, `the kernel's partial-checksum datagram was completed by the switch for net0: ${net0}`);
