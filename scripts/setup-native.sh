@@ -18,7 +18,7 @@ SUDO=""
 log() { echo "setup-native: $*" >&2; }
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
-PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils)
+PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
