@@ -2,6 +2,7 @@
 // Scenarios are modules scripts/bench/<name>.mjs exporting
 //   `runtimes`: the runtimes they support (e.g. ['node', 'native'])
 //   `async run({ runtime, emit, args })` calling emit(scenario, metric, value, unit) per figure.
+// Scenario options (e.g. `--net-seconds 4`) pass through in `args`.
 // With --json: one JSON object per line {"scenario","runtime","metric","value","unit"}; else a table.
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,12 +15,15 @@ export async function run(args) {
   const rtIdx = args.indexOf('--runtime');
   const runtime = rtIdx >= 0 ? args[rtIdx + 1] : 'node';
   if (!['node', 'native'].includes(runtime)) throw new Error(`--runtime must be node or native, not ${runtime}`);
+  const all = readdirSync(dir).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)).sort();
+  // Scenario names, skipping option values (`--runtime native`, a scenario's own `--net-seconds 4`).
+  const BOOLEAN = new Set(['--json']);
   const names = [];
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--runtime') i++;
-    else if (!args[i].startsWith('--')) names.push(args[i]);
+    if (args[i].startsWith('--')) {
+      if (!BOOLEAN.has(args[i]) && !args[i].includes('=') && i + 1 < args.length && !args[i + 1].startsWith('--')) i++;
+    } else names.push(args[i]);
   }
-  const all = readdirSync(dir).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)).sort();
   const chosen = names.length ? names : all;
   for (const n of chosen) if (!all.includes(n)) throw new Error(`no benchmark scenario '${n}' (have: ${all.join(', ')})`);
   const rows = [];
