@@ -30,28 +30,46 @@ export function pattern(n: number, seed = 7): Uint8Array {
   return b;
 }
 
-/** A simulator serving a fresh image as blk device 2; `image()` reads the file back, `done()` cleans up. */
-export async function blkSim(o: BlkSimOptions = {}) {
+/** A fresh image file (in /dev/shm when there is one); `image()` reads it back, `remove()` deletes it. */
+export function blkImage(o: BlkSimOptions = {}) {
   const dir = o.path ? null : mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-blk-'));
   const path = o.path ?? join(dir!, 'disk.img');
   const initial = o.path ? new Uint8Array(readFileSync(o.path)) : (o.content ?? pattern(o.sizeBytes ?? 1 << 20));
   if (dir) writeFileSync(path, initial);
-  const s = await createSim({
+  return {
+    path,
+    initial,
+    image: () => new Uint8Array(readFileSync(path)),
+    remove: () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Board overrides serving `path` as blk device 2 (after the default rng 0 and console 1). */
+export function blkBoard(path: string, o: BlkSimOptions = {}) {
+  return {
     devices: [
       { type: 'rng', service: 'entropy0' },
       { type: 'console', service: 'console0' },
       { type: 'blk', service: 'disk0', queues: o.queues ?? 1 },
     ],
     services: { disk0: { kind: 'storage', path, readOnly: o.readOnly === true } },
-  });
+  };
+}
+
+/** A simulator serving a fresh image as blk device 2; `image()` reads the file back, `done()` cleans up. */
+export async function blkSim(o: BlkSimOptions = {}) {
+  const img = blkImage(o);
+  const s = await createSim(blkBoard(img.path, o));
   return {
     s,
-    path,
-    initial,
-    image: () => new Uint8Array(readFileSync(path)),
+    path: img.path,
+    initial: img.initial,
+    image: img.image,
     done: () => {
       s.dispose();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      img.remove();
     },
   };
 }

@@ -9,24 +9,24 @@ import type { Backend, BackendKind, StartOptions } from './backends';
 
 export type TestFn = (title: string, body: (b: Backend) => Promise<void>, opts?: StartOptions) => void;
 
+/** Starts a backend, runs `body` on it and stops it; a failing body's error is the one reported. */
+export async function withBackend(kind: BackendKind, opts: StartOptions | undefined, body: (b: Backend) => Promise<void>): Promise<void> {
+  const b = await kind.start(opts);
+  let failed = true;
+  try {
+    await body(b);
+    failed = false;
+  } finally {
+    if (failed) await b.stop().catch(() => {});
+    else await b.stop();
+  }
+}
+
 /** A behaviour: `define` declares its tests; the result registers and runs them on one backend. */
 export function behaviour(name: string, define: (test: TestFn) => void): (kind: BackendKind) => void {
   return (kind) => {
     const s = suite(`${name} [${kind.name}]`);
-    define((title, body, opts) =>
-      s(`[${kind.name}] ${title}`, async () => {
-        const b = await kind.start(opts);
-        let failed = true;
-        try {
-          await body(b);
-          failed = false;
-        } finally {
-          // A failing body's error is the one to report; a failing stop() is reported on its own.
-          if (failed) await b.stop().catch(() => {});
-          else await b.stop();
-        }
-      }),
-    );
+    define((title, body, opts) => s(`[${kind.name}] ${title}`, () => withBackend(kind, opts, body)));
     s.run();
   };
 }
