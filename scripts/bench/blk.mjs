@@ -8,6 +8,7 @@
 // lines), backend-cpu-per-request: process.cpuUsage() (user+system) summed over the calls into the
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
 // the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
+import { backendCpu } from './_backend-cpu.mjs';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,16 +39,7 @@ export async function run({ emit, args = [] }) {
       log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
     });
     // Backend CPU: only the time spent inside calls into the firmware.
-    const rt = sim.runtime;
-    const call = rt.call.bind(rt);
-    let backendUs = 0;
-    rt.call = (...a) => {
-      const c0 = process.cpuUsage();
-      const r = call(...a);
-      const c = process.cpuUsage(c0);
-      backendUs += c.user + c.system;
-      return r;
-    };
+    const backendUs = backendCpu(sim);
     const fe = await sim.frontend();
     const blk = await BlkDriver.open(fe.find(2), { queues: 1, queueSize: 128, queueDepth: 32 });
     const capacity = blk.capacity;
@@ -61,7 +53,7 @@ export async function run({ emit, args = [] }) {
       // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
       await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
       const lines0 = { ...sim.lines };
-      const cpu0 = backendUs;
+      const cpu0 = backendUs();
       let n = 0;
       let bytes = 0;
       const t0 = performance.now();
@@ -78,7 +70,7 @@ export async function run({ emit, args = [] }) {
       emit(name, 'iops', n / s, '1/s');
       emit(name, 'throughput', bytes / s / 1e6, 'MB/s');
       emit(name, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
-      emit(name, 'backend-cpu-per-request', (backendUs - cpu0) / n, 'us');
+      emit(name, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
     }
 
     const sectors4k = capacity / 8;

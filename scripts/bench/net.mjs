@@ -7,6 +7,7 @@
 // everything on one thread), doorbells-per-packet (both directions) and backend-cpu-per-packet
 // (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
 // from /proc). `--net-seconds S` sets the time per scenario.
+import { backendCpu } from './_backend-cpu.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -33,22 +34,14 @@ export async function run({ runtime = 'node', emit, args = [] }) {
     services: SERVICES,
     log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
   });
-  const rt = sim.runtime;
-  const call = rt.call.bind(rt);
-  let backendUs = 0;
-  rt.call = (...a) => {
-    const c0 = process.cpuUsage();
-    const r = call(...a);
-    const c = process.cpuUsage(c0);
-    backendUs += c.user + c.system;
-    return r;
-  };
+  // Backend CPU: only the time spent inside calls into the firmware.
+  const backendUs = backendCpu(sim);
   const fe = await sim.frontend();
   const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
   const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
   await measure(a, b, seconds, emit, {
     lines: () => sim.lines.fromFrontend + sim.lines.toFrontend,
-    cpuUs: () => backendUs,
+    cpuUs: () => backendUs(),
     wait: async () => {}, // the simulator runs the backend until idle inside every call
   });
   sim.dispose();

@@ -15,7 +15,7 @@ export async function run(args) {
   const rtIdx = args.indexOf('--runtime');
   const runtime = rtIdx >= 0 ? args[rtIdx + 1] : 'node';
   if (!['node', 'native'].includes(runtime)) throw new Error(`--runtime must be node or native, not ${runtime}`);
-  const all = readdirSync(dir).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)).sort();
+  const all = readdirSync(dir).filter((f) => f.endsWith('.mjs') && !f.startsWith('_')).map((f) => f.slice(0, -4)).sort();
   // Scenario names, skipping option values (`--runtime native`, a scenario's own `--net-seconds 4`).
   const BOOLEAN = new Set(['--json']);
   const names = [];
