@@ -33,10 +33,14 @@ export async function run({ emit, args = [] }) {
   if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
   const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
 
-  const pp = await runToEnd(PINGPONG, ['eventfd', '20000']);
-  if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
-  const floorUs = Number(pp.stdout.trim()) / 1000;
-  emit('eventfd-pingpong', 'latency', round(floorUs), 'us');
+  // The floor moves with the machine's load (other jobs delay wake-ups): the best of three short runs.
+  let floorUs = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const pp = await runToEnd(PINGPONG, ['eventfd', '5000']);
+    if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
+    floorUs = Math.min(floorUs, Number(pp.stdout.trim()) / 1000);
+  }
+  emit('eventfd-pingpong', 'latency-best-of-3', round(floorUs), 'us');
 
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
   const disk = join(dir, 'disk.img');
