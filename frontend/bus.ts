@@ -5,7 +5,8 @@
  */
 import * as P from '../firmware/transport/protocol';
 import type { WindowLayout } from './layout';
-import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL, readLayout } from './layout';
+import { fifoPush, fifoTakeAll } from './fifo';
+import { readLayout } from './layout';
 import type { FrontendPort } from './port';
 
 /** A message the backend sent: header fields plus a private copy of the payload. */
@@ -28,30 +29,16 @@ export class FrontendBus {
   onEvent: (m: BusMessage) => void = () => {};
   private nextToken = 1;
   private readonly answers = new Map<number, BusMessage>();
-  private readonly scratch: Uint8Array;
 
   constructor(readonly port: FrontendPort) {
     this.layout = readLayout(port.bytes);
-    this.scratch = new Uint8Array(this.layout.slotSize);
   }
 
-  private view(): DataView {
-    const b = this.port.bytes;
-    return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
 
   /** Writes one raw message into the driver→device FIFO; false when it is full. No doorbell. */
   post(msg: Uint8Array): boolean {
-    const f = this.layout.fifoD2V;
-    const v = this.view();
-    // Our own index lives in the window (we are the only writer), so raw test messages and the
-    // driver model can share the FIFO.
-    const head = v.getUint32(f.offset + FIFO_HEAD, true);
-    const tail = v.getUint32(f.offset + FIFO_TAIL, true);
-    if (((head - tail) >>> 0) >= f.slots) return false;
     if (msg.length > this.layout.slotSize) throw new Error(`message of ${msg.length} bytes exceeds the slot size ${this.layout.slotSize}`);
-    this.port.bytes.set(msg, f.offset + FIFO_SLOTS + (head & (f.slots - 1)) * this.layout.slotSize);
-    v.setUint32(f.offset + FIFO_HEAD, (head + 1) >>> 0, true);
+    if (!fifoPush(this.port.bytes, this.layout.fifoD2V, this.layout.slotSize, msg)) return false;
     this.counters.sent++;
     return true;
   }
@@ -72,31 +59,21 @@ export class FrontendBus {
 
   /** Reads every message the backend produced; answers are kept for `request`, events dispatched. */
   poll(): number {
-    const f = this.layout.fifoV2D;
-    const v = this.view();
-    const head = v.getUint32(f.offset + FIFO_HEAD, true);
-    let tail = v.getUint32(f.offset + FIFO_TAIL, true);
-    const n = (head - tail) >>> 0;
-    if (n === 0) return 0;
-    const wasFull = n >= f.slots;
-    for (let i = 0; i < n; i++) {
-      const slot = f.offset + FIFO_SLOTS + (tail & (f.slots - 1)) * this.layout.slotSize;
-      this.scratch.set(this.port.bytes.subarray(slot, slot + this.layout.slotSize));
-      tail = (tail + 1) >>> 0;
-      const m = P.decodeMessage(this.scratch, this.layout.slotSize);
+    const { messages, wasFull } = fifoTakeAll(this.port.bytes, this.layout.fifoV2D, this.layout.slotSize);
+    for (const bytes of messages) {
+      const m = P.decodeMessage(bytes, this.layout.slotSize);
       if (!m) continue;
       this.counters.received++;
-      const msg: BusMessage = { type: m.type, msgId: m.msgId, devNum: m.devNum, token: m.token, payload: new DataView(m.payload.buffer.slice(m.payload.byteOffset, m.payload.byteOffset + m.payload.byteLength)) };
+      const msg: BusMessage = { type: m.type, msgId: m.msgId, devNum: m.devNum, token: m.token, payload: m.payload };
       if (m.type & P.TYPE_RESPONSE) this.answers.set(key(m.devNum, m.token, m.type & P.TYPE_BUS), msg);
       else {
         this.counters.events++;
         this.onEvent(msg);
       }
     }
-    this.view().setUint32(f.offset + FIFO_TAIL, tail, true);
     // The backend may hold events back while this FIFO was full: tell it there is room again.
     if (wasFull) this.kick();
-    return n;
+    return messages.length;
   }
 
   /** Sends a request and waits for its answer; throws with the message name on timeout. */

@@ -3,10 +3,10 @@
  * backend that must distrust the frontend), but still checks it is a Bulkhead window it understands.
  */
 import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL, H, WINDOW_MAGIC, WINDOW_VERSION } from '../firmware/window/layout';
-import type { WindowLayout } from '../firmware/window/layout';
+import type { FifoLayout, WindowLayout } from '../firmware/window/layout';
 
 export { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL, H };
-export type { WindowLayout };
+export type { FifoLayout, WindowLayout };
 
 /** Reads and checks the header the backend wrote; throws with a clear reason if it is not usable. */
 export function readLayout(bytes: Uint8Array): WindowLayout {

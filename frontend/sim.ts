@@ -15,7 +15,8 @@ import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import { Frontend } from './device';
 import type { WindowLayout } from './layout';
-import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL, readLayout } from './layout';
+import { fifoPush, fifoTakeAll } from './fifo';
+import { readLayout } from './layout';
 import type { FrontendPort } from './port';
 
 export { Frontend, DriverDevice } from './device';
@@ -131,40 +132,15 @@ export class Sim {
     return this.runtime.window;
   }
 
-  private view(): DataView {
-    const b = this.bytes;
-    return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
 
   /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. */
   send(msg: Uint8Array): boolean {
-    const f = this.layout.fifoD2V;
-    const v = this.view();
-    const head = v.getUint32(f.offset + FIFO_HEAD, true);
-    const tail = v.getUint32(f.offset + FIFO_TAIL, true);
-    if (((head - tail) >>> 0) >= f.slots) return false;
-    const slot = f.offset + FIFO_SLOTS + (head & (f.slots - 1)) * this.layout.slotSize;
-    this.bytes.fill(0, slot, slot + this.layout.slotSize);
-    this.bytes.set(msg.subarray(0, this.layout.slotSize), slot);
-    v.setUint32(f.offset + FIFO_HEAD, (head + 1) >>> 0, true);
-    return true;
+    return fifoPush(this.bytes, this.layout.fifoD2V, this.layout.slotSize, msg);
   }
 
-  /** Takes every raw message from the device→driver FIFO. */
+  /** Takes every raw message from the device→driver FIFO (no doorbell, even if it was full). */
   receive(): Uint8Array[] {
-    const f = this.layout.fifoV2D;
-    const v = this.view();
-    const head = v.getUint32(f.offset + FIFO_HEAD, true);
-    let tail = v.getUint32(f.offset + FIFO_TAIL, true);
-    const out: Uint8Array[] = [];
-    while (tail !== head) {
-      const slot = f.offset + FIFO_SLOTS + (tail & (f.slots - 1)) * this.layout.slotSize;
-      const size = v.getUint16(slot + 6, true);
-      out.push(this.bytes.slice(slot, slot + Math.min(Math.max(size, 8), this.layout.slotSize)));
-      tail = (tail + 1) >>> 0;
-    }
-    v.setUint32(f.offset + FIFO_TAIL, tail, true);
-    return out;
+    return fifoTakeAll(this.bytes, this.layout.fifoV2D, this.layout.slotSize).messages;
   }
 
   /** Rings the backend's doorbell and runs it until idle. */

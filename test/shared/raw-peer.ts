@@ -13,7 +13,7 @@ import * as P from '../../firmware/transport/protocol';
 import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
 import { FrontendBus } from '../../frontend/bus';
 import type { WindowLayout } from '../../frontend/layout';
-import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL } from '../../frontend/layout';
+import { fifoTakeAll } from '../../frontend/fifo';
 import type { FrontendPort } from '../../frontend/port';
 import { SplitRing, u32s } from './ring';
 
@@ -49,10 +49,6 @@ export class RawPeer {
     return this.port.bytes;
   }
 
-  private view(): DataView {
-    const b = this.port.bytes;
-    return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
 
   /** Writes one raw message (any bytes, at most a slot); false when the FIFO is full. No doorbell. */
   send(msg: Uint8Array): boolean {
@@ -65,21 +61,9 @@ export class RawPeer {
 
   /** Takes every message from the device→driver FIFO (and rings the backend if it was full). */
   receive(): Uint8Array[] {
-    const f = this.layout.fifoV2D;
-    const v = this.view();
-    const head = v.getUint32(f.offset + FIFO_HEAD, true);
-    let tail = v.getUint32(f.offset + FIFO_TAIL, true);
-    const wasFull = ((head - tail) >>> 0) >= f.slots;
-    const out: Uint8Array[] = [];
-    while (tail !== head) {
-      const slot = f.offset + FIFO_SLOTS + (tail & (f.slots - 1)) * this.layout.slotSize;
-      const size = v.getUint16(slot + 6, true);
-      out.push(this.bytes.slice(slot, slot + Math.min(Math.max(size, 8), this.layout.slotSize)));
-      tail = (tail + 1) >>> 0;
-    }
-    v.setUint32(f.offset + FIFO_TAIL, tail, true);
+    const { messages, wasFull } = fifoTakeAll(this.bytes, this.layout.fifoV2D, this.layout.slotSize);
     if (wasFull) this.kick(); // the backend holds answers back while the FIFO is full
-    return out;
+    return messages;
   }
 
   /** Polls the FIFO (into the inbox) and waits for doorbells until `cond()`; throws `what` on timeout. */
