@@ -5,7 +5,9 @@
 //
 //   node scripts/qemu/run.mjs [scenario...] [--peer native|fake:MODE] [--keep] [--json] [--timeout S]
 //
-// Scenarios: probe blk console rng reset (default: all of them), noback (no backend attached).
+// Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
+// attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
+// for the run), bench.
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
@@ -22,6 +24,7 @@ const MODSRC = path.join(ROOT, 'frontend/linux');
 const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
+const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
 
 export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
 const DEBS = {
@@ -35,6 +38,9 @@ const DEBS = {
   gcc: 'gcc',
 };
 const WINDOW_SIZE = 8 << 20;
+// the net scenario: the namespace made for a run (bhq-<pid>), its addresses, the net-peer port
+const NETNS_PREFIX = 'bhq-';
+const NET = { hostIp: '10.201.77.1', guestIp: '10.201.77.2', prefix: 24, port: 8077 };
 const DISK_SIZE = 64 << 20;
 const BENCH_DISK_SIZE = 256 << 20;
 
@@ -196,7 +202,7 @@ export function buildInitramfs(kver, kroot, mod) {
   fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
-  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'ext4', 'virtio_pci']);
+  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci']);
   const list = [];
   for (const k of kos) {
     const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
@@ -252,25 +258,12 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p.exited) p.kill('SIGKILL');
 }
 
-function boardFor(run) {
-  return {
-    name: 'qemu-ivshmem',
-    id: 2,
-    description: 'QEMU board emulation: the window is an ivshmem-doorbell BAR2, lines are ivshmem vector 0 doorbells.',
-    window: { size: WINDOW_SIZE, fifoSlots: 64 },
-    lines: { toFrontend: 0, fromFrontend: 0 },
-    limits: { memoryBytes: 33554432, watchdogMs: 500, budgetPerQueue: 64 },
-    services: {
-      disk0: { kind: 'storage', path: run.disk, readOnly: false },
-      console0: { kind: 'stream', backing: `unix:${run.consoleSock}` },
-      entropy0: { kind: 'entropy' },
-    },
-    devices: [
-      { type: 'blk', service: 'disk0' },
-      { type: 'console', service: 'console0' },
-      { type: 'rng', service: 'entropy0' },
-    ],
-  };
+// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs;
+// its backings are relative to the run directory (the backend's working directory)
+function boardFor(withNet) {
+  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
+  if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
+  return board;
 }
 
 // the host end of the guest's /dev/hvc0: answers "guest-to-host NONCE" with "host-to-guest NONCE"
@@ -316,8 +309,87 @@ async function startBackend(run, peer) {
   run.procs.push(startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog));
   await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
-  fs.writeFileSync(run.board, JSON.stringify(boardFor(run), null, 2));
+  fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
   await startFw(run);
+}
+
+// ---------------------------------------------------------------- network namespace (net scenario)
+
+function ipCmd(args, opts = {}) {
+  return sh('ip', args, { timeout: 10000, ...opts });
+}
+
+// namespaces left by runs whose process is gone (killed before their cleanup ran)
+function reapStaleNetns() {
+  const r = ipCmd(['netns', 'list'], { allowFail: true });
+  for (const line of (r.stdout || '').split('\n')) {
+    const m = new RegExp(`^${NETNS_PREFIX}(\\d+)\\b`).exec(line);
+    if (!m) continue;
+    let alive = true;
+    try { process.kill(Number(m[1]), 0); } catch (e) { alive = e.code === 'EPERM'; }
+    if (!alive) ipCmd(['netns', 'del', `${NETNS_PREFIX}${m[1]}`], { allowFail: true });
+  }
+}
+
+// a network namespace for this run: the backend runs in it, so its TAP is created there and nothing
+// touches the host's own network; only the addresses of NET are assigned, inside it
+function setupNetns(run) {
+  if (!which('ip')) throw new Error('`ip` (iproute2) is missing: npm run setup:native installs it');
+  if (!fs.existsSync('/dev/net/tun')) throw new Error('/dev/net/tun is missing: the net scenario needs the TUN driver (modprobe tun)');
+  reapStaleNetns();
+  const ns = `${NETNS_PREFIX}${process.pid}`;
+  ipCmd(['netns', 'del', ns], { allowFail: true, stdio: 'ignore' });
+  ipCmd(['netns', 'add', ns]);
+  run.netns = ns;
+  ipCmd(['-n', ns, 'link', 'set', 'lo', 'up']);
+  return { note: ns };
+}
+
+function netTap(run) {
+  return run.boardDef.services.net0.tap;
+}
+
+// after each (re)start of the backend: its TAP is new, give it the host address and bring it up
+async function configureTap(run) {
+  const tap = netTap(run);
+  await waitFor(() => spawnSync('ip', ['-n', run.netns, 'link', 'show', tap], { stdio: 'ignore' }).status === 0, 10000, `the backend's TAP ${tap} in ${run.netns}`);
+  ipCmd(['-n', run.netns, 'addr', 'add', `${NET.hostIp}/${NET.prefix}`, 'dev', tap]);
+  ipCmd(['-n', run.netns, 'link', 'set', tap, 'up']);
+}
+
+// scripts/qemu/net-peer.mjs in the namespace: the TCP end of the guest's transfers
+async function startNetPeer(run, maxSeconds) {
+  const st = { ready: null, uploads: [], served: [], errors: [] };
+  const p = spawn('ip', ['netns', 'exec', run.netns, process.execPath, NET_PEER, '--host', NET.hostIp, '--port', String(NET.port), '--max-seconds', String(maxSeconds)],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.bhName = 'net-peer';
+  p.exited = null;
+  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
+  run.procs.push(p);
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    fs.appendFileSync(run.netPeerLog, d);
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let o;
+      try { o = JSON.parse(line); } catch { continue; }
+      if (o.ready) st.ready = o.ready;
+      if (o.upload) st.uploads.push(o.upload);
+      if (o.served) st.served.push(o.served);
+      if (o.error) st.errors.push(o.error);
+    }
+  });
+  p.stderr.on('data', (d) => fs.appendFileSync(run.netPeerLog, d));
+  await waitFor(() => {
+    if (p.exited) throw new Error('exited');
+    return st.ready;
+  }, 10000, 'net-peer to listen').catch((e) => {
+    throw new Error(`net-peer did not come up (${e.message}): ${fs.existsSync(run.netPeerLog) ? fs.readFileSync(run.netPeerLog, 'utf8').slice(-800) : ''}`);
+  });
+  return st;
 }
 
 // (re)starts build/bulkhead-fw on the run's board; ready when its console socket listens
@@ -330,7 +402,9 @@ async function startFw(run) {
   const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--bundle {bundle} --board {board} --ivshmem {sock}')
     .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock).replace('{bundle}', bundle));
   fs.rmSync(run.consoleSock, { force: true });
-  const fw = startProc('bulkhead-fw', FW, fwArgs, run.backendLog, { cwd: run.dir });
+  const fw = run.netns
+    ? startProc('bulkhead-fw', 'ip', ['netns', 'exec', run.netns, FW, ...fwArgs], run.backendLog, { cwd: run.dir })
+    : startProc('bulkhead-fw', FW, fwArgs, run.backendLog, { cwd: run.dir });
   run.procs.push(fw);
   run.fw = fw;
   // ready when it listens for the console (it opens services at boot, before READY)
@@ -341,6 +415,7 @@ async function startFw(run) {
     const tail = fs.readFileSync(run.backendLog, 'utf8').split('\n').slice(-15).join('\n');
     throw new Error(`bulkhead-fw did not come up (${fw.exited ? `exit ${fw.exited.code ?? fw.exited.sig}` : e.message}); last lines of ${run.backendLog}:\n${tail}`);
   });
+  if (run.netns) await configureTap(run);
 }
 
 // actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
@@ -361,6 +436,7 @@ function parseConsole(text) {
   const results = {};
   const files = {};
   const bench = [];
+  const netfiles = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
     if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
@@ -368,8 +444,10 @@ function parseConsole(text) {
     if (m) files[m[1]] = m[2];
     m = /BHQ-BENCH (\S+) (read|write) (\d+) ([\d.]+)/.exec(line);
     if (m) bench.push({ disk: m[1], op: m[2], mb: Number(m[3]), s: Number(m[4]) });
+    m = /BHQ-NETFILE (\S+) ([0-9a-f]{64}) (\d+)/.exec(line);
+    if (m) netfiles.push({ what: m[1], sha256: m[2], bytes: Number(m[3]) });
   }
-  return { results, files, bench, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, netfiles, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -385,6 +463,17 @@ function verifyImage(disk, files) {
   }
   if (!out.length) return { pass: false, detail: 'the guest reported no files' };
   return { pass: true, detail: `fsck clean, ${out.length} files match on the host image (${out.join(' ')})` };
+}
+
+// host-side check of the net scenario: what the guest uploaded reached net-peer with the same sha256,
+// and the blob it verified was served whole
+function checkNetPeer(peer, netfiles) {
+  const up = netfiles.find((f) => f.what === 'upload');
+  if (!up) return { pass: false, detail: 'the guest reported no upload (BHQ-NETFILE upload)' };
+  const got = peer.uploads.find((u) => u.sha256 === up.sha256 && u.bytes === up.bytes);
+  if (!got) return { pass: false, detail: `net-peer received ${JSON.stringify(peer.uploads)}, the guest sent ${up.bytes} bytes sha256 ${up.sha256.slice(0, 16)}…` };
+  if (peer.errors.length) return { pass: false, detail: `net-peer: ${peer.errors.join('; ')}` };
+  return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
 }
 
 // ---------------------------------------------------------------- main entry
@@ -406,21 +495,28 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
   };
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
   const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
   let qemu;
+  const timeoutS = opts.timeout ?? 300;
+  let netPeer = null;
   try {
+    if (run.boardDef.services.net0 && effectivePeer === 'native') await stage('network namespace', () => setupNetns(run));
     fs.closeSync(fs.openSync(run.disk, 'w'));
     const diskSize = scenarios.includes('bench') ? BENCH_DISK_SIZE : DISK_SIZE;
     fs.truncateSync(run.disk, diskSize);
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
+    if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
 
-    const devs = effectivePeer.startsWith('fake') ? 1 : 3;
+    const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
+    const netDev = run.boardDef.devices.find((d) => d.type === 'net');
+    const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
     const modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
@@ -432,7 +528,6 @@ export async function runQemu(opts = {}) {
       qargs.push('-drive', `file=${ref},if=none,id=ref,format=raw`, '-device', 'virtio-blk-pci,drive=ref');
     }
     fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
-    const timeoutS = opts.timeout ?? 300;
     await stage(`guest (${scenarios.join(' ')})`, async () => {
       const out = fs.openSync(run.consoleLog, 'w');
       qemu = spawn('qemu-system-x86_64', qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -486,6 +581,7 @@ export async function runQemu(opts = {}) {
       const ok = hvc.seen.length > 0;
       result.scenarios['console-host'] = { pass: ok, detail: ok ? `host read 'guest-to-host ${hvc.seen[0]}' and answered` : `host read nothing from the console socket (${run.hvcLog})` };
     }
+    if (scenarios.includes('net') && netPeer) result.scenarios['net-host'] = checkNetPeer(netPeer, c.netfiles ?? []);
     result.pass = !result.error && Object.values(result.scenarios).every((r) => r.pass);
   } catch (e) {
     result.error = e.message;
@@ -493,6 +589,7 @@ export async function runQemu(opts = {}) {
   } finally {
     run.stopped = true;
     for (const p of run.procs.reverse()) await stopProc(p);
+    if (run.netns) ipCmd(['netns', 'del', run.netns], { allowFail: true });
   }
   for (const [s, r] of Object.entries(result.scenarios)) log(`${r.pass ? 'PASS' : 'FAIL'} ${s}: ${r.detail}`);
   if (result.pass && !opts.keep) {
@@ -529,7 +626,7 @@ export async function run(args) {
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
     console.log(`usage: bulkhead qemu [scenario...] [--peer native|fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
-scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench,
+scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
     return 0;

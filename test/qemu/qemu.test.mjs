@@ -29,6 +29,9 @@ verdicts('native backend: blk + console + rng', { scenarios: ALL_SCENARIOS, peer
 verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
   { scenarios: ['probe', 'blk', 'rng'], peer: 'native', kernelArgs: 'pci=nomsi' }, ['probe', 'blk', 'rng', 'blk-host', 'dmesg']);
 
+verdicts('virtio-net: a TAP in a network namespace behind the backend (board qemu-net)',
+  { scenarios: ['probe', 'net'], peer: 'native' }, ['probe', 'net', 'net-host', 'dmesg']);
+
 verdicts('no backend on the ivshmem server', { scenarios: ['noback'], peer: 'native' }, ['noback', 'dmesg']);
 
 // failure paths the real backend does not produce on purpose, driven by a throwaway fixture
