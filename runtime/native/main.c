@@ -24,8 +24,8 @@
 #define ENGINE "quickjs-" BH_QJS_VERSION
 
 static const char usage[] =
-    "usage: bulkhead-fw IMAGE --board BOARD (--ivshmem SOCKET | --shm PATH) [options]\n"
-    "       bulkhead-fw --bundle FILE.js --board BOARD (--ivshmem SOCKET | --shm PATH) [options]\n"
+    "usage: bulkhead-fw IMAGE --board BOARD (--ivshmem SOCKET | --shm PATH | --uio DEV) [options]\n"
+    "       bulkhead-fw --bundle FILE.js --board BOARD (--ivshmem SOCKET | --shm PATH | --uio DEV) [options]\n"
     "       bulkhead-fw --compile FILE.js -o OUT.bc\n"
     "       bulkhead-fw --check IMAGE [--board BOARD]\n"
     "       bulkhead-fw --version\n"
@@ -34,6 +34,7 @@ static const char usage[] =
     "                         board this partition is: the image must be built for it\n"
     "  --ivshmem SOCKET       attach as a peer of an ivshmem server; its shared memory is the window\n"
     "  --shm PATH             no server: map PATH (created and sized as needed) as the window, no doorbells\n"
+    "  --uio /dev/uioN        inside a VM: an ivshmem-doorbell device bound to bulkhead_uio.ko is the window\n"
     "  --service NAME=VALUE   backing override: storage PATH or ro:PATH; stream stdio|null|pty|unix:PATH\n"
     "  --log-level N          0 error, 1 warn, 2 info (default), 3 debug\n"
     "  --no-seccomp           run without the syscall filter (debugging; qemu-user cannot filter)\n";
@@ -106,7 +107,7 @@ static int selftest_seccomp(void)
 
 int main(int argc, char **argv)
 {
-    const char *image_path = NULL, *bundle = NULL, *board_arg = NULL, *ivshmem = NULL, *shm = NULL;
+    const char *image_path = NULL, *bundle = NULL, *board_arg = NULL, *ivshmem = NULL, *shm = NULL, *uio = NULL;
     const char *compile_in = NULL, *compile_out = NULL;
     bool check_only = false, use_seccomp = true;
 
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--board")) TAKE(board_arg);
         else if (!strcmp(a, "--ivshmem")) TAKE(ivshmem);
         else if (!strcmp(a, "--shm")) TAKE(shm);
+        else if (!strcmp(a, "--uio")) TAKE(uio);
         else if (!strcmp(a, "--compile")) TAKE(compile_in);
         else if (!strcmp(a, "-o")) TAKE(compile_out);
         else if (!strcmp(a, "--check")) { TAKE(image_path); check_only = true; }
@@ -204,8 +206,10 @@ int main(int argc, char **argv)
         have_ivs = true;
     } else if (shm) {
         map_shm_path(shm, (size_t)board.window_size);
+    } else if (uio) {
+        bh_uio_attach(uio, (size_t)board.window_size);
     } else {
-        bh_die("give --ivshmem SOCKET or --shm PATH: the runtime needs a window");
+        bh_die("give --ivshmem SOCKET, --shm PATH or --uio DEV: the runtime needs a window");
     }
     bh_loop_init(have_ivs ? &ivs : NULL);
     bh_loop_watch_doorbell();
