@@ -28,6 +28,7 @@ import { LOG_INFO } from '../hal';
 import type { StorageService } from '../services';
 import { VIRTIO_ID_BLOCK } from '../virtio';
 import type { DescriptorChain } from '../virtqueue/split';
+import { CHAIN_RANGES } from '../virtqueue/split';
 import { VirtioDevice } from './device';
 
 /** Feature bits (§5.2.3). */
@@ -320,9 +321,9 @@ export class BlkDevice extends VirtioDevice {
   }
 
   /** Segments of `r` count against seg_max and size_max; returns false if a limit is broken. */
-  private withinLimits(r: number[]): boolean {
-    if (r.length > 2 * BLK_SEG_MAX) return false;
-    for (let k = 1; k < r.length; k += 2) if (r[k]! > BLK_SIZE_MAX) return false;
+  private withinLimits(r: Float64Array, n: number): boolean {
+    if (n > BLK_SEG_MAX) return false;
+    for (let k = 1; k < 2 * n; k += 2) if (r[k]! > BLK_SIZE_MAX) return false;
     return true;
   }
 
@@ -331,13 +332,14 @@ export class BlkDevice extends VirtioDevice {
    * request reads or writes nothing. The cursor is the chain's writer (IN) or reader after the header
    * (OUT); `len` the data bytes. Writethrough makes an OUT durable before it completes.
    */
-  private transfer(write: boolean, sector: number, cursor: { regions(n: number): number[] }, len: number): number {
+  private transfer(write: boolean, sector: number, cursor: { take(n: number): number }, len: number): number {
     if (write && this.storage.readOnly) return VIRTIO_BLK_S_IOERR;
     if (len % SECTOR_SIZE !== 0 || len > BLK_MAX_REQUEST_BYTES || !sectorsInRange(sector, len / SECTOR_SIZE, this.capacity)) return VIRTIO_BLK_S_IOERR;
-    const r = cursor.regions(len);
-    if (!this.withinLimits(r)) return VIRTIO_BLK_S_IOERR;
+    const nr = cursor.take(len);
+    const r = CHAIN_RANGES;
+    if (!this.withinLimits(r, nr)) return VIRTIO_BLK_S_IOERR;
     let pos = sector * SECTOR_SIZE;
-    for (let k = 0; k < r.length; k += 2) {
+    for (let k = 0; k < 2 * nr; k += 2) {
       const rc = write ? this.storage.write(pos, r[k]!, r[k + 1]!) : this.storage.read(pos, r[k]!, r[k + 1]!);
       if (rc < 0) return VIRTIO_BLK_S_IOERR;
       pos += r[k + 1]!;

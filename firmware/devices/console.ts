@@ -17,6 +17,7 @@ import type { Logger } from '../hal';
 import type { StreamService } from '../services';
 import { VIRTIO_ID_CONSOLE } from '../virtio';
 import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
+import { CHAIN_RANGES } from '../virtqueue/split';
 import { VirtioDevice } from './device';
 
 export const VIRTIO_CONSOLE_F_SIZE = 1n << 0n;
@@ -280,9 +281,10 @@ export class ConsoleDevice extends VirtioDevice {
         continue;
       }
       const w = chain.writer();
-      const r = w.regions(w.remaining);
+      const nr = w.take(w.remaining);
+      const r = CHAIN_RANGES;
       let got = 0;
-      for (let k = 0; k < r.length; k += 2) {
+      for (let k = 0; k < 2 * nr; k += 2) {
         const n1 = p.stream.read(r[k]!, r[k + 1]!);
         if (n1 <= 0) break;
         got += n1;
@@ -312,8 +314,9 @@ export class ConsoleDevice extends VirtioDevice {
       }
       const rd = held.chain.reader();
       rd.skip(held.sent);
-      const r = rd.regions(rd.remaining);
-      for (let k = 0; k < r.length; k += 2) {
+      const nr = rd.take(rd.remaining);
+      const r = CHAIN_RANGES;
+      for (let k = 0; k < 2 * nr; k += 2) {
         const put = p.stream.write(r[k]!, r[k + 1]!);
         if (put > 0) held.sent += put;
         if (put < r[k + 1]!) {

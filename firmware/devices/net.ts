@@ -27,6 +27,7 @@ import type { PacketService } from '../services';
 import { ENETDOWN, PACKET_F_DATA_VALID, PACKET_F_MORE, PACKET_F_NEEDS_CSUM } from '../services';
 import { VIRTIO_F_VERSION_1, VIRTIO_ID_NET } from '../virtio';
 import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
+import { CHAIN_RANGES } from '../virtqueue/split';
 import { VirtioDevice } from './device';
 
 /** Feature bits (virtio 1.3 §5.1.3). */
@@ -283,10 +284,11 @@ export class NetDevice extends VirtioDevice {
       return 0;
     }
     const flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
-    const regions = r.regions(frameLen);
+    const nr = r.take(frameLen);
+    const regions = CHAIN_RANGES;
     let res = 0;
-    for (let k = 0; k < regions.length; k += 2) {
-      const last = k + 2 >= regions.length;
+    for (let k = 0; k < 2 * nr; k += 2) {
+      const last = k + 2 >= 2 * nr;
       res = this.port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), h.csumStart, h.csumOffset);
       if (res < 0) break;
     }
@@ -396,7 +398,7 @@ export class NetDevice extends VirtioDevice {
     const w = chain.writer();
     this.hdrOut[10] = 1;
     w.write(this.hdrOut.subarray(0, this.hdrSize));
-    this.recvInto(w.regions(len));
+    this.recvInto(w.take(len));
     q.pushUsed(chain, this.hdrSize + len);
     this.c['rxFrames']!++;
     this.c['rxBytes']! += len;
@@ -435,7 +437,7 @@ export class NetDevice extends VirtioDevice {
       const w = chain.writer();
       if (k === 0) w.write(this.hdrOut.subarray(0, this.hdrSize));
       const take = Math.min(left, w.remaining);
-      this.recvInto(w.regions(take));
+      this.recvInto(w.take(take));
       left -= take;
       q.pushUsed(chain, w.written);
     }
@@ -445,9 +447,10 @@ export class NetDevice extends VirtioDevice {
     return true;
   }
 
-  /** Copies the head frame's next bytes into window ranges (partial reads; the last one completes it). */
-  private recvInto(regions: number[]): void {
-    for (let k = 0; k < regions.length; k += 2) this.port.recv(regions[k]!, regions[k + 1]!, PACKET_F_MORE);
+  /** Copies the head frame's next bytes into the `n` window ranges `take()` left in CHAIN_RANGES (partial reads; the last one completes it). */
+  private recvInto(n: number): void {
+    const r = CHAIN_RANGES;
+    for (let k = 0; k < 2 * n; k += 2) this.port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE);
   }
 
   // ---- control ----------------------------------------------------------------------------------

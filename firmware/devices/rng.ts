@@ -8,6 +8,7 @@
 import type { Logger } from '../hal';
 import type { EntropyService } from '../services';
 import { VIRTIO_ID_RNG } from '../virtio';
+import { CHAIN_RANGES } from '../virtqueue/split';
 import { VirtioDevice } from './device';
 
 /** Bytes filled per request at most: bounds the work one chain can cost. */
@@ -42,9 +43,10 @@ export class RngDevice extends VirtioDevice {
     if (!q) return false;
     return this.drain(q, budget, (chain) => {
       const w = chain.writer();
-      const r = w.regions(Math.min(w.remaining, RNG_MAX_BYTES_PER_REQUEST));
+      const nr = w.take(Math.min(w.remaining, RNG_MAX_BYTES_PER_REQUEST));
+      const r = CHAIN_RANGES;
       let filled = 0;
-      for (let k = 0; k < r.length; k += 2) {
+      for (let k = 0; k < 2 * nr; k += 2) {
         const got = this.entropy.read(r[k]!, r[k + 1]!);
         if (got <= 0) break;
         filled += got;

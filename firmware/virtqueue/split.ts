@@ -60,76 +60,124 @@ export function validateQueueConfig(win: GuestWindow, size: number, maxSize: num
   return { desc, avail, used };
 }
 
-/** A validated descriptor chain: `readableCount` device-readable segments, then writable ones. */
+/** Segments one chain can have at most: a direct walk (≤ MAX_QUEUE_SIZE) ending in an indirect table. */
+export const MAX_CHAIN_SEGMENTS = MAX_QUEUE_SIZE + MAX_INDIRECT_DESCS;
+
+/**
+ * Window ranges a cursor's `take()` consumed: (offset, length) pairs at [0, 2 × count). One scratch
+ * for the whole firmware (single-threaded); valid until the next `take()` on any cursor.
+ */
+export const CHAIN_RANGES = new Float64Array(2 * MAX_CHAIN_SEGMENTS);
+
+/**
+ * A validated descriptor chain: `readableCount` device-readable segments, then writable ones.
+ * The queue keeps one chain object per head index and refills it at each `pop()` of that head (a head
+ * is unique while it is in flight, so a chain a device holds is never refilled under it); its reader
+ * and writer are likewise one object each, rewound by `reader()` / `writer()`.
+ */
 export class DescriptorChain {
+  /** Window offsets and lengths of the non-empty segments, readable first; entries ≥ `segments` are stale. */
+  readonly segOffsets: number[] = [];
+  readonly segLengths: number[] = [];
+  segments = 0;
+  readableCount = 0;
+  readableBytes = 0;
+  writableBytes = 0;
+  /** A writable descriptor (even an empty one) was seen: later readable ones are a violation. */
+  sawWritable = false;
+  private readonly rd: ChainReader;
+  private readonly wr: ChainWriter;
+
   constructor(
     /** The head descriptor index: what goes into the used ring. */
     readonly headIndex: number,
-    private readonly win: GuestWindow,
-    /** Window offsets and lengths of the non-empty segments, readable first. */
-    readonly offsets: number[],
-    readonly lengths: number[],
-    readonly readableCount: number,
-    readonly readableBytes: number,
-    readonly writableBytes: number,
-  ) {}
-
-  /** A cursor over the device-readable bytes. */
-  reader(): ChainReader {
-    return new ChainReader(this.win, this.offsets, this.lengths, 0, this.readableCount, this.readableBytes);
+    win: GuestWindow,
+  ) {
+    this.rd = new ChainReader(win, this);
+    this.wr = new ChainWriter(win, this);
   }
 
-  /** A cursor over the device-writable bytes. */
+  /** The segments' window offsets (a copy; for tests and logs, not the data path). */
+  get offsets(): number[] {
+    return this.segOffsets.slice(0, this.segments);
+  }
+  get lengths(): number[] {
+    return this.segLengths.slice(0, this.segments);
+  }
+
+  /** The chain's cursor over its device-readable bytes, rewound to the start. */
+  reader(): ChainReader {
+    this.rd.rewind(0, this.readableBytes);
+    return this.rd;
+  }
+
+  /** The chain's cursor over its device-writable bytes, rewound to the start (`written` 0). */
   writer(): ChainWriter {
-    return new ChainWriter(this.win, this.offsets, this.lengths, this.readableCount, this.offsets.length, this.writableBytes);
+    this.wr.rewind(this.readableCount, this.writableBytes);
+    this.wr.written = 0;
+    return this.wr;
   }
 }
 
 /** Sequential access to one side of a chain. Regions are validated window ranges. */
 class ChainCursor {
-  protected seg: number;
+  protected seg = 0;
   protected segPos = 0;
   /** Bytes left on this side of the chain. */
-  remaining: number;
+  remaining = 0;
 
   constructor(
     protected readonly win: GuestWindow,
-    protected readonly offsets: number[],
-    protected readonly lengths: number[],
-    first: number,
-    protected readonly end: number,
-    total: number,
-  ) {
+    protected readonly chain: DescriptorChain,
+  ) {}
+
+  rewind(first: number, total: number): void {
     this.seg = first;
+    this.segPos = 0;
     this.remaining = total;
   }
 
   /**
-   * Consumes `n` bytes (≤ remaining) and returns them as window ranges [offset, length, ...], for
-   * services that move data straight between their backing and the window.
+   * Consumes `n` bytes (≤ remaining) and puts them as window ranges into CHAIN_RANGES (offset, length
+   * pairs), for services that move data straight between their backing and the window; returns the
+   * number of ranges.
    */
-  regions(n: number): number[] {
-    if (n > this.remaining) throw new Error(`regions(${n}) beyond ${this.remaining} remaining`);
-    const out: number[] = [];
+  take(n: number): number {
+    if (n > this.remaining) throw new Error(`take(${n}) beyond ${this.remaining} remaining`);
+    this.remaining -= n;
+    const offs = this.chain.segOffsets;
+    const lens = this.chain.segLengths;
+    const out = CHAIN_RANGES;
+    let seg = this.seg;
+    let pos = this.segPos;
+    let k = 0;
     while (n > 0) {
-      const avail = this.lengths[this.seg]! - this.segPos;
-      const take = Math.min(avail, n);
-      out.push(this.offsets[this.seg]! + this.segPos, take);
-      this.advance(take);
-      n -= take;
+      const l = lens[seg]!;
+      const avail = l - pos;
+      const t = avail < n ? avail : n;
+      out[k++] = offs[seg]! + pos;
+      out[k++] = t;
+      n -= t;
+      pos += t;
+      if (pos === l) {
+        seg++;
+        pos = 0;
+      }
     }
-    return out;
+    this.seg = seg;
+    this.segPos = pos;
+    return k >> 1;
   }
 
   /** Skips `n` bytes (≤ remaining). */
   skip(n: number): void {
-    this.regions(n);
+    this.take(n);
   }
 
   protected advance(take: number): void {
     this.segPos += take;
     this.remaining -= take;
-    if (this.segPos === this.lengths[this.seg]) {
+    if (this.segPos === this.chain.segLengths[this.seg]) {
       this.seg++;
       this.segPos = 0;
     }
@@ -148,10 +196,13 @@ export class ChainReader extends ChainCursor {
   /** Copies the next `n` bytes (n ≤ remaining, ≤ dst.length) into private memory the caller reuses. */
   readInto(dst: Uint8Array, n: number): void {
     if (n > this.remaining) throw new Error(`read(${n}) beyond ${this.remaining} remaining`);
+    const offs = this.chain.segOffsets;
+    const lens = this.chain.segLengths;
     let pos = 0;
     while (pos < n) {
-      const take = Math.min(this.lengths[this.seg]! - this.segPos, n - pos);
-      this.win.copyOutInto(this.offsets[this.seg]! + this.segPos, take, dst, pos);
+      const avail = lens[this.seg]! - this.segPos;
+      const take = avail < n - pos ? avail : n - pos;
+      this.win.copyOutInto(offs[this.seg]! + this.segPos, take, dst, pos);
       pos += take;
       this.advance(take);
     }
@@ -166,60 +217,32 @@ export class ChainWriter extends ChainCursor {
   /** Writes `data` (length ≤ remaining). */
   write(data: Uint8Array): void {
     if (data.length > this.remaining) throw new Error(`write(${data.length}) beyond ${this.remaining} remaining`);
+    const offs = this.chain.segOffsets;
+    const lens = this.chain.segLengths;
     let pos = 0;
     while (pos < data.length) {
-      const take = Math.min(this.lengths[this.seg]! - this.segPos, data.length - pos);
-      this.win.copyIn(this.offsets[this.seg]! + this.segPos, data.subarray(pos, pos + take));
+      const avail = lens[this.seg]! - this.segPos;
+      const take = avail < data.length - pos ? avail : data.length - pos;
+      this.win.copyIn(offs[this.seg]! + this.segPos, data.subarray(pos, pos + take));
       pos += take;
       this.advance(take);
     }
     this.written += data.length;
   }
 
-  /** Reserves `n` bytes as window ranges that a service fills directly; counts them as written. */
-  override regions(n: number): number[] {
-    const r = super.regions(n);
+  /** Writes one byte (remaining ≥ 1). */
+  writeU8(v: number): void {
+    if (this.remaining < 1) throw new Error(`write(1) beyond ${this.remaining} remaining`);
+    this.win.setU8(this.chain.segOffsets[this.seg]! + this.segPos, v);
+    this.advance(1);
+    this.written++;
+  }
+
+  /** Reserves `n` bytes as window ranges (CHAIN_RANGES) that a service fills directly; counts them as written. */
+  override take(n: number): number {
+    const k = super.take(n);
     this.written += n;
-    return r;
-  }
-}
-
-/** Collects a chain's segments while it is walked, enforcing §2.7.4.2 and §2.7.5 per descriptor. */
-class ChainBuilder {
-  private readonly offsets: number[] = [];
-  private readonly lengths: number[] = [];
-  private readableCount = 0;
-  private readableBytes = 0;
-  private writableBytes = 0;
-  private sawWritable = false;
-
-  constructor(
-    readonly head: number,
-    private readonly win: GuestWindow,
-  ) {}
-
-  add(addrLo: number, addrHi: number, len: number, flags: number): void {
-    const head = this.head;
-    if (flags & VIRTQ_DESC_F_WRITE) this.sawWritable = true;
-    else if (this.sawWritable) {
-      throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${head}: device-readable descriptor after a writable one`);
-    }
-    if (len === 0) return; // carries nothing; it still counted against the TTL
-    const off = this.win.guestRange(addrLo, addrHi, len, 'buffer', head);
-    if (this.readableBytes + this.writableBytes + len > MAX_CHAIN_BYTES) {
-      throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${head}: more than 2^32 bytes`);
-    }
-    this.offsets.push(off);
-    this.lengths.push(len);
-    if (this.sawWritable) this.writableBytes += len;
-    else {
-      this.readableCount++;
-      this.readableBytes += len;
-    }
-  }
-
-  build(): DescriptorChain {
-    return new DescriptorChain(this.head, this.win, this.offsets, this.lengths, this.readableCount, this.readableBytes, this.writableBytes);
+    return k;
   }
 }
 
@@ -235,8 +258,13 @@ export class SplitQueue {
   private signalledUsed = 0;
   private publishedUsed = 0;
   private readonly inFlight: Uint8Array;
-  private readonly descScratch = new Uint8Array(DESC_SIZE);
-  private readonly descView = new DataView(this.descScratch.buffer);
+  /** One reusable chain per head index (created on first use). */
+  private readonly chains: (DescriptorChain | undefined)[];
+  /** The private copy of the descriptor being walked, as four little-endian words. */
+  private readonly desc = new Uint32Array(DESC_SIZE / 4);
+  /** The pool bounds (GuestWindow.guestRange's check, inline on the per-descriptor path). */
+  private readonly poolStart: number;
+  private readonly winSize: number;
 
   constructor(
     private readonly win: GuestWindow,
@@ -252,7 +280,11 @@ export class SplitQueue {
     private readonly indirect: boolean,
     private readonly fence: () => void,
   ) {
+    if (size > MAX_QUEUE_SIZE) throw new Error(`queue size ${size} > ${MAX_QUEUE_SIZE}`);
     this.inFlight = new Uint8Array(size);
+    this.chains = new Array<DescriptorChain | undefined>(size);
+    this.poolStart = win.guestStart;
+    this.winSize = win.size;
   }
 
   /**
@@ -295,62 +327,96 @@ export class SplitQueue {
   }
 
   /**
-   * Walks the chain at `head`. Each descriptor is copied once into `descScratch` and its fields are
-   * parsed from that private copy (no object per descriptor: this is the per-request hot path).
+   * Walks the chain at `head` into that head's chain object. Each descriptor is copied once into the
+   * private `desc` words and its fields are parsed from that copy (no object per descriptor or chain:
+   * this is the per-request hot path).
    */
   private walk(head: number): DescriptorChain {
-    const c = new ChainBuilder(head, this.win);
-    const v = this.descView;
+    let c = this.chains[head];
+    if (c === undefined) {
+      c = new DescriptorChain(head, this.win);
+      this.chains[head] = c;
+    }
+    c.segments = 0;
+    c.readableCount = 0;
+    c.readableBytes = 0;
+    c.writableBytes = 0;
+    c.sawWritable = false;
+    const d = this.desc;
+    const size = this.size;
     let i = head;
-    for (let ttl = this.size; ; ) {
+    for (let ttl = size; ; ) {
       if (ttl-- === 0) {
-        throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${this.size} descriptors (loop)`);
+        throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${size} descriptors (loop)`);
       }
-      this.win.copyOutInto(this.descTable + i * DESC_SIZE, DESC_SIZE, this.descScratch, 0);
-      const flags = v.getUint16(12, true);
+      this.win.copyOut16(this.descTable + i * DESC_SIZE, d);
+      const flags = d[3]! & 0xffff;
       if (flags & VIRTQ_DESC_F_INDIRECT) {
-        this.walkIndirect(c, { addrLo: v.getUint32(0, true), addrHi: v.getUint32(4, true), len: v.getUint32(8, true), flags });
+        this.walkIndirect(c, d[0]!, d[1]!, d[2]!, flags);
         break;
       }
-      c.add(v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true), flags);
+      this.add(c, d[0]!, d[1]!, d[2]!, flags);
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
-      const next = v.getUint16(14, true);
-      if (next >= this.size) {
-        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${this.size}`);
+      const next = d[3]! >>> 16;
+      if (next >= size) {
+        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${size}`);
       }
       i = next;
     }
-    return c.build();
+    return c;
+  }
+
+  /** Appends one descriptor to `c`, enforcing §2.7.4.2 and §2.7.5 (and the pool bounds) first. */
+  private add(c: DescriptorChain, addrLo: number, addrHi: number, len: number, flags: number): void {
+    if (flags & VIRTQ_DESC_F_WRITE) c.sawWritable = true;
+    else if (c.sawWritable) {
+      throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${c.headIndex}: device-readable descriptor after a writable one`);
+    }
+    if (len === 0) return; // carries nothing; it still counted against the TTL
+    // GuestWindow.guestRange's check inline; it builds and throws the error when the check fails.
+    if (addrHi !== 0 || addrLo < this.poolStart || addrLo + len > this.winSize) this.win.guestRange(addrLo, addrHi, len, 'buffer', c.headIndex);
+    if (c.readableBytes + c.writableBytes + len > MAX_CHAIN_BYTES) {
+      throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${c.headIndex}: more than 2^32 bytes`);
+    }
+    const n = c.segments;
+    c.segOffsets[n] = addrLo;
+    c.segLengths[n] = len;
+    c.segments = n + 1;
+    if (c.sawWritable) c.writableBytes += len;
+    else {
+      c.readableCount++;
+      c.readableBytes += len;
+    }
   }
 
   /** §2.7.5.3: one level of indirection, the table fetched once, its chain bounded by its length. */
-  private walkIndirect(c: ChainBuilder, d: { addrLo: number; addrHi: number; len: number; flags: number }): void {
-    const head = c.head;
+  private walkIndirect(c: DescriptorChain, addrLo: number, addrHi: number, len: number, flags: number): void {
+    const head = c.headIndex;
     if (!this.indirect) {
       throw new GuestProtocolError('INDIRECT_NOT_NEGOTIATED', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT without VIRTIO_F_RING_INDIRECT_DESC`);
     }
-    if (d.flags & VIRTQ_DESC_F_NEXT) {
+    if (flags & VIRTQ_DESC_F_NEXT) {
       throw new GuestProtocolError('INDIRECT_WITH_NEXT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT and NEXT both set`);
     }
-    if (d.len === 0 || d.len % DESC_SIZE !== 0 || d.len / DESC_SIZE > MAX_INDIRECT_DESCS) {
-      throw new GuestProtocolError('INDIRECT_BAD_LEN', 'virtio §2.7.5.3.1', `chain ${head}: indirect table of ${d.len} bytes`);
+    if (len === 0 || len % DESC_SIZE !== 0 || len / DESC_SIZE > MAX_INDIRECT_DESCS) {
+      throw new GuestProtocolError('INDIRECT_BAD_LEN', 'virtio §2.7.5.3.1', `chain ${head}: indirect table of ${len} bytes`);
     }
-    const n = d.len / DESC_SIZE;
-    const off = this.win.guestRange(d.addrLo, d.addrHi, d.len, 'indirect table', head);
-    const table = this.win.copyOut(off, d.len); // one fetch of the whole table
+    const n = len / DESC_SIZE;
+    const off = this.win.guestRange(addrLo, addrHi, len, 'indirect table', head);
+    const table = this.win.copyOut(off, len); // one fetch of the whole table
     const v = new DataView(table.buffer);
     let j = 0;
     for (let ttl = n; ; ) {
       if (ttl-- === 0) {
         throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.3.1', `chain ${head}: indirect chain longer than its table (loop)`);
       }
-      const flags = v.getUint16(j * 16 + 12, true);
+      const f = v.getUint16(j * 16 + 12, true);
       const next = v.getUint16(j * 16 + 14, true);
-      if (flags & VIRTQ_DESC_F_INDIRECT) {
+      if (f & VIRTQ_DESC_F_INDIRECT) {
         throw new GuestProtocolError('NESTED_INDIRECT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT inside an indirect table`);
       }
-      c.add(v.getUint32(j * 16, true), v.getUint32(j * 16 + 4, true), v.getUint32(j * 16 + 8, true), flags);
-      if (!(flags & VIRTQ_DESC_F_NEXT)) return;
+      this.add(c, v.getUint32(j * 16, true), v.getUint32(j * 16 + 4, true), v.getUint32(j * 16 + 8, true), f);
+      if (!(f & VIRTQ_DESC_F_NEXT)) return;
       if (next >= n) {
         throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${next} ≥ table size ${n}`);
       }

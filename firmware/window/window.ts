@@ -15,6 +15,8 @@ export class GuestWindow {
   readonly guestStart: number;
   private readonly view: DataView;
   private readonly bytes: Uint8Array;
+  /** The window as aligned 32-bit words (host order: little-endian, checked in the constructor). */
+  private readonly words: Uint32Array;
 
   constructor(buffer: ArrayBuffer, guestStart: number) {
     if (guestStart < 0 || guestStart > buffer.byteLength) throw new Error(`guestStart ${guestStart} outside window`);
@@ -22,6 +24,9 @@ export class GuestWindow {
     this.guestStart = guestStart;
     this.view = new DataView(buffer);
     this.bytes = new Uint8Array(buffer);
+    // Every window structure is little-endian; word copies hand out host-order words, so the host must be too.
+    if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('GuestWindow needs a little-endian host');
+    this.words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
   }
 
   /** True when [off, off+len) lies inside the window (off, len: non-negative integers < 2^53). */
@@ -89,6 +94,20 @@ export class GuestWindow {
   copyOutInto(off: number, len: number, dst: Uint8Array, dstOff: number): void {
     if (!(off >= 0 && off + len <= this.size)) this.outside(off, len);
     dst.set(this.bytes.subarray(off, off + len), dstOff);
+  }
+
+  /**
+   * Copies the 16 bytes at `off` (4-byte aligned) into `dst[0..3]` as four little-endian words: the one
+   * fetch of a split-queue descriptor, without a DataView call or a subarray per copy.
+   */
+  copyOut16(off: number, dst: Uint32Array): void {
+    if (!(off >= 0 && off + 16 <= this.size && (off & 3) === 0)) this.outside(off, 16);
+    const w = this.words;
+    const i = off >>> 2;
+    dst[0] = w[i]!;
+    dst[1] = w[i + 1]!;
+    dst[2] = w[i + 2]!;
+    dst[3] = w[i + 3]!;
   }
 
   /** Writes `data` at `off`. */
