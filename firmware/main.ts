@@ -63,14 +63,15 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     case 'blk': {
       const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));
       const [sizeBytes, ro] = hal.storageInfo(h) as [number, number];
+      // Bound HAL functions, not arrow wrappers: a call goes straight to the runtime (no interpreted frame).
       const storage: StorageService = {
         sizeBytes,
         readOnly: ro === 1,
-        read: (f, off, len) => hal.storageRead(h, f, off, len),
-        write: (f, off, len) => hal.storageWrite(h, f, off, len),
-        flush: () => hal.storageFlush(h),
-        discard: (f, len) => hal.storageDiscard(h, f, len),
-        writeZeroes: (f, len) => hal.storageWriteZeroes(h, f, len),
+        read: hal.storageRead.bind(hal, h),
+        write: hal.storageWrite.bind(hal, h),
+        flush: hal.storageFlush.bind(hal, h),
+        discard: hal.storageDiscard.bind(hal, h),
+        writeZeroes: hal.storageWriteZeroes.bind(hal, h),
       };
       return new BlkDevice({ storage, log, queues: entry['queues'] as number | undefined, serial: entry['serial'] as string | undefined, physicalBlockSize: entry['physicalBlockSize'] as number | undefined });
     }

@@ -101,20 +101,10 @@ export interface BlkOptions {
   physicalBlockSize?: number;
 }
 
-/** A parsed request header (the one private copy). */
-export interface BlkHeader {
-  type: number;
-  /** Sector number, or -1 when it is not exact (≥ 2^44): always out of range. */
-  sector: number;
-}
-
-/** Parses the 16-byte header (§5.2.6). */
-export function parseBlkHeader(b: Uint8Array): BlkHeader {
-  const v = new DataView(b.buffer, b.byteOffset, BLK_HEADER_BYTES);
-  const lo = v.getUint32(8, true);
-  const hi = v.getUint32(12, true);
+/** A request header's sector (le64 as u32 halves), or -1 when it is not exact (≥ 2^44): always out of range. */
+export function blkSector(lo: number, hi: number): number {
   const sector = hi * 2 ** 32 + lo;
-  return { type: v.getUint32(0, true), sector: sector < MAX_EXACT_SECTOR ? sector : -1 };
+  return sector < MAX_EXACT_SECTOR ? sector : -1;
 }
 
 /** A discard / write-zeroes segment. */
@@ -131,8 +121,7 @@ export function parseBlkSegments(b: Uint8Array, n: number): BlkSegment[] {
   for (let i = 0; i < n; i++) {
     const lo = v.getUint32(i * 16, true);
     const hi = v.getUint32(i * 16 + 4, true);
-    const sector = hi * 2 ** 32 + lo;
-    out.push({ sector: sector < MAX_EXACT_SECTOR ? sector : -1, numSectors: v.getUint32(i * 16 + 8, true), flags: v.getUint32(i * 16 + 12, true) });
+    out.push({ sector: blkSector(lo, hi), numSectors: v.getUint32(i * 16 + 8, true), flags: v.getUint32(i * 16 + 12, true) });
   }
   return out;
 }
@@ -188,22 +177,23 @@ export class BlkDevice extends VirtioDevice {
   private readonly id: Uint8Array;
   /** The private copy of the request header being handled (one fetch, reused). */
   private readonly hdrBytes = new Uint8Array(BLK_HEADER_BYTES);
+  /** The same copy as le32 words (type @0, sector @8 as two halves; the window needs a little-endian host). */
+  private readonly hdrWords = new Uint32Array(this.hdrBytes.buffer);
   /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
   private negotiated = 0n;
   /** The writeback field: 1 writeback, 0 writethrough. */
   private writeback = 1;
-  private readonly stat = {
-    reads: 0,
-    writes: 0,
-    flushes: 0,
-    discards: 0,
-    writeZeroes: 0,
-    getIds: 0,
-    bytesRead: 0,
-    bytesWritten: 0,
-    ioErrors: 0,
-    unsupported: 0,
-  };
+  // Counters (numeric fields: the per-request path bumps them).
+  private reads = 0;
+  private writes = 0;
+  private flushes = 0;
+  private discards = 0;
+  private writeZeroes = 0;
+  private getIds = 0;
+  private bytesRead = 0;
+  private bytesWritten = 0;
+  private ioErrors = 0;
+  private unsupported = 0;
 
   constructor(opts: BlkOptions) {
     super(opts.log);
@@ -279,18 +269,19 @@ export class BlkDevice extends VirtioDevice {
     }
     const rd = chain.reader();
     rd.readInto(this.hdrBytes, BLK_HEADER_BYTES);
-    const hdr = parseBlkHeader(this.hdrBytes);
+    const h = this.hdrWords;
+    const type = h[0]!;
     const wr = chain.writer();
     const dataOut = wr.remaining - 1; // writable bytes before the status byte
     let status: number;
     let written = 0;
-    switch (hdr.type) {
+    switch (type) {
       case VIRTIO_BLK_T_IN:
-        status = this.transfer(false, hdr.sector, wr, dataOut);
+        status = this.transfer(false, blkSector(h[2]!, h[3]!), wr, dataOut);
         if (status === VIRTIO_BLK_S_OK) written = dataOut;
         break;
       case VIRTIO_BLK_T_OUT:
-        status = this.transfer(true, hdr.sector, rd, rd.remaining);
+        status = this.transfer(true, blkSector(h[2]!, h[3]!), rd, rd.remaining);
         break;
       case VIRTIO_BLK_T_FLUSH:
         status = this.flush();
@@ -300,7 +291,7 @@ export class BlkDevice extends VirtioDevice {
         wr.write(this.id.subarray(0, n));
         written = n;
         status = VIRTIO_BLK_S_OK;
-        this.stat.getIds++;
+        this.getIds++;
         break;
       }
       case VIRTIO_BLK_T_DISCARD:
@@ -312,11 +303,11 @@ export class BlkDevice extends VirtioDevice {
       default:
         status = VIRTIO_BLK_S_UNSUPP;
     }
-    if (status === VIRTIO_BLK_S_IOERR) this.stat.ioErrors++;
-    else if (status === VIRTIO_BLK_S_UNSUPP) this.stat.unsupported++;
+    if (status === VIRTIO_BLK_S_IOERR) this.ioErrors++;
+    else if (status === VIRTIO_BLK_S_UNSUPP) this.unsupported++;
     // The status is the chain's last writable byte, whatever the framing (§2.7.4).
     if (wr.remaining > 1) wr.skip(wr.remaining - 1);
-    wr.write(statusBytes[status]!);
+    wr.writeU8(status);
     return written + 1;
   }
 
@@ -338,24 +329,26 @@ export class BlkDevice extends VirtioDevice {
     const nr = cursor.take(len);
     const r = CHAIN_RANGES;
     if (!this.withinLimits(r, nr)) return VIRTIO_BLK_S_IOERR;
+    const storage = this.storage;
     let pos = sector * SECTOR_SIZE;
     for (let k = 0; k < 2 * nr; k += 2) {
-      const rc = write ? this.storage.write(pos, r[k]!, r[k + 1]!) : this.storage.read(pos, r[k]!, r[k + 1]!);
+      const n = r[k + 1]!;
+      const rc = write ? storage.write(pos, r[k]!, n) : storage.read(pos, r[k]!, n);
       if (rc < 0) return VIRTIO_BLK_S_IOERR;
-      pos += r[k + 1]!;
+      pos += n;
     }
     if (!write) {
-      this.stat.reads++;
-      this.stat.bytesRead += len;
+      this.reads++;
+      this.bytesRead += len;
       return VIRTIO_BLK_S_OK;
     }
-    this.stat.writes++;
-    this.stat.bytesWritten += len;
+    this.writes++;
+    this.bytesWritten += len;
     return this.writeback ? VIRTIO_BLK_S_OK : this.flush();
   }
 
   private flush(): number {
-    this.stat.flushes++;
+    this.flushes++;
     return this.storage.readOnly || this.storage.flush() >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
   }
 
@@ -381,15 +374,25 @@ export class BlkDevice extends VirtioDevice {
       const rc = zeroes && !(s.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? this.storage.writeZeroes(off, n) : this.storage.discard(off, n);
       if (rc < 0) return VIRTIO_BLK_S_IOERR;
     }
-    if (zeroes) this.stat.writeZeroes++;
-    else this.stat.discards++;
+    if (zeroes) this.writeZeroes++;
+    else this.discards++;
     return this.writeback ? VIRTIO_BLK_S_OK : this.flush();
   }
 
   override counters(): Record<string, number> {
-    return { ...this.stat, writeback: this.writeback };
+    return {
+      reads: this.reads,
+      writes: this.writes,
+      flushes: this.flushes,
+      discards: this.discards,
+      writeZeroes: this.writeZeroes,
+      getIds: this.getIds,
+      bytesRead: this.bytesRead,
+      bytesWritten: this.bytesWritten,
+      ioErrors: this.ioErrors,
+      unsupported: this.unsupported,
+      writeback: this.writeback,
+    };
   }
 }
-
-const statusBytes = [new Uint8Array([VIRTIO_BLK_S_OK]), new Uint8Array([VIRTIO_BLK_S_IOERR]), new Uint8Array([VIRTIO_BLK_S_UNSUPP])];
 
