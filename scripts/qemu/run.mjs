@@ -3,7 +3,10 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   node scripts/qemu/run.mjs [scenario...] [--peer native|fake:MODE] [--keep] [--json] [--timeout S]
+//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//
+// --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
+// bulkhead-fw --uio on its own ivshmem-doorbell device through backend/linux/bulkhead_uio.ko.
 //
 // Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
@@ -21,6 +24,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CACHE = path.join(ROOT, '.cache/qemu');
 const GUEST = path.join(ROOT, 'test/qemu/guest');
 const MODSRC = path.join(ROOT, 'frontend/linux');
+const UIOSRC = path.join(ROOT, 'backend/linux');
+const BACKEND_VM = path.join(ROOT, 'test/qemu/backend-vm');
 const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
@@ -140,16 +145,17 @@ export function ensureKernel(kver) {
   return { vmlinuz, kroot: dir, note: deb };
 }
 
-// frontend/linux built out of tree in a copy, keyed by its sources and the kernel
-export function buildModule(kver) {
-  const srcs = fs.readdirSync(MODSRC).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
-  const key = hashOf([kver, ...srcs.flatMap((f) => [f, fs.readFileSync(path.join(MODSRC, f))])]);
+// frontend/linux (or backend/linux: bulkhead_uio.ko) built out of tree in a copy, keyed by its
+// sources and the kernel
+export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
+  const srcs = fs.readdirSync(src).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
+  const key = hashOf([kver, ...srcs.flatMap((f) => [f, fs.readFileSync(path.join(src, f))])]);
   const dir = path.join(CACHE, 'module', key);
-  const ko = path.join(dir, 'bulkhead_ivshmem.ko');
+  const ko = path.join(dir, koName);
   if (fs.existsSync(ko)) return { ko, key, note: 'cached' };
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of srcs) fs.copyFileSync(path.join(MODSRC, f), path.join(dir, f));
+  for (const f of srcs) fs.copyFileSync(path.join(src, f), path.join(dir, f));
   const r = sh('make', ['-C', dir, `KVER=${kver}`], { allowFail: true });
   const warn = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /warning|error/i.test(l));
   if (r.status !== 0 || !fs.existsSync(ko)) {
@@ -196,21 +202,7 @@ export function buildInitramfs(kver, kroot, mod) {
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'lib/modules', 'bhq/scenarios'])
-    fs.mkdirSync(path.join(root, d), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
-  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
-  fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
-  const kos = moduleDeps(kroot, kver, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci']);
-  const list = [];
-  for (const k of kos) {
-    const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
-    if (k.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${k}' > '${path.join(root, 'lib/modules', base)}'`]);
-    else fs.copyFileSync(k, path.join(root, 'lib/modules', base));
-    list.push(base);
-  }
-  fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
+  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
@@ -219,9 +211,63 @@ export function buildInitramfs(kver, kroot, mod) {
   fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'bhq/lib.sh'));
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
+  packInitramfs(root, out);
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+}
+
+// a fresh initramfs tree: directories, static busybox, the named kernel modules with their
+// dependencies in load order (lib/modules/load.list); returns that list
+function initramfsBase(root, kver, kroot, modules, dirs = []) {
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'lib/modules', ...dirs])
+    fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
+  const list = [];
+  for (const k of moduleDeps(kroot, kver, modules)) {
+    const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
+    if (k.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${k}' > '${path.join(root, 'lib/modules', base)}'`]);
+    else fs.copyFileSync(k, path.join(root, 'lib/modules', base));
+    list.push(base);
+  }
+  fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
+  return list;
+}
+
+function packInitramfs(root, out) {
   execFileSync('sh', ['-c', `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${out}.tmp' && mv '${out}.tmp' '${out}'`]);
   fs.rmSync(root, { recursive: true, force: true });
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+}
+
+// the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, uio +
+// backend/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
+export function buildBackendInitramfs(kver, kroot, uio) {
+  const bundle = path.join(ROOT, 'dist/firmware.js');
+  if (!fs.existsSync(FW)) throw new Error(`${path.relative(ROOT, FW)} is missing: build the native runtime first (npm run setup:native)`);
+  ensureBundle();
+  const board = path.join(ROOT, 'boards/qemu-ivshmem.json');
+  const parts = [FW, bundle, board, path.join(BACKEND_VM, 'init')];
+  const key = hashOf([kver, uio.key, ...parts.flatMap((f) => [path.basename(f), fs.readFileSync(f)])]);
+  const out = path.join(CACHE, `backend-initramfs-${key}.cpio.gz`);
+  if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
+  const root = path.join(CACHE, `backend-initramfs-${key}.d`);
+  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio_pci', 'uio'], ['bhb']);
+  fs.copyFileSync(uio.ko, path.join(root, 'lib/modules/bulkhead_uio.ko'));
+  fs.copyFileSync(FW, path.join(root, 'bhb/bulkhead-fw'));
+  fs.chmodSync(path.join(root, 'bhb/bulkhead-fw'), 0o755);
+  fs.copyFileSync(bundle, path.join(root, 'bhb/firmware.js'));
+  fs.copyFileSync(board, path.join(root, 'bhb/board.json'));
+  fs.copyFileSync(path.join(BACKEND_VM, 'init'), path.join(root, 'init'));
+  fs.chmodSync(path.join(root, 'init'), 0o755);
+  packInitramfs(root, out);
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_uio.ko + bulkhead-fw, ${(fs.statSync(out).size >> 10)} KiB` };
+}
+
+function ensureBundle() {
+  if (fs.existsSync(path.join(ROOT, 'dist/firmware.js'))) return;
+  log('  dist/firmware.js missing: npm run build');
+  sh('npm', ['run', '-s', 'build'], { cwd: ROOT });
 }
 
 // ---------------------------------------------------------------- processes
@@ -309,8 +355,69 @@ async function startBackend(run, peer) {
   run.procs.push(startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog));
   await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
+  if (peer === 'vm') return startBackendVm(run);
   fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
   await startFw(run);
+}
+
+// ---------------------------------------------------------------- the backend partition as a VM
+
+const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
+
+// a second QEMU guest on the same ivshmem server: test/qemu/backend-vm/init runs bulkhead-fw --uio
+// on its ivshmem-doorbell device; its disk is the run's disk.img as the VM's own virtio-blk-pci
+// (/dev/vda). Its serial console is the backend log and takes the commands of hostAction.
+async function startBackendVm(run) {
+  const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
+    '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
+    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
+    '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
+    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
+  fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
+  const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  p.bhName = 'backend-vm';
+  p.exited = null;
+  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
+  p.stdin.on('error', () => {});
+  run.procs.push(p);
+  const vm = { proc: p, text: '' };
+  const onData = (d) => {
+    fs.appendFileSync(run.backendLog, d);
+    vm.text += d.toString('latin1');
+  };
+  p.stdout.on('data', onData);
+  p.stderr.on('data', onData);
+  vm.send = (cmd) => { if (!p.exited) p.stdin.write(cmd + '\n'); };
+  run.vm = vm;
+  await vmFwRunning(run, 0, 120000);
+}
+
+// waits for the firmware's "running" line in the backend VM's console after offset `from`
+async function vmFwRunning(run, from, ms) {
+  const vm = run.vm;
+  await waitFor(() => {
+    const t = vm.text.slice(from);
+    if (vm.proc.exited) throw new Error(`the backend VM exited (${vm.proc.exited.code ?? vm.proc.exited.sig})`);
+    const bad = /BHB-(ERROR .*|FW-EXIT \d+)/.exec(t);
+    if (bad) throw new Error(bad[0]);
+    return FW_RUNNING.test(t);
+  }, ms, 'bulkhead-fw to run in the backend VM').catch((e) => {
+    throw new Error(`backend VM: ${e.message}; last lines of ${run.backendLog}:\n${vm.text.split('\n').slice(-15).join('\n')}`);
+  });
+}
+
+// the firmware stops (its fdatasync), the VM syncs /dev/vda and powers off: disk.img is complete
+async function powerOffVm(run) {
+  if (!run.vm || run.vm.proc.exited) return;
+  await vmCommand(run, 'poweroff', /BHB-OFF/, 20000).catch(() => {});
+  await waitFor(() => run.vm.proc.exited, 10000, 'the backend VM to power off').catch(() => log('  the backend VM did not power off'));
+}
+
+async function vmCommand(run, cmd, until, ms) {
+  const from = run.vm.text.length;
+  run.vm.send(cmd);
+  if (until) await waitFor(() => until.test(run.vm.text.slice(from)) || run.vm.proc.exited, ms, `'${cmd}' in the backend VM`);
+  return from;
 }
 
 // ---------------------------------------------------------------- network namespace (net scenario)
@@ -395,10 +502,7 @@ async function startNetPeer(run, maxSeconds) {
 // (re)starts build/bulkhead-fw on the run's board; ready when its console socket listens
 async function startFw(run) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
-  if (!fs.existsSync(bundle)) {
-    log('  dist/firmware.js missing: npm run build');
-    sh('npm', ['run', '-s', 'build'], { cwd: ROOT });
-  }
+  ensureBundle();
   const fwArgs = (process.env.BULKHEAD_QEMU_FW_ARGS || '--bundle {bundle} --board {board} --ivshmem {sock}')
     .split(/\s+/).filter(Boolean).map((a) => a.replace('{board}', run.board).replace('{sock}', run.ivSock).replace('{bundle}', bundle));
   fs.rmSync(run.consoleSock, { force: true });
@@ -421,6 +525,12 @@ async function startFw(run) {
 // actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
 async function hostAction(run, action) {
   log(`  host: ${action}`);
+  if (run.vm) {
+    if (action === 'stop-backend' || action === 'kill-backend') await vmCommand(run, action === 'stop-backend' ? 'fw-stop' : 'fw-kill', /BHB-FW-EXIT/, 15000);
+    else if (action === 'start-backend') await vmFwRunning(run, await vmCommand(run, 'fw-start'), 60000);
+    else throw new Error(`unknown host action ${action}`);
+    return;
+  }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
     await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
@@ -486,6 +596,11 @@ export async function runQemu(opts = {}) {
   const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
   const mod = await stage('module frontend/linux', () => buildModule(kver));
   const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
+  let backendInitrd = null;
+  if (peer === 'vm') {
+    const uio = await stage('module backend/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
+    backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
+  }
 
   const dir = path.join(CACHE, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
@@ -496,6 +611,7 @@ export async function runQemu(opts = {}) {
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
     netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
+    vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
   };
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
@@ -567,6 +683,7 @@ export async function runQemu(opts = {}) {
       return { note: `qemu exit ${how.code ?? how.sig}` };
     }).catch((e) => { result.error = e.message; });
 
+    if (run.vm) await stage('backend VM power off', () => powerOffVm(run));
     const c = result.console || { results: {}, files: {} };
     for (const s of [...scenarios, 'dmesg', 'module']) {
       const r = c.results[s];
@@ -588,6 +705,7 @@ export async function runQemu(opts = {}) {
     result.pass = false;
   } finally {
     run.stopped = true;
+    await powerOffVm(run);
     for (const p of run.procs.reverse()) await stopProc(p);
     if (run.netns) ipCmd(['netns', 'del', run.netns], { allowFail: true });
   }
@@ -608,7 +726,7 @@ function parseArgs(argv) {
   const o = { scenarios: [], peer: 'native', keep: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--peer') o.peer = argv[++i];
+    if (a === '--peer' || a === '--backend') o.peer = argv[++i];
     else if (a === '--keep') o.keep = true;
     else if (a === '--json') o.json = true;
     else if (a === '--timeout') o.timeout = Number(argv[++i]);
@@ -625,7 +743,8 @@ export async function run(args) {
   let o;
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--peer native|fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+--backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
 scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);

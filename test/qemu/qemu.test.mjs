@@ -32,6 +32,12 @@ verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
 verdicts('virtio-net: a TAP in a network namespace behind the backend (board qemu-net)',
   { scenarios: ['probe', 'net'], peer: 'native' }, ['probe', 'net', 'net-host', 'dmesg']);
 
+// the two-partition topology: the backend is a second QEMU guest running bulkhead-fw --uio on its own
+// ivshmem-doorbell device (backend/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
+const VM_SCENARIOS = ['probe', 'blk', 'rng', 'reset', 'restart'];
+verdicts('backend partition as a VM (bulkhead-fw --uio in a second QEMU guest)',
+  { scenarios: VM_SCENARIOS, peer: 'vm' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
+
 verdicts('no backend on the ivshmem server', { scenarios: ['noback'], peer: 'native' }, ['noback', 'dmesg']);
 
 // failure paths the real backend does not produce on purpose, driven by a throwaway fixture
