@@ -103,7 +103,7 @@ export interface BlkOptions {
 
 /** A request header's sector (le64 as u32 halves), or -1 when it is not exact (≥ 2^44): always out of range. */
 export function blkSector(lo: number, hi: number): number {
-  const sector = hi * 2 ** 32 + lo;
+  const sector = hi * 0x100000000 + lo;
   return sector < MAX_EXACT_SECTOR ? sector : -1;
 }
 
@@ -175,10 +175,10 @@ export class BlkDevice extends VirtioDevice {
   readonly capacity: number;
   private readonly physicalBlockExp: number;
   private readonly id: Uint8Array;
-  /** The private copy of the request header being handled (one fetch, reused). */
-  private readonly hdrBytes = new Uint8Array(BLK_HEADER_BYTES);
-  /** The same copy as le32 words (type @0, sector @8 as two halves; the window needs a little-endian host). */
-  private readonly hdrWords = new Uint32Array(this.hdrBytes.buffer);
+  /** The private copy of the request header being handled (one fetch, reused): le32 type @0, le64 sector @8 as halves. */
+  private readonly hdrWords = new Uint32Array(BLK_HEADER_BYTES / 4);
+  /** `handle` bound once (drain calls it per chain without a closure frame). */
+  private readonly handleChain = this.handle.bind(this);
   /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
   private negotiated = 0n;
   /** The writeback field: 1 writeback, 0 writethrough. */
@@ -255,7 +255,7 @@ export class BlkDevice extends VirtioDevice {
     if (i > 0 && !(this.negotiated & VIRTIO_BLK_F_MQ)) {
       throw new GuestProtocolError('BLK_QUEUE_WITHOUT_MQ', 'virtio §5.2.2', `requestq${i} used without VIRTIO_BLK_F_MQ`);
     }
-    return this.drain(q, budget, (chain) => this.handle(chain));
+    return this.drain(q, budget, this.handleChain);
   }
 
   /** Executes one request; returns the used length. The status byte is written last. */
@@ -268,8 +268,8 @@ export class BlkDevice extends VirtioDevice {
       throw new GuestProtocolError('BLK_NO_STATUS', 'virtio §5.2.6', `chain ${chain.headIndex}: no writable status byte`);
     }
     const rd = chain.reader();
-    rd.readInto(this.hdrBytes, BLK_HEADER_BYTES);
     const h = this.hdrWords;
+    rd.read16(h);
     const type = h[0]!;
     const wr = chain.writer();
     const dataOut = wr.remaining - 1; // writable bytes before the status byte
@@ -311,13 +311,6 @@ export class BlkDevice extends VirtioDevice {
     return written + 1;
   }
 
-  /** Segments of `r` count against seg_max and size_max; returns false if a limit is broken. */
-  private withinLimits(r: Float64Array, n: number): boolean {
-    if (n > BLK_SEG_MAX) return false;
-    for (let k = 1; k < 2 * n; k += 2) if (r[k]! > BLK_SIZE_MAX) return false;
-    return true;
-  }
-
   /**
    * IN (`write` false) and OUT: the whole request is validated before anything moves, so a rejected
    * request reads or writes nothing. The cursor is the chain's writer (IN) or reader after the header
@@ -328,7 +321,9 @@ export class BlkDevice extends VirtioDevice {
     if (len % SECTOR_SIZE !== 0 || len > BLK_MAX_REQUEST_BYTES || !sectorsInRange(sector, len / SECTOR_SIZE, this.capacity)) return VIRTIO_BLK_S_IOERR;
     const nr = cursor.take(len);
     const r = CHAIN_RANGES;
-    if (!this.withinLimits(r, nr)) return VIRTIO_BLK_S_IOERR;
+    // The data segments count against seg_max and size_max.
+    if (nr > BLK_SEG_MAX) return VIRTIO_BLK_S_IOERR;
+    for (let k = 1; k < 2 * nr; k += 2) if (r[k]! > BLK_SIZE_MAX) return VIRTIO_BLK_S_IOERR;
     const storage = this.storage;
     let pos = sector * SECTOR_SIZE;
     for (let k = 0; k < 2 * nr; k += 2) {

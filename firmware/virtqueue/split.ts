@@ -67,7 +67,7 @@ export const MAX_CHAIN_SEGMENTS = MAX_QUEUE_SIZE + MAX_INDIRECT_DESCS;
  * Window ranges a cursor's `take()` consumed: (offset, length) pairs at [0, 2 × count). One scratch
  * for the whole firmware (single-threaded); valid until the next `take()` on any cursor.
  */
-export const CHAIN_RANGES = new Float64Array(2 * MAX_CHAIN_SEGMENTS);
+export const CHAIN_RANGES = new Uint32Array(2 * MAX_CHAIN_SEGMENTS); // offsets < window ≤ 2^32, lengths u32
 
 /**
  * A validated descriptor chain: `readableCount` device-readable segments, then writable ones.
@@ -193,6 +193,19 @@ export class ChainReader extends ChainCursor {
     return out;
   }
 
+  /**
+   * Copies the next 16 bytes (≤ remaining) into `dst[0..3]` as little-endian words (private memory the
+   * caller reuses): one window call when they lie in one 4-byte-aligned segment, else `readInto`.
+   */
+  read16(dst: Uint32Array): void {
+    const seg = this.seg;
+    const at = this.chain.segOffsets[seg]! + this.segPos;
+    if (this.remaining >= 16 && (at & 3) === 0 && this.chain.segLengths[seg]! - this.segPos >= 16) {
+      this.win.copyOut16(at, dst);
+      this.advance(16);
+    } else this.readInto(new Uint8Array(dst.buffer, dst.byteOffset, 16), 16);
+  }
+
   /** Copies the next `n` bytes (n ≤ remaining, ≤ dst.length) into private memory the caller reuses. */
   readInto(dst: Uint8Array, n: number): void {
     if (n > this.remaining) throw new Error(`read(${n}) beyond ${this.remaining} remaining`);
@@ -234,7 +247,11 @@ export class ChainWriter extends ChainCursor {
   writeU8(v: number): void {
     if (this.remaining < 1) throw new Error(`write(1) beyond ${this.remaining} remaining`);
     this.win.setU8(this.chain.segOffsets[this.seg]! + this.segPos, v);
-    this.advance(1);
+    this.remaining--;
+    if (++this.segPos === this.chain.segLengths[this.seg]) {
+      this.seg++;
+      this.segPos = 0;
+    }
     this.written++;
   }
 
@@ -292,7 +309,7 @@ export class SplitQueue {
    * queue-level violation.
    */
   pop(): DescriptorChain | null {
-    if (!this.hasAvailable()) return null;
+    if (this.availIdx === this.nextAvail && !this.hasAvailable()) return null;
     const head = this.win.u16(this.availRing + 4 + 2 * (this.nextAvail & (this.size - 1)));
     if (head >= this.size) {
       throw new GuestProtocolError('HEAD_OUT_OF_RANGE', 'virtio §2.7.6', `avail ring head ${head} ≥ queue size ${this.size}`);

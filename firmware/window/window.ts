@@ -15,7 +15,8 @@ export class GuestWindow {
   readonly guestStart: number;
   private readonly view: DataView;
   private readonly bytes: Uint8Array;
-  /** The window as aligned 32-bit words (host order: little-endian, checked in the constructor). */
+  /** The window as aligned 16- and 32-bit words (host order: little-endian, checked in the constructor). */
+  private readonly halves: Uint16Array;
   private readonly words: Uint32Array;
 
   constructor(buffer: ArrayBuffer, guestStart: number) {
@@ -26,6 +27,7 @@ export class GuestWindow {
     this.bytes = new Uint8Array(buffer);
     // Every window structure is little-endian; word copies hand out host-order words, so the host must be too.
     if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('GuestWindow needs a little-endian host');
+    this.halves = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
     this.words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
   }
 
@@ -63,13 +65,14 @@ export class GuestWindow {
     if (!(off >= 0 && off + 1 <= this.size)) this.outside(off, 1);
     return this.bytes[off]!;
   }
+  // Aligned offsets (every ring and FIFO field) go through the word views: no DataView call.
   u16(off: number): number {
     if (!(off >= 0 && off + 2 <= this.size)) this.outside(off, 2);
-    return this.view.getUint16(off, true);
+    return (off & 1) === 0 ? this.halves[off >>> 1]! : this.view.getUint16(off, true);
   }
   u32(off: number): number {
     if (!(off >= 0 && off + 4 <= this.size)) this.outside(off, 4);
-    return this.view.getUint32(off, true);
+    return (off & 3) === 0 ? this.words[off >>> 2]! : this.view.getUint32(off, true);
   }
   setU8(off: number, v: number): void {
     if (!(off >= 0 && off + 1 <= this.size)) this.outside(off, 1);
@@ -77,11 +80,13 @@ export class GuestWindow {
   }
   setU16(off: number, v: number): void {
     if (!(off >= 0 && off + 2 <= this.size)) this.outside(off, 2);
-    this.view.setUint16(off, v, true);
+    if ((off & 1) === 0) this.halves[off >>> 1] = v;
+    else this.view.setUint16(off, v, true);
   }
   setU32(off: number, v: number): void {
     if (!(off >= 0 && off + 4 <= this.size)) this.outside(off, 4);
-    this.view.setUint32(off, v, true);
+    if ((off & 3) === 0) this.words[off >>> 2] = v;
+    else this.view.setUint32(off, v, true);
   }
 
   /** Copies [off, off+len) into a fresh private array: the one fetch of a guest structure. */
