@@ -38,19 +38,23 @@ function open(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, kind: st
   return h;
 }
 
-/** Builds one device of the manifest; each device reaches only the service it names. */
+/**
+ * Builds one device of the manifest; each device reaches only the service it names. Services are HAL
+ * functions bound to their handle (bind(), not arrow wrappers: a call goes straight to the runtime,
+ * without an interpreted frame).
+ */
 export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, log: Logger): VirtioDevice {
   switch (entry.type) {
     case 'rng': {
       const h = open(hal, board, entry, 'entropy', (n) => hal.entropyOpen(n));
-      const entropy: EntropyService = { read: (off, len) => hal.entropyRead(h, off, len) };
+      const entropy: EntropyService = { read: hal.entropyRead.bind(hal, h) };
       return new RngDevice({ entropy, log });
     }
     case 'console': {
       const h = open(hal, board, entry, 'stream', (n) => hal.streamOpen(n));
       const bind = (sh: number): StreamService => ({
-        write: (off, len) => hal.streamWrite(sh, off, len),
-        read: (off, len) => hal.streamRead(sh, off, len),
+        write: hal.streamWrite.bind(hal, sh),
+        read: hal.streamRead.bind(hal, sh),
       });
       const stream = bind(h);
       // Ports beyond 0: `ports: [{ service, name }]` in the manifest (VIRTIO_CONSOLE_F_MULTIPORT).
@@ -63,7 +67,6 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     case 'blk': {
       const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));
       const [sizeBytes, ro] = hal.storageInfo(h) as [number, number];
-      // Bound HAL functions, not arrow wrappers: a call goes straight to the runtime (no interpreted frame).
       const storage: StorageService = {
         sizeBytes,
         readOnly: ro === 1,
@@ -78,10 +81,10 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     case 'net': {
       const h = open(hal, board, entry, 'packet', (n) => hal.packetOpen(n));
       const port: PacketService = {
-        send: (off, len, flags, cs, co) => hal.packetSend(h, off, len, flags, cs, co),
-        peek: () => hal.packetPeek(h),
-        recv: (off, len, flags) => hal.packetRecv(h, off, len, flags),
-        setOffloads: (o) => hal.packetSetOffloads(h, o),
+        send: hal.packetSend.bind(hal, h),
+        peek: hal.packetPeek.bind(hal, h),
+        recv: hal.packetRecv.bind(hal, h),
+        setOffloads: hal.packetSetOffloads.bind(hal, h),
       };
       // Default MAC: locally administered 52:54:00:12:34:<device index>.
       const mac = typeof entry['mac'] === 'string' ? parseMac(entry['mac']) : Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, board.devices.indexOf(entry) & 0xff);

@@ -99,10 +99,14 @@ export interface NetHdr {
   csumOffset: number;
 }
 
-/** Decodes the first 10 bytes of a virtio_net_hdr (num_buffers is unused on transmit, §5.1.6.2). */
-export function parseNetHdr(b: Uint8Array): NetHdr {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { flags: b[0]!, gsoType: b[1]!, hdrLen: v.getUint16(2, true), gsoSize: v.getUint16(4, true), csumStart: v.getUint16(6, true), csumOffset: v.getUint16(8, true) };
+/** Decodes the first 10 bytes of a virtio_net_hdr (num_buffers is unused on transmit, §5.1.6.2) into `h`. */
+export function parseNetHdr(b: Uint8Array, h: NetHdr): void {
+  h.flags = b[0]!;
+  h.gsoType = b[1]!;
+  h.hdrLen = b[2]! | (b[3]! << 8);
+  h.gsoSize = b[4]! | (b[5]! << 8);
+  h.csumStart = b[6]! | (b[7]! << 8);
+  h.csumOffset = b[8]! | (b[9]! << 8);
 }
 
 /**
@@ -185,12 +189,29 @@ export class NetDevice extends VirtioDevice {
   private hdrSize = 12;
   private mrg = false;
   private guestCsum = false;
+  /** VIRTIO_NET_F_CSUM negotiated (cached at DRIVER_OK: no BigInt test per frame). */
+  private csum = false;
+  /** Largest frame accepted for transmit: MTU plus an Ethernet header and a VLAN tag. */
+  private readonly maxFrame: number;
+  /** The private copy of a transmit header (one fetch, reused) and its parsed fields. */
+  private readonly hdrIn = new Uint8Array(20);
+  private readonly txHdr: NetHdr = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+  /** The first `hdrSize` bytes of hdrOut (set at DRIVER_OK). */
+  private hdrOutView: Uint8Array;
+  /** Transmit handler bound once, and the queue pair it is serving. */
+  private readonly transmitChain = this.transmit.bind(this);
+  private txPair = 0;
+  // Per-frame counters as numeric fields; `c` keeps the rest (and the drop reasons).
+  private txFrames = 0;
+  private txBytes = 0;
+  private rxFrames = 0;
+  private rxBytes = 0;
   private ctrlIndex = 2;
   /** Receive buffers popped for a frame that did not fit yet (MRG_RXBUF), per receive queue. */
   private rxHeld: DescriptorChain[][];
   private readonly flowTable = new Uint8Array(FLOW_TABLE_SIZE);
   private readonly hdrOut = new Uint8Array(12);
-  private readonly c: Record<string, number> = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxFiltered: 0, rxDroppedTooBig: 0, ctrlOk: 0, ctrlErr: 0, linkChanges: 0 };
+  private readonly c: Record<string, number> = { rxFiltered: 0, rxDroppedTooBig: 0, ctrlOk: 0, ctrlErr: 0, linkChanges: 0 };
 
   constructor(opts: NetOptions) {
     super(opts.log);
@@ -200,6 +221,8 @@ export class NetDevice extends VirtioDevice {
     this.mac = opts.mac.slice();
     this.mtu = opts.mtu ?? 1500;
     if (!(Number.isInteger(this.mtu) && this.mtu >= 68 && this.mtu <= NET_MAX_MTU)) throw new Error(`net: mtu ${this.mtu} outside 68..${NET_MAX_MTU}`);
+    this.maxFrame = this.mtu + ETH_HLEN + VLAN_HLEN;
+    this.hdrOutView = this.hdrOut.subarray(0, this.hdrSize);
     this.maxPairs = opts.queuePairs ?? 1;
     if (!(Number.isInteger(this.maxPairs) && this.maxPairs >= 1 && this.maxPairs <= NET_MAX_QUEUE_PAIRS)) throw new Error(`net: queuePairs ${this.maxPairs} outside 1..${NET_MAX_QUEUE_PAIRS}`);
     this.numQueues = 2 * this.maxPairs + 1;
@@ -229,15 +252,12 @@ export class NetDevice extends VirtioDevice {
     super.activate(ctx);
     const f = ctx.features;
     this.hdrSize = netHdrSize(f);
+    this.hdrOutView = this.hdrOut.subarray(0, this.hdrSize);
     this.mrg = (f & VIRTIO_NET_F_MRG_RXBUF) !== 0n;
     this.guestCsum = (f & VIRTIO_NET_F_GUEST_CSUM) !== 0n;
+    this.csum = (f & VIRTIO_NET_F_CSUM) !== 0n;
     this.ctrlIndex = f & VIRTIO_NET_F_MQ ? 2 * this.maxPairs : 2;
     this.port.setOffloads(this.guestCsum ? 1 : 0);
-  }
-
-  /** Largest frame accepted for transmit: MTU plus an Ethernet header and a VLAN tag. */
-  private get maxFrame(): number {
-    return this.mtu + ETH_HLEN + VLAN_HLEN;
   }
 
   processQueue(i: number, budget: number): boolean {
@@ -247,7 +267,10 @@ export class NetDevice extends VirtioDevice {
     if (!q) return false;
     if (i === this.ctrlIndex) return this.drain(q, budget, (chain) => this.control(chain));
     if (i >= 2 * (ctx.features & VIRTIO_NET_F_MQ ? this.maxPairs : 1)) return false;
-    if (i % 2 === 1) return this.drain(q, budget, (chain) => this.transmit(chain, (i - 1) / 2));
+    if (i % 2 === 1) {
+      this.txPair = (i - 1) / 2;
+      return this.drain(q, budget, this.transmitChain);
+    }
     return this.receive(budget);
   }
 
@@ -265,16 +288,19 @@ export class NetDevice extends VirtioDevice {
   }
 
   /** One transmit chain: header read once, checked, frame handed to the packet service by window ranges. */
-  private transmit(chain: DescriptorChain, pair: number): number {
+  private transmit(chain: DescriptorChain): number {
     const total = chain.readableBytes;
-    if (total < this.hdrSize) {
+    const hdrSize = this.hdrSize;
+    if (total < hdrSize) {
       this.drop('tx', 'shortHeader');
       return 0;
     }
     const r = chain.reader();
-    const h = parseNetHdr(r.read(this.hdrSize));
-    const frameLen = total - this.hdrSize;
-    const why = checkTxHeader(h, frameLen, this.maxFrame, (this.ctx!.features & VIRTIO_NET_F_CSUM) !== 0n);
+    r.readInto(this.hdrIn, hdrSize);
+    const h = this.txHdr;
+    parseNetHdr(this.hdrIn, h);
+    const frameLen = total - hdrSize;
+    const why = checkTxHeader(h, frameLen, this.maxFrame, this.csum);
     if (why) {
       this.drop('tx', why);
       return 0;
@@ -286,19 +312,22 @@ export class NetDevice extends VirtioDevice {
     const flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
     const nr = r.take(frameLen);
     const regions = CHAIN_RANGES;
+    const port = this.port;
+    const cs = h.csumStart;
+    const co = h.csumOffset;
     let res = 0;
     for (let k = 0; k < 2 * nr; k += 2) {
       const last = k + 2 >= 2 * nr;
-      res = this.port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), h.csumStart, h.csumOffset);
+      res = port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), cs, co);
       if (res < 0) break;
     }
     if (res < 0) {
       this.drop('tx', res === -ENETDOWN ? 'linkDown' : `errno${-res}`);
       return 0;
     }
-    if (this.curPairs > 1 && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = pair + 1;
-    this.c['txFrames']!++;
-    this.c['txBytes']! += frameLen;
+    if (this.curPairs > 1 && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = this.txPair + 1;
+    this.txFrames++;
+    this.txBytes += frameLen;
     return 0;
   }
 
@@ -334,20 +363,25 @@ export class NetDevice extends VirtioDevice {
   private receive(budget: number): boolean {
     const ctx = this.ctx;
     if (!ctx) return false;
+    const port = this.port;
     for (let n = 0; n < budget; n++) {
-      const info = this.port.peek();
+      const info = port.peek();
       if (typeof info === 'number') {
         this.setLink(info !== -ENETDOWN);
         return false;
       }
-      this.setLink(true);
-      const [len, flags, csumStart, csumOffset, dstHi, dstLo, hash] = info as [number, number, number, number, number, number, number];
-      if (!this.accepts(dstHi, dstLo)) {
-        this.port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
+      if (!this.linkUp) this.setLink(true);
+      // Indexed, not destructured: array destructuring runs the iterator protocol in QuickJS.
+      const len = info[0]!;
+      const flags = info[1]!;
+      const csumStart = info[2]!;
+      const csumOffset = info[3]!;
+      if (!this.filter.promisc && !this.accepts(info[4]!, info[5]!)) {
+        port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
         this.c['rxFiltered']!++;
         continue;
       }
-      const pair = this.steer(hash);
+      const pair = this.curPairs <= 1 ? 0 : this.steer(info[6]!);
       const q = ctx.queue(2 * pair);
       if (!q) return false;
       const hdr = this.hdrOut;
@@ -374,10 +408,9 @@ export class NetDevice extends VirtioDevice {
     return t > 0 && t <= this.curPairs ? t - 1 : hash % this.curPairs;
   }
 
-  private checkRxBuffer(chain: DescriptorChain): void {
-    if (chain.writableBytes < this.hdrSize) {
-      throw new GuestProtocolError('NET_RX_BUFFER_TOO_SMALL', 'virtio §5.1.6.3.1', `receive buffer of ${chain.writableBytes} writable bytes < ${this.hdrSize}-byte virtio_net_hdr`);
-    }
+  /** Thrown for a receive buffer with less room than the header (callers test `writableBytes < hdrSize`). */
+  private rxBufferTooSmall(chain: DescriptorChain): never {
+    throw new GuestProtocolError('NET_RX_BUFFER_TOO_SMALL', 'virtio §5.1.6.3.1', `receive buffer of ${chain.writableBytes} writable bytes < ${this.hdrSize}-byte virtio_net_hdr`);
   }
 
   /** Without MRG_RXBUF: the whole frame in one buffer (§5.1.6.3.2), num_buffers 1. Returns false if no buffer. */
@@ -388,7 +421,7 @@ export class NetDevice extends VirtioDevice {
       q.armAvailEvent();
       return false;
     }
-    this.checkRxBuffer(chain);
+    if (chain.writableBytes < this.hdrSize) this.rxBufferTooSmall(chain);
     if (chain.writableBytes < this.hdrSize + len) {
       held.unshift(chain); // keep the buffer for the next frame
       this.port.recv(0, 0, 0);
@@ -397,11 +430,11 @@ export class NetDevice extends VirtioDevice {
     }
     const w = chain.writer();
     this.hdrOut[10] = 1;
-    w.write(this.hdrOut.subarray(0, this.hdrSize));
+    w.write(this.hdrOutView);
     this.recvInto(w.take(len));
     q.pushUsed(chain, this.hdrSize + len);
-    this.c['rxFrames']!++;
-    this.c['rxBytes']! += len;
+    this.rxFrames++;
+    this.rxBytes += len;
     return true;
   }
 
@@ -410,7 +443,7 @@ export class NetDevice extends VirtioDevice {
     const held = this.rxHeld[pair]!;
     const need = this.hdrSize + len;
     let have = 0;
-    for (const c of held) have += c.writableBytes;
+    for (let k = 0; k < held.length; k++) have += held[k]!.writableBytes;
     while (have < need) {
       if (held.length >= q.size) {
         // every buffer of the ring is not enough: the frame can never fit
@@ -423,34 +456,39 @@ export class NetDevice extends VirtioDevice {
         if (!q.armAvailEvent()) return false;
         continue;
       }
-      this.checkRxBuffer(chain);
+      if (chain.writableBytes < this.hdrSize) this.rxBufferTooSmall(chain);
       held.push(chain);
       have += chain.writableBytes;
     }
     let count = 0;
-    for (let left = need; left > 0; count++) left -= Math.min(left, held[count]!.writableBytes);
+    for (let left = need; left > 0; count++) {
+      const wb = held[count]!.writableBytes;
+      left -= left < wb ? left : wb;
+    }
     this.hdrOut[10] = count & 0xff;
     this.hdrOut[11] = count >> 8;
     let left = len;
     for (let k = 0; k < count; k++) {
       const chain = held[k]!;
       const w = chain.writer();
-      if (k === 0) w.write(this.hdrOut.subarray(0, this.hdrSize));
-      const take = Math.min(left, w.remaining);
+      if (k === 0) w.write(this.hdrOutView);
+      const take = left < w.remaining ? left : w.remaining;
       this.recvInto(w.take(take));
       left -= take;
       q.pushUsed(chain, w.written);
     }
-    held.splice(0, count);
-    this.c['rxFrames']!++;
-    this.c['rxBytes']! += len;
+    if (count === 1) held.shift();
+    else held.splice(0, count);
+    this.rxFrames++;
+    this.rxBytes += len;
     return true;
   }
 
   /** Copies the head frame's next bytes into the `n` window ranges `take()` left in CHAIN_RANGES (partial reads; the last one completes it). */
   private recvInto(n: number): void {
     const r = CHAIN_RANGES;
-    for (let k = 0; k < 2 * n; k += 2) this.port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE);
+    const port = this.port;
+    for (let k = 0; k < 2 * n; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE);
   }
 
   // ---- control ----------------------------------------------------------------------------------
@@ -524,6 +562,6 @@ export class NetDevice extends VirtioDevice {
   }
 
   override counters(): Record<string, number> {
-    return { ...this.c, linkUp: this.linkUp ? 1 : 0, queuePairs: this.curPairs };
+    return { txFrames: this.txFrames, txBytes: this.txBytes, rxFrames: this.rxFrames, rxBytes: this.rxBytes, ...this.c, linkUp: this.linkUp ? 1 : 0, queuePairs: this.curPairs };
   }
 }

@@ -232,6 +232,14 @@ export class ChainWriter extends ChainCursor {
     if (data.length > this.remaining) throw new Error(`write(${data.length}) beyond ${this.remaining} remaining`);
     const offs = this.chain.segOffsets;
     const lens = this.chain.segLengths;
+    if (lens[this.seg]! - this.segPos > data.length) {
+      // All of it inside the current segment (the usual header write): one copy, no subarray.
+      this.win.copyIn(offs[this.seg]! + this.segPos, data);
+      this.segPos += data.length;
+      this.remaining -= data.length;
+      this.written += data.length;
+      return;
+    }
     let pos = 0;
     while (pos < data.length) {
       const avail = lens[this.seg]! - this.segPos;
