@@ -77,9 +77,9 @@ export class FifoProducer {
     return used > this.fifo.slots ? -1 : this.fifo.slots - used;
   }
 
-  /** Writes one message (the caller checked `space()`); visible after `publish()`. */
-  push(msg: Uint8Array): void {
-    this.win.copyIn(this.slotsBase + (this.head & this.mask) * this.slotSize, msg);
+  /** Writes the first `size` bytes of `msg` (the caller checked `space()`); visible after `publish()`. */
+  push(msg: Uint8Array, size: number): void {
+    this.win.copyInPrefix(this.slotsBase + (this.head & this.mask) * this.slotSize, msg, size);
     this.head = (this.head + 1) >>> 0;
   }
 

@@ -93,29 +93,81 @@ export interface Message {
   payload: DataView;
 }
 
-/** Decodes the 8-byte header of a private copy; returns null when `msg_size` is impossible. */
+/**
+ * Decodes the messages of one private buffer without allocating per message: `decode()` fills one
+ * Message object and hands out a payload view of exactly the message's payload size (one view per
+ * size, made on first use). The Message is valid until the next `decode()`.
+ */
+export class MessageDecoder {
+  private readonly payloads: (DataView | undefined)[] = [];
+  private readonly m: Message;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly maxSize: number,
+  ) {
+    this.m = { type: 0, msgId: 0, devNum: 0, token: 0, size: 0, bytes, payload: new DataView(bytes.buffer, bytes.byteOffset, 0) };
+  }
+
+  /** Decodes the 8-byte header of the buffer; returns null when `msg_size` is impossible. */
+  decode(): Message | null {
+    const b = this.bytes;
+    const size = b[6]! | (b[7]! << 8);
+    if (size < HEADER_BYTES || size > this.maxSize || size > b.length) return null;
+    const m = this.m;
+    m.type = b[0]! & 3; // bits 2..7 are reserved: ignored on receive
+    m.msgId = b[1]!;
+    m.devNum = b[2]! | (b[3]! << 8);
+    m.token = b[4]! | (b[5]! << 8);
+    m.size = size;
+    let p = this.payloads[size];
+    if (p === undefined) {
+      p = new DataView(b.buffer, b.byteOffset + HEADER_BYTES, size - HEADER_BYTES);
+      this.payloads[size] = p;
+    }
+    m.payload = p;
+    return m;
+  }
+}
+
+/** Decodes the 8-byte header of a private copy into a fresh Message; null when `msg_size` is impossible. */
 export function decodeMessage(bytes: Uint8Array, maxSize: number): Message | null {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = dv.getUint16(6, true);
-  if (size < HEADER_BYTES || size > maxSize || size > bytes.length) return null;
-  return {
-    type: bytes[0]! & 3, // bits 2..7 are reserved: ignored on receive
-    msgId: bytes[1]!,
-    devNum: dv.getUint16(2, true),
-    token: dv.getUint16(4, true),
-    size,
-    bytes,
-    payload: new DataView(bytes.buffer, bytes.byteOffset + HEADER_BYTES, size - HEADER_BYTES),
-  };
+  return new MessageDecoder(bytes, maxSize).decode();
+}
+
+/** Writes a common header into `out` (a private scratch buffer). */
+function writeHeader(out: Uint8Array, type: number, msgId: number, devNum: number, token: number, payloadBytes: number): void {
+  const size = HEADER_BYTES + payloadBytes;
+  out[0] = type;
+  out[1] = msgId;
+  out[2] = devNum & 0xff;
+  out[3] = (devNum >>> 8) & 0xff;
+  out[4] = token & 0xff;
+  out[5] = (token >>> 8) & 0xff;
+  out[6] = size & 0xff;
+  out[7] = (size >>> 8) & 0xff;
 }
 
 /** Writes a common header into `out` (a private scratch buffer) and returns a payload view. */
 export function encodeHeader(out: Uint8Array, type: number, msgId: number, devNum: number, token: number, payloadBytes: number): DataView {
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  out[0] = type;
-  out[1] = msgId;
-  dv.setUint16(2, devNum, true);
-  dv.setUint16(4, token, true);
-  dv.setUint16(6, HEADER_BYTES + payloadBytes, true);
+  writeHeader(out, type, msgId, devNum, token, payloadBytes);
   return new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes);
+}
+
+/** `encodeHeader` over one scratch buffer, reusing one payload view per payload size. */
+export class MessageEncoder {
+  private readonly payloads: (DataView | undefined)[] = [];
+
+  constructor(private readonly out: Uint8Array) {}
+
+  header(type: number, msgId: number, devNum: number, token: number, payloadBytes: number): DataView {
+    const out = this.out;
+    writeHeader(out, type, msgId, devNum, token, payloadBytes);
+    let p = this.payloads[payloadBytes];
+    if (p === undefined) {
+      p = new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes);
+      this.payloads[payloadBytes] = p;
+    }
+    return p;
+  }
 }

@@ -65,6 +65,9 @@ class DeviceSlot {
   readonly pendingUsedEvent: Uint8Array;
   pendingConfigEvent = false;
   readonly counters: Record<string, number> = {};
+  /** The per-pass counters as numeric fields (merged into `counters` by `countersNow()`). */
+  notifies = 0;
+  usedEvents = 0;
   lastViolation = '';
 
   constructor(
@@ -86,7 +89,19 @@ class DeviceSlot {
   count(name: string): void {
     this.counters[name] = (this.counters[name] ?? 0) + 1;
   }
+  countersNow(): Record<string, number> {
+    return withCounts({ ...this.counters }, ['notifies', this.notifies], ['usedEvents', this.usedEvents]);
+  }
 }
+
+/** Adds the non-zero numeric counters to `c` (a counter that never counted does not appear, as with `count()`). */
+function withCounts(c: Record<string, number>, ...fields: [string, number][]): Record<string, number> {
+  for (const [k, v] of fields) if (v) c[k] = v;
+  return c;
+}
+
+/** `runQueue`'s queue index for a device's `onService`. */
+const SERVICE = -1;
 
 function emptyQueue(): QueueState {
   return { size: 0, addrs: { descLo: 0, descHi: 0, driverLo: 0, driverHi: 0, deviceLo: 0, deviceHi: 0 }, enabled: false, live: null };
@@ -99,15 +114,21 @@ export class Transport {
   private readonly slots: DeviceSlot[];
   private readonly inBuf: Uint8Array;
   private readonly outBuf = new Uint8Array(P.HEADER_BYTES + 256);
+  private readonly decoder: P.MessageDecoder;
+  private readonly encoder = new P.MessageEncoder(this.outBuf);
+  private readonly budgetPerQueue: number;
   /** The device whose code is running (for faults the runtime reports after stopping a call). */
   private running: DeviceSlot | null = null;
   private rr = 0;
-  /** Bus-wide counters (per-device ones live in each slot). */
+  /** Bus-wide counters (per-device ones live in each slot); the per-pass ones are numeric fields. */
   readonly counters: Record<string, number> = {};
+  private messages = 0;
+  private sent = 0;
+  private doorbellsOut = 0;
 
   constructor(
     private readonly win: GuestWindow,
-    private readonly layout: WindowLayout,
+    layout: WindowLayout,
     devices: VirtioDevice[],
     private readonly host: TransportHost,
     private readonly limits: TransportLimits,
@@ -115,6 +136,8 @@ export class Transport {
     this.rx = new FifoConsumer(win, layout.fifoD2V, layout.slotSize);
     this.tx = new FifoProducer(win, layout.fifoV2D, layout.slotSize);
     this.inBuf = new Uint8Array(layout.slotSize);
+    this.decoder = new P.MessageDecoder(this.inBuf, layout.slotSize);
+    this.budgetPerQueue = limits.budgetPerQueue;
     this.slots = devices.map((d, i) => new DeviceSlot(i, d));
   }
 
@@ -142,7 +165,7 @@ export class Transport {
     let more = false;
     for (const slot of this.slots) {
       if (!slot.live) continue;
-      more = this.runDevice(slot, () => slot.device.onService(this.limits.budgetPerQueue)) || more;
+      more = this.runQueue(slot, SERVICE) || more;
       this.flushUsed(slot);
     }
     more = this.service() || more;
@@ -193,14 +216,14 @@ export class Transport {
   /** Counters and device states, for `bulkhead.stats()` and the simulator. */
   stats() {
     return {
-      bus: { ...this.counters },
+      bus: withCounts({ ...this.counters }, ['messages', this.messages], ['sent', this.sent], ['doorbellsOut', this.doorbellsOut]),
       devices: this.slots.map((s) => ({
         devNum: s.devNum,
         type: s.device.name,
         status: s.status,
         needsReset: s.needsReset,
         lastViolation: s.lastViolation,
-        counters: { ...s.counters, ...s.device.counters() },
+        counters: { ...s.countersNow(), ...s.device.counters() },
         queues: s.queues.map((q) => ({ size: q.size, enabled: q.enabled, live: q.live !== null, inFlight: q.live?.inFlightCount ?? 0 })),
       })),
     };
@@ -230,8 +253,8 @@ export class Transport {
       this.rx.readNext(this.inBuf);
       n--;
       handled++;
-      this.count('messages');
-      const m = P.decodeMessage(this.inBuf, this.layout.slotSize);
+      this.messages++;
+      const m = this.decoder.decode();
       if (!m) {
         this.drop(null, 'BAD_SIZE', 'msg_size outside 8..slot size');
         continue;
@@ -303,13 +326,13 @@ export class Transport {
 
   /** Starts an answer to request `m` in the scratch buffer; `send()` pushes it. */
   private answer(m: P.Message, payloadBytes: number): DataView {
-    return P.encodeHeader(this.outBuf, m.type | P.TYPE_RESPONSE, m.msgId, m.devNum, m.token, payloadBytes);
+    return this.encoder.header(m.type | P.TYPE_RESPONSE, m.msgId, m.devNum, m.token, payloadBytes);
   }
 
   private send(): void {
     const size = this.outBuf[6]! | (this.outBuf[7]! << 8);
-    this.tx.push(this.outBuf.subarray(0, size));
-    this.count('sent');
+    this.tx.push(this.outBuf, size);
+    this.sent++;
   }
 
   private refuse(slot: DeviceSlot, m: P.Message, why: string): void {
@@ -452,7 +475,7 @@ export class Transport {
           this.count('dropped.NOTIFY_NOT_READY');
           return;
         }
-        slot.count('notifies');
+        slot.notifies++;
         slot.kicked[i] = 1;
         return;
       }
@@ -587,17 +610,39 @@ export class Transport {
       this.running = null;
       return r;
     } catch (e) {
-      if (e instanceof GuestProtocolError) {
-        this.running = null;
-        this.markNeedsReset(slot, e.message, e.code);
-      } else {
-        this.quarantine(slot); // first: an out-of-memory model (QuickJS throws null) frees its memory here
-        this.running = null;
-        const detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
-        this.host.log(LOG_ERROR, `${slot.device.name}${slot.devNum}: device model threw: ${detail}`);
-        this.markNeedsReset(slot, `device model threw: ${e instanceof Error ? e.message : String(e)}`, 'DEVICE_MODEL_THREW');
-      }
+      this.deviceFailed(slot, e);
       return false;
+    }
+  }
+
+  /**
+   * `runDevice` of the per-pass calls without a closure per call: `processQueue(i)`, or `onService`
+   * when `i` is SERVICE.
+   */
+  private runQueue(slot: DeviceSlot, i: number): boolean {
+    this.running = slot;
+    try {
+      const b = this.budgetPerQueue;
+      const r = i === SERVICE ? slot.device.onService(b) : slot.device.processQueue(i, b);
+      this.running = null;
+      return r;
+    } catch (e) {
+      this.deviceFailed(slot, e);
+      return false;
+    }
+  }
+
+  /** What `runDevice` does with an exception: a guest fault or a device-model failure of this device only. */
+  private deviceFailed(slot: DeviceSlot, e: unknown): void {
+    if (e instanceof GuestProtocolError) {
+      this.running = null;
+      this.markNeedsReset(slot, e.message, e.code);
+    } else {
+      this.quarantine(slot); // first: an out-of-memory model (QuickJS throws null) frees its memory here
+      this.running = null;
+      const detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
+      this.host.log(LOG_ERROR, `${slot.device.name}${slot.devNum}: device model threw: ${detail}`);
+      this.markNeedsReset(slot, `device model threw: ${e instanceof Error ? e.message : String(e)}`, 'DEVICE_MODEL_THREW');
     }
   }
 
@@ -611,7 +656,7 @@ export class Transport {
         if (!slot.kicked[i]) continue;
         slot.kicked[i] = 0;
         if (!slot.queues[i]!.live) continue;
-        const left = this.runDevice(slot, () => slot.device.processQueue(i, this.limits.budgetPerQueue));
+        const left = this.runQueue(slot, i);
         if (left && slot.live) {
           slot.kicked[i] = 1;
           more = true;
@@ -621,7 +666,7 @@ export class Transport {
       if (!more && slot.live) for (let i = 0; i < slot.kicked.length && !more; i++) more = slot.kicked[i] === 1;
       this.flushUsed(slot);
     }
-    this.rr = (this.rr + 1) % Math.max(n, 1);
+    this.rr = n > 1 ? (this.rr + 1) % n : 0;
     return more;
   }
 
@@ -659,7 +704,7 @@ export class Transport {
           this.count('eventsDeferred');
           continue;
         }
-        const out = P.encodeHeader(this.outBuf, 0, P.VIRTIO_MSG_EVENT_CONFIG, slot.devNum, 0, 16);
+        const out = this.encoder.header(0, P.VIRTIO_MSG_EVENT_CONFIG, slot.devNum, 0, 16);
         out.setUint32(0, slot.status, true);
         out.setUint32(4, slot.configGeneration, true);
         out.setUint32(8, 0, true);
@@ -674,11 +719,11 @@ export class Transport {
           this.count('eventsDeferred');
           break;
         }
-        P.encodeHeader(this.outBuf, 0, P.VIRTIO_MSG_EVENT_USED, slot.devNum, 0, 4).setUint32(0, i, true);
+        this.encoder.header(0, P.VIRTIO_MSG_EVENT_USED, slot.devNum, 0, 4).setUint32(0, i, true);
         this.send();
         space--;
         slot.pendingUsedEvent[i] = 0;
-        slot.count('usedEvents');
+        slot.usedEvents++;
       }
     }
   }
@@ -688,6 +733,6 @@ export class Transport {
     this.host.fence(); // slots before head
     this.tx.publishHead();
     this.host.raise();
-    this.count('doorbellsOut');
+    this.doorbellsOut++;
   }
 }

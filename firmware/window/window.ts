@@ -121,6 +121,15 @@ export class GuestWindow {
     this.bytes.set(data, off);
   }
 
+  /** Writes the first `len` bytes of `data` (len ≤ data.length) at `off`: short ones without a subarray. */
+  copyInPrefix(off: number, data: Uint8Array, len: number): void {
+    if (len > data.length) throw new Error(`copyInPrefix: ${len} bytes of a ${data.length}-byte buffer`);
+    this.check(off, len);
+    const b = this.bytes;
+    if (len <= 32) for (let k = 0; k < len; k++) b[off + k] = data[k]!;
+    else b.set(data.subarray(0, len), off);
+  }
+
   /** Fills [off, off+len) with `value`. */
   fill(off: number, len: number, value: number): void {
     this.check(off, len);
