@@ -269,7 +269,7 @@ export class BlkDevice extends VirtioDevice {
     }
     const rd = chain.reader();
     const h = this.hdrWords;
-    rd.read16(h);
+    rd.readWords(h, BLK_HEADER_BYTES);
     const type = h[0]!;
     const wr = chain.writer();
     const dataOut = wr.remaining - 1; // writable bytes before the status byte

@@ -194,10 +194,9 @@ export class NetDevice extends VirtioDevice {
   /** Largest frame accepted for transmit: MTU plus an Ethernet header and a VLAN tag. */
   private readonly maxFrame: number;
   /** The private copy of a transmit header (one fetch, reused) and its parsed fields. */
-  private readonly hdrIn = new Uint8Array(20);
+  private readonly hdrInWords = new Uint32Array(5);
+  private readonly hdrIn = new Uint8Array(this.hdrInWords.buffer);
   private readonly txHdr: NetHdr = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
-  /** The first `hdrSize` bytes of hdrOut (set at DRIVER_OK). */
-  private hdrOutView: Uint8Array;
   /** Transmit handler bound once, and the queue pair it is serving. */
   private readonly transmitChain = this.transmit.bind(this);
   private txPair = 0;
@@ -210,7 +209,9 @@ export class NetDevice extends VirtioDevice {
   /** Receive buffers popped for a frame that did not fit yet (MRG_RXBUF), per receive queue. */
   private rxHeld: DescriptorChain[][];
   private readonly flowTable = new Uint8Array(FLOW_TABLE_SIZE);
-  private readonly hdrOut = new Uint8Array(12);
+  /** The receive header being built (bytes, and the same memory as words for zeroing and writing). */
+  private readonly hdrOutWords = new Uint32Array(3);
+  private readonly hdrOut = new Uint8Array(this.hdrOutWords.buffer);
   private readonly c: Record<string, number> = { rxFiltered: 0, rxDroppedTooBig: 0, ctrlOk: 0, ctrlErr: 0, linkChanges: 0 };
 
   constructor(opts: NetOptions) {
@@ -222,7 +223,6 @@ export class NetDevice extends VirtioDevice {
     this.mtu = opts.mtu ?? 1500;
     if (!(Number.isInteger(this.mtu) && this.mtu >= 68 && this.mtu <= NET_MAX_MTU)) throw new Error(`net: mtu ${this.mtu} outside 68..${NET_MAX_MTU}`);
     this.maxFrame = this.mtu + ETH_HLEN + VLAN_HLEN;
-    this.hdrOutView = this.hdrOut.subarray(0, this.hdrSize);
     this.maxPairs = opts.queuePairs ?? 1;
     if (!(Number.isInteger(this.maxPairs) && this.maxPairs >= 1 && this.maxPairs <= NET_MAX_QUEUE_PAIRS)) throw new Error(`net: queuePairs ${this.maxPairs} outside 1..${NET_MAX_QUEUE_PAIRS}`);
     this.numQueues = 2 * this.maxPairs + 1;
@@ -252,7 +252,6 @@ export class NetDevice extends VirtioDevice {
     super.activate(ctx);
     const f = ctx.features;
     this.hdrSize = netHdrSize(f);
-    this.hdrOutView = this.hdrOut.subarray(0, this.hdrSize);
     this.mrg = (f & VIRTIO_NET_F_MRG_RXBUF) !== 0n;
     this.guestCsum = (f & VIRTIO_NET_F_GUEST_CSUM) !== 0n;
     this.csum = (f & VIRTIO_NET_F_CSUM) !== 0n;
@@ -296,7 +295,7 @@ export class NetDevice extends VirtioDevice {
       return 0;
     }
     const r = chain.reader();
-    r.readInto(this.hdrIn, hdrSize);
+    r.readWords(this.hdrInWords, hdrSize);
     const h = this.txHdr;
     parseNetHdr(this.hdrIn, h);
     const frameLen = total - hdrSize;
@@ -364,6 +363,7 @@ export class NetDevice extends VirtioDevice {
     const ctx = this.ctx;
     if (!ctx) return false;
     const port = this.port;
+    const q0 = ctx.queue(0); // receiveq1, fetched once (queues change only between device calls)
     for (let n = 0; n < budget; n++) {
       const info = port.peek();
       if (typeof info === 'number') {
@@ -382,10 +382,13 @@ export class NetDevice extends VirtioDevice {
         continue;
       }
       const pair = this.curPairs <= 1 ? 0 : this.steer(info[6]!);
-      const q = ctx.queue(2 * pair);
+      const q = pair === 0 ? q0 : ctx.queue(2 * pair);
       if (!q) return false;
       const hdr = this.hdrOut;
-      hdr.fill(0);
+      const hw = this.hdrOutWords;
+      hw[0] = 0;
+      hw[1] = 0;
+      hw[2] = 0;
       if (this.guestCsum) {
         if (flags & PACKET_F_NEEDS_CSUM) {
           hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -430,7 +433,7 @@ export class NetDevice extends VirtioDevice {
     }
     const w = chain.writer();
     this.hdrOut[10] = 1;
-    w.write(this.hdrOutView);
+    w.writeWords(this.hdrOutWords, this.hdrSize);
     this.recvInto(w.take(len));
     q.pushUsed(chain, this.hdrSize + len);
     this.rxFrames++;
@@ -442,6 +445,28 @@ export class NetDevice extends VirtioDevice {
   private fillMerged(q: SplitQueue, pair: number, len: number): boolean {
     const held = this.rxHeld[pair]!;
     const need = this.hdrSize + len;
+    if (held.length === 0) {
+      // The usual case, nothing held and the next buffer takes the whole frame: the loops below
+      // reduced to that one buffer (same checks, same order).
+      const chain = q.pop();
+      if (!chain) {
+        if (!q.armAvailEvent()) return false;
+      } else {
+        if (chain.writableBytes < this.hdrSize) this.rxBufferTooSmall(chain);
+        if (chain.writableBytes < need) held.push(chain);
+        else {
+          this.hdrOut[10] = 1;
+          this.hdrOut[11] = 0;
+          const w = chain.writer();
+          w.writeWords(this.hdrOutWords, this.hdrSize);
+          this.recvInto(w.take(len));
+          q.pushUsed(chain, w.written);
+          this.rxFrames++;
+          this.rxBytes += len;
+          return true;
+        }
+      }
+    }
     let have = 0;
     for (let k = 0; k < held.length; k++) have += held[k]!.writableBytes;
     while (have < need) {
@@ -471,7 +496,7 @@ export class NetDevice extends VirtioDevice {
     for (let k = 0; k < count; k++) {
       const chain = held[k]!;
       const w = chain.writer();
-      if (k === 0) w.write(this.hdrOutView);
+      if (k === 0) w.writeWords(this.hdrOutWords, this.hdrSize);
       const take = left < w.remaining ? left : w.remaining;
       this.recvInto(w.take(take));
       left -= take;

@@ -194,16 +194,18 @@ export class ChainReader extends ChainCursor {
   }
 
   /**
-   * Copies the next 16 bytes (≤ remaining) into `dst[0..3]` as little-endian words (private memory the
-   * caller reuses): one window call when they lie in one 4-byte-aligned segment, else `readInto`.
+   * Copies the next `n` bytes (≤ remaining, ≤ 4 × dst.length) into `dst` (private memory the caller
+   * reuses; byte k of the copy is byte k of dst's buffer). A whole number of words inside one 4-byte-
+   * aligned segment (a request header) is copied word by word in one window call, anything else by `readInto`.
    */
-  read16(dst: Uint32Array): void {
+  readWords(dst: Uint32Array, n: number): void {
     const seg = this.seg;
     const at = this.chain.segOffsets[seg]! + this.segPos;
-    if (this.remaining >= 16 && (at & 3) === 0 && this.chain.segLengths[seg]! - this.segPos >= 16) {
-      this.win.copyOut16(at, dst);
-      this.advance(16);
-    } else this.readInto(new Uint8Array(dst.buffer, dst.byteOffset, 16), 16);
+    if (this.remaining >= n && ((at | n) & 3) === 0 && this.chain.segLengths[seg]! - this.segPos >= n) {
+      if (n === 16) this.win.copyOut16(at, dst); // unrolled: the blk header
+      else this.win.copyOutWords(at, n >>> 2, dst);
+      this.advance(n);
+    } else this.readInto(new Uint8Array(dst.buffer, dst.byteOffset, n), n);
   }
 
   /** Copies the next `n` bytes (n ≤ remaining, ≤ dst.length) into private memory the caller reuses. */
@@ -249,6 +251,20 @@ export class ChainWriter extends ChainCursor {
       this.advance(take);
     }
     this.written += data.length;
+  }
+
+  /**
+   * Writes the first `n` bytes of `src`'s buffer (n ≤ remaining, ≤ 4 × src.length): word by word in one
+   * window call when they fit a 4-byte-aligned run of the current segment, else by `write`.
+   */
+  writeWords(src: Uint32Array, n: number): void {
+    const at = this.chain.segOffsets[this.seg]! + this.segPos;
+    if (this.remaining >= n && ((at | n) & 3) === 0 && this.chain.segLengths[this.seg]! - this.segPos > n) {
+      this.win.copyInWords(at, src, n >>> 2);
+      this.segPos += n;
+      this.remaining -= n;
+      this.written += n;
+    } else this.write(new Uint8Array(src.buffer, src.byteOffset, n));
   }
 
   /** Writes one byte (remaining ≥ 1). */
