@@ -107,22 +107,29 @@ export class DescriptorChain {
 
   /** The chain's cursor over its device-readable bytes, rewound to the start. */
   reader(): ChainReader {
-    this.rd.rewind(0, this.readableBytes);
-    return this.rd;
+    const rd = this.rd; // rewound in place (no call: the per-request path)
+    rd.seg = 0;
+    rd.segPos = 0;
+    rd.remaining = this.readableBytes;
+    return rd;
   }
 
   /** The chain's cursor over its device-writable bytes, rewound to the start (`written` 0). */
   writer(): ChainWriter {
-    this.wr.rewind(this.readableCount, this.writableBytes);
-    this.wr.written = 0;
-    return this.wr;
+    const wr = this.wr;
+    wr.seg = this.readableCount;
+    wr.segPos = 0;
+    wr.remaining = this.writableBytes;
+    wr.written = 0;
+    return wr;
   }
 }
 
 /** Sequential access to one side of a chain. Regions are validated window ranges. */
 class ChainCursor {
-  protected seg = 0;
-  protected segPos = 0;
+  /** Position: segment index in the chain and offset inside it (set by the chain's reader()/writer()). */
+  seg = 0;
+  segPos = 0;
   /** Bytes left on this side of the chain. */
   remaining = 0;
 
@@ -130,12 +137,6 @@ class ChainCursor {
     protected readonly win: GuestWindow,
     protected readonly chain: DescriptorChain,
   ) {}
-
-  rewind(first: number, total: number): void {
-    this.seg = first;
-    this.segPos = 0;
-    this.remaining = total;
-  }
 
   /**
    * Consumes `n` bytes (≤ remaining) and puts them as window ranges into CHAIN_RANGES (offset, length
@@ -204,7 +205,12 @@ export class ChainReader extends ChainCursor {
     if (this.remaining >= n && ((at | n) & 3) === 0 && this.chain.segLengths[seg]! - this.segPos >= n) {
       if (n === 16) this.win.copyOut16(at, dst); // unrolled: the blk header
       else this.win.copyOutWords(at, n >>> 2, dst);
-      this.advance(n);
+      // advance(n) inline
+      this.remaining -= n;
+      if ((this.segPos += n) === this.chain.segLengths[seg]) {
+        this.seg = seg + 1;
+        this.segPos = 0;
+      }
     } else this.readInto(new Uint8Array(dst.buffer, dst.byteOffset, n), n);
   }
 
@@ -341,11 +347,11 @@ export class SplitQueue {
     if (this.inFlight[head]) {
       throw new GuestProtocolError('HEAD_IN_FLIGHT', 'virtio §2.7.13.2', `head ${head} made available again while in flight`);
     }
-    const chain = this.walk(head);
+    const c = this.walk(head);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     this.inFlight[head] = 1;
     this.inFlightCount++;
-    return chain;
+    return c;
   }
 
   /**
@@ -472,9 +478,7 @@ export class SplitQueue {
     if (len > chain.writableBytes) throw new Error(`pushUsed: used length ${len} > writable ${chain.writableBytes}`);
     this.inFlight[head] = 0;
     this.inFlightCount--;
-    const e = this.usedRing + 4 + 8 * (this.nextUsed & (this.size - 1));
-    this.win.setU32(e, head);
-    this.win.setU32(e + 4, len);
+    this.win.setU32Pair(this.usedRing + 4 + 8 * (this.nextUsed & (this.size - 1)), head, len);
     this.nextUsed = (this.nextUsed + 1) & 0xffff;
   }
 
