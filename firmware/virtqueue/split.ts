@@ -111,6 +111,7 @@ export class DescriptorChain {
     rd.seg = 0;
     rd.segPos = 0;
     rd.remaining = this.readableBytes;
+    rd.written = 0;
     return rd;
   }
 
@@ -132,6 +133,11 @@ class ChainCursor {
   segPos = 0;
   /** Bytes left on this side of the chain. */
   remaining = 0;
+  /**
+   * Bytes consumed through `take()` (and, for a writer, `write*()`) since the chain's reader()/writer():
+   * a writer's used length. Kept here so `take()` needs no override.
+   */
+  written = 0;
 
   constructor(
     protected readonly win: GuestWindow,
@@ -146,6 +152,7 @@ class ChainCursor {
   take(n: number): number {
     if (n > this.remaining) throw new Error(`take(${n}) beyond ${this.remaining} remaining`);
     this.remaining -= n;
+    this.written += n;
     const offs = this.chain.segOffsets;
     const lens = this.chain.segLengths;
     const out = CHAIN_RANGES;
@@ -232,8 +239,6 @@ export class ChainReader extends ChainCursor {
 
 /** Writes into the device-writable part of a chain; `written` becomes the used length. */
 export class ChainWriter extends ChainCursor {
-  /** Bytes written so far. */
-  written = 0;
 
   /** Writes `data` (length ≤ remaining). */
   write(data: Uint8Array): void {
@@ -283,13 +288,6 @@ export class ChainWriter extends ChainCursor {
       this.segPos = 0;
     }
     this.written++;
-  }
-
-  /** Reserves `n` bytes as window ranges (CHAIN_RANGES) that a service fills directly; counts them as written. */
-  override take(n: number): number {
-    const k = super.take(n);
-    this.written += n;
-    return k;
   }
 }
 
