@@ -113,10 +113,9 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     win,
     layout,
     devices,
-    { fence: () => hal.fence(), raise: () => hal.raise(toFrontend), log },
+    { fence: hal.fence.bind(hal), raise: hal.raise.bind(hal, toFrontend), log }, // bound: no interpreted frame per call
     { budgetPerQueue: board.limits.budgetPerQueue, messagesPerPass: 256 },
   );
-  const run = (fn: () => boolean): number => (fn() ? 1 : 0);
 
   return {
     start() {
@@ -130,11 +129,11 @@ export function boot(hal: Hal): FirmwareEntryPoints {
       log(LOG_INFO, `bulkhead: board ${board.name}, ${devices.map((d, i) => `${i}:${d.name}`).join(' ')}, window ${layout.windowSize} bytes, pool at 0x${layout.poolOffset.toString(16)}`);
       hal.raise(toFrontend);
     },
-    onInterrupt: () => run(() => transport.service()),
-    poll: () => run(() => transport.service()),
-    onTimer: () => run(() => transport.service()),
-    onService: () => run(() => transport.serviceEvent()),
-    onFault: (kind, detail) => run(() => transport.fault(kind, detail)),
+    onInterrupt: () => (transport.service() ? 1 : 0),
+    poll: () => (transport.service() ? 1 : 0),
+    onTimer: () => (transport.service() ? 1 : 0),
+    onService: () => (transport.serviceEvent() ? 1 : 0),
+    onFault: (kind, detail) => (transport.fault(kind, detail) ? 1 : 0),
     stop() {
       transport.stop();
       setBackendState(win, BACKEND_STOPPED);
