@@ -586,6 +586,17 @@ function checkNetPeer(peer, netfiles) {
   return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
 }
 
+// user + system CPU of a live process, from /proc (clock ticks of 1/100 s on Linux)
+function procCpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(v[11]) + Number(v[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---------------------------------------------------------------- main entry
 
 export async function runQemu(opts = {}) {
@@ -622,7 +633,7 @@ export async function runQemu(opts = {}) {
   try {
     if (run.boardDef.services.net0 && effectivePeer === 'native') await stage('network namespace', () => setupNetns(run));
     fs.closeSync(fs.openSync(run.disk, 'w'));
-    const diskSize = scenarios.includes('bench') ? BENCH_DISK_SIZE : DISK_SIZE;
+    const diskSize = scenarios.some((s) => s.startsWith('bench')) ? BENCH_DISK_SIZE : DISK_SIZE;
     fs.truncateSync(run.disk, diskSize);
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
@@ -636,7 +647,7 @@ export async function runQemu(opts = {}) {
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
-    if (scenarios.includes('bench')) {
+    if (scenarios.some((s) => s.startsWith('bench'))) {
       // the baseline: QEMU's own virtio-blk-pci over the same kind of image file
       const ref = path.join(dir, 'qemu-ref.img');
       fs.closeSync(fs.openSync(ref, 'w'));
@@ -653,8 +664,9 @@ export async function runQemu(opts = {}) {
       let text = '';
       const started = {};
       let pending = '';
+      let outOpen = true;
       const onData = (d) => {
-        fs.writeSync(out, d);
+        if (outOpen) fs.writeSync(out, d);
         text += d.toString('latin1');
         pending += d.toString('latin1');
         const lines = pending.split(/\r?\n/);
@@ -671,11 +683,13 @@ export async function runQemu(opts = {}) {
       };
       qemu.stdout.on('data', onData);
       qemu.stderr.on('data', onData);
-      const exited = new Promise((r) => qemu.on('exit', (code, sig) => r({ code, sig })));
+      // 'close': exited and its output drained (the log fd is closed after the last write)
+      const exited = new Promise((r) => qemu.on('close', (code, sig) => r({ code, sig })));
       let th;
       const timer = new Promise((r) => { th = setTimeout(() => r({ timeout: true }), timeoutS * 1000); });
       const how = await Promise.race([exited, timer]);
       clearTimeout(th);
+      outOpen = false;
       fs.closeSync(out);
       result.guestExit = how;
       result.console = parseConsole(text);
@@ -683,6 +697,8 @@ export async function runQemu(opts = {}) {
       return { note: `qemu exit ${how.code ?? how.sig}` };
     }).catch((e) => { result.error = e.message; });
 
+    if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
+    if (result.backendCpuS !== undefined) log(`backend CPU (bulkhead-fw user+system): ${result.backendCpuS.toFixed(2)} s`);
     if (run.vm) await stage('backend VM power off', () => powerOffVm(run));
     const c = result.console || { results: {}, files: {} };
     for (const s of [...scenarios, 'dmesg', 'module']) {

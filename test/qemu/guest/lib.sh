@@ -39,6 +39,14 @@ wait_for() {
 	return 1
 }
 
+# microsecond clock: the timestamp the kernel gives a line we write to /dev/kmsg
+now() {
+	local tok
+	tok=$(cat /proc/sys/kernel/random/uuid)
+	echo "bhq-stamp $tok" > /dev/kmsg
+	dmesg | grep "bhq-stamp $tok" | tail -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'
+}
+
 virtio_dev_count() { ls /sys/bus/virtio/devices 2>/dev/null | wc -l; }
 have_virtio_devs() { [ "$(virtio_dev_count)" -ge "${1:-1}" ]; }
 no_virtio_devs() { [ "$(virtio_dev_count)" -eq 0 ]; }

@@ -2,13 +2,6 @@
 # by the virtio vendor id (Bulkhead 0x4b4c4842, QEMU's virtio-blk-pci 0x1af4)
 MB=${BHQ_BENCH_MB:-192}
 WAIT=40 wait_for sh -c '[ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -ge 2 ]' || fail "expected 2 virtio disks, have: $(ls /sys/block)"
-# microsecond clock: the timestamp the kernel gives a line we write to /dev/kmsg
-now() {
-	local tok
-	tok=$(cat /proc/sys/kernel/random/uuid)
-	echo "bhq-stamp $tok" > /dev/kmsg
-	dmesg | grep "bhq-stamp $tok" | tail -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/'
-}
 for b in /sys/block/vd*; do
 	d=/dev/${b##*/}
 	case "$(cat "$b/device/vendor")" in
