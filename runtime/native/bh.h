@@ -48,7 +48,7 @@ int bh_lines_from_frontend(void);
 int bh_lines_peer_id(void);        /* our ivshmem id, or -1 */
 extern unsigned long bh_lines_raised;
 
-/* uio.c: --uio /dev/uioN, an ivshmem-doorbell device inside a VM through backend/linux/bulkhead_uio.ko */
+/* uio.c: --uio /dev/uioN, an ivshmem-doorbell device inside a VM through runtime/native/linux/bulkhead_uio.ko */
 void bh_uio_attach(const char *dev, size_t window_size); /* maps the window into bh_win; dies on failure */
 int bh_uio_fd(void);      /* -1 unless attached */
 int bh_uio_peer_id(void); /* IVPosition, -1 unless attached */

@@ -1,7 +1,7 @@
 /*
  * --uio /dev/uioN: the window and the doorbells of an ivshmem-doorbell device seen from inside a VM,
  * for a backend partition that is itself a VM (docs/qemu.md, "Backend as a VM"). The device is bound
- * to backend/linux/bulkhead_uio.ko, which exposes
+ * to runtime/native/linux/bulkhead_uio.ko, which exposes
  *   map 0  BAR0, the ivshmem registers: IVPosition (our peer id), Doorbell
  *   map 1  BAR2, the shared memory: the window
  *   read() the interrupt count (MSI-X vector 0: a peer rang our vector 0); poll() when it changed

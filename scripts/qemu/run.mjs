@@ -6,7 +6,7 @@
 //   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
 //
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
-// bulkhead-fw --uio on its own ivshmem-doorbell device through backend/linux/bulkhead_uio.ko.
+// bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
 // Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
@@ -24,7 +24,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CACHE = path.join(ROOT, '.cache/qemu');
 const GUEST = path.join(ROOT, 'test/qemu/guest');
 const MODSRC = path.join(ROOT, 'frontend/linux');
-const UIOSRC = path.join(ROOT, 'backend/linux');
+const UIOSRC = path.join(ROOT, 'runtime/native/linux');
 const BACKEND_VM = path.join(ROOT, 'test/qemu/backend-vm');
 const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
@@ -145,7 +145,7 @@ export function ensureKernel(kver) {
   return { vmlinuz, kroot: dir, note: deb };
 }
 
-// frontend/linux (or backend/linux: bulkhead_uio.ko) built out of tree in a copy, keyed by its
+// frontend/linux (or runtime/native/linux: bulkhead_uio.ko) built out of tree in a copy, keyed by its
 // sources and the kernel
 export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
   const srcs = fs.readdirSync(src).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
@@ -241,7 +241,7 @@ function packInitramfs(root, out) {
 }
 
 // the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, uio +
-// backend/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
+// runtime/native/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
 export function buildBackendInitramfs(kver, kroot, uio) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
   if (!fs.existsSync(FW)) throw new Error(`${path.relative(ROOT, FW)} is missing: build the native runtime first (npm run setup:native)`);
@@ -609,7 +609,7 @@ export async function runQemu(opts = {}) {
   const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
   let backendInitrd = null;
   if (peer === 'vm') {
-    const uio = await stage('module backend/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
+    const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
     backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
   }
 

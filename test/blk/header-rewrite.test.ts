@@ -54,7 +54,9 @@ test('rewriting type and sector after the backend read the header changes nothin
   v.setUint32(HDR + 8, 4, true);
   d(0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
   d(1, DATA, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
-  d(2, DATA + 512, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
+  // Not adjacent to the first segment, so the device makes two storage calls and the rewrite lands
+  // between them (adjacent segments are merged into one call).
+  d(2, DATA + 1024, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
   d(3, STATUS, 1, VIRTQ_DESC_F_WRITE);
   v.setUint16(AVAIL + 4, 0, true);
   v.setUint16(AVAIL + 2, 1, true);
