@@ -33,7 +33,7 @@ verdicts('virtio-net: a TAP in a network namespace behind the backend (board qem
   { scenarios: ['probe', 'net'], peer: 'native' }, ['probe', 'net', 'net-host', 'dmesg']);
 
 // the two-partition topology: the backend is a second QEMU guest running bulkhead-fw --uio on its own
-// ivshmem-doorbell device (backend/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
+// ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
 const VM_SCENARIOS = ['probe', 'blk', 'rng', 'reset', 'restart'];
 verdicts('backend partition as a VM (bulkhead-fw --uio in a second QEMU guest)',
   { scenarios: VM_SCENARIOS, peer: 'vm' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
