@@ -57,8 +57,11 @@ export async function run(args) {
           console.log(`  console: host side received ${JSON.stringify(sim.console().output())}`);
         } else if (kind === 'blk' && sim$.BlkDriver) {
           const blk = await sim$.BlkDriver.open(dev);
-          const first = await blk.read(0, 1);
-          console.log(`  blk${dev.devNum}: ${blk.capacity} sectors${blk.readOnly ? ' (read-only)' : ''}; sector 0 starts ${Buffer.from(first.subarray(0, 16)).toString('hex')}`);
+          const head = await blk.read(0, Math.min(4, blk.capacity));
+          // An ext2/3/4 superblock sits at byte 1024 with its magic 0xEF53 at +0x38.
+          const ext = head.length >= 1024 + 0x3a && head[1024 + 0x38] === 0x53 && head[1024 + 0x39] === 0xef;
+          const what = ext ? 'an ext2/3/4 filesystem' : `sector 0 starts ${Buffer.from(head.subarray(0, 16)).toString('hex')}`;
+          console.log(`  blk${dev.devNum}: ${blk.capacity} sectors (${(blk.capacity / 2048).toFixed(1)} MiB)${blk.readOnly ? ', read-only' : ''}; ${what}`);
         }
       }
     }
