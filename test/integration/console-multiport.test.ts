@@ -5,14 +5,18 @@ import * as assert from 'uvu/assert';
 import { ConsoleDriver } from '../../frontend/drivers/console';
 import { createSim } from '../../frontend/sim';
 
-test('a two-port console: port 0 is the console, port 1 is named and carries its own stream', async () => {
-  const s = await createSim({
+/** rng (0) and a console (1) whose port 1 `name` is backed by the memory stream serial1. */
+const twoPorts = (name: string) =>
+  createSim({
     services: { serial1: { kind: 'stream', backing: 'memory' } },
     devices: [
       { type: 'rng', service: 'entropy0' },
-      { type: 'console', service: 'console0', ports: [{ service: 'serial1', name: 'org.bulkhead.log' }] },
+      { type: 'console', service: 'console0', ports: [{ service: 'serial1', name }] },
     ],
   });
+
+test('a two-port console: port 0 is the console, port 1 is named and carries its own stream', async () => {
+  const s = await twoPorts('org.bulkhead.log');
   const con = await ConsoleDriver.open((await s.frontend()).devices[1]!, { multiport: true });
   assert.equal(con.ports.map((p) => [p.id, p.name, p.hostOpen]), [
     [0, 'console', true],
@@ -30,13 +34,7 @@ test('a two-port console: port 0 is the console, port 1 is named and carries its
 });
 
 test('without the multiport option the driver uses port 0 only, even if the device offers more', async () => {
-  const s = await createSim({
-    services: { serial1: { kind: 'stream', backing: 'memory' } },
-    devices: [
-      { type: 'rng', service: 'entropy0' },
-      { type: 'console', service: 'console0', ports: [{ service: 'serial1', name: 'x' }] },
-    ],
-  });
+  const s = await twoPorts('x');
   const con = await ConsoleDriver.open((await s.frontend()).devices[1]!);
   assert.is(con.ports.length, 1);
   await con.write('plain');
