@@ -17,7 +17,7 @@ import { VIRTIO_NET_F_CSUM, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS } from '../../
 import { Frontend } from '../../frontend/device';
 import { NetDriver } from '../../frontend/drivers/net';
 import { run } from '../../runtime/native/harness.mjs';
-import { ether, internetChecksum, MAC0 } from '../net/_net';
+import { ether, internetChecksum, MAC0, udpFrame } from '../net/_net';
 import { board, withNative } from './_native';
 
 const NS = `bh-t-${process.pid}`;
@@ -53,25 +53,8 @@ function arpReply(req: Uint8Array): Uint8Array {
 
 /** IPv4/UDP from us to the namespace, the UDP checksum field holding the pseudo-header seed (NEEDS_CSUM). */
 function udpReply(dstMac: Uint8Array, dstPort: number, srcPort: number, payload: Uint8Array) {
-  const udpLen = 8 + payload.length;
-  const ipv4 = new Uint8Array(20);
-  const iv = new DataView(ipv4.buffer);
-  ipv4[0] = 0x45;
-  iv.setUint16(2, 20 + udpLen);
-  ipv4[8] = 64;
-  ipv4[9] = 17;
-  ipv4.set(OUR_IP, 12);
-  ipv4.set(NS_IP, 16);
-  iv.setUint16(10, internetChecksum(ipv4));
-  const udp = new Uint8Array(udpLen);
-  const uv = new DataView(udp.buffer);
-  uv.setUint16(0, srcPort);
-  uv.setUint16(2, dstPort);
-  uv.setUint16(4, udpLen);
-  udp.set(payload, 8);
-  const pseudo = Uint8Array.of(...OUR_IP, ...NS_IP, 0, 17, udpLen >> 8, udpLen & 0xff);
-  uv.setUint16(6, ~internetChecksum(pseudo) & 0xffff);
-  return { frame: ether(dstMac, MAC0, 0x0800, Uint8Array.of(...ipv4, ...udp)), csum: { start: 34, offset: 6 } };
+  const u = udpFrame(dstMac, MAC0, payload, { srcIp: OUR_IP, dstIp: NS_IP, srcPort, dstPort });
+  return { frame: u.frame, csum: { start: u.csumStart, offset: u.csumOffset } };
 }
 
 const CLIENT = `

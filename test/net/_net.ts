@@ -58,12 +58,20 @@ export function internetChecksum(...parts: Uint8Array[]): number {
   return ~sum & 0xffff;
 }
 
+/** Addresses of a UDP frame (defaults: 10.0.0.1:1234 → 10.0.0.2:5678). */
+export interface UdpAddresses {
+  srcIp?: ArrayLike<number>;
+  dstIp?: ArrayLike<number>;
+  srcPort?: number;
+  dstPort?: number;
+}
+
 /**
- * An IPv4/UDP frame (src 10.0.0.1:1234 → 10.0.0.2:5678) with the UDP checksum field holding only the
- * pseudo-header sum, as a driver using checksum offload sends it. Returns the frame, csum_start/offset
- * and the checksum a full computation gives.
+ * An IPv4/UDP frame with the UDP checksum field holding only the pseudo-header sum, as a driver
+ * using checksum offload sends it. Returns the frame, csum_start/offset and the checksum a full
+ * computation gives.
  */
-export function udpFrame(dst: Uint8Array, src: Uint8Array, payload: Uint8Array) {
+export function udpFrame(dst: Uint8Array, src: Uint8Array, payload: Uint8Array, a: UdpAddresses = {}) {
   const udpLen = 8 + payload.length;
   const ip = new Uint8Array(20);
   const iv = new DataView(ip.buffer);
@@ -71,13 +79,13 @@ export function udpFrame(dst: Uint8Array, src: Uint8Array, payload: Uint8Array) 
   iv.setUint16(2, 20 + udpLen);
   ip[8] = 64;
   ip[9] = 17;
-  ip.set([10, 0, 0, 1], 12);
-  ip.set([10, 0, 0, 2], 16);
+  ip.set(a.srcIp ?? [10, 0, 0, 1], 12);
+  ip.set(a.dstIp ?? [10, 0, 0, 2], 16);
   iv.setUint16(10, internetChecksum(ip));
   const udp = new Uint8Array(udpLen);
   const uv = new DataView(udp.buffer);
-  uv.setUint16(0, 1234);
-  uv.setUint16(2, 5678);
+  uv.setUint16(0, a.srcPort ?? 1234);
+  uv.setUint16(2, a.dstPort ?? 5678);
   uv.setUint16(4, udpLen);
   udp.set(payload, 8);
   const pseudo = new Uint8Array(12);
