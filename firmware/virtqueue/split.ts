@@ -305,8 +305,10 @@ export class SplitQueue {
   private readonly inFlight: Uint8Array;
   /** One reusable chain per head index (created on first use). */
   private readonly chains: (DescriptorChain | undefined)[];
-  /** The private copy of the descriptor being walked, as four little-endian words. */
-  private readonly desc = new Uint32Array(DESC_SIZE / 4);
+  /** The three areas as word views (validated at SET_VQUEUE; GuestWindow.areaWords/areaHalves). */
+  private readonly descWords: Uint32Array;
+  private readonly availHalves: Uint16Array;
+  private readonly usedWords: Uint32Array;
   /** The pool bounds (GuestWindow.guestRange's check, inline on the per-descriptor path). */
   private readonly poolStart: number;
   private readonly winSize: number;
@@ -328,25 +330,31 @@ export class SplitQueue {
     if (size > MAX_QUEUE_SIZE) throw new Error(`queue size ${size} > ${MAX_QUEUE_SIZE}`);
     this.inFlight = new Uint8Array(size);
     this.chains = new Array<DescriptorChain | undefined>(size);
+    this.descWords = win.areaWords(descTable, DESC_SIZE * size);
+    this.availHalves = win.areaHalves(availRing, 6 + 2 * size);
+    this.usedWords = win.areaWords(usedRing, 6 + 8 * size);
     this.poolStart = win.guestStart;
     this.winSize = win.size;
   }
 
   /**
    * Returns the next validated chain, or null when the ring is empty. Throws GuestProtocolError on a
-   * queue-level violation.
+   * queue-level violation. The per-chain path: the ring entry, the descriptors and the used element go
+   * through the queue's own area views (no window call per access), and the walk is inline.
    */
   pop(): DescriptorChain | null {
-    if (this.availIdx === this.nextAvail && !this.hasAvailable()) return null;
-    const head = this.win.u16(this.availRing + 4 + 2 * (this.nextAvail & (this.size - 1)));
-    if (head >= this.size) {
-      throw new GuestProtocolError('HEAD_OUT_OF_RANGE', 'virtio §2.7.6', `avail ring head ${head} ≥ queue size ${this.size}`);
+    const nextAvail = this.nextAvail;
+    if (this.availIdx === nextAvail && !this.hasAvailable()) return null;
+    const size = this.size;
+    const head = this.availHalves[2 + (nextAvail & (size - 1))]!;
+    if (head >= size) {
+      throw new GuestProtocolError('HEAD_OUT_OF_RANGE', 'virtio §2.7.6', `avail ring head ${head} ≥ queue size ${size}`);
     }
     if (this.inFlight[head]) {
       throw new GuestProtocolError('HEAD_IN_FLIGHT', 'virtio §2.7.13.2', `head ${head} made available again while in flight`);
     }
     const c = this.walk(head);
-    this.nextAvail = (this.nextAvail + 1) & 0xffff;
+    this.nextAvail = (nextAvail + 1) & 0xffff;
     this.inFlight[head] = 1;
     this.inFlightCount++;
     return c;
@@ -372,9 +380,10 @@ export class SplitQueue {
   }
 
   /**
-   * Walks the chain at `head` into that head's chain object. Each descriptor is copied once into the
-   * private `desc` words and its fields are parsed from that copy (no object per descriptor or chain:
-   * this is the per-request hot path).
+   * Walks the chain at `head` into that head's chain object. Each descriptor is read once, word by word,
+   * into locals and its fields are parsed from them; an indirect table is copied once and walked the
+   * same way (no object per descriptor or chain: this is the per-request hot path). §2.7.4.2, §2.7.5,
+   * §2.7.5.3 and the pool bounds are enforced before a descriptor is added.
    */
   private walk(head: number): DescriptorChain {
     let c = this.chains[head];
@@ -382,61 +391,76 @@ export class SplitQueue {
       c = new DescriptorChain(head, this.win);
       this.chains[head] = c;
     }
-    c.segments = 0;
-    c.readableCount = 0;
-    c.readableBytes = 0;
-    c.writableBytes = 0;
-    c.sawWritable = false;
-    const d = this.desc;
-    const size = this.size;
+    const offs = c.segOffsets;
+    const lens = c.segLengths;
+    let segments = 0;
+    let readableCount = 0;
+    let readableBytes = 0;
+    let writableBytes = 0;
+    let sawWritable = false;
+    const poolStart = this.poolStart;
+    const winSize = this.winSize;
+    let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
+    let limit = this.size; // entries of `src`
+    let inIndirect = false;
     let i = head;
-    for (let ttl = size; ; ) {
+    for (let ttl = limit; ; ) {
       if (ttl-- === 0) {
-        throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${size} descriptors (loop)`);
+        if (inIndirect) throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.3.1', `chain ${head}: indirect chain longer than its table (loop)`);
+        throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${limit} descriptors (loop)`);
       }
-      this.win.copyOut16(this.descTable + i * DESC_SIZE, d);
-      const flags = d[3]! & 0xffff;
+      const at = i << 2;
+      const addrLo = src[at]!;
+      const addrHi = src[at + 1]!;
+      const len = src[at + 2]!;
+      const fn = src[at + 3]!;
+      const flags = fn & 0xffff;
       if (flags & VIRTQ_DESC_F_INDIRECT) {
-        this.walkIndirect(c, d[0]!, d[1]!, d[2]!, flags);
-        break;
+        if (inIndirect) throw new GuestProtocolError('NESTED_INDIRECT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT inside an indirect table`);
+        src = this.indirectTable(head, addrLo, addrHi, len, flags);
+        limit = len / DESC_SIZE;
+        ttl = limit;
+        inIndirect = true;
+        i = 0;
+        continue;
       }
-      this.add(c, d[0]!, d[1]!, d[2]!, flags);
+      if (flags & VIRTQ_DESC_F_WRITE) sawWritable = true;
+      else if (sawWritable) {
+        throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${head}: device-readable descriptor after a writable one`);
+      }
+      if (len !== 0) {
+        // GuestWindow.guestRange's check inline; it builds and throws the error when the check fails.
+        if (addrHi !== 0 || addrLo < poolStart || addrLo + len > winSize) this.win.guestRange(addrLo, addrHi, len, 'buffer', head);
+        if (readableBytes + writableBytes + len > MAX_CHAIN_BYTES) {
+          throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${head}: more than 2^32 bytes`);
+        }
+        offs[segments] = addrLo;
+        lens[segments] = len;
+        segments++;
+        if (sawWritable) writableBytes += len;
+        else {
+          readableCount++;
+          readableBytes += len;
+        }
+      } // an empty descriptor carries nothing; it still counted against the TTL
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
-      const next = d[3]! >>> 16;
-      if (next >= size) {
-        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${size}`);
+      const next = fn >>> 16;
+      if (next >= limit) {
+        if (inIndirect) throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${next} ≥ table size ${limit}`);
+        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${limit}`);
       }
       i = next;
     }
+    c.segments = segments;
+    c.readableCount = readableCount;
+    c.readableBytes = readableBytes;
+    c.writableBytes = writableBytes;
+    c.sawWritable = sawWritable;
     return c;
   }
 
-  /** Appends one descriptor to `c`, enforcing §2.7.4.2 and §2.7.5 (and the pool bounds) first. */
-  private add(c: DescriptorChain, addrLo: number, addrHi: number, len: number, flags: number): void {
-    if (flags & VIRTQ_DESC_F_WRITE) c.sawWritable = true;
-    else if (c.sawWritable) {
-      throw new GuestProtocolError('READABLE_AFTER_WRITABLE', 'virtio §2.7.4.2', `chain ${c.headIndex}: device-readable descriptor after a writable one`);
-    }
-    if (len === 0) return; // carries nothing; it still counted against the TTL
-    // GuestWindow.guestRange's check inline; it builds and throws the error when the check fails.
-    if (addrHi !== 0 || addrLo < this.poolStart || addrLo + len > this.winSize) this.win.guestRange(addrLo, addrHi, len, 'buffer', c.headIndex);
-    if (c.readableBytes + c.writableBytes + len > MAX_CHAIN_BYTES) {
-      throw new GuestProtocolError('CHAIN_TOO_LONG', 'virtio §2.7.5', `chain ${c.headIndex}: more than 2^32 bytes`);
-    }
-    const n = c.segments;
-    c.segOffsets[n] = addrLo;
-    c.segLengths[n] = len;
-    c.segments = n + 1;
-    if (c.sawWritable) c.writableBytes += len;
-    else {
-      c.readableCount++;
-      c.readableBytes += len;
-    }
-  }
-
-  /** §2.7.5.3: one level of indirection, the table fetched once, its chain bounded by its length. */
-  private walkIndirect(c: DescriptorChain, addrLo: number, addrHi: number, len: number, flags: number): void {
-    const head = c.headIndex;
+  /** §2.7.5.3: checks an INDIRECT descriptor and returns the private copy of its table (one fetch), as words. */
+  private indirectTable(head: number, addrLo: number, addrHi: number, len: number, flags: number): Uint32Array {
     if (!this.indirect) {
       throw new GuestProtocolError('INDIRECT_NOT_NEGOTIATED', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT without VIRTIO_F_RING_INDIRECT_DESC`);
     }
@@ -446,27 +470,8 @@ export class SplitQueue {
     if (len === 0 || len % DESC_SIZE !== 0 || len / DESC_SIZE > MAX_INDIRECT_DESCS) {
       throw new GuestProtocolError('INDIRECT_BAD_LEN', 'virtio §2.7.5.3.1', `chain ${head}: indirect table of ${len} bytes`);
     }
-    const n = len / DESC_SIZE;
     const off = this.win.guestRange(addrLo, addrHi, len, 'indirect table', head);
-    const table = this.win.copyOut(off, len); // one fetch of the whole table
-    const v = new DataView(table.buffer);
-    let j = 0;
-    for (let ttl = n; ; ) {
-      if (ttl-- === 0) {
-        throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.3.1', `chain ${head}: indirect chain longer than its table (loop)`);
-      }
-      const f = v.getUint16(j * 16 + 12, true);
-      const next = v.getUint16(j * 16 + 14, true);
-      if (f & VIRTQ_DESC_F_INDIRECT) {
-        throw new GuestProtocolError('NESTED_INDIRECT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT inside an indirect table`);
-      }
-      this.add(c, v.getUint32(j * 16, true), v.getUint32(j * 16 + 4, true), v.getUint32(j * 16 + 8, true), f);
-      if (!(f & VIRTQ_DESC_F_NEXT)) return;
-      if (next >= n) {
-        throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${next} ≥ table size ${n}`);
-      }
-      j = next;
-    }
+    return new Uint32Array(this.win.copyOut(off, len).buffer); // a fresh copy: offset 0, whole words
   }
 
   /** Returns a chain to the driver with `len` bytes written (visible after `publishUsed`). */
@@ -476,8 +481,12 @@ export class SplitQueue {
     if (len > chain.writableBytes) throw new Error(`pushUsed: used length ${len} > writable ${chain.writableBytes}`);
     this.inFlight[head] = 0;
     this.inFlightCount--;
-    this.win.setU32Pair(this.usedRing + 4 + 8 * (this.nextUsed & (this.size - 1)), head, len);
-    this.nextUsed = (this.nextUsed + 1) & 0xffff;
+    const nextUsed = this.nextUsed;
+    const at = 1 + 2 * (nextUsed & (this.size - 1)); // used ring element (id, len): words 1 + 2k, 2 + 2k
+    const w = this.usedWords;
+    w[at] = head;
+    w[at + 1] = len;
+    this.nextUsed = (nextUsed + 1) & 0xffff;
   }
 
   /**

@@ -52,6 +52,21 @@ export class GuestWindow {
     return lo;
   }
 
+  /**
+   * A validated guest structure (a virtqueue area, checked by `guestRange` and for alignment at
+   * SET_VQUEUE) as 32-bit words (`off` 4-byte aligned) or 16-bit halves (`off` 2-byte aligned), for the
+   * per-chain path of its queue: the range is checked here once, and a typed array never reaches past
+   * its own end, so the queue's masked ring indices cannot leave the area.
+   */
+  areaWords(off: number, len: number): Uint32Array {
+    if (!(off >= 0 && off + len <= this.size && (off & 3) === 0)) this.outside(off, len);
+    return new Uint32Array(this.bytes.buffer, off, len >>> 2);
+  }
+  areaHalves(off: number, len: number): Uint16Array {
+    if (!(off >= 0 && off + len <= this.size && (off & 1) === 0)) this.outside(off, len);
+    return new Uint16Array(this.bytes.buffer, off, len >>> 1);
+  }
+
   private check(off: number, len: number): void {
     if (!(off >= 0 && off + len <= this.size)) this.outside(off, len);
   }
