@@ -197,8 +197,7 @@ export class NetDevice extends VirtioDevice {
   private readonly hdrInWords = new Uint32Array(5);
   private readonly hdrIn = new Uint8Array(this.hdrInWords.buffer);
   private readonly txHdr: NetHdr = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
-  /** Transmit handler bound once, and the queue pair it is serving. */
-  private readonly transmitChain = this.transmit.bind(this);
+  /** The queue pair being served by drainTx. */
   private txPair = 0;
   // Per-frame counters as numeric fields; `c` keeps the rest (and the drop reasons).
   private txFrames = 0;
@@ -268,7 +267,7 @@ export class NetDevice extends VirtioDevice {
     if (i >= 2 * (ctx.features & VIRTIO_NET_F_MQ ? this.maxPairs : 1)) return false;
     if (i % 2 === 1) {
       this.txPair = (i - 1) / 2;
-      return this.drain(q, budget, this.transmitChain);
+      return this.drainTx(q, budget);
     }
     return this.receive(budget);
   }
@@ -286,48 +285,65 @@ export class NetDevice extends VirtioDevice {
     this.c[k] = (this.c[k] ?? 0) + 1;
   }
 
-  /** One transmit chain: header read once, checked, frame handed to the packet service by window ranges. */
-  private transmit(chain: DescriptorChain): number {
-    const total = chain.readableBytes;
+  /**
+   * Transmits up to `budget` chains of `q` (VirtioDevice.drain with the per-chain handler inline: the
+   * per-packet path). Each chain: header read once, checked, frame handed to the packet service by window
+   * ranges, chain returned with 0 bytes written.
+   */
+  private drainTx(q: SplitQueue, budget: number): boolean {
     const hdrSize = this.hdrSize;
-    if (total < hdrSize) {
-      this.drop('tx', 'shortHeader');
-      return 0;
-    }
-    const r = chain.reader();
-    r.readWords(this.hdrInWords, hdrSize);
-    const h = this.txHdr;
-    parseNetHdr(this.hdrIn, h);
-    const frameLen = total - hdrSize;
-    const why = checkTxHeader(h, frameLen, this.maxFrame, this.csum);
-    if (why) {
-      this.drop('tx', why);
-      return 0;
-    }
-    if (!this.linkUp) {
-      this.drop('tx', 'linkDown');
-      return 0;
-    }
-    const flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
-    const nr = r.take(frameLen);
+    const words = this.hdrInWords;
+    const maxFrame = this.maxFrame;
     const regions = CHAIN_RANGES;
     const port = this.port;
-    const cs = h.csumStart;
-    const co = h.csumOffset;
-    let res = 0;
-    for (let k = 0; k < 2 * nr; k += 2) {
-      const last = k + 2 >= 2 * nr;
-      res = port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), cs, co);
-      if (res < 0) break;
+    for (let n = 0; ; ) {
+      const chain = n < budget ? q.pop() : null;
+      if (!chain) {
+        if (n >= budget) return true;
+        if (!q.armAvailEvent()) return false;
+        continue;
+      }
+      n++;
+      const total = chain.readableBytes;
+      if (total < hdrSize) this.drop('tx', 'shortHeader');
+      else {
+        const nr = chain.readHead(words, hdrSize);
+        // The header's fields from the private copy (parseNetHdr's layout, read as words).
+        const w0 = words[0]!;
+        const w1 = words[1]!;
+        const hflags = w0 & 0xff;
+        const gsoType = (w0 >>> 8) & 0xff;
+        const hdrLen = w0 >>> 16;
+        const frameLen = total - hdrSize;
+        let why = '';
+        // checkTxHeader's answer without a call when nothing is wrong and NEEDS_CSUM is clear (the same conditions).
+        if (!(frameLen >= ETH_HLEN && frameLen <= maxFrame && gsoType === VIRTIO_NET_HDR_GSO_NONE && hdrLen <= frameLen && (hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0)) {
+          const h = this.txHdr;
+          parseNetHdr(this.hdrIn, h);
+          why = checkTxHeader(h, frameLen, maxFrame, this.csum);
+        }
+        if (why) this.drop('tx', why);
+        else if (!this.linkUp) this.drop('tx', 'linkDown');
+        else {
+          const flags = hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
+          const cs = w1 >>> 16;
+          const co = words[2]! & 0xffff;
+          let res = 0;
+          for (let k = 0; k < 2 * nr; k += 2) {
+            const last = k + 2 >= 2 * nr;
+            res = port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), cs, co);
+            if (res < 0) break;
+          }
+          if (res < 0) this.drop('tx', res === -ENETDOWN ? 'linkDown' : `errno${-res}`);
+          else {
+            if (this.curPairs > 1 && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = this.txPair + 1;
+            this.txFrames++;
+            this.txBytes += frameLen;
+          }
+        }
+      }
+      q.pushUsed(chain, 0);
     }
-    if (res < 0) {
-      this.drop('tx', res === -ENETDOWN ? 'linkDown' : `errno${-res}`);
-      return 0;
-    }
-    if (this.curPairs > 1 && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = this.txPair + 1;
-    this.txFrames++;
-    this.txBytes += frameLen;
-    return 0;
   }
 
   // ---- receive ----------------------------------------------------------------------------------
@@ -363,6 +379,9 @@ export class NetDevice extends VirtioDevice {
     const ctx = this.ctx;
     if (!ctx) return false;
     const port = this.port;
+    const hdrSize = this.hdrSize;
+    const hdr = this.hdrOut;
+    const hw = this.hdrOutWords;
     const q0 = ctx.queue(0); // receiveq1, fetched once (queues change only between device calls)
     for (let n = 0; n < budget; n++) {
       const info = port.peek();
@@ -384,8 +403,6 @@ export class NetDevice extends VirtioDevice {
       const pair = this.curPairs <= 1 ? 0 : this.steer(info[6]!);
       const q = pair === 0 ? q0 : ctx.queue(2 * pair);
       if (!q) return false;
-      const hdr = this.hdrOut;
-      const hw = this.hdrOutWords;
       hw[0] = 0;
       hw[1] = 0;
       hw[2] = 0;
@@ -397,6 +414,27 @@ export class NetDevice extends VirtioDevice {
           hdr[8] = csumOffset & 0xff;
           hdr[9] = csumOffset >> 8;
         } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+      }
+      if (this.mrg && this.rxHeld[pair]!.length === 0) {
+        // The usual case, nothing held and the next buffer takes the whole frame: fillMerged reduced to
+        // that one buffer, inline (same checks, same order); anything else goes on in fillMerged.
+        const chain = q.pop();
+        if (chain) {
+          const wb = chain.writableBytes;
+          if (wb >= hdrSize + len) {
+            hdr[10] = 1;
+            hdr[11] = 0;
+            const nr = chain.writeHead(hw, hdrSize, len);
+            const r = CHAIN_RANGES;
+            for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
+            q.pushUsed(chain, hdrSize + len);
+            this.rxFrames++;
+            this.rxBytes += len;
+            continue;
+          }
+          if (wb < hdrSize) this.rxBufferTooSmall(chain);
+          this.rxHeld[pair]!.push(chain);
+        } else if (!q.armAvailEvent()) return false; // wait for buffers
       }
       const done = this.mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
       if (!done) return false; // wait for buffers
@@ -431,10 +469,8 @@ export class NetDevice extends VirtioDevice {
       this.c['rxDroppedTooBig']!++;
       return true;
     }
-    const w = chain.writer();
     this.hdrOut[10] = 1;
-    w.writeWords(this.hdrOutWords, this.hdrSize);
-    this.recvInto(w.take(len));
+    this.recvInto(chain.writeHead(this.hdrOutWords, this.hdrSize, len));
     q.pushUsed(chain, this.hdrSize + len);
     this.rxFrames++;
     this.rxBytes += len;
@@ -445,31 +481,6 @@ export class NetDevice extends VirtioDevice {
   private fillMerged(q: SplitQueue, pair: number, len: number): boolean {
     const held = this.rxHeld[pair]!;
     const need = this.hdrSize + len;
-    if (held.length === 0) {
-      // The usual case, nothing held and the next buffer takes the whole frame: the loops below
-      // reduced to that one buffer (same checks, same order).
-      const chain = q.pop();
-      if (!chain) {
-        if (!q.armAvailEvent()) return false;
-      } else {
-        if (chain.writableBytes < this.hdrSize) this.rxBufferTooSmall(chain);
-        if (chain.writableBytes < need) held.push(chain);
-        else {
-          this.hdrOut[10] = 1;
-          this.hdrOut[11] = 0;
-          const w = chain.writer();
-          w.writeWords(this.hdrOutWords, this.hdrSize);
-          const nr = w.take(len);
-          const r = CHAIN_RANGES;
-          const port = this.port;
-          for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
-          q.pushUsed(chain, w.written);
-          this.rxFrames++;
-          this.rxBytes += len;
-          return true;
-        }
-      }
-    }
     let have = 0;
     for (let k = 0; k < held.length; k++) have += held[k]!.writableBytes;
     while (have < need) {

@@ -87,12 +87,15 @@ export class DescriptorChain {
   sawWritable = false;
   private readonly rd: ChainReader;
   private readonly wr: ChainWriter;
+  /** The window as words (GuestWindow.wordView), for the header copies of readHead/writeHead. */
+  private readonly words: Uint32Array;
 
   constructor(
     /** The head descriptor index: what goes into the used ring. */
     readonly headIndex: number,
     win: GuestWindow,
   ) {
+    this.words = win.wordView();
     this.rd = new ChainReader(win, this);
     this.wr = new ChainWriter(win, this);
   }
@@ -103,6 +106,49 @@ export class DescriptorChain {
   }
   get lengths(): number[] {
     return this.segLengths.slice(0, this.segments);
+  }
+
+  /**
+   * A header and its payload in one call (the per-packet path): rewinds the reader, copies the first `n`
+   * readable bytes (`n` ≤ readableBytes, a multiple of 4, ≤ 4 × dst.length) into `dst` — the one fetch —
+   * and takes the rest of the readable bytes into CHAIN_RANGES; returns the number of ranges.
+   */
+  readHead(dst: Uint32Array, n: number): number {
+    const rd = this.reader();
+    const at = this.segOffsets[0]!;
+    const l0 = this.segLengths[0]!;
+    if (this.readableCount > 0 && ((at | n) & 3) === 0 && l0 >= n) {
+      // readWords inline: the header inside the first segment, word by word.
+      const w = this.words;
+      const i = at >>> 2;
+      for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
+      rd.remaining -= n;
+      if (l0 === n) rd.seg = 1;
+      else rd.segPos = n;
+    } else rd.readWords(dst, n);
+    return rd.take(rd.remaining);
+  }
+
+  /**
+   * A header and its payload in one call: rewinds the writer, writes the first `n` bytes of `src`'s buffer
+   * (`n` + `len` ≤ writableBytes, `n` a multiple of 4) and takes `len` bytes into CHAIN_RANGES; returns the
+   * number of ranges. The writer's `written` is then `n` + `len`.
+   */
+  writeHead(src: Uint32Array, n: number, len: number): number {
+    const wr = this.writer();
+    const seg = this.readableCount;
+    const at = this.segOffsets[seg]!;
+    const l = this.segLengths[seg]!;
+    if (wr.remaining >= n && ((at | n) & 3) === 0 && l > n) {
+      // writeWords inline: the header inside the first writable segment, word by word.
+      const w = this.words;
+      const i = at >>> 2;
+      for (let k = 0; k < n >>> 2; k++) w[i + k] = src[k]!;
+      wr.segPos = n;
+      wr.remaining -= n;
+      wr.written = n;
+    } else wr.writeWords(src, n);
+    return wr.take(len);
   }
 
   /** The chain's cursor over its device-readable bytes, rewound to the start. */

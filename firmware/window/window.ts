@@ -62,6 +62,14 @@ export class GuestWindow {
     if (!(off >= 0 && off + len <= this.size && (off & 3) === 0)) this.outside(off, len);
     return new Uint32Array(this.bytes.buffer, off, len >>> 2);
   }
+  /**
+   * The whole window as words, for the chain cursors' header copies: they copy only ranges of segments
+   * the walk validated inside the pool, and a typed array never reaches past the window (the bound
+   * `copyOutWords`/`copyInWords` check).
+   */
+  wordView(): Uint32Array {
+    return this.words;
+  }
   areaHalves(off: number, len: number): Uint16Array {
     if (!(off >= 0 && off + len <= this.size && (off & 1) === 0)) this.outside(off, len);
     return new Uint16Array(this.bytes.buffer, off, len >>> 1);
