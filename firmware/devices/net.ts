@@ -382,6 +382,12 @@ export class NetDevice extends VirtioDevice {
     const hdrSize = this.hdrSize;
     const hdr = this.hdrOut;
     const hw = this.hdrOutWords;
+    // Fixed while frames move (control commands, activate and resets run between device calls): fetched once.
+    const filter = this.filter;
+    const pairs = this.curPairs;
+    const guestCsum = this.guestCsum;
+    const mrg = this.mrg;
+    const rxHeld = this.rxHeld;
     const q0 = ctx.queue(0); // receiveq1, fetched once (queues change only between device calls)
     for (let n = 0; n < budget; n++) {
       const info = port.peek();
@@ -395,18 +401,18 @@ export class NetDevice extends VirtioDevice {
       const flags = info[1]!;
       const csumStart = info[2]!;
       const csumOffset = info[3]!;
-      if (!this.filter.promisc && !this.accepts(info[4]!, info[5]!)) {
+      if (!filter.promisc && !this.accepts(info[4]!, info[5]!)) {
         port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
         this.c['rxFiltered']!++;
         continue;
       }
-      const pair = this.curPairs <= 1 ? 0 : this.steer(info[6]!);
+      const pair = pairs <= 1 ? 0 : this.steer(info[6]!);
       const q = pair === 0 ? q0 : ctx.queue(2 * pair);
       if (!q) return false;
       hw[0] = 0;
       hw[1] = 0;
       hw[2] = 0;
-      if (this.guestCsum) {
+      if (guestCsum) {
         if (flags & PACKET_F_NEEDS_CSUM) {
           hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
           hdr[6] = csumStart & 0xff;
@@ -415,15 +421,14 @@ export class NetDevice extends VirtioDevice {
           hdr[9] = csumOffset >> 8;
         } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
       }
-      if (this.mrg && this.rxHeld[pair]!.length === 0) {
+      if (mrg && rxHeld[pair]!.length === 0) {
         // The usual case, nothing held and the next buffer takes the whole frame: fillMerged reduced to
         // that one buffer, inline (same checks, same order); anything else goes on in fillMerged.
         const chain = q.pop();
         if (chain) {
           const wb = chain.writableBytes;
           if (wb >= hdrSize + len) {
-            hdr[10] = 1;
-            hdr[11] = 0;
+            hdr[10] = 1; // num_buffers 1 (byte 11 was zeroed with the header)
             const nr = chain.writeHead(hw, hdrSize, len);
             const r = CHAIN_RANGES;
             for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
@@ -433,10 +438,10 @@ export class NetDevice extends VirtioDevice {
             continue;
           }
           if (wb < hdrSize) this.rxBufferTooSmall(chain);
-          this.rxHeld[pair]!.push(chain);
+          rxHeld[pair]!.push(chain);
         } else if (!q.armAvailEvent()) return false; // wait for buffers
       }
-      const done = this.mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
+      const done = mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
       if (!done) return false; // wait for buffers
     }
     return true;

@@ -396,42 +396,14 @@ export class SplitQueue {
     if (head >= size) {
       throw new GuestProtocolError('HEAD_OUT_OF_RANGE', 'virtio §2.7.6', `avail ring head ${head} ≥ queue size ${size}`);
     }
-    if (this.inFlight[head]) {
+    const inFlight = this.inFlight;
+    if (inFlight[head]) {
       throw new GuestProtocolError('HEAD_IN_FLIGHT', 'virtio §2.7.13.2', `head ${head} made available again while in flight`);
     }
-    const c = this.walk(head);
-    this.nextAvail = (nextAvail + 1) & 0xffff;
-    this.inFlight[head] = 1;
-    this.inFlightCount++;
-    return c;
-  }
-
-  /**
-   * True when the driver has made buffers available that we have not popped. The index is fetched
-   * once and cached, so the answer and the next `pop()` agree whatever the driver writes in between
-   * (a driver flipping avail idx cannot make `pop()` return null after this said true).
-   */
-  hasAvailable(): boolean {
-    if (this.availIdx !== this.nextAvail) return true;
-    const idx = this.win.u16(this.availRing + 2);
-    // §2.7.13.3 (and rust-vmm): the driver can never make more than `size` entries available.
-    const ahead = (idx - this.nextAvail) & 0xffff;
-    if (ahead > this.size) {
-      throw new GuestProtocolError('AVAIL_IDX_JUMP', 'virtio §2.7.13.3', `avail idx ${idx} is ${ahead} ahead of ${this.nextAvail} (queue size ${this.size})`);
-    }
-    if (ahead === 0) return false;
-    this.availIdx = idx;
-    this.fence(); // read the ring entries only after the index (weakly ordered CPUs)
-    return true;
-  }
-
-  /**
-   * Walks the chain at `head` into that head's chain object. Each descriptor is read once, word by word,
-   * into locals and its fields are parsed from them; an indirect table is copied once and walked the
-   * same way (no object per descriptor or chain: this is the per-request hot path). §2.7.4.2, §2.7.5,
-   * §2.7.5.3 and the pool bounds are enforced before a descriptor is added.
-   */
-  private walk(head: number): DescriptorChain {
+    // The walk, inline (the per-chain path): the chain at `head` into that head's chain object. Each
+    // descriptor is read once, word by word, into locals and its fields are parsed from them; an indirect
+    // table is copied once and walked the same way (no object per descriptor or chain). §2.7.4.2, §2.7.5,
+    // §2.7.5.3 and the pool bounds are enforced before a descriptor is added.
     let c = this.chains[head];
     if (c === undefined) {
       c = new DescriptorChain(head, this.win);
@@ -447,7 +419,7 @@ export class SplitQueue {
     const poolStart = this.poolStart;
     const winSize = this.winSize;
     let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
-    let limit = this.size; // entries of `src`
+    let limit = size; // entries of `src`
     let inIndirect = false;
     let i = head;
     for (let ttl = limit; ; ) {
@@ -502,7 +474,29 @@ export class SplitQueue {
     c.readableBytes = readableBytes;
     c.writableBytes = writableBytes;
     c.sawWritable = sawWritable;
+    this.nextAvail = (nextAvail + 1) & 0xffff;
+    inFlight[head] = 1;
+    this.inFlightCount++;
     return c;
+  }
+
+  /**
+   * True when the driver has made buffers available that we have not popped. The index is fetched
+   * once and cached, so the answer and the next `pop()` agree whatever the driver writes in between
+   * (a driver flipping avail idx cannot make `pop()` return null after this said true).
+   */
+  hasAvailable(): boolean {
+    if (this.availIdx !== this.nextAvail) return true;
+    const idx = this.win.u16(this.availRing + 2);
+    // §2.7.13.3 (and rust-vmm): the driver can never make more than `size` entries available.
+    const ahead = (idx - this.nextAvail) & 0xffff;
+    if (ahead > this.size) {
+      throw new GuestProtocolError('AVAIL_IDX_JUMP', 'virtio §2.7.13.3', `avail idx ${idx} is ${ahead} ahead of ${this.nextAvail} (queue size ${this.size})`);
+    }
+    if (ahead === 0) return false;
+    this.availIdx = idx;
+    this.fence(); // read the ring entries only after the index (weakly ordered CPUs)
+    return true;
   }
 
   /** §2.7.5.3: checks an INDIRECT descriptor and returns the private copy of its table (one fetch), as words. */
