@@ -115,16 +115,31 @@ export class DescriptorChain {
    */
   readHead(dst: Uint32Array, n: number): number {
     const rd = this.reader();
-    const at = this.segOffsets[0]!;
-    const l0 = this.segLengths[0]!;
+    const offs = this.segOffsets;
+    const lens = this.segLengths;
+    const at = offs[0]!;
+    const l0 = lens[0]!;
     if (this.readableCount > 0 && ((at | n) & 3) === 0 && l0 >= n) {
       // readWords inline: the header inside the first segment, word by word.
       const w = this.words;
       const i = at >>> 2;
       for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
-      rd.remaining -= n;
-      if (l0 === n) rd.seg = 1;
-      else rd.segPos = n;
+      const rest = (rd.remaining -= n);
+      const seg = l0 === n ? 1 : 0;
+      const pos = l0 === n ? 0 : n;
+      rd.seg = seg;
+      rd.segPos = pos;
+      // take(rest) inline when the rest is one range: the end of this segment (rest > 0: it is readable).
+      if (rest > 0 && lens[seg]! - pos === rest) {
+        const out = CHAIN_RANGES;
+        out[0] = offs[seg]! + pos;
+        out[1] = rest;
+        rd.remaining = 0;
+        rd.written = rest;
+        rd.seg = seg + 1;
+        rd.segPos = 0;
+        return 1;
+      }
     } else rd.readWords(dst, n);
     return rd.take(rd.remaining);
   }
@@ -144,6 +159,17 @@ export class DescriptorChain {
       const w = this.words;
       const i = at >>> 2;
       for (let k = 0; k < n >>> 2; k++) w[i + k] = src[k]!;
+      if (len > 0 && l - n >= len) {
+        // take(len) inline: the payload in the rest of this segment, one range.
+        const out = CHAIN_RANGES;
+        out[0] = at + n;
+        out[1] = len;
+        wr.remaining -= n + len;
+        wr.written = n + len;
+        if (n + len === l) wr.seg = seg + 1;
+        else wr.segPos = n + len;
+        return 1;
+      }
       wr.segPos = n;
       wr.remaining -= n;
       wr.written = n;
