@@ -34,8 +34,11 @@ export interface StorageService {
 export interface PacketService {
   /** Sends a frame (or, with PACKET_F_MORE, a fragment of one); returns its flow hash (≥ 0) or −errno. */
   send(winOffset: number, len: number, flags: number, csumStart: number, csumOffset: number): number;
-  /** The next frame's [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash], 0 if none, −ENETDOWN if the link is down. */
-  peek(): number | number[];
+  /**
+   * The next frame's [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash], 0 if none,
+   * −ENETDOWN if the link is down. With `out` (≥ 7 elements) the values go into it and the answer is 1.
+   */
+  peek(out?: Uint32Array): number | number[];
   /** Copies the next frame (with PACKET_F_MORE: up to maxLen bytes of it) into the window; returns bytes, 0 = none, −errno. */
   recv(winOffset: number, maxLen: number, flags: number): number;
   /** Offloads the consumer accepts: bit 0 = partial checksums (NEEDS_CSUM frames) as they are. */

@@ -211,6 +211,8 @@ export class NetDevice extends VirtioDevice {
   /** The receive header being built (bytes, and the same memory as words for zeroing and writing). */
   private readonly hdrOutWords = new Uint32Array(3);
   private readonly hdrOut = new Uint8Array(this.hdrOutWords.buffer);
+  /** What the packet service's peek says of the next frame (reused: no array per frame). */
+  private readonly rxInfo = new Uint32Array(7);
   private readonly c: Record<string, number> = { rxFiltered: 0, rxDroppedTooBig: 0, ctrlOk: 0, ctrlErr: 0, linkChanges: 0 };
 
   constructor(opts: NetOptions) {
@@ -389,14 +391,14 @@ export class NetDevice extends VirtioDevice {
     const mrg = this.mrg;
     const rxHeld = this.rxHeld;
     const q0 = ctx.queue(0); // receiveq1, fetched once (queues change only between device calls)
+    const info = this.rxInfo;
     for (let n = 0; n < budget; n++) {
-      const info = port.peek();
-      if (typeof info === 'number') {
-        this.setLink(info !== -ENETDOWN);
+      const r = port.peek(info);
+      if (r !== 1) {
+        this.setLink(r !== -ENETDOWN);
         return false;
       }
       if (!this.linkUp) this.setLink(true);
-      // Indexed, not destructured: array destructuring runs the iterator protocol in QuickJS.
       const len = info[0]!;
       const flags = info[1]!;
       const csumStart = info[2]!;

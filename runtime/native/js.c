@@ -362,10 +362,31 @@ HAL_FN(hal_packet_send) { return JS_NewInt32(c, bh_packet_send(H(0), A(1), A(2),
 HAL_FN(hal_packet_recv) { return JS_NewInt32(c, bh_packet_recv(H(0), A(1), A(2), A(3))); }
 HAL_FN(hal_packet_set_offloads) { return JS_NewInt32(c, bh_packet_set_offloads(H(0), A(1))); }
 
+/* packetPeek(h) answers a fresh array; packetPeek(h, out), out a Uint32Array of at least 7 elements,
+ * writes the same seven values into it and answers 1 (no allocation per frame). */
 HAL_FN(hal_packet_peek)
 {
     double info[7];
+    uint32_t *out = NULL;
+    JSValue abuf = JS_UNDEFINED;
+    if (argc > 1 && JS_IsObject(argv[1])) {
+        size_t off, len, bpe, size;
+        abuf = JS_GetTypedArrayBuffer(c, argv[1], &off, &len, &bpe);
+        if (JS_IsException(abuf)) return abuf;
+        uint8_t *p = JS_GetArrayBuffer(c, &size, abuf);
+        if (!p || bpe != 4 || len < 7 * 4 || off + len > size) {
+            JS_FreeValue(c, abuf);
+            return JS_ThrowTypeError(c, "packetPeek: out must be a Uint32Array of at least 7 elements");
+        }
+        out = (uint32_t *)(p + off);
+    }
     int r = bh_packet_peek(H(0), info);
+    if (out) {
+        if (r > 0)
+            for (int i = 0; i < 7; i++) out[i] = (uint32_t)info[i];
+        JS_FreeValue(c, abuf);
+        return JS_NewInt32(c, r);
+    }
     if (r <= 0) return JS_NewInt32(c, r);
     JSValue a = JS_NewArray(c);
     for (int i = 0; i < 7; i++) JS_SetPropertyUint32(c, a, i, JS_NewFloat64(c, info[i]));
@@ -384,7 +405,7 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "streamRead", hal_stream_read, 3 },
     { "entropyOpen", hal_entropy_open, 1 },   { "entropyRead", hal_entropy_read, 3 },
     { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 6 },
-    { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 1 },
+    { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 2 },
     { "packetSetOffloads", hal_packet_set_offloads, 2 },
 };
 

@@ -383,21 +383,23 @@ export class NodeRuntime {
       if (!inWindow(o, l)) return -EFAULT;
       return p.send(this.window.subarray(o, o + l), num(flags), num(cs), num(co));
     });
-    fn('packetPeek', (h) => {
+    // With `out` (a Uint32Array of ≥ 7 elements) the seven values go into it and the answer is 1.
+    fn('packetPeek', (h, out) => {
       const p = handle(h, 'packet')?.port;
       if (!p) return -EBADF;
       if (!p.linkUp) return -ENETDOWN;
       const f = p.peek();
       if (!f) return 0;
       const d = f.data;
-      const arr = ctx.newArray();
+      const into = out !== undefined && ctx.typeof(out) === 'object';
+      const arr = into ? out : ctx.newArray();
       const info = [d.length, f.flags, f.csumStart, f.csumOffset, (d[0]! << 8) | d[1]!, ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0, flowHash(d)];
       for (let i = 0; i < info.length; i++) {
         const v = ctx.newNumber(info[i]!);
         ctx.setProp(arr, i, v);
         v.dispose();
       }
-      return arr;
+      return into ? 1 : arr;
     });
     fn('packetRecv', (h, off, len, flags) => {
       const p = handle(h, 'packet')?.port;
