@@ -114,7 +114,8 @@ export class DescriptorChain {
    * and takes the rest of the readable bytes into CHAIN_RANGES; returns the number of ranges.
    */
   readHead(dst: Uint32Array, n: number): number {
-    const rd = this.reader();
+    const rd = this.rd; // rewound here, as reader() does, each field set once
+    const total = this.readableBytes;
     const offs = this.segOffsets;
     const lens = this.segLengths;
     const at = offs[0]!;
@@ -124,23 +125,28 @@ export class DescriptorChain {
       const w = this.words;
       const i = at >>> 2;
       for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
-      const rest = (rd.remaining -= n);
+      const rest = total - n;
       const seg = l0 === n ? 1 : 0;
       const pos = l0 === n ? 0 : n;
-      rd.seg = seg;
-      rd.segPos = pos;
       // take(rest) inline when the rest is one range: the end of this segment (rest > 0: it is readable).
       if (rest > 0 && lens[seg]! - pos === rest) {
         const out = CHAIN_RANGES;
         out[0] = offs[seg]! + pos;
         out[1] = rest;
-        rd.remaining = 0;
-        rd.written = rest;
         rd.seg = seg + 1;
         rd.segPos = 0;
+        rd.remaining = 0;
+        rd.written = rest;
         return 1;
       }
-    } else rd.readWords(dst, n);
+      rd.seg = seg;
+      rd.segPos = pos;
+      rd.remaining = rest;
+      rd.written = 0;
+      return rd.take(rest);
+    }
+    this.reader();
+    rd.readWords(dst, n);
     return rd.take(rd.remaining);
   }
 
@@ -150,11 +156,12 @@ export class DescriptorChain {
    * number of ranges. The writer's `written` is then `n` + `len`.
    */
   writeHead(src: Uint32Array, n: number, len: number): number {
-    const wr = this.writer();
+    const wr = this.wr; // rewound here, as writer() does, each field set once
     const seg = this.readableCount;
+    const total = this.writableBytes;
     const at = this.segOffsets[seg]!;
     const l = this.segLengths[seg]!;
-    if (wr.remaining >= n && ((at | n) & 3) === 0 && l > n) {
+    if (total >= n && ((at | n) & 3) === 0 && l > n) {
       // writeWords inline: the header inside the first writable segment, word by word.
       const w = this.words;
       const i = at >>> 2;
@@ -164,16 +171,21 @@ export class DescriptorChain {
         const out = CHAIN_RANGES;
         out[0] = at + n;
         out[1] = len;
-        wr.remaining -= n + len;
-        wr.written = n + len;
-        if (n + len === l) wr.seg = seg + 1;
-        else wr.segPos = n + len;
+        const end = n + len;
+        wr.seg = end === l ? seg + 1 : seg;
+        wr.segPos = end === l ? 0 : end;
+        wr.remaining = total - end;
+        wr.written = end;
         return 1;
       }
+      wr.seg = seg;
       wr.segPos = n;
-      wr.remaining -= n;
+      wr.remaining = total - n;
       wr.written = n;
-    } else wr.writeWords(src, n);
+      return wr.take(len);
+    }
+    this.writer();
+    wr.writeWords(src, n);
     return wr.take(len);
   }
 
