@@ -298,53 +298,67 @@ export class NetDevice extends VirtioDevice {
     const maxFrame = this.maxFrame;
     const regions = CHAIN_RANGES;
     const port = this.port;
-    for (let n = 0; ; ) {
-      const chain = n < budget ? q.pop() : null;
-      if (!chain) {
-        if (n >= budget) return true;
-        if (!q.armAvailEvent()) return false;
-        continue;
-      }
-      n++;
-      const total = chain.readableBytes;
-      if (total < hdrSize) this.drop('tx', 'shortHeader');
-      else {
-        const nr = chain.readHead(words, hdrSize);
-        // The header's fields from the private copy (parseNetHdr's layout, read as words).
-        const w0 = words[0]!;
-        const w1 = words[1]!;
-        const hflags = w0 & 0xff;
-        const gsoType = (w0 >>> 8) & 0xff;
-        const hdrLen = w0 >>> 16;
-        const frameLen = total - hdrSize;
-        let why = '';
-        // checkTxHeader's answer without a call when nothing is wrong and NEEDS_CSUM is clear (the same conditions).
-        if (!(frameLen >= ETH_HLEN && frameLen <= maxFrame && gsoType === VIRTIO_NET_HDR_GSO_NONE && hdrLen <= frameLen && (hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0)) {
-          const h = this.txHdr;
-          parseNetHdr(this.hdrIn, h);
-          why = checkTxHeader(h, frameLen, maxFrame, this.csum);
+    // Fixed while this runs (the link changes in receive, the pairs by control commands): fetched once.
+    const linkUp = this.linkUp;
+    const steering = this.curPairs > 1;
+    // The frame counters in locals, added to the device's once, whichever way this returns or throws.
+    let frames = 0;
+    let bytes = 0;
+    try {
+      for (let n = 0; ; ) {
+        const chain = n < budget ? q.pop() : null;
+        if (!chain) {
+          if (n >= budget) return true;
+          if (!q.armAvailEvent()) return false;
+          continue;
         }
-        if (why) this.drop('tx', why);
-        else if (!this.linkUp) this.drop('tx', 'linkDown');
+        n++;
+        const total = chain.readableBytes;
+        if (total < hdrSize) this.drop('tx', 'shortHeader');
         else {
-          const flags = hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
-          const cs = w1 >>> 16;
-          const co = words[2]! & 0xffff;
-          let res = 0;
-          for (let k = 0; k < 2 * nr; k += 2) {
-            const last = k + 2 >= 2 * nr;
-            res = port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), cs, co);
-            if (res < 0) break;
+          const nr = chain.readHead(words, hdrSize);
+          // The header's fields from the private copy (parseNetHdr's layout, read as words).
+          const w0 = words[0]!;
+          const w1 = words[1]!;
+          const hflags = w0 & 0xff;
+          const gsoType = (w0 >>> 8) & 0xff;
+          const hdrLen = w0 >>> 16;
+          const frameLen = total - hdrSize;
+          let why = '';
+          // checkTxHeader's answer without a call when nothing is wrong and NEEDS_CSUM is clear (the same conditions).
+          if (!(frameLen >= ETH_HLEN && frameLen <= maxFrame && gsoType === VIRTIO_NET_HDR_GSO_NONE && hdrLen <= frameLen && (hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0)) {
+            const h = this.txHdr;
+            parseNetHdr(this.hdrIn, h);
+            why = checkTxHeader(h, frameLen, maxFrame, this.csum);
           }
-          if (res < 0) this.drop('tx', res === -ENETDOWN ? 'linkDown' : `errno${-res}`);
+          if (why) this.drop('tx', why);
+          else if (!linkUp) this.drop('tx', 'linkDown');
           else {
-            if (this.curPairs > 1 && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = this.txPair + 1;
-            this.txFrames++;
-            this.txBytes += frameLen;
+            const flags = hflags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? PACKET_F_NEEDS_CSUM : 0;
+            const cs = w1 >>> 16;
+            const co = words[2]! & 0xffff;
+            let res = 0;
+            if (nr === 1) res = port.send(regions[0]!, regions[1]!, flags, cs, co); // the frame in one range
+            else {
+              for (let k = 0; k < 2 * nr; k += 2) {
+                const last = k + 2 >= 2 * nr;
+                res = port.send(regions[k]!, regions[k + 1]!, flags | (last ? 0 : PACKET_F_MORE), cs, co);
+                if (res < 0) break;
+              }
+            }
+            if (res < 0) this.drop('tx', res === -ENETDOWN ? 'linkDown' : `errno${-res}`);
+            else {
+              if (steering && res > 0) this.flowTable[res % FLOW_TABLE_SIZE] = this.txPair + 1;
+              frames++;
+              bytes += frameLen;
+            }
           }
         }
+        q.pushUsed(chain, 0);
       }
-      q.pushUsed(chain, 0);
+    } finally {
+      this.txFrames += frames;
+      this.txBytes += bytes;
     }
   }
 
