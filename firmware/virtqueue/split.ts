@@ -83,8 +83,6 @@ export class DescriptorChain {
   readableCount = 0;
   readableBytes = 0;
   writableBytes = 0;
-  /** A writable descriptor (even an empty one) was seen: later readable ones are a violation. */
-  sawWritable = false;
   private readonly rd: ChainReader;
   private readonly wr: ChainWriter;
   /** The window as words (GuestWindow.wordView), for the header copies of readHead/writeHead. */
@@ -453,7 +451,7 @@ export class SplitQueue {
     let readableCount = 0;
     let readableBytes = 0;
     let writableBytes = 0;
-    let sawWritable = false;
+    let sawWritable = false; // a writable descriptor (even an empty one) was seen: later readable ones are a violation
     const poolStart = this.poolStart;
     const winSize = this.winSize;
     let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
@@ -511,7 +509,6 @@ export class SplitQueue {
     c.readableCount = readableCount;
     c.readableBytes = readableBytes;
     c.writableBytes = writableBytes;
-    c.sawWritable = sawWritable;
     this.nextAvail = (nextAvail + 1) & 0xffff;
     inFlight[head] = 1;
     this.inFlightCount++;
