@@ -3,13 +3,20 @@
  *
  * It attaches to an ivshmem server as the frontend peer, speaks the window layout
  * (docs/window-layout.md) and virtio-msg (docs/transport.md) itself, brings up the first virtio-blk
- * device (GET_DEVICES, GET_DEVICE_INFO, status handshake, VERSION_1 | ACCESS_PLATFORM | EVENT_IDX,
- * one queue placed in the pool with SET_VQUEUE, DRIVER_OK) and drives it:
+ * device, or the first two virtio-net devices (GET_DEVICES, GET_DEVICE_INFO, status handshake,
+ * VERSION_1 | ACCESS_PLATFORM | EVENT_IDX (+ MAC for net), the queues it uses placed in the pool with
+ * SET_VQUEUE, DRIVER_OK) and drives it:
  *
  *   bulkhead-loadgen SOCKET ping     [opts]   PING round trips through the FIFOs
  *   bulkhead-loadgen SOCKET randread [opts]   4 KiB random reads, --qd requests always in flight
+ *   bulkhead-loadgen SOCKET net      [opts]   frames from the first virtio-net device (A) to the
+ *                                             second (B) through the backend's switch: every receive
+ *                                             buffer of B posted, --window frames in flight, each
+ *                                             received frame's length and sequence number checked
  *
  *   --qd N            requests in flight (randread; 1..64, default 32)
+ *   --size BYTES      frame size without the virtio_net_hdr (net; 18..1518, default 64)
+ *   --window N        frames sent and not yet received (net; 1..128, default 128)
  *   --seconds S       measured time (default 1; a warm-up of S/5 comes first)
  *   --spin            spin on the used ring / FIFO instead of sleeping on our eventfd
  *   --cpu C           pin this process to CPU C
@@ -233,12 +240,17 @@ static void attach(const char *sock)
     consume(0, NULL);
 }
 
+/* One split virtqueue placed in the pool (window offsets). */
+struct vq {
+    uint16_t dev, index, size;
+    uint32_t desc, avail, used;
+    uint16_t avail_idx, last_used;
+};
+
 struct blk {
-    uint16_t dev;
-    uint32_t desc, avail, used;   /* window offsets */
+    struct vq q;
     uint32_t hdr, data;           /* per request: 16-byte header + 1 status byte; 4 KiB data */
     uint64_t blocks;              /* capacity in 4 KiB blocks */
-    uint16_t avail_idx, last_used;
 };
 
 static void set_status(uint16_t dev, uint32_t s, uint8_t *a)
@@ -246,56 +258,123 @@ static void set_status(uint16_t dev, uint32_t s, uint8_t *a)
     request(0, MSG_SET_DEVICE_STATUS, dev, &s, 4, a);
 }
 
-static void blk_up(struct blk *b)
+/* The `nth` (0-based) device on the bus with virtio device ID `id`, or -1. */
+static int find_device(uint32_t id, int nth)
 {
-    uint8_t a[512];
+    uint8_t a[512], info[512];
     uint16_t q[2] = { 0, 64 };
     request(T_BUS, BUS_GET_DEVICES, 0, q, 4, a);
-    int found = -1;
-    for (int n = 0; n < 64 && found < 0; n++) {
+    for (int n = 0; n < 64; n++) {
         if (!(a[8 + 6 + n / 8] >> (n % 8) & 1)) continue;
-        uint8_t info[512];
         request(0, MSG_GET_DEVICE_INFO, n, NULL, 0, info);
-        if (rd32(info + 8) == VIRTIO_ID_BLOCK) found = n;
+        if (rd32(info + 8) == id && nth-- == 0) return n;
     }
-    if (found < 0) die("no virtio-blk device on the bus");
-    b->dev = found;
-    set_status(b->dev, 0, a);
-    set_status(b->dev, S_ACK, a);
-    set_status(b->dev, S_ACK | S_DRIVER, a);
+    return -1;
+}
+
+/* Reset, ACKNOWLEDGE, DRIVER, the features asked for (all must be offered), FEATURES_OK. */
+static void negotiate(uint16_t dev, uint32_t want_lo, uint32_t want_hi)
+{
+    uint8_t a[512];
+    set_status(dev, 0, a);
+    set_status(dev, S_ACK, a);
+    set_status(dev, S_ACK | S_DRIVER, a);
     uint32_t gf[2] = { 0, 2 };
-    request(0, MSG_GET_DEVICE_FEATURES, b->dev, gf, 8, a);
+    request(0, MSG_GET_DEVICE_FEATURES, dev, gf, 8, a);
     uint32_t lo = rd32(a + 16), hi = rd32(a + 20);
-    uint32_t want_lo = F_EVENT_IDX_LO, want_hi = F_VERSION_1_HI | F_ACCESS_PLATFORM_HI;
-    if ((lo & want_lo) != want_lo || (hi & want_hi) != want_hi) die("device offers 0x%08x%08x", hi, lo);
+    if ((lo & want_lo) != want_lo || (hi & want_hi) != want_hi) die("device %u offers 0x%08x%08x", dev, hi, lo);
     uint32_t sf[4] = { 0, 2, want_lo, want_hi };
-    request(0, MSG_SET_DRIVER_FEATURES, b->dev, sf, 16, a);
-    set_status(b->dev, S_ACK | S_DRIVER | S_FEATURES_OK, a);
-    if (!(rd32(a + 8) & S_FEATURES_OK)) die("FEATURES_OK refused");
+    request(0, MSG_SET_DRIVER_FEATURES, dev, sf, 16, a);
+    set_status(dev, S_ACK | S_DRIVER | S_FEATURES_OK, a);
+    if (!(rd32(a + 8) & S_FEATURES_OK)) die("device %u refused FEATURES_OK", dev);
+}
+
+/* Places queue `index` of `dev` (`size` entries) at pool offset *p, advances *p, SET_VQUEUE. */
+static void vq_place(struct vq *q, uint16_t dev, uint16_t index, uint16_t size, uint32_t *p)
+{
+    uint8_t a[512];
+    *q = (struct vq){ .dev = dev, .index = index, .size = size };
+    *p = (*p + 15) & ~15u;
+    q->desc = *p; *p += 16 * size;
+    q->avail = *p; *p += 6 + 2 * size; *p = (*p + 3) & ~3u;
+    q->used = *p; *p += 6 + 8 * size; *p = (*p + 15) & ~15u;
+    if (*p > pool_off + pool_size) die("pool too small");
+    memset(win + q->desc, 0, *p - q->desc);
+    uint32_t sv[10] = { index, 0, size, 0, q->desc, 0, q->avail, 0, q->used, 0 };
+    request(0, MSG_SET_VQUEUE, dev, sv, 40, a);
+}
+
+static void driver_ok(uint16_t dev)
+{
+    uint8_t a[512];
+    set_status(dev, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, a);
+    if (!(rd32(a + 8) & S_DRIVER_OK)) die("device %u refused DRIVER_OK (status 0x%x)", dev, rd32(a + 8));
+}
+
+/* Makes descriptor head `d` available (published by vq_kick). */
+static void vq_add(struct vq *q, uint16_t d)
+{
+    *u16p(q->avail + 4 + 2 * (q->avail_idx & (q->size - 1))) = d;
+    q->avail_idx++;
+}
+
+/* Publishes avail.idx; queues EVENT_AVAIL only if the device asked (virtio §2.7.10 vring_need_event).
+ * Returns 1 when a message was queued (the caller publishes the FIFO and rings). */
+static int vq_kick(struct vq *q, uint16_t old)
+{
+    fence();
+    *u16p(q->avail + 2) = q->avail_idx;
+    fence();
+    uint16_t ev = *u16p(q->used + 4 + 8 * q->size);
+    if ((uint16_t)(q->avail_idx - ev - 1) >= (uint16_t)(q->avail_idx - old)) return 0;
+    uint32_t pl[2] = { q->index, 0 };
+    push(0, MSG_EVENT_AVAIL, q->dev, 0, pl, 8);
+    return 1;
+}
+
+/* The next used entry's id (its length in *len), or -1 when the device has returned nothing more. */
+static int64_t vq_pop_used(struct vq *q, uint32_t *len)
+{
+    if (q->last_used == *u16p(q->used + 2)) return -1;
+    fence();
+    uint32_t e = q->used + 4 + 8 * (q->last_used++ & (q->size - 1));
+    *len = *u32p(e + 4);
+    return *u32p(e);
+}
+
+/* Asks for a doorbell once the used index passes `at` (used_event); 1 if used entries are already there. */
+static int vq_arm(struct vq *q, uint16_t at)
+{
+    *u16p(q->avail + 4 + 2 * q->size) = at;
+    fence();
+    return *u16p(q->used + 2) != q->last_used;
+}
+
+static void blk_up(struct blk *b)
+{
+    int dev = find_device(VIRTIO_ID_BLOCK, 0);
+    if (dev < 0) die("no virtio-blk device on the bus");
+    negotiate(dev, F_EVENT_IDX_LO, F_VERSION_1_HI | F_ACCESS_PLATFORM_HI);
+    uint8_t a[512];
     uint32_t gc[2] = { 0, 8 };
-    request(0, MSG_GET_CONFIG, b->dev, gc, 8, a);
+    request(0, MSG_GET_CONFIG, dev, gc, 8, a);
     uint64_t sectors;
     memcpy(&sectors, a + 8 + 12, 8);
     b->blocks = sectors / 8;
     if (b->blocks < 1) die("disk smaller than 4 KiB");
-    /* Pool: desc table, avail ring, used ring, headers, data buffers. */
+    /* Pool: the queue, headers, data buffers. */
     uint32_t p = pool_off;
-    b->desc = p; p += 16 * QSIZE;
-    b->avail = p; p += 6 + 2 * QSIZE; p = (p + 3) & ~3u;
-    b->used = p; p += 6 + 8 * QSIZE; p = (p + 15) & ~15u;
+    vq_place(&b->q, dev, 0, QSIZE, &p);
     b->hdr = p; p += 32 * MAX_QD; p = (p + 4095) & ~4095u;
     b->data = p; p += BLOCK * MAX_QD;
     if (p > pool_off + pool_size) die("pool too small");
-    memset(win + pool_off, 0, p - pool_off);
-    uint32_t sv[10] = { 0, 0, QSIZE, 0, b->desc, 0, b->avail, 0, b->used, 0 };
-    request(0, MSG_SET_VQUEUE, b->dev, sv, 40, a);
-    set_status(b->dev, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, a);
-    if (!(rd32(a + 8) & S_DRIVER_OK)) die("DRIVER_OK refused (status 0x%x)", rd32(a + 8));
-    b->avail_idx = b->last_used = 0;
+    driver_ok(dev);
 }
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_rand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+
+struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
 
 static uint64_t req_block[MAX_QD];
 
@@ -310,26 +389,16 @@ static void blk_add(struct blk *b, int r)
     *u64p(h + 8) = blk * 8;       /* sector */
     win[h + 16] = 0xff;           /* status, overwritten by the device */
     uint16_t d = 3 * r;
-    struct { uint64_t addr; uint32_t len; uint16_t flags, next; } *t = (void *)(win + b->desc);
-    t[d] = (typeof(*t)){ h, 16, DESC_F_NEXT, d + 1 };
-    t[d + 1] = (typeof(*t)){ b->data + BLOCK * r, BLOCK, DESC_F_NEXT | DESC_F_WRITE, d + 2 };
-    t[d + 2] = (typeof(*t)){ h + 16, 1, DESC_F_WRITE, 0 };
-    *u16p(b->avail + 4 + 2 * (b->avail_idx & (QSIZE - 1))) = d;
-    b->avail_idx++;
+    struct desc *t = (void *)(win + b->q.desc);
+    t[d] = (struct desc){ h, 16, DESC_F_NEXT, d + 1 };
+    t[d + 1] = (struct desc){ b->data + BLOCK * r, BLOCK, DESC_F_NEXT | DESC_F_WRITE, d + 2 };
+    t[d + 2] = (struct desc){ h + 16, 1, DESC_F_WRITE, 0 };
+    vq_add(&b->q, d);
 }
 
-/* Publishes avail.idx; rings the device only if it asked (virtio §2.7.10 vring_need_event). */
 static void blk_kick(struct blk *b, uint16_t old)
 {
-    fence();
-    *u16p(b->avail + 2) = b->avail_idx;
-    fence();
-    uint16_t ev = *u16p(b->used + 4 + 8 * QSIZE);
-    if ((uint16_t)(b->avail_idx - ev - 1) < (uint16_t)(b->avail_idx - old)) {
-        uint32_t pl[2] = { 0, 0 };
-        push(0, MSG_EVENT_AVAIL, b->dev, 0, pl, 8);
-        publish();
-    }
+    if (vq_kick(&b->q, old)) publish();
 }
 
 static int verify;
@@ -337,19 +406,16 @@ static int verify;
 static unsigned long blk_complete(struct blk *b)
 {
     unsigned long n = 0;
-    uint16_t used = *u16p(b->used + 2);
-    fence();
-    while (b->last_used != used) {
-        uint32_t e = b->used + 4 + 8 * (b->last_used & (QSIZE - 1));
-        uint32_t id = *u32p(e), len = *u32p(e + 4);
-        if (id % 3 || id / 3 >= MAX_QD) die("used id %u is not a head we made available", id);
+    int64_t id;
+    uint32_t len;
+    while ((id = vq_pop_used(&b->q, &len)) >= 0) {
+        if (id % 3 || id / 3 >= MAX_QD) die("used id %lld is not a head we made available", (long long)id);
         int r = id / 3;
         if (len != BLOCK + 1) die("used length %u, expected %u", len, BLOCK + 1);
         uint8_t st = win[b->hdr + 32 * r + 16];
         if (st != 0) die("request for block %llu completed with status %u", (unsigned long long)req_block[r], st);
         if (verify && *u64p(b->data + BLOCK * r) != req_block[r])
             die("block %llu read back as %llu", (unsigned long long)req_block[r], (unsigned long long)*u64p(b->data + BLOCK * r));
-        b->last_used++;
         n++;
         blk_add(b, r);
     }
@@ -361,18 +427,158 @@ static unsigned long blk_run(struct blk *b, int qd, double until)
 {
     unsigned long done = 0;
     for (;;) {
-        uint16_t old = b->avail_idx;
+        uint16_t old = b->q.avail_idx;
         unsigned long n = blk_complete(b);
         done += n;
         if (n) blk_kick(b, old);
         consume(0, NULL);
         if (now_s() >= until) return done;
         /* Ask for a doorbell at the next completion, then look once more before sleeping. */
-        *u16p(b->avail + 4 + 2 * QSIZE) = b->last_used;
-        fence();
-        if (*u16p(b->used + 2) != b->last_used) continue;
+        if (vq_arm(&b->q, b->q.last_used)) continue;
         wait_doorbell(now_s() + 5);
     }
+}
+
+/* --- net: frames from device A's transmitq1 to device B's receiveq1 through the switch ------ */
+
+#define VIRTIO_ID_NET 1
+#define F_NET_MAC_LO (1u << 5)
+#define NET_HDR 12                /* struct virtio_net_hdr with VERSION_1 */
+#define NET_QSIZE 256
+#define NET_MAX_WINDOW (NET_QSIZE / 2)
+#define NET_MAX_FRAME 1518        /* MTU 1500 + Ethernet header + VLAN tag */
+#define NET_BUF 1536              /* stride of one buffer: header + largest frame, rounded */
+#define NET_SEQ_OFF 14            /* u32 sequence number right after the Ethernet header */
+
+struct net {
+    struct vq tx, rx;             /* A's transmitq1 (queue 1), B's receiveq1 (queue 0) */
+    uint32_t txbuf, rxbuf;        /* NET_QSIZE buffers each; descriptor i is buffer i */
+    uint8_t mac_a[6], mac_b[6];
+    uint16_t txfree[NET_QSIZE];   /* transmit descriptors not in flight */
+    int ntxfree;
+    uint32_t size, window;
+    uint32_t sent, received;      /* sequence numbers: next to send, next expected */
+};
+
+static void net_mac(uint16_t dev, uint8_t *mac)
+{
+    uint8_t a[512];
+    uint32_t gc[2] = { 0, 6 };
+    request(0, MSG_GET_CONFIG, dev, gc, 8, a);
+    if (rd32(a + 16) != 6) die("net device %u: GET_CONFIG of the MAC refused", dev);
+    memcpy(mac, a + 20, 6);
+}
+
+static void net_up(struct net *n)
+{
+    int a = find_device(VIRTIO_ID_NET, 0), b = find_device(VIRTIO_ID_NET, 1);
+    if (a < 0 || b < 0) die("the board needs two virtio-net devices");
+    uint32_t p = pool_off;
+    for (int d = 0; d < 2; d++) {
+        uint16_t dev = d ? b : a;
+        negotiate(dev, F_EVENT_IDX_LO | F_NET_MAC_LO, F_VERSION_1_HI | F_ACCESS_PLATFORM_HI);
+        net_mac(dev, d ? n->mac_b : n->mac_a);
+        if (d) vq_place(&n->rx, dev, 0, NET_QSIZE, &p);
+        else vq_place(&n->tx, dev, 1, NET_QSIZE, &p);
+    }
+    n->txbuf = p; p += NET_BUF * NET_QSIZE;
+    n->rxbuf = p; p += NET_BUF * NET_QSIZE;
+    if (p > pool_off + pool_size) die("pool too small");
+    /* Transmit frames: B's address, A's, a local experimental EtherType, the sequence number, zeros;
+     * every virtio_net_hdr zero (no checksum offload, GSO_NONE). */
+    memset(win + n->txbuf, 0, 2 * NET_BUF * NET_QSIZE);
+    for (int i = 0; i < NET_QSIZE; i++) {
+        uint8_t *f = win + n->txbuf + NET_BUF * i + NET_HDR;
+        memcpy(f, n->mac_b, 6);
+        memcpy(f + 6, n->mac_a, 6);
+        f[12] = 0x88, f[13] = 0xb5;
+        n->txfree[i] = NET_QSIZE - 1 - i;
+    }
+    n->ntxfree = NET_QSIZE;
+    driver_ok(a);
+    driver_ok(b);
+    /* Every receive buffer posted (device-writable, one descriptor each). */
+    struct desc *t = (void *)(win + n->rx.desc);
+    for (int i = 0; i < NET_QSIZE; i++) {
+        t[i] = (struct desc){ n->rxbuf + NET_BUF * i, NET_HDR + NET_MAX_FRAME, DESC_F_WRITE, 0 };
+        vq_add(&n->rx, i);
+    }
+    if (vq_kick(&n->rx, 0)) publish();
+}
+
+/* Reaps A's transmit completions: their descriptors are free again. */
+static void net_reap_tx(struct net *n)
+{
+    int64_t id;
+    uint32_t len;
+    while ((id = vq_pop_used(&n->tx, &len)) >= 0) {
+        if (id >= NET_QSIZE) die("transmit used id %lld is not a head we made available", (long long)id);
+        n->txfree[n->ntxfree++] = id;
+    }
+}
+
+/* Reaps B's received frames, checks each one's length and sequence number, posts the buffer again. */
+static unsigned long net_reap_rx(struct net *n)
+{
+    unsigned long got = 0;
+    int64_t id;
+    uint32_t len;
+    while ((id = vq_pop_used(&n->rx, &len)) >= 0) {
+        if (id >= NET_QSIZE) die("receive used id %lld is not a head we made available", (long long)id);
+        if (len != NET_HDR + n->size) die("frame %u received with length %u, sent %u", n->received, len, NET_HDR + n->size);
+        uint32_t seq = *u32p(n->rxbuf + NET_BUF * id + NET_HDR + NET_SEQ_OFF);
+        if (seq != n->received) die("received frame %u, expected %u (lost or reordered)", seq, n->received);
+        n->received++;
+        vq_add(&n->rx, id);
+        got++;
+    }
+    return got;
+}
+
+/* Keeps `window` frames between A's transmit and B's receive until `until`; returns frames received. */
+static unsigned long net_run(struct net *n, double until)
+{
+    unsigned long done = 0;
+    struct desc *t = (void *)(win + n->tx.desc);
+    for (;;) {
+        uint16_t old_tx = n->tx.avail_idx, old_rx = n->rx.avail_idx;
+        net_reap_tx(n);
+        done += net_reap_rx(n);
+        while (n->sent - n->received < n->window && n->ntxfree) {
+            uint16_t d = n->txfree[--n->ntxfree];
+            uint32_t buf = n->txbuf + NET_BUF * d;
+            *u32p(buf + NET_HDR + NET_SEQ_OFF) = n->sent++;
+            t[d] = (struct desc){ buf, NET_HDR + n->size, 0, 0 };
+            vq_add(&n->tx, d);
+        }
+        int rang = 0;
+        if (n->rx.avail_idx != old_rx) rang |= vq_kick(&n->rx, old_rx);
+        if (n->tx.avail_idx != old_tx) rang |= vq_kick(&n->tx, old_tx);
+        if (rang) publish();
+        consume(0, NULL);
+        if (now_s() >= until) return done;
+        /* A doorbell at the next received frame (and at the next transmit completion only when every
+         * transmit descriptor is in flight), then look once more before sleeping. */
+        int ready = vq_arm(&n->tx, n->ntxfree ? (uint16_t)(n->tx.last_used - 1) : n->tx.last_used);
+        ready |= vq_arm(&n->rx, n->rx.last_used);
+        if (!ready) wait_doorbell(now_s() + 5);
+    }
+}
+
+/* Waits for the frames in flight, then resets both devices. */
+static void net_down(struct net *n)
+{
+    double end = now_s() + 5;
+    while (n->received != n->sent) {
+        net_reap_rx(n);
+        if (n->received == n->sent) break;
+        if (!vq_arm(&n->rx, n->rx.last_used)) wait_doorbell(end);
+        consume(0, NULL);
+        if (now_s() > end) die("%u frames in flight never arrived", n->sent - n->received);
+    }
+    uint8_t a[512];
+    set_status(n->tx.dev, 0, a);
+    set_status(n->rx.dev, 0, a);
 }
 
 /* --- measurements --------------------------------------------------------------------------- */
@@ -402,17 +608,20 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc < 3) {
         fprintf(stderr, "usage: bulkhead-loadgen SOCKET ping|randread [--qd N] [--seconds S] [--spin] [--cpu C] "
-                        "[--backend-pid P [--pin-backend C]] [--verify]\n");
+                        "[--backend-pid P [--pin-backend C]] [--verify]\n"
+                        "       bulkhead-loadgen SOCKET net [--size BYTES] [--window N] [same options]\n");
         return 2;
     }
     const char *mode = argv[2];
-    int qd = 32, cpu = -1, bpid = -1, bcpu = -1;
+    int qd = 32, cpu = -1, bpid = -1, bcpu = -1, size = 64, window = NET_MAX_WINDOW;
     double seconds = 1;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--spin")) spin = 1;
         else if (!strcmp(a, "--verify")) verify = 1;
         else if (v && !strcmp(a, "--qd")) qd = atoi(v), i++;
+        else if (v && !strcmp(a, "--size")) size = atoi(v), i++;
+        else if (v && !strcmp(a, "--window")) window = atoi(v), i++;
         else if (v && !strcmp(a, "--seconds")) seconds = atof(v), i++;
         else if (v && !strcmp(a, "--cpu")) cpu = atoi(v), i++;
         else if (v && !strcmp(a, "--backend-pid")) bpid = atoi(v), i++;
@@ -421,6 +630,8 @@ int main(int argc, char **argv)
     }
     if (qd < 1 || qd > MAX_QD) die("--qd must be 1..%d", MAX_QD);
     if (!(seconds > 0)) die("--seconds must be positive");
+    if (size < NET_SEQ_OFF + 4 || size > NET_MAX_FRAME) die("--size must be %d..%d", NET_SEQ_OFF + 4, NET_MAX_FRAME);
+    if (window < 1 || window > NET_MAX_WINDOW) die("--window must be 1..%d", NET_MAX_WINDOW);
     if (cpu >= 0) pin(0, cpu);
     if (bcpu >= 0 && bpid > 0) pin(bpid, bcpu);
     attach(argv[1]);
@@ -453,23 +664,34 @@ int main(int argc, char **argv)
         t1 = now_s(), c1 = cpu_s(bpid);
         /* Let the requests in flight finish so the device is idle, then leave it reset. */
         double end = now_s() + 5;
-        while (b.last_used != b.avail_idx) {
-            uint16_t used = *u16p(b.used + 2);
-            if (used == b.avail_idx) break;
-            *u16p(b.avail + 4 + 2 * QSIZE) = b.avail_idx - 1;
+        while (b.q.last_used != b.q.avail_idx) {
+            uint16_t used = *u16p(b.q.used + 2);
+            if (used == b.q.avail_idx) break;
+            *u16p(b.q.avail + 4 + 2 * QSIZE) = b.q.avail_idx - 1;
             fence();
-            if (*u16p(b.used + 2) == used) wait_doorbell(end);
+            if (*u16p(b.q.used + 2) == used) wait_doorbell(end);
             if (now_s() > end) die("requests in flight never completed");
         }
         uint8_t a[512];
-        set_status(b.dev, 0, a);
-    } else die("mode must be ping or randread, not %s", mode);
+        set_status(b.q.dev, 0, a);
+    } else if (!strcmp(mode, "net")) {
+        static struct net n;
+        net_up(&n);
+        n.size = size, n.window = window;
+        net_run(&n, now_s() + seconds / 5);
+        r0 = rings_out, i0 = rings_in, c0 = cpu_s(bpid), t0 = now_s();
+        ops = net_run(&n, t0 + seconds);
+        t1 = now_s(), c1 = cpu_s(bpid);
+        net_down(&n);
+        qd = window;
+    } else die("mode must be ping, randread or net, not %s", mode);
 
     double s = t1 - t0;
     printf("{\"mode\":\"%s\",\"qd\":%d,\"spin\":%s,\"ops\":%lu,\"seconds\":%.4f,\"opsPerSec\":%.0f,\"usPerOp\":%.3f,"
            "\"doorbellsToBackendPerOp\":%.4f,\"doorbellsFromBackendPerOp\":%.4f",
            mode, !strcmp(mode, "ping") ? 1 : qd, spin ? "true" : "false", ops, s, ops / s, s * 1e6 / ops,
            (double)(rings_out - r0) / ops, (double)(rings_in - i0) / ops);
+    if (!strcmp(mode, "net")) printf(",\"frameBytes\":%d,\"MBPerSec\":%.2f", size, (double)ops * size / s / 1e6);
     if (bpid > 0) printf(",\"backendCpuUsPerOp\":%.3f,\"backendCpuShare\":%.3f", (c1 - c0) * 1e6 / ops, (c1 - c0) / s);
     printf("}\n");
     return 0;

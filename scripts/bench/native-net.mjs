@@ -1,0 +1,62 @@
+// The native backend's virtio-net alone: build/bulkhead-loadgen (runtime/native/loadgen.c, mode `net`),
+// a JS-free C frontend, drives bulkhead-fw over ivshmem with the board of scripts/bench/net.mjs (two net
+// devices on switch sw0): every receive buffer of B posted, frames from A's transmitq to B's receiveq
+// with a window of frames in flight, each received frame's length and sequence number checked. So the
+// figures are the firmware's, not the Node frontend model's (`bench net --runtime native` has those).
+//
+//   packets, throughput  frames/s and frame MB/s from A's transmit to B's receive, as the loadgen saw
+//   backend-cpu          the firmware's CPU time (/proc/PID/schedstat) per frame
+//   backend-capacity     1e6 / backend-cpu: frames per second the backend serves on one core
+//   doorbells            both directions, per frame
+//
+// Options (after `bulkhead bench native-net --runtime native`):
+//   --loadgen-seconds S   measured seconds per frame size (default 1, after a warm-up of S/5)
+//   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
+//   --spin                the loadgen spins instead of sleeping on its eventfd
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const runtimes = ['native'];
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const LOADGEN = join(root, 'build/bulkhead-loadgen');
+
+const DEVICES = [
+  { type: 'rng', service: 'entropy0' },
+  { type: 'console', service: 'console0' },
+  { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
+  { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
+];
+const SERVICES = { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } };
+
+export async function run({ emit, args = [] }) {
+  const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
+  if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
+  const si = args.indexOf('--loadgen-seconds');
+  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
+  if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
+  const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
+
+  const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
+  board.devices = DEVICES;
+  board.services = { ...board.services, ...SERVICES };
+  const n = await startNative({ board, connect: false });
+  try {
+    for (const size of [64, 1500]) {
+      const r = await runToEnd(LOADGEN, [n.socket, 'net', '--size', String(size), '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
+      if (r.code !== 0) throw new Error(`bulkhead-loadgen net --size ${size}: ${r.stderr.trim()}`);
+      const j = JSON.parse(r.stdout);
+      const s = `backend-net-${size}b`;
+      emit(s, 'packets', Math.round(j.opsPerSec), '1/s');
+      emit(s, 'throughput', round(j.MBPerSec), 'MB/s');
+      emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/packet');
+      emit(s, 'backend-capacity', Math.round(1e6 / j.backendCpuUsPerOp), '1/s');
+      emit(s, 'doorbells', round(j.doorbellsToBackendPerOp + j.doorbellsFromBackendPerOp, 4), '1/packet');
+    }
+    emit('backend-fw-peak-rss', 'rss', n.peakRss(), 'bytes');
+  } finally {
+    await n.stop();
+  }
+}
+
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
