@@ -13,6 +13,7 @@
 //   --loadgen-seconds S   measured seconds per scenario (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
 //   --spin                the loadgen spins instead of sleeping on its eventfd
+import { loadgenOptions } from './_shared.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,10 +29,7 @@ const DISK_BYTES = 64 << 20;
 export async function run({ emit, args = [] }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const si = args.indexOf('--loadgen-seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
-  if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
-  const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
+  const { seconds, extra } = loadgenOptions(args);
 
   // The floor moves with the machine's load (other jobs delay wake-ups): the best of three short runs.
   let floorUs = Infinity;

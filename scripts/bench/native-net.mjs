@@ -13,6 +13,7 @@
 //   --loadgen-seconds S   measured seconds per frame size (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
 //   --spin                the loadgen spins instead of sleeping on its eventfd
+import { loadgenOptions, TWO_NICS } from './_shared.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,21 +22,12 @@ export const runtimes = ['native'];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADGEN = join(root, 'build/bulkhead-loadgen');
 
-const DEVICES = [
-  { type: 'rng', service: 'entropy0' },
-  { type: 'console', service: 'console0' },
-  { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
-  { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
-];
-const SERVICES = { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } };
+const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
 export async function run({ emit, args = [] }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const si = args.indexOf('--loadgen-seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
-  if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
-  const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
+  const { seconds, extra } = loadgenOptions(args);
 
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices = DEVICES;

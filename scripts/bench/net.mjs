@@ -7,6 +7,7 @@
 // everything on one thread), doorbells-per-packet (both directions) and backend-cpu-per-packet
 // (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
 // from /proc). `--net-seconds S` sets the time per scenario.
+import { TWO_NICS } from './_shared.mjs';
 import { backendCpu } from './_backend-cpu.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,13 +16,7 @@ export const runtimes = ['node', 'native'];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BURST = 64;
 
-const DEVICES = [
-  { type: 'rng', service: 'entropy0' },
-  { type: 'console', service: 'console0' },
-  { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
-  { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
-];
-const SERVICES = { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } };
+const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
 export async function run({ runtime = 'node', emit, args = [] }) {
   const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);

@@ -1,0 +1,25 @@
+// Shared by the bench scenarios (files starting with `_` are helpers, not scenarios).
+
+/** The board the net scenarios use: host-sim's rng and console plus two net devices on switch sw0. */
+export const TWO_NICS = {
+  devices: [
+    { type: 'rng', service: 'entropy0' },
+    { type: 'console', service: 'console0' },
+    { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
+    { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
+  ],
+  services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } },
+};
+
+/**
+ * The options every loadgen scenario takes: `--loadgen-seconds S` (measured seconds, default 1),
+ * `--spin` (the loadgen spins instead of sleeping), `--pin` (backend on CPU 0, loadgen on CPU 1).
+ * Returns the seconds and the extra loadgen arguments.
+ */
+export function loadgenOptions(args) {
+  const si = args.indexOf('--loadgen-seconds');
+  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
+  if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
+  const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
+  return { seconds, extra };
+}
