@@ -8,7 +8,7 @@ import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, 
 import { FrontendBus } from '../frontend/bus';
 import type { Sim, SimOptions } from '../frontend/sim';
 import { createSim } from '../frontend/sim';
-import { SplitRing, u32s } from './shared/ring';
+import { le32 as u32s, SplitRing } from '../frontend/fuzz/ring';
 
 export { P };
 
@@ -58,7 +58,7 @@ export function negotiate(s: Sim, dev: number, features = VIRTIO_F_VERSION_1 | V
 
 export const LIVE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
 
-/** A hand-built split ring (test/shared/ring.ts) installed and notified synchronously on a simulator. */
+/** A hand-built split ring (frontend/fuzz/ring.ts) installed and notified synchronously on a simulator. */
 export class RawRing extends SplitRing {
   constructor(
     readonly s: Sim,

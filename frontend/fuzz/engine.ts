@@ -8,7 +8,8 @@ import * as P from '../../firmware/transport/protocol';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_RESET, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
 import { Rand, fromHex, toHex } from './rand';
-import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, STATUS_LIVE, le32, message } from './raw';
+import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, STATUS_LIVE, message } from './raw';
+import { le32 } from './ring';
 
 /** One fuzz input (also the corpus file format, JSON). */
 export interface FuzzCase {

@@ -4,9 +4,9 @@
  * corrupt; it checks nothing the backend answers beyond matching tokens.
  */
 import * as P from '../../firmware/transport/protocol';
-import { splitAreaSizes } from '../../firmware/virtqueue/split';
 import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
+import { le32, SplitRing } from './ring';
 
 /** Status of a device after DRIVER_OK, and after FEATURES_OK. */
 export const STATUS_LIVE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
@@ -15,12 +15,6 @@ export const FEATURES_OK_STATUS = ACKNOWLEDGE | DRIVER | FEATURES_OK;
 export const BASE_FEATURES = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM;
 
 /** Little-endian u32 fields as bytes. */
-export function le32(...v: number[]): Uint8Array {
-  const b = new Uint8Array(4 * v.length);
-  const dv = new DataView(b.buffer);
-  v.forEach((x, i) => dv.setUint32(4 * i, x >>> 0, true));
-  return b;
-}
 
 /** One encoded message: 8-byte header + payload (msg_size from the payload length unless given). */
 export function message(type: number, msgId: number, devNum: number, token: number, payload: Uint8Array = new Uint8Array(0), msgSize?: number): Uint8Array {
@@ -178,14 +172,8 @@ export interface Segment {
  * A split ring laid out from window offset `at`: descriptor table, available ring, then the used
  * ring on the next 4 KiB boundary and a data area after it (`data`, 64 KiB are zeroed).
  */
-export class Ring {
-  readonly desc: number;
-  readonly avail: number;
-  readonly used: number;
-  /** First byte after the rings, free for buffers. */
-  readonly data: number;
-  /** Our avail idx (free-running u16) and the next free descriptor for `chain`. */
-  availIdx = 0;
+export class Ring extends SplitRing {
+  /** The next free descriptor for `chain`, and the used index reaped so far. */
   nextDesc = 0;
   lastUsed = 0;
 
@@ -193,34 +181,10 @@ export class Ring {
     readonly drv: RawDriver,
     readonly devNum: number,
     readonly index: number,
-    readonly size: number,
+    size: number,
     at: number,
   ) {
-    const s = splitAreaSizes(size);
-    this.desc = at;
-    this.avail = at + s.desc;
-    this.used = Math.ceil((this.avail + s.avail) / 4096) * 4096;
-    this.data = Math.ceil((this.used + s.used + 2) / 4096) * 4096;
-    this.bytes.fill(0, at, this.data + 65536);
-  }
-
-  get bytes(): Uint8Array {
-    return this.drv.sim.bytes;
-  }
-  private get v(): DataView {
-    const b = this.bytes;
-    return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-
-  /** Writes descriptor `i` of the table at `table` (default: this ring's). */
-  setDesc(i: number, addr: number, len: number, flags: number, next = 0, table = this.desc, addrHi = 0): void {
-    const v = this.v;
-    const at = table + 16 * i;
-    v.setUint32(at, addr >>> 0, true);
-    v.setUint32(at + 4, addrHi >>> 0, true);
-    v.setUint32(at + 8, len >>> 0, true);
-    v.setUint16(at + 12, flags, true);
-    v.setUint16(at + 14, next, true);
+    super(() => drv.sim.bytes, size, at);
   }
 
   /** Writes `segs` as a chain at descriptors nextDesc.. (wrapping) and returns its head (not offered). */
@@ -240,29 +204,6 @@ export class Ring {
     const head = this.write(segs);
     this.offer(head);
     return head;
-  }
-
-  /** Puts `head` into the next available slot and publishes avail idx. */
-  offer(head: number): void {
-    this.v.setUint16(this.avail + 4 + 2 * (this.availIdx & (this.size - 1)), head, true);
-    this.setAvailIdx(this.availIdx + 1);
-  }
-
-  /** Writes avail idx directly (index attacks). */
-  setAvailIdx(idx: number): void {
-    this.availIdx = idx & 0xffff;
-    this.v.setUint16(this.avail + 2, this.availIdx, true);
-  }
-
-  /** used idx as the device published it. */
-  usedIdx(): number {
-    return this.v.getUint16(this.used + 2, true);
-  }
-
-  /** Used element `n` (free-running index). */
-  usedElem(n: number): { id: number; len: number } {
-    const at = this.used + 4 + 8 * (n & (this.size - 1));
-    return { id: this.v.getUint32(at, true), len: this.v.getUint32(at + 4, true) };
   }
 
   /** Used elements published since the last call. */

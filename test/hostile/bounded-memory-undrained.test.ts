@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as P from '../../firmware/transport/protocol';
-import { le32 } from '../../frontend/fuzz/raw';
+import { le32 } from '../../frontend/fuzz/ring';
 import { assertRngServes, CONSOLE, hostile, liveRng, RNG } from './harness';
 
 const SLACK = 64 * 1024;

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as P from '../../firmware/transport/protocol';
-import { le32 } from '../../frontend/fuzz/raw';
+import { le32 } from '../../frontend/fuzz/ring';
 import { assertBusAnswers, CONSOLE, hostile, RNG } from './harness';
 
 test('config reads and writes outside the config space (incl. u32 wrap-around) return nothing and change nothing', async () => {

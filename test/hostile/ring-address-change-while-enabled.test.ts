@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as P from '../../firmware/transport/protocol';
-import { Ring, le32 } from '../../frontend/fuzz/raw';
+import { Ring } from '../../frontend/fuzz/raw';
+import { le32 } from '../../frontend/fuzz/ring';
 import { assertHealthy, hostile, liveRng, RNG } from './harness';
 
 test('SET_VQUEUE on an enabled queue is refused: the device keeps the rings it validated', async () => {

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as P from '../../firmware/transport/protocol';
 import { ACKNOWLEDGE, DRIVER, FEATURES_OK } from '../../firmware/virtio';
-import { BASE_FEATURES, le32, STATUS_LIVE } from '../../frontend/fuzz/raw';
+import { BASE_FEATURES, STATUS_LIVE } from '../../frontend/fuzz/raw';
+import { le32 } from '../../frontend/fuzz/ring';
 import { assertHealthy, assertRngServes, hostile, liveRng, RNG } from './harness';
 
 test('ten thousand full initialise/reset cycles do not grow the backend\'s memory', async () => {

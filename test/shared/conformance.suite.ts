@@ -249,7 +249,7 @@ export const behaviours = {
 
     test('a descriptor with a non-zero upper address half is outside the window', async (b) => {
       const { ring } = await liveRng(b);
-      ring.setDesc(0, ring.data, 16, VIRTQ_DESC_F_WRITE, 0, 1);
+      ring.setDesc(0, ring.data, 16, VIRTQ_DESC_F_WRITE, 0, ring.desc, 1);
       assert.is((await offerRng(b, ring)).counters['violation.ADDR_OUTSIDE_WINDOW'], 1);
     });
 
@@ -339,8 +339,8 @@ export const behaviours = {
       const { ring } = await liveRng(b, 8, F);
       const table = ring.data + 4096;
       ring.setDesc(0, table, 32, VIRTQ_DESC_F_INDIRECT);
-      ring.setDesc(0, table + 64, 16, VIRTQ_DESC_F_INDIRECT, 0, 0, table);
-      ring.setDesc(1, ring.data, 16, VIRTQ_DESC_F_WRITE, 0, 0, table);
+      ring.setDesc(0, table + 64, 16, VIRTQ_DESC_F_INDIRECT, 0, table);
+      ring.setDesc(1, ring.data, 16, VIRTQ_DESC_F_WRITE, 0, table);
       const dev = await offerRng(b, ring);
       assert.ok(dev.needsReset);
       assert.is(dev.counters['violation.NESTED_INDIRECT'], 1);
@@ -350,7 +350,7 @@ export const behaviours = {
       const { ring } = await liveRng(b, 8, F);
       const table = ring.data + 4096;
       ring.setDesc(0, table, 16, VIRTQ_DESC_F_INDIRECT);
-      ring.setDesc(0, ring.data, 32, VIRTQ_DESC_F_WRITE, 0, 0, table);
+      ring.setDesc(0, ring.data, 32, VIRTQ_DESC_F_WRITE, 0, table);
       assert.not.ok((await offerRng(b, ring)).needsReset);
       assert.equal(ring.usedElem(0), { id: 0, len: 32 });
     });

@@ -15,7 +15,7 @@ import { FrontendBus } from '../../frontend/bus';
 import type { WindowLayout } from '../../frontend/layout';
 import { fifoTakeAll } from '../../frontend/fifo';
 import type { FrontendPort } from '../../frontend/port';
-import { SplitRing, u32s } from './ring';
+import { le32 as u32s, SplitRing } from '../../frontend/fuzz/ring';
 
 export { P, u32s };
 
