@@ -3,24 +3,40 @@
  * The backend consumes the driver→device FIFO and produces into the device→driver FIFO. Our own index
  * (tail, resp. head) lives in private memory and is only ever written to the window; the peer's index
  * is read once per batch and validated before use.
+ *
+ * Each FIFO is reached through two word views of the window made (and bounds-checked) once, here:
+ * its index block and its slots. Every later access indexes those views with a slot number masked to
+ * the FIFO's size, so no per-message window check is needed and none can reach outside the FIFO.
  */
 import type { FifoLayout } from '../window/layout';
 import { FIFO_HEAD, FIFO_SLOTS, FIFO_TAIL } from '../window/layout';
 import type { GuestWindow } from '../window/window';
 
+const HEAD = FIFO_HEAD >>> 2;
+const TAIL = FIFO_TAIL >>> 2;
+
+/** The index block and the slots of one FIFO as words (the layout keeps both 4-byte aligned). */
+function fifoViews(win: GuestWindow, fifo: FifoLayout, slotSize: number): { index: Uint32Array; slots: Uint32Array } {
+  if (slotSize & 3) throw new Error(`FIFO slot size ${slotSize} is not a multiple of 4`);
+  return { index: win.areaWords(fifo.offset, FIFO_SLOTS), slots: win.areaWords(fifo.offset + FIFO_SLOTS, fifo.slots * slotSize) };
+}
+
 /** Reads messages the frontend produced. */
 export class FifoConsumer {
   private tail = 0;
   private readonly mask: number;
-  private readonly slotsBase: number;
+  private readonly count: number;
+  private readonly index: Uint32Array;
+  private readonly slots: Uint32Array;
+  private readonly slotWords: number;
 
-  constructor(
-    private readonly win: GuestWindow,
-    private readonly fifo: FifoLayout,
-    private readonly slotSize: number,
-  ) {
+  constructor(win: GuestWindow, fifo: FifoLayout, slotSize: number) {
     this.mask = fifo.slots - 1;
-    this.slotsBase = fifo.offset + FIFO_SLOTS;
+    this.count = fifo.slots;
+    const v = fifoViews(win, fifo, slotSize);
+    this.index = v.index;
+    this.slots = v.slots;
+    this.slotWords = slotSize >>> 2;
   }
 
   /**
@@ -28,26 +44,39 @@ export class FifoConsumer {
    * the caller counts the violation and calls `resync()`.
    */
   ready(): number {
-    const head = this.win.u32(this.fifo.offset + FIFO_HEAD);
-    const n = (head - this.tail) >>> 0;
-    return n > this.fifo.slots ? -1 : n;
+    const n = (this.index[HEAD]! - this.tail) >>> 0;
+    return n > this.count ? -1 : n;
   }
 
   /** Skips whatever the producer claims to have written: garbage is discarded, never read. */
   resync(): void {
-    this.tail = this.win.u32(this.fifo.offset + FIFO_HEAD);
-    this.win.setU32(this.fifo.offset + FIFO_TAIL, this.tail);
+    this.tail = this.index[HEAD]!;
+    this.index[TAIL] = this.tail;
   }
 
-  /** Copies the next slot into `dst` (private memory, `slotSize` bytes): the one fetch of a message. */
-  readNext(dst: Uint8Array): void {
-    this.win.copyOutInto(this.slotsBase + (this.tail & this.mask) * this.slotSize, this.slotSize, dst, 0);
+  /**
+   * Copies the next message into `dst` (private memory, `slotSize` bytes as words): the one fetch of a
+   * message. The 8-byte header first; then as many payload words as the *private copy's* `msg_size`
+   * says, at most the slot (the decoder rejects a size outside 8..slot). Words of `dst` past `msg_size`
+   * are left as they were: the decoder's payload view never reaches them.
+   */
+  readNext(dst: Uint32Array): void {
+    const s = this.slots;
+    const at = (this.tail & this.mask) * this.slotWords;
+    dst[0] = s[at]!;
+    const w1 = s[at + 1]!;
+    dst[1] = w1;
+    const size = w1 >>> 16; // msg_size, bytes 6..7
+    if (size > 8) {
+      const end = size < 4 * this.slotWords ? (size + 3) >>> 2 : this.slotWords;
+      for (let k = 2; k < end; k++) dst[k] = s[at + k]!;
+    }
     this.tail = (this.tail + 1) >>> 0;
   }
 
   /** Publishes how far we have read (the caller fences before, so slot reads complete first). */
   publishTail(): void {
-    this.win.setU32(this.fifo.offset + FIFO_TAIL, this.tail);
+    this.index[TAIL] = this.tail;
   }
 }
 
@@ -56,15 +85,18 @@ export class FifoProducer {
   private head = 0;
   private published = 0;
   private readonly mask: number;
-  private readonly slotsBase: number;
+  private readonly count: number;
+  private readonly index: Uint32Array;
+  private readonly slots: Uint32Array;
+  private readonly slotWords: number;
 
-  constructor(
-    private readonly win: GuestWindow,
-    private readonly fifo: FifoLayout,
-    private readonly slotSize: number,
-  ) {
+  constructor(win: GuestWindow, fifo: FifoLayout, slotSize: number) {
     this.mask = fifo.slots - 1;
-    this.slotsBase = fifo.offset + FIFO_SLOTS;
+    this.count = fifo.slots;
+    const v = fifoViews(win, fifo, slotSize);
+    this.index = v.index;
+    this.slots = v.slots;
+    this.slotWords = slotSize >>> 2;
   }
 
   /**
@@ -72,14 +104,20 @@ export class FifoProducer {
    * wrote): the caller counts it and treats the FIFO as full until the tail is sane again.
    */
   space(): number {
-    const tail = this.win.u32(this.fifo.offset + FIFO_TAIL);
-    const used = (this.head - tail) >>> 0;
-    return used > this.fifo.slots ? -1 : this.fifo.slots - used;
+    const used = (this.head - this.index[TAIL]!) >>> 0;
+    return used > this.count ? -1 : this.count - used;
   }
 
-  /** Writes the first `size` bytes of `msg` (the caller checked `space()`); visible after `publish()`. */
-  push(msg: Uint8Array, size: number): void {
-    this.win.copyInPrefix(this.slotsBase + (this.head & this.mask) * this.slotSize, msg, size);
+  /**
+   * Writes the first `size` bytes of `msg` (words; `size` ≤ the slot, the caller checked `space()`),
+   * rounded up to a whole word; visible after `publish()`.
+   */
+  push(msg: Uint32Array, size: number): void {
+    const s = this.slots;
+    const at = (this.head & this.mask) * this.slotWords;
+    const n = (size + 3) >>> 2;
+    if (n > this.slotWords) throw new Error(`FIFO push of ${size} bytes into ${4 * this.slotWords}-byte slots`);
+    for (let k = 0; k < n; k++) s[at + k] = msg[k]!;
     this.head = (this.head + 1) >>> 0;
   }
 
@@ -90,7 +128,7 @@ export class FifoProducer {
 
   /** Publishes pushed messages (the caller fences before, so slot writes land first). */
   publishHead(): void {
-    this.win.setU32(this.fifo.offset + FIFO_HEAD, this.head);
+    this.index[HEAD] = this.head;
     this.published = this.head;
   }
 }

@@ -154,15 +154,23 @@ export function encodeHeader(out: Uint8Array, type: number, msgId: number, devNu
   return new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes);
 }
 
-/** `encodeHeader` over one scratch buffer, reusing one payload view per payload size. */
+/**
+ * `encodeHeader` over one word-aligned scratch buffer, reusing one payload view per payload size. The
+ * header goes in as two little-endian words (the same bytes `writeHeader` writes).
+ */
 export class MessageEncoder {
   private readonly payloads: (DataView | undefined)[] = [];
+  private readonly words: Uint32Array;
 
-  constructor(private readonly out: Uint8Array) {}
+  constructor(private readonly out: Uint8Array) {
+    this.words = new Uint32Array(out.buffer, out.byteOffset, 2);
+  }
 
   header(type: number, msgId: number, devNum: number, token: number, payloadBytes: number): DataView {
     const out = this.out;
-    writeHeader(out, type, msgId, devNum, token, payloadBytes);
+    const w = this.words;
+    w[0] = (type & 0xff) | ((msgId & 0xff) << 8) | ((devNum & 0xffff) << 16);
+    w[1] = (token & 0xffff) | ((HEADER_BYTES + payloadBytes) << 16);
     let p = this.payloads[payloadBytes];
     if (p === undefined) {
       p = new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes);

@@ -112,8 +112,11 @@ export class Transport {
   private readonly rx: FifoConsumer;
   private readonly tx: FifoProducer;
   private readonly slots: DeviceSlot[];
+  /** Private copies of one message each way, as bytes and as words over the same memory (FIFO copies are by word). */
+  private readonly inWords: Uint32Array;
   private readonly inBuf: Uint8Array;
-  private readonly outBuf = new Uint8Array(P.HEADER_BYTES + 256);
+  private readonly outWords = new Uint32Array((P.HEADER_BYTES + 256) >>> 2);
+  private readonly outBuf = new Uint8Array(this.outWords.buffer);
   private readonly decoder: P.MessageDecoder;
   private readonly encoder = new P.MessageEncoder(this.outBuf);
   private readonly budgetPerQueue: number;
@@ -125,6 +128,14 @@ export class Transport {
   private messages = 0;
   private sent = 0;
   private doorbellsOut = 0;
+  /**
+   * Set with every pending-event bit (EVENT_CONFIG, EVENT_USED) and cleared once all went out, so a
+   * pass with nothing to announce does not look at every device's bits: the per-pass cost of the
+   * transport stays that of the messages it reads (a doorbell round trip is mostly this pass).
+   */
+  private eventsQueued = false;
+  /** Set with every `kicked` bit; a pass runs queues only when some queue was kicked. */
+  private kickedAny = false;
 
   constructor(
     private readonly win: GuestWindow,
@@ -135,7 +146,8 @@ export class Transport {
   ) {
     this.rx = new FifoConsumer(win, layout.fifoD2V, layout.slotSize);
     this.tx = new FifoProducer(win, layout.fifoV2D, layout.slotSize);
-    this.inBuf = new Uint8Array(layout.slotSize);
+    this.inWords = new Uint32Array(layout.slotSize >>> 2);
+    this.inBuf = new Uint8Array(this.inWords.buffer);
     this.decoder = new P.MessageDecoder(this.inBuf, layout.slotSize);
     this.budgetPerQueue = limits.budgetPerQueue;
     this.slots = devices.map((d, i) => new DeviceSlot(i, d));
@@ -185,7 +197,10 @@ export class Transport {
       this.running = null;
       this.markNeedsReset(slot, `device model stopped by the runtime (${kind}): ${detail}`, `fault.${kind}`);
     } else this.host.log(LOG_ERROR, `runtime fault (${kind}) outside any device: ${detail}`);
-    // The stopped call never reached the end of its pass: the EVENT_CONFIG and the other devices' work go now.
+    // The stopped call never reached the end of its pass: the EVENT_CONFIG and the other devices' work go
+    // now (the pass may have been stopped after it cleared the summary flags, so look at every bit).
+    this.kickedAny = true;
+    this.eventsQueued = true;
     return this.service();
   }
 
@@ -250,7 +265,7 @@ export class Transport {
         blocked = true;
         break;
       }
-      this.rx.readNext(this.inBuf);
+      this.rx.readNext(this.inWords);
       n--;
       handled++;
       this.messages++;
@@ -283,7 +298,7 @@ export class Transport {
     if (!slot) return this.drop(null, 'UNKNOWN_DEVICE', `dev_num ${m.devNum}`);
     const fixed = P.REQUEST_PAYLOAD[m.msgId];
     if (fixed === undefined) return this.drop(slot, 'UNKNOWN_MSG_ID', `msg_id 0x${m.msgId.toString(16)}`);
-    if (m.payload.byteLength < fixed) return this.drop(slot, 'TRUNCATED', `${P.MSG_NAMES[m.msgId]} with ${m.payload.byteLength} payload bytes < ${fixed}`);
+    if (m.size - P.HEADER_BYTES < fixed) return this.drop(slot, 'TRUNCATED', `${P.MSG_NAMES[m.msgId]} with ${m.size - P.HEADER_BYTES} payload bytes < ${fixed}`);
     const isEvent = m.msgId >= 0x40;
     if (isEvent !== (m.token === 0)) return this.drop(slot, 'BAD_TOKEN', `${P.MSG_NAMES[m.msgId]} with token ${m.token}`);
     try {
@@ -297,14 +312,14 @@ export class Transport {
   private dispatchBus(m: P.Message): void {
     const fixed = P.BUS_REQUEST_PAYLOAD[m.msgId];
     if (fixed === undefined) return this.drop(null, 'UNKNOWN_BUS_MSG_ID', `bus msg_id 0x${m.msgId.toString(16)}`);
-    if (m.payload.byteLength < fixed) return this.drop(null, 'TRUNCATED', `bus msg 0x${m.msgId.toString(16)}`);
+    if (m.size - P.HEADER_BYTES < fixed) return this.drop(null, 'TRUNCATED', `bus msg 0x${m.msgId.toString(16)}`);
     if (m.token === 0 || m.devNum !== 0) return this.drop(null, 'BAD_HEADER', `bus request with token ${m.token} dev_num ${m.devNum}`);
-    const p = m.payload;
     if (m.msgId === P.BUS_MSG_PING) {
-      const out = this.answer(m, 4);
-      out.setUint32(0, p.getUint32(0, true), true);
+      this.answer(m, 4);
+      this.outWords[2] = this.inWords[2]!; // the payload word, as it came
       return this.send();
     }
+    const p = m.payload;
     // GET_DEVICES: offset and count are multiples of 8 (virtio-msg §BUS_MSG_GET_DEVICES).
     const offset = p.getUint16(0, true);
     const want = p.getUint16(2, true);
@@ -331,7 +346,7 @@ export class Transport {
 
   private send(): void {
     const size = this.outBuf[6]! | (this.outBuf[7]! << 8);
-    this.tx.push(this.outBuf, size);
+    this.tx.push(this.outWords, size);
     this.sent++;
   }
 
@@ -477,6 +492,7 @@ export class Transport {
         }
         slot.notifies++;
         slot.kicked[i] = 1;
+        this.kickedAny = true;
         return;
       }
       default:
@@ -558,6 +574,7 @@ export class Transport {
     q.live = new SplitQueue(this.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.host.fence);
     // A driver may have made buffers available before going live without a notify reaching us.
     slot.kicked[i] = 1;
+    this.kickedAny = true;
   }
 
   private activate(slot: DeviceSlot): void {
@@ -568,9 +585,13 @@ export class Transport {
       configChanged: () => {
         slot.configGeneration = (slot.configGeneration + 1) >>> 0;
         slot.pendingConfigEvent = true;
+        this.eventsQueued = true;
       },
       kick: (i) => {
-        if (i < slot.kicked.length) slot.kicked[i] = 1;
+        if (i < slot.kicked.length) {
+          slot.kicked[i] = 1;
+          this.kickedAny = true;
+        }
       },
     };
     this.runDevice(slot, () => slot.device.activate(ctx));
@@ -600,6 +621,7 @@ export class Transport {
     slot.kicked.fill(0);
     slot.pendingUsedEvent.fill(0);
     slot.pendingConfigEvent = true;
+    this.eventsQueued = true;
   }
 
   /** Runs device code; guest faults and device-model exceptions stop only this device. */
@@ -647,6 +669,8 @@ export class Transport {
   }
 
   private runQueues(): boolean {
+    if (!this.kickedAny) return false;
+    this.kickedAny = false; // set again below for a queue with work left, and by ctx.kick
     let more = false;
     const n = this.slots.length;
     for (let k = 0; k < n; k++) {
@@ -659,6 +683,7 @@ export class Transport {
         const left = this.runQueue(slot, i);
         if (left && slot.live) {
           slot.kicked[i] = 1;
+          this.kickedAny = true;
           more = true;
         }
       }
@@ -677,7 +702,10 @@ export class Transport {
       const live = slot.queues[i]!.live;
       if (!live) continue;
       try {
-        if (live.publishUsed()) slot.pendingUsedEvent[i] = 1;
+        if (live.publishUsed()) {
+          slot.pendingUsedEvent[i] = 1;
+          this.eventsQueued = true;
+        }
       } catch (e) {
         if (!(e instanceof GuestProtocolError)) throw e;
         this.markNeedsReset(slot, e.message, e.code);
@@ -693,15 +721,20 @@ export class Transport {
    * queue, so memory stays bounded); the frontend rings us when it frees slots of a full FIFO.
    */
   private flushPendingEvents(): void {
+    if (!this.eventsQueued) return;
     let space = this.tx.space();
     if (space < 0) {
       this.count('violation.FIFO_TAIL'); // an impossible tail: treat the FIFO as full until it is sane
       return;
     }
-    for (const slot of this.slots) {
+    let deferred = false;
+    const slots = this.slots;
+    for (let k = 0; k < slots.length; k++) {
+      const slot = slots[k]!;
       if (slot.pendingConfigEvent) {
         if (space === 0) {
           this.count('eventsDeferred');
+          deferred = true;
           continue;
         }
         const out = this.encoder.header(0, P.VIRTIO_MSG_EVENT_CONFIG, slot.devNum, 0, 16);
@@ -717,6 +750,7 @@ export class Transport {
         if (!slot.pendingUsedEvent[i]) continue;
         if (space === 0) {
           this.count('eventsDeferred');
+          deferred = true;
           break;
         }
         this.encoder.header(0, P.VIRTIO_MSG_EVENT_USED, slot.devNum, 0, 4).setUint32(0, i, true);
@@ -726,6 +760,7 @@ export class Transport {
         slot.usedEvents++;
       }
     }
+    this.eventsQueued = deferred;
   }
 
   private doorbell(): void {

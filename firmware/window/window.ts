@@ -151,12 +151,12 @@ export class GuestWindow {
     dst[3] = w[i + 3]!;
   }
 
-  /** Copies `count` words at `off` (4-byte aligned) into `dst[0..count)`: a short structure's one fetch. */
-  copyOutWords(off: number, count: number, dst: Uint32Array): void {
-    if (!(off >= 0 && off + 4 * count <= this.size && (off & 3) === 0 && count <= dst.length)) this.outside(off, 4 * count);
+  /** Copies `count` words at `off` (4-byte aligned) into `dst[at..at+count)`: a short structure's one fetch. */
+  copyOutWords(off: number, count: number, dst: Uint32Array, at: number): void {
+    if (!(off >= 0 && off + 4 * count <= this.size && (off & 3) === 0 && at >= 0 && at + count <= dst.length)) this.outside(off, 4 * count);
     const w = this.words;
     const i = off >>> 2;
-    for (let k = 0; k < count; k++) dst[k] = w[i + k]!;
+    for (let k = 0; k < count; k++) dst[at + k] = w[i + k]!;
   }
 
   /** Writes `src[0..count)` as words at `off` (4-byte aligned). */

@@ -43,6 +43,9 @@ void bh_lines_init_ivshmem(struct ivs_client *c);
 void bh_lines_set_board(int to_frontend, int from_frontend);
 int bh_lines_rx_fd(void);          /* eventfd the loop waits on (frontend rang us) */
 bool bh_lines_drain(void);         /* true when the frontend rang since the last drain */
+/* true for ivshmem eventfds: the loop watches them edge-triggered and never drains them (each ring
+ * is one epoll event; the counter only grows, and 2^64 rings are out of reach) */
+bool bh_lines_edge(void);
 void bh_lines_raise(int line);
 int bh_lines_from_frontend(void);
 int bh_lines_peer_id(void);        /* our ivshmem id, or -1 */
@@ -103,6 +106,7 @@ void bh_loop_init(struct ivs_client *ivs);
 void bh_loop_watch(int fd, uint32_t events, int handle); /* events 0: remove */
 void bh_loop_watch_doorbell(void);
 void bh_loop_watch_tap(int fd, int port);
+void bh_loop_set_busy_poll(double us); /* 0 (default): sleep in epoll_wait as soon as nothing is ready */
 int bh_loop_run(void);            /* returns the exit status */
 
 /* js.c: QuickJS, __hal, and calls into the bundle under the budgets. */
@@ -112,6 +116,7 @@ struct bh_board {
     double window_size;
     int to_frontend, from_frontend;
     double memory_bytes, watchdog_ms;
+    double busy_poll_us; /* runtime.busyPollUs */
 };
 /* Parses the board (JSON, by QuickJS), applies --service overrides, fills *out; dies if invalid. */
 void bh_js_init(const char *board_json, struct bh_board *out);
@@ -123,6 +128,7 @@ void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *n
 int bh_js_call(const char *entry, int nargs, const double *args);
 extern unsigned long bh_js_faults;
 char *bh_js_stats(void);
+char *bh_js_call_times(void); /* JSON: calls and microseconds per entry point (malloc'd) */
 size_t bh_js_memory_used(void);
 /* A member of a JSON object: strings as they are, objects/numbers re-serialised (malloc'd). */
 char *bh_json_member(const char *json, size_t len, const char *key);

@@ -22,6 +22,8 @@ int bh_lines_rx_fd(void)
     return ivs && ivs->my_nvec > 0 ? ivs->my_efd[0] : -1;
 }
 
+bool bh_lines_edge(void) { return bh_uio_fd() < 0 && ivs != NULL; }
+
 bool bh_lines_drain(void)
 {
     if (bh_uio_fd() >= 0) return bh_uio_drain();

@@ -11,9 +11,17 @@
  *   signalfd (USR1)        -> one stderr line "[fw] stats JSON" (bulkhead.stats(), for tests)
  *   a call returned 1      -> bulkhead.poll() once the other ready events had their turn
  *
+ * Busy polling (runtime.busyPollUs / --busy-poll, off by default): after the last event the loop
+ * keeps asking epoll without sleeping for that long before it sleeps. A doorbell rung meanwhile
+ * then costs the frontend an eventfd write with nobody to wake, and us no wake-up: the round trip
+ * loses both scheduler hops on our side, for a core that spins while traffic flows. The window
+ * restarts at every event, so an idle partition sleeps again after busyPollUs.
+ *
  * Signals arrive through a signalfd, so no JS (and nothing else) ever runs in signal context.
  * Nothing is queued here: an eventfd counter coalesces any number of doorbells into one wake-up,
- * so a frontend that rings without end costs us calls, never memory.
+ * so a frontend that rings without end costs us calls, never memory. An ivshmem doorbell eventfd is
+ * watched edge-triggered and never read (bh_lines_edge): each ring while we wait is one event, and
+ * the read a level-triggered fd needs would be one more syscall on every doorbell's path.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include "bh.h"
 
@@ -28,6 +37,33 @@ enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP };
 
 static int ep = -1, sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
+static int64_t busy_poll_ns;
+
+void bh_loop_set_busy_poll(double us)
+{
+    busy_poll_ns = (int64_t)(us * 1000);
+    if (busy_poll_ns > 0) bh_log(BH_LOG_INFO, "busy polling %.0f us after each event", us);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* epoll_wait that, with busy polling on, looks without sleeping until `until` before it sleeps. */
+static int wait_events(struct epoll_event *evs, int max, bool ready_now, int64_t until)
+{
+    if (ready_now) return epoll_wait(ep, evs, max, 0);
+    if (busy_poll_ns > 0) {
+        do {
+            int n = epoll_wait(ep, evs, max, 0);
+            if (n != 0) return n;
+        } while (now_ns() < until);
+    }
+    return epoll_wait(ep, evs, max, -1);
+}
 
 static uint64_t tag(int type, int handle, int fd)
 {
@@ -82,7 +118,7 @@ void bh_loop_watch_tap(int fd, int port)
 void bh_loop_watch_doorbell(void)
 {
     int fd = bh_lines_rx_fd();
-    if (fd >= 0) add(fd, EPOLLIN, tag(EV_DOORBELL, 0, fd));
+    if (fd >= 0) add(fd, EPOLLIN | (bh_lines_edge() ? EPOLLET : 0), tag(EV_DOORBELL, 0, fd));
 }
 
 static int stop(const char *why)
@@ -95,16 +131,15 @@ static int stop(const char *why)
 }
 
 /* SIGUSR1: the backend's counters as one line on stderr, written whole (one writer, so a reader
- * that sees the line sees every earlier log line too). */
-static void dump_stats(void)
+ * that sees the line sees every earlier log line too), then "[fw] calls {json}": how often each entry
+ * point ran and for how long (bh_js_call_times; the benchmarks' JS time per request). */
+static void write_line(const char *prefix, char *s)
 {
-    char *s = bh_js_stats();
-    if (!s) { bh_log(BH_LOG_WARN, "stats: the firmware returned none"); return; }
-    size_t n = strlen(s), len = n + 12;
+    size_t p = strlen(prefix), n = strlen(s), len = p + n + 1;
     char *line = malloc(len);
     if (line) {
-        memcpy(line, "[fw] stats ", 11);
-        memcpy(line + 11, s, n);
+        memcpy(line, prefix, p);
+        memcpy(line + p, s, n);
         line[len - 1] = '\n';
         for (size_t off = 0; off < len;) {
             ssize_t w = write(2, line + off, len - off);
@@ -116,13 +151,23 @@ static void dump_stats(void)
     free(s);
 }
 
+static void dump_stats(void)
+{
+    char *s = bh_js_stats();
+    if (!s) { bh_log(BH_LOG_WARN, "stats: the firmware returned none"); return; }
+    write_line("[fw] stats ", s);
+    s = bh_js_call_times();
+    if (s) write_line("[fw] calls ", s);
+}
+
 int bh_loop_run(void)
 {
     struct epoll_event evs[16];
     bool pending = false; /* the last call said work was left over */
     double a[1];
+    int64_t poll_until = 0;
     for (;;) {
-        int n = epoll_wait(ep, evs, 16, pending || bh_packet_pending() ? 0 : -1);
+        int n = wait_events(evs, 16, pending || bh_packet_pending(), poll_until);
         if (n < 0) {
             if (errno == EINTR) continue;
             bh_die("epoll_wait: %s", strerror(errno));
@@ -138,7 +183,7 @@ int bh_loop_run(void)
                 return stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             }
             case EV_DOORBELL:
-                if (bh_lines_drain()) {
+                if (bh_lines_edge() || bh_lines_drain()) {
                     a[0] = bh_lines_from_frontend();
                     pending = bh_js_call("onInterrupt", 1, a) == 1;
                 }
@@ -171,5 +216,6 @@ int bh_loop_run(void)
             pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
+        if (busy_poll_ns > 0 && n > 0) poll_until = now_ns() + busy_poll_ns;
     }
 }

@@ -36,6 +36,9 @@ static const char usage[] =
     "  --shm PATH             no server: map PATH (created and sized as needed) as the window, no doorbells\n"
     "  --uio /dev/uioN        inside a VM: an ivshmem-doorbell device bound to bulkhead_uio.ko is the window\n"
     "  --service NAME=VALUE   backing override: storage PATH or ro:PATH; stream stdio|null|pty|unix:PATH\n"
+    "  --busy-poll US         after each event keep polling (no sleep) for US microseconds before\n"
+    "                         sleeping again: lower doorbell latency for a core that polls\n"
+    "                         (default: the board's runtime.busyPollUs, else 0 = never poll)\n"
     "  --log-level N          0 error, 1 warn, 2 info (default), 3 debug\n"
     "  --no-seccomp           run without the syscall filter (debugging; qemu-user cannot filter)\n";
 
@@ -110,6 +113,7 @@ int main(int argc, char **argv)
     const char *image_path = NULL, *bundle = NULL, *board_arg = NULL, *ivshmem = NULL, *shm = NULL, *uio = NULL;
     const char *compile_in = NULL, *compile_out = NULL;
     bool check_only = false, use_seccomp = true;
+    double busy_poll_us = -1; /* -1: the board's */
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -127,6 +131,12 @@ int main(int argc, char **argv)
             const char *s;
             TAKE(s);
             if (bh_services_override(s) < 0) bh_die("--service %s: expected NAME=VALUE", s);
+        } else if (!strcmp(a, "--busy-poll")) {
+            const char *s;
+            TAKE(s);
+            char *end;
+            busy_poll_us = strtod(s, &end);
+            if (end == s || *end || !(busy_poll_us >= 0 && busy_poll_us <= 1e6)) bh_die("--busy-poll %s: expected microseconds, 0 to 1000000", s);
         } else if (!strcmp(a, "--log-level")) { const char *s; TAKE(s); bh_log_level = atoi(s); }
         else if (!strcmp(a, "--no-seccomp")) use_seccomp = false;
         else if (!strcmp(a, "--selftest-seccomp")) return selftest_seccomp();
@@ -212,6 +222,7 @@ int main(int argc, char **argv)
         bh_die("give --ivshmem SOCKET, --shm PATH or --uio DEV: the runtime needs a window");
     }
     bh_loop_init(have_ivs ? &ivs : NULL);
+    bh_loop_set_busy_poll(busy_poll_us >= 0 ? busy_poll_us : board.busy_poll_us);
     bh_loop_watch_doorbell();
 
     /* 3. Boot: __hal, the bundle (which opens its services), start(). */

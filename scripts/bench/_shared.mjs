@@ -13,13 +13,18 @@ export const TWO_NICS = {
 
 /**
  * The options every loadgen scenario takes: `--loadgen-seconds S` (measured seconds, default 1),
- * `--spin` (the loadgen spins instead of sleeping), `--pin` (backend on CPU 0, loadgen on CPU 1).
- * Returns the seconds and the extra loadgen arguments.
+ * `--spin` (the loadgen spins instead of sleeping), `--pin` (backend on CPU 0, loadgen on CPU 1),
+ * `--busy-poll US` (the firmware polls that long after each event before sleeping: bulkhead-fw
+ * --busy-poll). Returns the seconds, the extra loadgen arguments and the extra firmware arguments.
  */
 export function loadgenOptions(args) {
   const si = args.indexOf('--loadgen-seconds');
   const seconds = si >= 0 ? Number(args[si + 1]) : 1;
   if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
   const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
-  return { seconds, extra };
+  const bi = args.indexOf('--busy-poll');
+  const busyPollUs = bi >= 0 ? Number(args[bi + 1]) : 0;
+  if (!(busyPollUs >= 0)) throw new Error('--busy-poll takes microseconds (0 or more)');
+  const fwArgs = busyPollUs > 0 ? ['--busy-poll', String(busyPollUs)] : [];
+  return { seconds, extra, fwArgs };
 }

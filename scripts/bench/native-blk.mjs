@@ -29,7 +29,7 @@ const DISK_BYTES = 64 << 20;
 export async function run({ emit, args = [] }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra } = loadgenOptions(args);
+  const { seconds, extra, fwArgs } = loadgenOptions(args);
 
   // The floor moves with the machine's load (other jobs delay wake-ups): the best of three short runs.
   let floorUs = Infinity;
@@ -48,7 +48,7 @@ export async function run({ emit, args = [] }) {
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
-  const n = await startNative({ board, connect: false });
+  const n = await startNative({ board, connect: false, args: fwArgs });
   try {
     const load = async (mode, more) => {
       const r = await runToEnd(LOADGEN, [n.socket, mode, ...more, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);

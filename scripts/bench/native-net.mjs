@@ -27,12 +27,12 @@ const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 export async function run({ emit, args = [] }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra } = loadgenOptions(args);
+  const { seconds, extra, fwArgs } = loadgenOptions(args);
 
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices = DEVICES;
   board.services = { ...board.services, ...SERVICES };
-  const n = await startNative({ board, connect: false });
+  const n = await startNative({ board, connect: false, args: fwArgs });
   try {
     for (const size of [64, 1500]) {
       const r = await runToEnd(LOADGEN, [n.socket, 'net', '--size', String(size), '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
