@@ -51,6 +51,8 @@ export interface BoardConfig {
   window: { size: number; fifoSlots: number };
   lines: { toFrontend: number; fromFrontend: number };
   limits: { memoryBytes: number; watchdogMs: number; budgetPerQueue: number };
+  /** Runtime tuning the firmware does not read: `busyPollUs` (native runtime, docs/native.md "Busy polling"). */
+  runtime?: { busyPollUs?: number };
   services: Record<string, { kind: string; [k: string]: unknown }>;
   devices: DeviceManifestEntry[];
 }

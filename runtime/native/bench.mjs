@@ -4,10 +4,13 @@
  * { scenario, runtime, metric, value, unit } (DESIGN.md §7); the baselines are measured in the same
  * run so ratios mean something on whatever machine runs them:
  *
- *   eventfd-pingpong        two C processes ping-pong over eventfds: the floor of any doorbell
+ *   eventfd-pingpong-*      two C processes ping-pong over eventfds, pinned to one core (same-core)
+ *                           or two (cross-core): the floor of any doorbell in that placement
  *   ivshmem-echo-rtt        Node port → a JS-free C ivshmem peer → back: our port's own cost
  *   doorbell-rtt            Node port → PING through the FIFO → bulkhead-fw (QuickJS) → back
- *   doorbell-rtt ratios     against both baselines
+ *   doorbell-rtt ratio      against the echo peer (same port, same placement: like for like). The
+ *                           backend's round trip against the eventfd floors, pinned, is
+ *                           `bulkhead bench native-blk` (scripts/bench/native-blk.mjs)
  *   blk-randread-4k-qd32    the driver model over the port, 4 KiB random reads, 32 in flight
  *                           (needs dist/sim.mjs from npm run build)
  *   fw-peak-rss             VmHWM of the firmware process after the runs
@@ -16,7 +19,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, run, runToEnd, startNative } from './harness.mjs';
@@ -86,11 +89,12 @@ async function timeLoop(n, fn) {
 /** Runs the native benchmarks; returns the figures. */
 export async function benchNative({ rounds = 5000 } = {}) {
   const figures = [];
-  // 1. eventfd floor
-  const pp = await runToEnd(PINGPONG, ['eventfd', String(rounds * 4)]);
-  if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
-  const floorUs = Number(pp.stdout.trim()) / 1000;
-  figures.push(fig('eventfd-pingpong', 'latency', round(floorUs), 'us'));
+  // 1. eventfd floors, pinned: one core, and across two (when there are two)
+  for (const [name, pair] of [['same-core', ['0', '0']], ...(cpus().length >= 2 ? [['cross-core', ['1', '0']]] : [])]) {
+    const pp = await runToEnd(PINGPONG, ['eventfd', String(rounds), ...pair]);
+    if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
+    figures.push(fig(`eventfd-pingpong-${name}`, 'latency', round(Number(pp.stdout.trim()) / 1000), 'us'));
+  }
 
   // 2 + 3. the firmware, with an echo peer measured on the same server first
   const n = await startNative({ connect: false });
@@ -114,7 +118,6 @@ export async function benchNative({ rounds = 5000 } = {}) {
     while (await fe.wait(0));
     const rttUs = await timeLoop(rounds, (i) => ping(i));
     figures.push(fig('doorbell-rtt', 'latency', round(rttUs), 'us'));
-    figures.push(fig('doorbell-rtt', 'ratio-vs-eventfd-pingpong', round(rttUs / floorUs), 'x'));
     figures.push(fig('doorbell-rtt', 'ratio-vs-ivshmem-echo', round(rttUs / echoUs), 'x'));
     fe.close();
     figures.push(fig('fw-peak-rss', 'rss', n.peakRss(), 'bytes'));

@@ -27,6 +27,8 @@ export interface NativeInstance {
   stdout(): string;
   exited: Promise<Exit>;
   peakRss(): number;
+  /** Calls into the bundle and their time per entry point so far (SIGUSR1 → `[fw] calls`). */
+  callTimes(timeoutMs?: number): Promise<Record<string, { calls: number; us: number }>>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
   kill(): void;
 }

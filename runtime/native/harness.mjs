@@ -130,6 +130,21 @@ export async function startNative(opts = {}) {
         return NaN;
       }
     },
+    /**
+     * Calls into the bundle so far and the time they took, per entry point ({ onInterrupt: { calls, us },
+     * ... }): SIGUSR1 makes the firmware write a `[fw] calls` line (runtime/native/loop.c).
+     */
+    async callTimes(timeoutMs = 2000) {
+      const from = fw.out.stderr.length;
+      fw.child.kill('SIGUSR1');
+      const t0 = Date.now();
+      for (;;) {
+        const m = /\[fw\] calls (\{.*\})\n/.exec(fw.out.stderr.slice(from));
+        if (m) return JSON.parse(m[1]);
+        if (Date.now() - t0 > timeoutMs) throw new Error('the firmware wrote no [fw] calls line after SIGUSR1');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     /** Sends `signal` (default SIGTERM) to the firmware and waits for it; then stops the server. */
     async stop(signal = 'SIGTERM', timeoutMs = 10000) {
       port?.close();

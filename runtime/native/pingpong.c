@@ -1,13 +1,16 @@
 /*
  * bulkhead-pingpong: baselines for the native doorbell benchmarks (runtime/native/bench.mjs).
  *
- *   bulkhead-pingpong eventfd N      two processes ping-pong N times over a pair of eventfds;
- *                                    prints the mean round trip in nanoseconds (the floor)
+ *   bulkhead-pingpong eventfd N [A B] two processes ping-pong N times over a pair of eventfds;
+ *                                    prints the mean round trip in nanoseconds (the floor); with
+ *                                    A B the parent runs on CPU A and the child on CPU B (A = B:
+ *                                    one core switching between them; A != B: a wake-up across cores)
  *   bulkhead-pingpong echo SOCKET    an ivshmem peer without JS: every doorbell it gets is rung
  *                                    straight back to every other peer (the frontend's path, minus
  *                                    QuickJS and the FIFO)
  */
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,11 +32,21 @@ static void bounce(int in, int out, long n)
     }
 }
 
-static int eventfd_pingpong(long n)
+static void pin_cpu(int cpu)
+{
+    if (cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0) { fprintf(stderr, "sched_setaffinity %d: %s\n", cpu, strerror(errno)); exit(1); }
+}
+
+static int eventfd_pingpong(long n, int cpu_parent, int cpu_child)
 {
     int a = eventfd(0, EFD_CLOEXEC), b = eventfd(0, EFD_CLOEXEC);
     pid_t child = fork();
-    if (child == 0) { bounce(a, b, n); _exit(0); }
+    if (child == 0) { pin_cpu(cpu_child); bounce(a, b, n); _exit(0); }
+    pin_cpu(cpu_parent);
     uint64_t v = 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -65,8 +78,9 @@ static int echo(const char *sock)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 3 && !strcmp(argv[1], "eventfd")) return eventfd_pingpong(atol(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "eventfd")) return eventfd_pingpong(atol(argv[2]), -1, -1);
+    if (argc == 5 && !strcmp(argv[1], "eventfd")) return eventfd_pingpong(atol(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc == 3 && !strcmp(argv[1], "echo")) return echo(argv[2]);
-    fprintf(stderr, "usage: bulkhead-pingpong eventfd N | echo SOCKET\n");
+    fprintf(stderr, "usage: bulkhead-pingpong eventfd N [CPU_PARENT CPU_CHILD] | echo SOCKET\n");
     return 2;
 }

@@ -8,15 +8,29 @@
 //   backend-capacity 1e6 / backend-cpu: requests per second the backend serves on one core
 //   iops, latency    what the loadgen saw (machine load from other jobs shows here first)
 //   doorbells        both directions, per request
+//   js               time inside the firmware's calls (its JS pass) per request: the backend's work
+//                    without the wake-ups (bulkhead-fw's `[fw] calls` line)
+//
+// The doorbell round trip (PING through the FIFOs and the firmware) is compared with the raw eventfd
+// ping-pong *in the same placement*, both pinned, because on a VM the floor itself depends on it
+// (here 2 µs when one core switches between the two processes, ~70 µs when a wake-up crosses cores):
+//   backend-ping-rtt-same-core    loadgen and firmware on CPU 0, both sleeping  vs eventfd-pingpong-same-core
+//   backend-ping-rtt-cross-core   loadgen on CPU 1, firmware on CPU 0 (the backend on a core of its own,
+//                                 the partition's shape), both sleeping           vs eventfd-pingpong-cross-core
+//   backend-ping-rtt-cross-core-busy-poll   the same with a second firmware started with --busy-poll 50:
+//                                 it polls 50 µs after each event before sleeping (doorbells still rung)
+// plus `backend-ping-rtt` as the options ask (unpinned; --spin), latency only: an unpinned floor is not
+// a like-for-like baseline. blk QD1 also runs on the busy-polling firmware.
 //
 // Options (after `bulkhead bench native-blk --runtime native`):
 //   --loadgen-seconds S   measured seconds per scenario (default 1, after a warm-up of S/5)
-//   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
-//   --spin                the loadgen spins instead of sleeping on its eventfd
+//   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
+//   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
+//   --busy-poll US        the first firmware busy-polls too
 import { loadgenOptions } from './_shared.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -31,14 +45,21 @@ export async function run({ emit, args = [] }) {
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(args);
 
-  // The floor moves with the machine's load (other jobs delay wake-ups): the best of three short runs.
-  let floorUs = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const pp = await runToEnd(PINGPONG, ['eventfd', '5000']);
-    if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
-    floorUs = Math.min(floorUs, Number(pp.stdout.trim()) / 1000);
-  }
-  emit('eventfd-pingpong', 'latency-best-of-3', round(floorUs), 'us');
+  // The floors, pinned (the best of three short runs: other jobs only ever add to them).
+  const cross = cpus().length >= 2;
+  const floor = async (a, b) => {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const pp = await runToEnd(PINGPONG, ['eventfd', '5000', a, b]);
+      if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
+      best = Math.min(best, Number(pp.stdout.trim()) / 1000);
+    }
+    return best;
+  };
+  const floorSame = await floor('0', '0');
+  emit('eventfd-pingpong-same-core', 'latency-best-of-3', round(floorSame), 'us');
+  const floorCross = cross ? await floor('1', '0') : NaN;
+  if (cross) emit('eventfd-pingpong-cross-core', 'latency-best-of-3', round(floorCross), 'us');
 
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
   const disk = join(dir, 'disk.img');
@@ -48,29 +69,59 @@ export async function run({ emit, args = [] }) {
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
-  const n = await startNative({ board, connect: false, args: fwArgs });
+  // One loadgen run against firmware `n`; also the firmware's JS time per request (warm-up included
+  // in both the calls and the loadgen's total, so the ratio holds).
+  const load = async (n, mode, more, own = false) => {
+    const before = await n.callTimes();
+    const r = await runToEnd(LOADGEN, [n.socket, mode, ...more, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...(own ? [] : extra)]);
+    if (r.code !== 0) throw new Error(`bulkhead-loadgen ${mode} ${more.join(' ')}: ${r.stderr.trim()}`);
+    const after = await n.callTimes();
+    const j = JSON.parse(r.stdout);
+    const jsUs = Object.keys(after).reduce((a, k) => a + after[k].us - (before[k]?.us ?? 0), 0);
+    j.jsUsPerOp = jsUs / (j.opsTotal ?? j.ops);
+    return j;
+  };
+  /** A round trip against its like-for-like floor (or none: latency only). */
+  const rttRows = (s, j, floorUs, floorName) => {
+    emit(s, 'latency', round(j.usPerOp), 'us');
+    if (floorName) emit(s, `ratio-vs-${floorName}`, round(j.usPerOp / floorUs), 'x');
+    emit(s, 'js', round(j.jsUsPerOp), 'us/request');
+  };
+  // Pinned runs: the loadgen's own --cpu and --pin-backend (options' --pin/--spin are left out).
+  const pinned = (cpu) => ['--cpu', cpu, '--pin-backend', '0'];
   try {
-    const load = async (mode, more) => {
-      const r = await runToEnd(LOADGEN, [n.socket, mode, ...more, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
-      if (r.code !== 0) throw new Error(`bulkhead-loadgen ${mode} ${more.join(' ')}: ${r.stderr.trim()}`);
-      return JSON.parse(r.stdout);
-    };
-    for (const qd of [1, 32]) {
-      const j = await load('randread', ['--qd', String(qd), '--verify']);
-      const s = `backend-blk-randread-4k-qd${qd}`;
-      emit(s, 'iops', Math.round(j.opsPerSec), '1/s');
-      emit(s, 'latency', round(j.usPerOp * qd), 'us');
-      emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/request');
-      emit(s, 'backend-capacity', Math.round(1e6 / j.backendCpuUsPerOp), '1/s');
-      emit(s, 'doorbells', round(j.doorbellsToBackendPerOp + j.doorbellsFromBackendPerOp, 4), '1/request');
+    const n = await startNative({ board, connect: false, args: fwArgs });
+    try {
+      for (const qd of [1, 32]) {
+        const j = await load(n, 'randread', ['--qd', String(qd), '--verify']);
+        const s = `backend-blk-randread-4k-qd${qd}`;
+        emit(s, 'iops', Math.round(j.opsPerSec), '1/s');
+        emit(s, 'latency', round(j.usPerOp * qd), 'us');
+        emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/request');
+        emit(s, 'backend-capacity', Math.round(1e6 / j.backendCpuUsPerOp), '1/s');
+        emit(s, 'js', round(j.jsUsPerOp), 'us/request');
+        emit(s, 'doorbells', round(j.doorbellsToBackendPerOp + j.doorbellsFromBackendPerOp, 4), '1/request');
+      }
+      const p = await load(n, 'ping', []);
+      rttRows('backend-ping-rtt', p);
+      emit('backend-ping-rtt', 'backend-cpu', round(p.backendCpuUsPerOp), 'us/request');
+      emit('backend-fw-peak-rss', 'rss', n.peakRss(), 'bytes');
+      // From here on the firmware is pinned to CPU 0.
+      rttRows('backend-ping-rtt-same-core', await load(n, 'ping', pinned('0'), true), floorSame, 'eventfd-pingpong-same-core');
+      if (cross) rttRows('backend-ping-rtt-cross-core', await load(n, 'ping', pinned('1'), true), floorCross, 'eventfd-pingpong-cross-core');
+    } finally {
+      await n.stop();
     }
-    const p = await load('ping', []);
-    emit('backend-ping-rtt', 'latency', round(p.usPerOp), 'us');
-    emit('backend-ping-rtt', 'ratio-vs-eventfd-pingpong', round(p.usPerOp / floorUs), 'x');
-    emit('backend-ping-rtt', 'backend-cpu', round(p.backendCpuUsPerOp), 'us/request');
-    emit('backend-fw-peak-rss', 'rss', n.peakRss(), 'bytes');
+    const b = await startNative({ board, connect: false, args: ['--busy-poll', '50'] });
+    try {
+      const q = await load(b, 'randread', ['--qd', '1', '--verify']);
+      emit('backend-blk-randread-4k-qd1-busy-poll', 'latency', round(q.usPerOp), 'us');
+      emit('backend-blk-randread-4k-qd1-busy-poll', 'js', round(q.jsUsPerOp), 'us/request');
+      if (cross) rttRows('backend-ping-rtt-cross-core-busy-poll', await load(b, 'ping', pinned('1'), true), floorCross, 'eventfd-pingpong-cross-core');
+    } finally {
+      await b.stop();
+    }
   } finally {
-    await n.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
