@@ -7,12 +7,12 @@ export default [
   {
     input: 'firmware/main.ts',
     output: { file: 'dist/firmware.js', format: 'iife', sourcemap: true, name: 'bulkheadFirmware' },
-    plugins: [typescript({ tsconfig: './firmware/tsconfig.json', compilerOptions: { noEmit: false, outDir: 'dist', declaration: false } })],
+    plugins: [typescript({ tsconfig: './firmware/tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false } })],
   },
   {
     input: 'frontend/sim.ts',
     output: { file: 'dist/sim.mjs', format: 'es', sourcemap: true },
     external: (id) => id.startsWith('node:') || id === 'quickjs-emscripten',
-    plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts'] })],
+    plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts'] })],
   },
 ];

@@ -437,9 +437,10 @@ export class NetDevice extends VirtioDevice {
           hdr[9] = csumOffset >> 8;
         } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
       }
-      if (mrg && rxHeld[pair]!.length === 0) {
-        // The usual case, nothing held and the next buffer takes the whole frame: fillMerged reduced to
-        // that one buffer, inline (same checks, same order); anything else goes on in fillMerged.
+      if (rxHeld[pair]!.length === 0) {
+        // The usual case, nothing held and the next buffer takes the whole frame: fillMerged or fillOne
+        // reduced to that one buffer, inline (same checks, same order); anything else goes on there with
+        // the buffer held (fillOne takes it back from `rxHeld` as it would have popped it).
         const chain = q.pop();
         if (chain) {
           const wb = chain.writableBytes;
