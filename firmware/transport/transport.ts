@@ -64,6 +64,10 @@ class DeviceSlot {
   readonly kicked: Uint8Array;
   readonly pendingUsedEvent: Uint8Array;
   pendingConfigEvent = false;
+  /** Some `kicked` bit may be set (set with every bit; the pass that runs this slot clears it). */
+  anyKicked = false;
+  /** Some pending-event bit may be set (set with every bit; cleared once this slot's events went out). */
+  anyEvents = false;
   readonly counters: Record<string, number> = {};
   /** The per-pass counters as numeric fields (merged into `counters` by `countersNow()`). */
   notifies = 0;
@@ -201,6 +205,10 @@ export class Transport {
     // now (the pass may have been stopped after it cleared the summary flags, so look at every bit).
     this.kickedAny = true;
     this.eventsQueued = true;
+    for (let k = 0; k < this.slots.length; k++) {
+      this.slots[k]!.anyKicked = true;
+      this.slots[k]!.anyEvents = true;
+    }
     return this.service();
   }
 
@@ -492,6 +500,7 @@ export class Transport {
         }
         slot.notifies++;
         slot.kicked[i] = 1;
+        slot.anyKicked = true;
         this.kickedAny = true;
         return;
       }
@@ -574,6 +583,7 @@ export class Transport {
     q.live = new SplitQueue(this.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.host.fence);
     // A driver may have made buffers available before going live without a notify reaching us.
     slot.kicked[i] = 1;
+    slot.anyKicked = true;
     this.kickedAny = true;
   }
 
@@ -585,11 +595,13 @@ export class Transport {
       configChanged: () => {
         slot.configGeneration = (slot.configGeneration + 1) >>> 0;
         slot.pendingConfigEvent = true;
+        slot.anyEvents = true;
         this.eventsQueued = true;
       },
       kick: (i) => {
         if (i < slot.kicked.length) {
           slot.kicked[i] = 1;
+          slot.anyKicked = true;
           this.kickedAny = true;
         }
       },
@@ -621,6 +633,7 @@ export class Transport {
     slot.kicked.fill(0);
     slot.pendingUsedEvent.fill(0);
     slot.pendingConfigEvent = true;
+    slot.anyEvents = true;
     this.eventsQueued = true;
   }
 
@@ -675,7 +688,8 @@ export class Transport {
     const n = this.slots.length;
     for (let k = 0; k < n; k++) {
       const slot = this.slots[(this.rr + k) % n]!;
-      if (!slot.live) continue;
+      if (!slot.anyKicked || !slot.live) continue;
+      slot.anyKicked = false; // set again for a queue with work left, and by ctx.kick
       for (let i = 0; i < slot.kicked.length; i++) {
         if (!slot.kicked[i]) continue;
         slot.kicked[i] = 0;
@@ -683,12 +697,13 @@ export class Transport {
         const left = this.runQueue(slot, i);
         if (left && slot.live) {
           slot.kicked[i] = 1;
+          slot.anyKicked = true;
           this.kickedAny = true;
           more = true;
         }
       }
-      // A device may kick one of its own queues while serving another (ctx.kick): run it next pass.
-      if (!more && slot.live) for (let i = 0; i < slot.kicked.length && !more; i++) more = slot.kicked[i] === 1;
+      // Work left, or a device kicked one of its own queues while serving another (ctx.kick): next pass.
+      if (slot.anyKicked && slot.live) more = true;
       this.flushUsed(slot);
     }
     this.rr = n > 1 ? (this.rr + 1) % n : 0;
@@ -704,6 +719,7 @@ export class Transport {
       try {
         if (live.publishUsed()) {
           slot.pendingUsedEvent[i] = 1;
+          slot.anyEvents = true;
           this.eventsQueued = true;
         }
       } catch (e) {
@@ -731,10 +747,13 @@ export class Transport {
     const slots = this.slots;
     for (let k = 0; k < slots.length; k++) {
       const slot = slots[k]!;
+      if (!slot.anyEvents) continue;
+      slot.anyEvents = false;
       if (slot.pendingConfigEvent) {
         if (space === 0) {
           this.count('eventsDeferred');
           deferred = true;
+          slot.anyEvents = true;
           continue;
         }
         const out = this.encoder.header(0, P.VIRTIO_MSG_EVENT_CONFIG, slot.devNum, 0, 16);
@@ -751,6 +770,7 @@ export class Transport {
         if (space === 0) {
           this.count('eventsDeferred');
           deferred = true;
+          slot.anyEvents = true;
           break;
         }
         this.encoder.header(0, P.VIRTIO_MSG_EVENT_USED, slot.devNum, 0, 4).setUint32(0, i, true);
