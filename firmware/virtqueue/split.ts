@@ -107,12 +107,14 @@ export class DescriptorChain {
   }
 
   /**
-   * A header and its payload in one call (the per-packet path): rewinds the reader, copies the first `n`
-   * readable bytes (`n` ≤ readableBytes, a multiple of 4, ≤ 4 × dst.length) into `dst` — the one fetch —
-   * and takes the rest of the readable bytes into CHAIN_RANGES; returns the number of ranges.
+   * A header and its payload in one call (the per-packet path): copies the first `n` readable bytes
+   * (`n` ≤ readableBytes, a multiple of 4, ≤ 4 × dst.length) into `dst` — the one fetch — and puts the
+   * rest of the readable bytes into CHAIN_RANGES; returns the number of ranges. The reader's position is
+   * unspecified afterwards (when the payload is one range it is not even touched): call `reader()` to
+   * read the chain again.
    */
   readHead(dst: Uint32Array, n: number): number {
-    const rd = this.rd; // rewound here, as reader() does, each field set once
+    const rd = this.rd; // positioned only on the paths that go on with take()
     const total = this.readableBytes;
     const offs = this.segOffsets;
     const lens = this.segLengths;
@@ -131,11 +133,7 @@ export class DescriptorChain {
         const out = CHAIN_RANGES;
         out[0] = offs[seg]! + pos;
         out[1] = rest;
-        rd.seg = seg + 1;
-        rd.segPos = 0;
-        rd.remaining = 0;
-        rd.written = rest;
-        return 1;
+        return 1; // the reader is not moved (see above)
       }
       rd.seg = seg;
       rd.segPos = pos;
@@ -149,12 +147,13 @@ export class DescriptorChain {
   }
 
   /**
-   * A header and its payload in one call: rewinds the writer, writes the first `n` bytes of `src`'s buffer
-   * (`n` + `len` ≤ writableBytes, `n` a multiple of 4) and takes `len` bytes into CHAIN_RANGES; returns the
-   * number of ranges. The writer's `written` is then `n` + `len`.
+   * A header and its payload in one call: writes the first `n` bytes of `src`'s buffer (`n` + `len` ≤
+   * writableBytes, `n` a multiple of 4) and puts the next `len` writable bytes into CHAIN_RANGES; returns
+   * the number of ranges. The writer's position is unspecified afterwards (with a one-range payload it
+   * is not touched): the caller passes `n` + `len` to `pushUsed` itself.
    */
   writeHead(src: Uint32Array, n: number, len: number): number {
-    const wr = this.wr; // rewound here, as writer() does, each field set once
+    const wr = this.wr; // positioned only on the paths that go on with take()
     const seg = this.readableCount;
     const total = this.writableBytes;
     const at = this.segOffsets[seg]!;
@@ -169,12 +168,7 @@ export class DescriptorChain {
         const out = CHAIN_RANGES;
         out[0] = at + n;
         out[1] = len;
-        const end = n + len;
-        wr.seg = end === l ? seg + 1 : seg;
-        wr.segPos = end === l ? 0 : end;
-        wr.remaining = total - end;
-        wr.written = end;
-        return 1;
+        return 1; // the writer is not moved (see above)
       }
       wr.seg = seg;
       wr.segPos = n;
