@@ -181,6 +181,8 @@ export class NetDevice extends VirtioDevice {
   private readonly port: PacketService;
   private readonly initialMac: Uint8Array;
   private mac: Uint8Array;
+  /** `mac` as the number the receive filter compares (macNumber), kept with it by `setMac`. */
+  private macKey = 0;
   private readonly mtu: number;
   private readonly maxPairs: number;
   private linkUp = true;
@@ -220,7 +222,7 @@ export class NetDevice extends VirtioDevice {
     this.port = opts.port;
     if (opts.mac.length !== 6) throw new Error('net: a MAC address is 6 bytes');
     this.initialMac = opts.mac.slice();
-    this.mac = opts.mac.slice();
+    this.mac = this.setMac(opts.mac);
     this.mtu = opts.mtu ?? 1500;
     if (!(Number.isInteger(this.mtu) && this.mtu >= 68 && this.mtu <= NET_MAX_MTU)) throw new Error(`net: mtu ${this.mtu} outside 68..${NET_MAX_MTU}`);
     this.maxFrame = this.mtu + ETH_HLEN + VLAN_HLEN;
@@ -375,7 +377,14 @@ export class NetDevice extends VirtioDevice {
       return f.allmulti || f.multi.has(key);
     }
     if (f.nouni) return false;
-    return f.alluni || key === macNumber(this.mac, 0) || f.uni.has(key);
+    return f.alluni || key === this.macKey || f.uni.has(key);
+  }
+
+  /** A private copy of `m` as the device's MAC, with its filter key; returns the copy. */
+  private setMac(m: Uint8Array): Uint8Array {
+    const copy = m.slice();
+    this.macKey = macNumber(copy, 0);
+    return copy;
   }
 
   /** Notes the link state the packet service reports; a change updates STATUS and sends EVENT_CONFIG. */
@@ -591,7 +600,7 @@ export class NetDevice extends VirtioDevice {
         return VIRTIO_NET_OK;
       }
       if (cmd === VIRTIO_NET_CTRL_MAC_ADDR_SET && f & VIRTIO_NET_F_CTRL_MAC_ADDR && d.length === 6) {
-        this.mac = d.slice();
+        this.mac = this.setMac(d);
         return VIRTIO_NET_OK;
       }
       return VIRTIO_NET_ERR;
@@ -616,7 +625,7 @@ export class NetDevice extends VirtioDevice {
     super.reset();
     this.rxHeld = Array.from({ length: this.maxPairs }, () => []);
     this.filter = defaultFilter();
-    this.mac = this.initialMac.slice();
+    this.mac = this.setMac(this.initialMac);
     this.curPairs = 1;
     this.flowTable.fill(0);
     this.port.setOffloads(0);
