@@ -567,13 +567,17 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
 /* {"onInterrupt":{"calls":N,"us":T},...}: calls into the bundle per entry point and the time they took. */
 char *bh_js_call_times(void)
 {
-    char *out = malloc(96 * N_TIMED + 4);
+    enum { ENTRY_MAX = 128 }; /* name, a 20-digit count and a %.1f of at most ~20 digits fit */
+    char *out = malloc(ENTRY_MAX * N_TIMED + 3);
     if (!out) return NULL;
     size_t n = 0;
     out[n++] = '{';
-    for (int i = 0; i < N_TIMED; i++)
-        n += (size_t)sprintf(out + n, "%s\"%s\":{\"calls\":%lu,\"us\":%.1f}", i ? "," : "", entry_names[i], timed[i].calls,
-                             timed[i].ms * 1e3);
+    for (int i = 0; i < N_TIMED; i++) {
+        int w = snprintf(out + n, ENTRY_MAX, "%s\"%s\":{\"calls\":%lu,\"us\":%.1f}", i ? "," : "", entry_names[i],
+                         timed[i].calls, timed[i].ms * 1e3);
+        if (w < 0 || w >= ENTRY_MAX) { free(out); return NULL; }
+        n += (size_t)w;
+    }
     out[n++] = '}';
     out[n] = 0;
     return out;

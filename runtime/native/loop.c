@@ -14,7 +14,7 @@
  * Busy polling (runtime.busyPollUs / --busy-poll, off by default): after the last event the loop
  * keeps asking epoll without sleeping for that long before it sleeps. A doorbell rung meanwhile
  * then costs the frontend an eventfd write with nobody to wake, and us no wake-up: the round trip
- * loses both scheduler hops on our side, for a core that spins while traffic flows. The window
+ * loses the scheduler hop on our side, for a core that spins while traffic flows. The window
  * restarts at every event, so an idle partition sleeps again after busyPollUs.
  *
  * Signals arrive through a signalfd, so no JS (and nothing else) ever runs in signal context.
