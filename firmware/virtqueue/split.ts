@@ -83,6 +83,16 @@ export class DescriptorChain {
   readableCount = 0;
   readableBytes = 0;
   writableBytes = 0;
+  /**
+   * The head descriptor's four words when the last walk of this head found exactly that one direct
+   * descriptor (no NEXT, no INDIRECT) and accepted it; `memo3` -1 otherwise. The walk is a function of
+   * those words and the queue's bounds only, so `pop()` reuses the fields above when the driver posts
+   * the same words again (a driver re-posting its buffers) and walks when anything differs.
+   */
+  memo0 = 0;
+  memo1 = 0;
+  memo2 = 0;
+  memo3 = -1;
   private readonly rd: ChainReader;
   private readonly wr: ChainWriter;
   /** The window as words (GuestWindow.wordView), for the header copies of readHead/writeHead. */
@@ -439,6 +449,22 @@ export class SplitQueue {
       c = new DescriptorChain(head, this.win);
       this.chains[head] = c;
     }
+    // The head descriptor, read once: the walk starts from these words.
+    let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
+    const h0 = head << 2;
+    let addrLo = src[h0]!;
+    let addrHi = src[h0 + 1]!;
+    let len = src[h0 + 2]!;
+    let fn = src[h0 + 3]!;
+    if (fn === c.memo3 && addrLo === c.memo0 && addrHi === c.memo1 && len === c.memo2) {
+      // The same single descriptor this head carried last time: the same checks would pass with the
+      // same result, which the chain still holds (DescriptorChain.memo0..3).
+      this.nextAvail = (nextAvail + 1) & 0xffff;
+      inFlight[head] = 1;
+      this.inFlightCount++;
+      return c;
+    }
+    const headFn = fn;
     const offs = c.segOffsets;
     const lens = c.segLengths;
     let segments = 0;
@@ -448,20 +474,15 @@ export class SplitQueue {
     let sawWritable = false; // a writable descriptor (even an empty one) was seen: later readable ones are a violation
     const poolStart = this.poolStart;
     const winSize = this.winSize;
-    let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
     let limit = size; // entries of `src`
     let inIndirect = false;
-    let i = head;
+    // Each turn checks the descriptor in addrLo/addrHi/len/fn, then reads the next one (or the indirect
+    // table's first) into them: every descriptor visited is read once.
     for (let ttl = limit; ; ) {
       if (ttl-- === 0) {
         if (inIndirect) throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.3.1', `chain ${head}: indirect chain longer than its table (loop)`);
         throw new GuestProtocolError('CHAIN_LOOP', 'virtio §2.7.5.2', `chain ${head}: more than ${limit} descriptors (loop)`);
       }
-      const at = i << 2;
-      const addrLo = src[at]!;
-      const addrHi = src[at + 1]!;
-      const len = src[at + 2]!;
-      const fn = src[at + 3]!;
       const flags = fn & 0xffff;
       if (flags & VIRTQ_DESC_F_INDIRECT) {
         if (inIndirect) throw new GuestProtocolError('NESTED_INDIRECT', 'virtio §2.7.5.3.1', `chain ${head}: INDIRECT inside an indirect table`);
@@ -469,7 +490,10 @@ export class SplitQueue {
         limit = len / DESC_SIZE;
         ttl = limit;
         inIndirect = true;
-        i = 0;
+        addrLo = src[0]!;
+        addrHi = src[1]!;
+        len = src[2]!;
+        fn = src[3]!;
         continue;
       }
       if (flags & VIRTQ_DESC_F_WRITE) sawWritable = true;
@@ -497,8 +521,19 @@ export class SplitQueue {
         if (inIndirect) throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5.3.1', `chain ${head}: indirect next ${next} ≥ table size ${limit}`);
         throw new GuestProtocolError('NEXT_OUT_OF_RANGE', 'virtio §2.7.5', `chain ${head}: next ${next} ≥ queue size ${limit}`);
       }
-      i = next;
+      const at = next << 2;
+      addrLo = src[at]!;
+      addrHi = src[at + 1]!;
+      len = src[at + 2]!;
+      fn = src[at + 3]!;
     }
+    // A single direct descriptor: remember its words (still in the locals: the walk made one turn).
+    if ((headFn & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
+      c.memo0 = addrLo;
+      c.memo1 = addrHi;
+      c.memo2 = len;
+      c.memo3 = fn;
+    } else c.memo3 = -1;
     c.segments = segments;
     c.readableCount = readableCount;
     c.readableBytes = readableBytes;

@@ -136,4 +136,56 @@ test('validateQueueConfig checks size and alignment', () => {
   assert.throws(() => validateQueueConfig(win, 0, 256, a), /power of two/);
 });
 
+
+/** What a chain says about itself, for comparing a re-posted head with a fresh walk. */
+const view = (c: { offsets: number[]; lengths: number[]; readableCount: number; readableBytes: number; writableBytes: number }) => ({
+  offsets: c.offsets,
+  lengths: c.lengths,
+  readableCount: c.readableCount,
+  readableBytes: c.readableBytes,
+  writableBytes: c.writableBytes,
+});
+
+test('a head re-posted with the same single descriptor gives the same chain; any changed word is walked again', () => {
+  const t = setup();
+  const repost = () => {
+    t.offer(0);
+    const c = t.q.pop()!;
+    const seen = view(c);
+    t.q.pushUsed(c, 0);
+    return seen;
+  };
+  t.d(0, t.data, 64, 0);
+  const first = repost();
+  assert.equal(first, { offsets: [t.data], lengths: [64], readableCount: 1, readableBytes: 64, writableBytes: 0 });
+  assert.equal(repost(), first, 'same words, same chain');
+  t.d(0, t.data + 128, 32, VIRTQ_DESC_F_WRITE); // new address, length and direction
+  assert.equal(repost(), { offsets: [t.data + 128], lengths: [32], readableCount: 0, readableBytes: 0, writableBytes: 32 });
+  t.d(0, t.data, 16, VIRTQ_DESC_F_NEXT, 1); // now the head of a two-descriptor chain
+  t.d(1, t.data + 64, 48, VIRTQ_DESC_F_WRITE);
+  assert.equal(repost(), { offsets: [t.data, t.data + 64], lengths: [16, 48], readableCount: 1, readableBytes: 16, writableBytes: 48 });
+  t.d(0, t.data, 64, 0); // back to the first layout
+  assert.equal(repost(), first);
+});
+
+test('a re-posted head whose only change puts it outside the pool is refused, not served from the last walk', () => {
+  for (const edit of [
+    (t: ReturnType<typeof setup>) => t.d(0, POOL - 16, 64, 0), // address below the pool (into the header)
+    (t: ReturnType<typeof setup>) => t.d(0, t.data, (1 << 20) - t.data + 1, 0), // length past the window
+    (t: ReturnType<typeof setup>) => t.v.setUint32(POOL + 4, 1, true), // upper address half set
+  ]) {
+    const t = setup();
+    t.d(0, t.data, 64, 0);
+    t.offer(0);
+    t.q.pushUsed(t.q.pop()!, 0);
+    edit(t);
+    t.offer(0);
+    assert.throws(
+      () => t.q.pop(),
+      (e: unknown) => e instanceof GuestProtocolError,
+      'the changed descriptor must be checked again',
+    );
+  }
+});
+
 test.run();
