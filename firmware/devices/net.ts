@@ -181,8 +181,11 @@ export class NetDevice extends VirtioDevice {
   private readonly port: PacketService;
   private readonly initialMac: Uint8Array;
   private mac: Uint8Array;
-  /** `mac` as the number the receive filter compares (macNumber), kept with it by `setMac`. */
+  /** `mac` as the number the receive filter compares (macNumber), and as its two halves (the packet
+   * service's destination words), kept with it by `setMac`. */
   private macKey = 0;
+  private macHi = 0;
+  private macLo = 0;
   private readonly mtu: number;
   private readonly maxPairs: number;
   private linkUp = true;
@@ -384,6 +387,8 @@ export class NetDevice extends VirtioDevice {
   private setMac(m: Uint8Array): Uint8Array {
     const copy = m.slice();
     this.macKey = macNumber(copy, 0);
+    this.macHi = copy[0]! & 1 ? -1 : (copy[0]! << 8) | copy[1]!; // a multicast address never takes the shortcut
+    this.macLo = ((copy[2]! << 24) | (copy[3]! << 16) | (copy[4]! << 8) | copy[5]!) >>> 0;
     return copy;
   }
 
@@ -426,7 +431,10 @@ export class NetDevice extends VirtioDevice {
       const flags = info[1]!;
       const csumStart = info[2]!;
       const csumOffset = info[3]!;
-      if (!filter.promisc && !this.accepts(info[4]!, info[5]!)) {
+      // A frame to our own (unicast) address passes unless unicast is off (§5.1.6.5.1): accepts()'s
+      // answer without the call, for the usual frame.
+      const own = info[4] === this.macHi && info[5] === this.macLo && !filter.nouni;
+      if (!filter.promisc && !own && !this.accepts(info[4]!, info[5]!)) {
         port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
         this.c['rxFiltered']!++;
         continue;

@@ -134,7 +134,12 @@ export class DescriptorChain {
       // readWords inline: the header inside the first segment, word by word.
       const w = this.words;
       const i = at >>> 2;
-      for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
+      if (n === 12) {
+        // the virtio-net header of VERSION_1, unrolled
+        dst[0] = w[i]!;
+        dst[1] = w[i + 1]!;
+        dst[2] = w[i + 2]!;
+      } else for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
       const rest = total - n;
       const seg = l0 === n ? 1 : 0;
       const pos = l0 === n ? 0 : n;
@@ -172,7 +177,12 @@ export class DescriptorChain {
       // writeWords inline: the header inside the first writable segment, word by word.
       const w = this.words;
       const i = at >>> 2;
-      for (let k = 0; k < n >>> 2; k++) w[i + k] = src[k]!;
+      if (n === 12) {
+        // the virtio-net header of VERSION_1, unrolled
+        w[i] = src[0]!;
+        w[i + 1] = src[1]!;
+        w[i + 2] = src[2]!;
+      } else for (let k = 0; k < n >>> 2; k++) w[i + k] = src[k]!;
       if (len > 0 && l - n >= len) {
         // take(len) inline: the payload in the rest of this segment, one range.
         const out = CHAIN_RANGES;
