@@ -307,7 +307,7 @@ export class ChainReader extends ChainCursor {
     const at = this.chain.segOffsets[seg]! + this.segPos;
     if (this.remaining >= n && ((at | n) & 3) === 0 && this.chain.segLengths[seg]! - this.segPos >= n) {
       if (n === 16) this.win.copyOut16(at, dst); // unrolled: the blk header
-      else this.win.copyOutWords(at, n >>> 2, dst, 0);
+      else this.win.copyOutWords(at, n >>> 2, dst);
       // advance(n) inline
       this.remaining -= n;
       if ((this.segPos += n) === this.chain.segLengths[seg]) {

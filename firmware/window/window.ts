@@ -151,12 +151,12 @@ export class GuestWindow {
     dst[3] = w[i + 3]!;
   }
 
-  /** Copies `count` words at `off` (4-byte aligned) into `dst[at..at+count)`: a short structure's one fetch. */
-  copyOutWords(off: number, count: number, dst: Uint32Array, at: number): void {
-    if (!(off >= 0 && off + 4 * count <= this.size && (off & 3) === 0 && at >= 0 && at + count <= dst.length)) this.outside(off, 4 * count);
+  /** Copies `count` words at `off` (4-byte aligned) into `dst[0..count)`: a short structure's one fetch. */
+  copyOutWords(off: number, count: number, dst: Uint32Array): void {
+    if (!(off >= 0 && off + 4 * count <= this.size && (off & 3) === 0 && count <= dst.length)) this.outside(off, 4 * count);
     const w = this.words;
     const i = off >>> 2;
-    for (let k = 0; k < count; k++) dst[at + k] = w[i + k]!;
+    for (let k = 0; k < count; k++) dst[k] = w[i + k]!;
   }
 
   /** Writes `src[0..count)` as words at `off` (4-byte aligned). */
@@ -171,15 +171,6 @@ export class GuestWindow {
   copyIn(off: number, data: Uint8Array): void {
     this.check(off, data.length);
     this.bytes.set(data, off);
-  }
-
-  /** Writes the first `len` bytes of `data` (len ≤ data.length) at `off`: short ones without a subarray. */
-  copyInPrefix(off: number, data: Uint8Array, len: number): void {
-    if (len > data.length) throw new Error(`copyInPrefix: ${len} bytes of a ${data.length}-byte buffer`);
-    this.check(off, len);
-    const b = this.bytes;
-    if (len <= 32) for (let k = 0; k < len; k++) b[off + k] = data[k]!;
-    else b.set(data.subarray(0, len), off);
   }
 
   /** Fills [off, off+len) with `value`. */
