@@ -15,29 +15,27 @@ import type { GuestWindow } from '../window/window';
 const HEAD = FIFO_HEAD >>> 2;
 const TAIL = FIFO_TAIL >>> 2;
 
-/** The index block and the slots of one FIFO as words (the layout keeps both 4-byte aligned). */
-function fifoViews(win: GuestWindow, fifo: FifoLayout, slotSize: number): { index: Uint32Array; slots: Uint32Array } {
-  if (slotSize & 3) throw new Error(`FIFO slot size ${slotSize} is not a multiple of 4`);
-  return { index: win.areaWords(fifo.offset, FIFO_SLOTS), slots: win.areaWords(fifo.offset + FIFO_SLOTS, fifo.slots * slotSize) };
+/** One end of a FIFO: its index block and its slots as words (the layout keeps both 4-byte aligned). */
+abstract class FifoEnd {
+  protected readonly mask: number;
+  protected readonly count: number;
+  protected readonly index: Uint32Array;
+  protected readonly slots: Uint32Array;
+  protected readonly slotWords: number;
+
+  constructor(win: GuestWindow, fifo: FifoLayout, slotSize: number) {
+    if (slotSize & 3) throw new Error(`FIFO slot size ${slotSize} is not a multiple of 4`);
+    this.mask = fifo.slots - 1;
+    this.count = fifo.slots;
+    this.index = win.areaWords(fifo.offset, FIFO_SLOTS);
+    this.slots = win.areaWords(fifo.offset + FIFO_SLOTS, fifo.slots * slotSize);
+    this.slotWords = slotSize >>> 2;
+  }
 }
 
 /** Reads messages the frontend produced. */
-export class FifoConsumer {
+export class FifoConsumer extends FifoEnd {
   private tail = 0;
-  private readonly mask: number;
-  private readonly count: number;
-  private readonly index: Uint32Array;
-  private readonly slots: Uint32Array;
-  private readonly slotWords: number;
-
-  constructor(win: GuestWindow, fifo: FifoLayout, slotSize: number) {
-    this.mask = fifo.slots - 1;
-    this.count = fifo.slots;
-    const v = fifoViews(win, fifo, slotSize);
-    this.index = v.index;
-    this.slots = v.slots;
-    this.slotWords = slotSize >>> 2;
-  }
 
   /**
    * Messages ready to read, or -1 when the producer's head is impossible (more than `slots` ahead):
@@ -81,23 +79,9 @@ export class FifoConsumer {
 }
 
 /** Writes messages for the frontend. */
-export class FifoProducer {
+export class FifoProducer extends FifoEnd {
   private head = 0;
   private published = 0;
-  private readonly mask: number;
-  private readonly count: number;
-  private readonly index: Uint32Array;
-  private readonly slots: Uint32Array;
-  private readonly slotWords: number;
-
-  constructor(win: GuestWindow, fifo: FifoLayout, slotSize: number) {
-    this.mask = fifo.slots - 1;
-    this.count = fifo.slots;
-    const v = fifoViews(win, fifo, slotSize);
-    this.index = v.index;
-    this.slots = v.slots;
-    this.slotWords = slotSize >>> 2;
-  }
 
   /**
    * Free slots, or -1 when the consumer's tail is impossible (it claims to have read what we never
