@@ -181,9 +181,8 @@ export class NetDevice extends VirtioDevice {
   private readonly port: PacketService;
   private readonly initialMac: Uint8Array;
   private mac: Uint8Array;
-  /** `mac` as the number the receive filter compares (macNumber), and as its two halves (the packet
-   * service's destination words), kept with it by `setMac`. */
-  private macKey = 0;
+  /** `mac` as the packet service's destination words (high 16 bits, low 32), kept with it by `setMac`;
+   * `macHi` is -1 for a multicast address, which no unicast destination can equal. */
   private macHi = 0;
   private macLo = 0;
   private readonly mtu: number;
@@ -380,14 +379,13 @@ export class NetDevice extends VirtioDevice {
       return f.allmulti || f.multi.has(key);
     }
     if (f.nouni) return false;
-    return f.alluni || key === this.macKey || f.uni.has(key);
+    return f.alluni || (dstHi === this.macHi && dstLo === this.macLo) || f.uni.has(key);
   }
 
-  /** A private copy of `m` as the device's MAC, with its filter key; returns the copy. */
+  /** A private copy of `m` as the device's MAC, with its destination words; returns the copy. */
   private setMac(m: Uint8Array): Uint8Array {
     const copy = m.slice();
-    this.macKey = macNumber(copy, 0);
-    this.macHi = copy[0]! & 1 ? -1 : (copy[0]! << 8) | copy[1]!; // a multicast address never takes the shortcut
+    this.macHi = copy[0]! & 1 ? -1 : (copy[0]! << 8) | copy[1]!; // multicast: equal to no unicast destination
     this.macLo = ((copy[2]! << 24) | (copy[3]! << 16) | (copy[4]! << 8) | copy[5]!) >>> 0;
     return copy;
   }
