@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 #include "bh.h"
 
@@ -37,30 +36,23 @@ enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP };
 
 static int ep = -1, sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
-static int64_t busy_poll_ns;
+static double busy_poll_ms; /* 0: never */
 
 void bh_loop_set_busy_poll(double us)
 {
-    busy_poll_ns = (int64_t)(us * 1000);
-    if (busy_poll_ns > 0) bh_log(BH_LOG_INFO, "busy polling %.0f us after each event", us);
+    busy_poll_ms = us / 1000;
+    if (busy_poll_ms > 0) bh_log(BH_LOG_INFO, "busy polling %.0f us after each event", us);
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* epoll_wait that, with busy polling on, looks without sleeping until `until` before it sleeps. */
-static int wait_events(struct epoll_event *evs, int max, bool ready_now, int64_t until)
+/* epoll_wait that, with busy polling on, looks without sleeping until `until` (bh_now_ms) before it sleeps. */
+static int wait_events(struct epoll_event *evs, int max, bool ready_now, double until)
 {
     if (ready_now) return epoll_wait(ep, evs, max, 0);
-    if (busy_poll_ns > 0) {
+    if (busy_poll_ms > 0) {
         do {
             int n = epoll_wait(ep, evs, max, 0);
             if (n != 0) return n;
-        } while (now_ns() < until);
+        } while (bh_now_ms() < until);
     }
     return epoll_wait(ep, evs, max, -1);
 }
@@ -165,7 +157,7 @@ int bh_loop_run(void)
     struct epoll_event evs[16];
     bool pending = false; /* the last call said work was left over */
     double a[1];
-    int64_t poll_until = 0;
+    double poll_until = 0;
     for (;;) {
         int n = wait_events(evs, 16, pending || bh_packet_pending(), poll_until);
         if (n < 0) {
@@ -216,6 +208,6 @@ int bh_loop_run(void)
             pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
-        if (busy_poll_ns > 0 && n > 0) poll_until = now_ns() + busy_poll_ns;
+        if (busy_poll_ms > 0 && n > 0) poll_until = bh_now_ms() + busy_poll_ms;
     }
 }
