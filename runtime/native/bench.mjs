@@ -22,10 +22,9 @@ import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, run, runToEnd, startNative } from './harness.mjs';
+import { eventfdFloor, PINGPONG, ROOT, run, startNative } from './harness.mjs';
 import { connectNative } from './port.mjs';
 
-const PINGPONG = join(ROOT, 'build/bulkhead-pingpong');
 const RUNTIME = 'native';
 
 /* Window header / FIFO layout (docs/window-layout.md). */
@@ -90,11 +89,8 @@ async function timeLoop(n, fn) {
 export async function benchNative({ rounds = 5000 } = {}) {
   const figures = [];
   // 1. eventfd floors, pinned: one core, and across two (when there are two)
-  for (const [name, pair] of [['same-core', ['0', '0']], ...(cpus().length >= 2 ? [['cross-core', ['1', '0']]] : [])]) {
-    const pp = await runToEnd(PINGPONG, ['eventfd', String(rounds), ...pair]);
-    if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
-    figures.push(fig(`eventfd-pingpong-${name}`, 'latency', round(Number(pp.stdout.trim()) / 1000), 'us'));
-  }
+  figures.push(fig('eventfd-pingpong-same-core', 'latency', round(await eventfdFloor(0, 0, { rounds })), 'us'));
+  if (cpus().length >= 2) figures.push(fig('eventfd-pingpong-cross-core', 'latency', round(await eventfdFloor(1, 0, { rounds })), 'us'));
 
   // 2 + 3. the firmware, with an echo peer measured on the same server first
   const n = await startNative({ connect: false });

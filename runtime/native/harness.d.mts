@@ -37,5 +37,8 @@ export function nativeBuilt(): boolean;
 export function loadBoard(board?: string | object, dir?: string): { path: string; json: any };
 export function run(cmd: string, args: string[], opts?: object): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<Exit> };
 export function runToEnd(cmd: string, args: string[], opts?: object): Promise<Exit>;
+export const PINGPONG: string;
+/** The eventfd ping-pong floor (µs) pinned to CPUs a and b: the best of `runs` runs of `rounds` round trips. */
+export function eventfdFloor(a: number, b: number, opts?: { rounds?: number; runs?: number }): Promise<number>;
 /** Starts an ivshmem server and the firmware on it, and connects a FrontendPort (unless connect: false). */
 export function startNative(opts?: StartOptions): Promise<NativeInstance>;

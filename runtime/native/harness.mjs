@@ -54,6 +54,23 @@ export function runToEnd(cmd, args, opts = {}) {
   return run(cmd, args, opts).exited;
 }
 
+export const PINGPONG = join(ROOT, 'build/bulkhead-pingpong');
+
+/**
+ * The raw eventfd ping-pong floor in µs with its two processes pinned to CPUs `a` and `b` (equal: one
+ * core switching between them; different: a wake-up across cores): the best of `runs` runs of
+ * `rounds` round trips (other jobs only ever add to it).
+ */
+export async function eventfdFloor(a, b, { rounds = 5000, runs = 1 } = {}) {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const pp = await runToEnd(PINGPONG, ['eventfd', String(rounds), String(a), String(b)]);
+    if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
+    best = Math.min(best, Number(pp.stdout.trim()) / 1000);
+  }
+  return best;
+}
+
 async function until(pred, timeoutMs, what) {
   const end = Date.now() + timeoutMs;
   while (!pred()) {

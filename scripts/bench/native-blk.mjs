@@ -37,28 +37,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const runtimes = ['native'];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADGEN = join(root, 'build/bulkhead-loadgen');
-const PINGPONG = join(root, 'build/bulkhead-pingpong');
 const DISK_BYTES = 64 << 20;
 
 export async function run({ emit, args = [] }) {
-  const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
+  const { nativeBuilt, startNative, runToEnd, eventfdFloor } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(args);
 
-  // The floors, pinned (the best of three short runs: other jobs only ever add to them).
+  // The floors, pinned: the best of three short runs each.
   const cross = cpus().length >= 2;
-  const floor = async (a, b) => {
-    let best = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const pp = await runToEnd(PINGPONG, ['eventfd', '5000', a, b]);
-      if (pp.code !== 0) throw new Error(`bulkhead-pingpong: ${pp.stderr}`);
-      best = Math.min(best, Number(pp.stdout.trim()) / 1000);
-    }
-    return best;
-  };
-  const floorSame = await floor('0', '0');
+  const floorSame = await eventfdFloor(0, 0, { runs: 3 });
   emit('eventfd-pingpong-same-core', 'latency-best-of-3', round(floorSame), 'us');
-  const floorCross = cross ? await floor('1', '0') : NaN;
+  const floorCross = cross ? await eventfdFloor(1, 0, { runs: 3 }) : NaN;
   if (cross) emit('eventfd-pingpong-cross-core', 'latency-best-of-3', round(floorCross), 'us');
 
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
@@ -78,7 +68,7 @@ export async function run({ emit, args = [] }) {
     const after = await n.callTimes();
     const j = JSON.parse(r.stdout);
     const jsUs = Object.keys(after).reduce((a, k) => a + after[k].us - (before[k]?.us ?? 0), 0);
-    j.jsUsPerOp = jsUs / (j.opsTotal ?? j.ops);
+    j.jsUsPerOp = jsUs / j.opsTotal;
     return j;
   };
   /** A round trip against its like-for-like floor (or none: latency only). */
