@@ -84,15 +84,21 @@ export class DescriptorChain {
   readableBytes = 0;
   writableBytes = 0;
   /**
-   * The head descriptor's four words when the last walk of this head found exactly that one direct
-   * descriptor (no NEXT, no INDIRECT) and accepted it; `memo3` -1 otherwise. The walk is a function of
-   * those words and the queue's bounds only, so `pop()` reuses the fields above when the driver posts
-   * the same words again (a driver re-posting its buffers) and walks when anything differs.
+   * The head descriptor's 16 bytes as two doubles (SplitQueue's `descDoubles`: address; length and
+   * flags/next) when the last walk of this head found exactly that one direct descriptor (no NEXT, no
+   * INDIRECT) and accepted it; NaN otherwise (equal to nothing). The walk is a function of those bytes
+   * and the queue's bounds only, so `pop()` reuses the fields above when the driver posts the same bytes
+   * again (a driver re-posting its buffers) and walks when anything differs.
+   *
+   * Why doubles compare like the bytes: for doubles that are not NaN, `===` holds exactly when the bits
+   * are equal, except +0 === -0. A NaN pattern never equals the memo, so such a descriptor is walked
+   * every time. The ±0 pair differs only in bit 63: `memo0` (the address) 0 vs 2^63, which the walk
+   * accepts only with length 0, where it never looks at the address; `memo1` (length 0, flags/next 0)
+   * vs (length 0, next 0x8000), where flags has no NEXT and `next` is never read. Both walks give the
+   * same chain, so the aliasing cannot change a result (test/unit/split-queue.test.ts checks both).
    */
-  memo0 = 0;
-  memo1 = 0;
-  memo2 = 0;
-  memo3 = -1;
+  memo0 = NaN;
+  memo1 = NaN;
   private readonly rd: ChainReader;
   private readonly wr: ChainWriter;
   /** The window as words (GuestWindow.wordView), for the header copies of readHead/writeHead. */
@@ -393,8 +399,10 @@ export class SplitQueue {
   nextAvail = 0;
   /** Next used-ring entry to fill (free-running u16). */
   nextUsed = 0;
-  /** Chains handed out and not yet returned. */
-  inFlightCount = 0;
+  /** Chains handed out and not yet returned: every `pop()` advances `nextAvail`, every `pushUsed()` `nextUsed`. */
+  get inFlightCount(): number {
+    return (this.nextAvail - this.nextUsed) & 0xffff;
+  }
   private availIdx = 0;
   private signalledUsed = 0;
   private publishedUsed = 0;
@@ -403,6 +411,11 @@ export class SplitQueue {
   private readonly chains: (DescriptorChain | undefined)[];
   /** The three areas as word views (validated at SET_VQUEUE; GuestWindow.areaWords/areaHalves). */
   private readonly descWords: Uint32Array;
+  /** The descriptor table as doubles, two per descriptor, for the memo test of `pop()` (DescriptorChain.memo0). */
+  private readonly descDoubles: Float64Array;
+  /** Scratch for turning a walked head descriptor's four words into its two memo doubles (one buffer). */
+  private readonly headDoubles = new Float64Array(2);
+  private readonly headWords = new Uint32Array(this.headDoubles.buffer);
   private readonly availHalves: Uint16Array;
   private readonly usedWords: Uint32Array;
   /** The pool bounds (GuestWindow.guestRange's check, inline on the per-descriptor path). */
@@ -427,6 +440,7 @@ export class SplitQueue {
     this.inFlight = new Uint8Array(size);
     this.chains = new Array<DescriptorChain | undefined>(size);
     this.descWords = win.areaWords(descTable, DESC_SIZE * size);
+    this.descDoubles = win.areaDoubles(descTable, DESC_SIZE * size);
     this.availHalves = win.areaHalves(availRing, 6 + 2 * size);
     this.usedWords = win.areaWords(usedRing, 6 + 8 * size);
     this.poolStart = win.guestStart;
@@ -450,30 +464,39 @@ export class SplitQueue {
     if (inFlight[head]) {
       throw new GuestProtocolError('HEAD_IN_FLIGHT', 'virtio §2.7.13.2', `head ${head} made available again while in flight`);
     }
-    // The walk, inline (the per-chain path): the chain at `head` into that head's chain object. Each
-    // descriptor is read once, word by word, into locals and its fields are parsed from them; an indirect
-    // table is copied once and walked the same way (no object per descriptor or chain). §2.7.4.2, §2.7.5,
-    // §2.7.5.3 and the pool bounds are enforced before a descriptor is added.
     let c = this.chains[head];
-    if (c === undefined) {
+    if (!c) {
       c = new DescriptorChain(head, this.win);
       this.chains[head] = c;
     }
-    // The head descriptor, read once: the walk starts from these words.
+    // The head descriptor's 16 bytes, read once as two doubles for the memo test (DescriptorChain.memo0).
+    const dd = this.descDoubles;
+    const d0 = dd[head << 1]!;
+    const d1 = dd[(head << 1) + 1]!;
+    // Unless it is the same single descriptor this head carried last time (the same checks would pass
+    // with the same result, which the chain still holds), walk it.
+    if (d0 !== c.memo0 || d1 !== c.memo1) this.walk(c, head);
+    this.nextAvail = (nextAvail + 1) & 0xffff;
+    inFlight[head] = 1;
+    return c;
+  }
+
+  /**
+   * The walk (the per-chain path when the memo misses): the chain at `head` into its chain object `c`.
+   * Each descriptor is read once, word by word, into locals and its fields are parsed from them; an
+   * indirect table is copied once and walked the same way (no object per descriptor or chain).
+   * §2.7.4.2, §2.7.5, §2.7.5.3 and the pool bounds are enforced before a descriptor is added. The memo
+   * test's read only chose to walk: the walk reads the head descriptor itself, and a memo holds what
+   * this read validated.
+   */
+  private walk(c: DescriptorChain, head: number): void {
+    const size = this.size;
     let src = this.descWords; // the descriptor table, then (after an INDIRECT descriptor) the private copy of the indirect table
     const h0 = head << 2;
     let addrLo = src[h0]!;
     let addrHi = src[h0 + 1]!;
     let len = src[h0 + 2]!;
     let fn = src[h0 + 3]!;
-    if (fn === c.memo3 && addrLo === c.memo0 && addrHi === c.memo1 && len === c.memo2) {
-      // The same single descriptor this head carried last time: the same checks would pass with the
-      // same result, which the chain still holds (DescriptorChain.memo0..3).
-      this.nextAvail = (nextAvail + 1) & 0xffff;
-      inFlight[head] = 1;
-      this.inFlightCount++;
-      return c;
-    }
     const headFn = fn;
     const offs = c.segOffsets;
     const lens = c.segLengths;
@@ -537,21 +560,21 @@ export class SplitQueue {
       len = src[at + 2]!;
       fn = src[at + 3]!;
     }
-    // A single direct descriptor: remember its words (still in the locals: the walk made one turn).
+    // A single direct descriptor: remember its bytes (still in the locals: the walk made one turn) as
+    // the memo test will read them, two doubles. A NaN pattern reads back as some NaN: never a hit.
     if ((headFn & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
-      c.memo0 = addrLo;
-      c.memo1 = addrHi;
-      c.memo2 = len;
-      c.memo3 = fn;
-    } else c.memo3 = -1;
+      const hw = this.headWords;
+      hw[0] = addrLo;
+      hw[1] = addrHi;
+      hw[2] = len;
+      hw[3] = fn;
+      c.memo0 = this.headDoubles[0]!;
+      c.memo1 = this.headDoubles[1]!;
+    } else c.memo0 = NaN;
     c.segments = segments;
     c.readableCount = readableCount;
     c.readableBytes = readableBytes;
     c.writableBytes = writableBytes;
-    this.nextAvail = (nextAvail + 1) & 0xffff;
-    inFlight[head] = 1;
-    this.inFlightCount++;
-    return c;
   }
 
   /**
@@ -591,10 +614,10 @@ export class SplitQueue {
   /** Returns a chain to the driver with `len` bytes written (visible after `publishUsed`). */
   pushUsed(chain: DescriptorChain, len: number): void {
     const head = chain.headIndex;
-    if (!this.inFlight[head]) throw new Error(`pushUsed: head ${head} not in flight`);
+    const inFlight = this.inFlight;
+    if (!inFlight[head]) throw new Error(`pushUsed: head ${head} not in flight`);
     if (len > chain.writableBytes) throw new Error(`pushUsed: used length ${len} > writable ${chain.writableBytes}`);
-    this.inFlight[head] = 0;
-    this.inFlightCount--;
+    inFlight[head] = 0;
     const nextUsed = this.nextUsed;
     const at = 1 + 2 * (nextUsed & (this.size - 1)); // used ring element (id, len): words 1 + 2k, 2 + 2k
     const w = this.usedWords;

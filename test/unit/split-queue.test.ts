@@ -188,4 +188,63 @@ test('a re-posted head whose only change puts it outside the pool is refused, no
   }
 });
 
+test('a re-posted descriptor whose bytes read as a NaN double is walked each time, with the words it carries', () => {
+  // flags WRITE, next 0xfff8 (ignored without NEXT): the length/flags/next half reads as a NaN double,
+  // which equals no memo, so every pop walks; the lengths must be the ones written.
+  const t = setup();
+  for (const len of [64, 64, 40, 40]) {
+    t.d(0, t.data, len, VIRTQ_DESC_F_WRITE, 0xfff8);
+    t.offer(0);
+    const c = t.q.pop()!;
+    assert.equal(view(c), { offsets: [t.data], lengths: [len], readableCount: 0, readableBytes: 0, writableBytes: len });
+    t.q.pushUsed(c, 0);
+  }
+});
+
+test('descriptors whose memo halves differ only as +0 and -0 give the chain a fresh walk gives', () => {
+  // An empty readable descriptor at address 0 is memoised as (+0, +0). Address 2^63 (upper half
+  // 0x80000000) and next 0x8000 without NEXT read as -0: equal to the memo, and the walk of either
+  // would give the same empty chain, which is what pop() must return.
+  const fresh = (edit: (t: ReturnType<typeof setup>) => void) => {
+    const t = setup();
+    edit(t);
+    t.offer(0);
+    return view(t.q.pop()!);
+  };
+  const t = setup();
+  t.d(0, 0, 0, 0);
+  t.offer(0);
+  t.q.pushUsed(t.q.pop()!, 0);
+  for (const edit of [
+    (u: ReturnType<typeof setup>) => {
+      u.d(0, 0, 0, 0);
+      u.v.setUint32(POOL + 4, 0x80000000, true);
+    },
+    (u: ReturnType<typeof setup>) => u.d(0, 0, 0, 0, 0x8000),
+  ]) {
+    edit(t);
+    t.offer(0);
+    const c = t.q.pop()!;
+    assert.equal(view(c), fresh(edit));
+    assert.equal(view(c), { offsets: [], lengths: [], readableCount: 0, readableBytes: 0, writableBytes: 0 });
+    t.q.pushUsed(c, 0);
+  }
+});
+
+test('inFlightCount counts popped chains not yet returned', () => {
+  const t = setup();
+  for (let i = 0; i < 3; i++) {
+    t.d(i, t.data + 64 * i, 64, VIRTQ_DESC_F_WRITE);
+    t.offer(i);
+  }
+  const a = t.q.pop()!;
+  const b = t.q.pop()!;
+  assert.is(t.q.inFlightCount, 2);
+  t.q.pushUsed(a, 0);
+  assert.is(t.q.inFlightCount, 1);
+  t.q.pushUsed(b, 0);
+  t.q.pushUsed(t.q.pop()!, 0);
+  assert.is(t.q.inFlightCount, 0);
+});
+
 test.run();
