@@ -418,65 +418,76 @@ export class NetDevice extends VirtioDevice {
     const rxHeld = this.rxHeld;
     const q0 = ctx.queue(0); // receiveq1, fetched once (queues change only between device calls)
     const info = this.rxInfo;
-    for (let n = 0; n < budget; n++) {
-      const r = port.peek(info);
-      if (r !== 1) {
-        this.setLink(r !== -ENETDOWN);
-        return false;
+    // A frame to our own (unicast) address passes unless unicast is off (§5.1.6.5.1): accepts()'s
+    // answer without the call, for the usual frame.
+    const macHi = this.macHi;
+    const macLo = this.macLo;
+    const ownPasses = !filter.nouni;
+    const promisc = filter.promisc;
+    // The frame counters in locals, added to the device's once, whichever way this returns or throws.
+    let frames = 0;
+    let bytes = 0;
+    try {
+      for (let n = 0; n < budget; n++) {
+        const r = port.peek(info);
+        if (r !== 1) {
+          this.setLink(r !== -ENETDOWN);
+          return false;
+        }
+        if (!this.linkUp) this.setLink(true);
+        const len = info[0]!;
+        const flags = info[1]!;
+        const csumStart = info[2]!;
+        const csumOffset = info[3]!;
+        if (!promisc && !(ownPasses && info[4] === macHi && info[5] === macLo) && !this.accepts(info[4]!, info[5]!)) {
+          port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
+          this.c['rxFiltered']!++;
+          continue;
+        }
+        const pair = pairs <= 1 ? 0 : this.steer(info[6]!);
+        const q = pair === 0 ? q0 : ctx.queue(2 * pair);
+        if (!q) return false;
+        hw[0] = 0;
+        hw[1] = 0;
+        hw[2] = 0;
+        if (guestCsum) {
+          if (flags & PACKET_F_NEEDS_CSUM) {
+            hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+            hdr[6] = csumStart & 0xff;
+            hdr[7] = csumStart >> 8;
+            hdr[8] = csumOffset & 0xff;
+            hdr[9] = csumOffset >> 8;
+          } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        }
+        if (rxHeld[pair]!.length === 0) {
+          // The usual case, nothing held and the next buffer takes the whole frame: fillMerged or fillOne
+          // reduced to that one buffer, inline (same checks, same order); anything else goes on there with
+          // the buffer held (fillOne takes it back from `rxHeld` as it would have popped it).
+          const chain = q.pop();
+          if (chain) {
+            const wb = chain.writableBytes;
+            if (wb >= hdrSize + len) {
+              hdr[10] = 1; // num_buffers 1 (byte 11 was zeroed with the header)
+              const nr = chain.writeHead(hw, hdrSize, len);
+              const r = CHAIN_RANGES;
+              for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
+              q.pushUsed(chain, hdrSize + len);
+              frames++;
+              bytes += len;
+              continue;
+            }
+            if (wb < hdrSize) this.rxBufferTooSmall(chain);
+            rxHeld[pair]!.push(chain);
+          } else if (!q.armAvailEvent()) return false; // wait for buffers
+        }
+        const done = mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
+        if (!done) return false; // wait for buffers
       }
-      if (!this.linkUp) this.setLink(true);
-      const len = info[0]!;
-      const flags = info[1]!;
-      const csumStart = info[2]!;
-      const csumOffset = info[3]!;
-      // A frame to our own (unicast) address passes unless unicast is off (§5.1.6.5.1): accepts()'s
-      // answer without the call, for the usual frame.
-      const own = info[4] === this.macHi && info[5] === this.macLo && !filter.nouni;
-      if (!filter.promisc && !own && !this.accepts(info[4]!, info[5]!)) {
-        port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
-        this.c['rxFiltered']!++;
-        continue;
-      }
-      const pair = pairs <= 1 ? 0 : this.steer(info[6]!);
-      const q = pair === 0 ? q0 : ctx.queue(2 * pair);
-      if (!q) return false;
-      hw[0] = 0;
-      hw[1] = 0;
-      hw[2] = 0;
-      if (guestCsum) {
-        if (flags & PACKET_F_NEEDS_CSUM) {
-          hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-          hdr[6] = csumStart & 0xff;
-          hdr[7] = csumStart >> 8;
-          hdr[8] = csumOffset & 0xff;
-          hdr[9] = csumOffset >> 8;
-        } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
-      }
-      if (rxHeld[pair]!.length === 0) {
-        // The usual case, nothing held and the next buffer takes the whole frame: fillMerged or fillOne
-        // reduced to that one buffer, inline (same checks, same order); anything else goes on there with
-        // the buffer held (fillOne takes it back from `rxHeld` as it would have popped it).
-        const chain = q.pop();
-        if (chain) {
-          const wb = chain.writableBytes;
-          if (wb >= hdrSize + len) {
-            hdr[10] = 1; // num_buffers 1 (byte 11 was zeroed with the header)
-            const nr = chain.writeHead(hw, hdrSize, len);
-            const r = CHAIN_RANGES;
-            for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
-            q.pushUsed(chain, hdrSize + len);
-            this.rxFrames++;
-            this.rxBytes += len;
-            continue;
-          }
-          if (wb < hdrSize) this.rxBufferTooSmall(chain);
-          rxHeld[pair]!.push(chain);
-        } else if (!q.armAvailEvent()) return false; // wait for buffers
-      }
-      const done = mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
-      if (!done) return false; // wait for buffers
+      return true;
+    } finally {
+      this.rxFrames += frames;
+      this.rxBytes += bytes;
     }
-    return true;
   }
 
   /** Multiqueue steering (§5.1.6.5.6): the pair that last sent on this flow, else by hash; receiveq1 until VQ_PAIRS_SET. */
