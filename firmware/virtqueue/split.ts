@@ -130,12 +130,12 @@ export class DescriptorChain {
    * read the chain again.
    */
   readHead(dst: Uint32Array, n: number): number {
-    const rd = this.rd; // positioned only on the paths that go on with take()
     const total = this.readableBytes;
     const offs = this.segOffsets;
     const lens = this.segLengths;
     const at = offs[0]!;
     const l0 = lens[0]!;
+    const rd = this.rd; // positioned only on the paths that go on with take()
     if (this.readableCount > 0 && ((at | n) & 3) === 0 && l0 >= n) {
       // readWords inline: the header inside the first segment, word by word.
       const w = this.words;
@@ -147,14 +147,21 @@ export class DescriptorChain {
         dst[2] = w[i + 2]!;
       } else for (let k = 0; k < n >>> 2; k++) dst[k] = w[i + k]!;
       const rest = total - n;
-      const seg = l0 === n ? 1 : 0;
-      const pos = l0 === n ? 0 : n;
-      // take(rest) inline when the rest is one range: the end of this segment (rest > 0: it is readable).
-      if (rest > 0 && lens[seg]! - pos === rest) {
+      // take(rest) inline when the rest is one range (rest > 0: it is readable): the end of the first
+      // segment (header and payload in one buffer), or all of the second (the header in its own).
+      if (rest > 0 && l0 - n === rest) {
         const out = CHAIN_RANGES;
-        out[0] = offs[seg]! + pos;
+        out[0] = at + n;
         out[1] = rest;
         return 1; // the reader is not moved (see above)
+      }
+      const seg = l0 === n ? 1 : 0;
+      const pos = l0 === n ? 0 : n;
+      if (seg === 1 && lens[1] === rest && rest > 0) {
+        const out = CHAIN_RANGES;
+        out[0] = offs[1]!;
+        out[1] = rest;
+        return 1;
       }
       rd.seg = seg;
       rd.segPos = pos;
@@ -174,7 +181,6 @@ export class DescriptorChain {
    * is not touched): the caller passes `n` + `len` to `pushUsed` itself.
    */
   writeHead(src: Uint32Array, n: number, len: number): number {
-    const wr = this.wr; // positioned only on the paths that go on with take()
     const seg = this.readableCount;
     const total = this.writableBytes;
     const at = this.segOffsets[seg]!;
@@ -196,13 +202,14 @@ export class DescriptorChain {
         out[1] = len;
         return 1; // the writer is not moved (see above)
       }
+      const wr = this.wr; // positioned only on the paths that go on with take()
       wr.seg = seg;
       wr.segPos = n;
       wr.remaining = total - n;
       wr.written = n;
       return wr.take(len);
     }
-    this.writer();
+    const wr = this.writer();
     wr.writeWords(src, n);
     return wr.take(len);
   }
