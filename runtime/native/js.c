@@ -224,10 +224,13 @@ static double arg(JSValueConst *argv, int argc, int i)
     return d;
 }
 
+/* A service handle: an integer in [0, BH_MAX_SERVICES), else -1 (no floor(): a libm call per HAL call). */
 static int arg_handle(JSValueConst *argv, int argc, int i)
 {
     double d = arg(argv, argc, i);
-    return (d >= 0 && d < BH_MAX_SERVICES && d == floor(d)) ? (int)d : -1;
+    if (!(d >= 0 && d < BH_MAX_SERVICES)) return -1;
+    int h = (int)d;
+    return h == d ? h : -1;
 }
 
 #define HAL_FN(name) static JSValue name(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
