@@ -70,14 +70,14 @@ export class GuestWindow {
   wordView(): Uint32Array {
     return this.words;
   }
-  /** The same for an 8-byte aligned area, as doubles (only ever compared, never computed with). */
-  areaDoubles(off: number, len: number): Float64Array {
-    if (!(off >= 0 && off + len <= this.size && (off & 7) === 0)) this.outside(off, len);
-    return new Float64Array(this.bytes.buffer, off, len >>> 3);
-  }
   areaHalves(off: number, len: number): Uint16Array {
     if (!(off >= 0 && off + len <= this.size && (off & 1) === 0)) this.outside(off, len);
     return new Uint16Array(this.bytes.buffer, off, len >>> 1);
+  }
+  /** The same as `areaWords` for an 8-byte aligned area, as doubles: for comparing bytes 8 at a time (never computed with). */
+  areaDoubles(off: number, len: number): Float64Array {
+    if (!(off >= 0 && off + len <= this.size && (off & 7) === 0)) this.outside(off, len);
+    return new Float64Array(this.bytes.buffer, off, len >>> 3);
   }
 
   private check(off: number, len: number): void {
