@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 1). Errors are negative errno values. */
+/** What a runtime provides (ABI 2). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -30,8 +30,13 @@ export interface Hal {
   entropyRead(h: number, winOffset: number, len: number): number;
   packetOpen(name: string): number;
   packetSend(h: number, winOffset: number, len: number, flags: number, csumStart: number, csumOffset: number): number;
-  /** 0 (no frame), −errno (−ENETDOWN: link down), or [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash]. */
-  packetPeek(h: number): number | number[];
+  /**
+   * 0 (no frame), −errno (−ENETDOWN: link down), or [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash]
+   * of the frame `k` places behind the next one (default 0); with `out` the values go into it and the answer is 1.
+   */
+  packetPeek(h: number, out?: Uint32Array, k?: number): number | number[];
+  /** Moves the frame `k` places behind the next one to the front (the frames it passes keep their order): 1, 0 (none), −errno. */
+  packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
 }

@@ -83,6 +83,7 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       const port: PacketService = {
         send: hal.packetSend.bind(hal, h),
         peek: hal.packetPeek.bind(hal, h),
+        promote: hal.packetPromote.bind(hal, h),
         recv: hal.packetRecv.bind(hal, h),
         setOffloads: hal.packetSetOffloads.bind(hal, h),
       };

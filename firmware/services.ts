@@ -37,8 +37,14 @@ export interface PacketService {
   /**
    * The next frame's [len, flags, csumStart, csumOffset, dstMacHi16, dstMacLo32, flowHash], 0 if none,
    * −ENETDOWN if the link is down. With `out` (≥ 7 elements) the values go into it and the answer is 1.
+   * With `k`, the frame k places behind the next one instead (0 if there is none).
    */
-  peek(out?: Uint32Array): number | number[];
+  peek(out?: Uint32Array, k?: number): number | number[];
+  /**
+   * Moves the frame `k` places behind the next one to the front, so that `recv` takes it next; the `k`
+   * frames it passes keep their order. 1, 0 if there is no such frame, −errno.
+   */
+  promote(k: number): number;
   /** Copies the next frame (with PACKET_F_MORE: up to maxLen bytes of it) into the window; returns bytes, 0 = none, −errno. */
   recv(winOffset: number, maxLen: number, flags: number): number;
   /** Offloads the consumer accepts: bit 0 = partial checksums (NEEDS_CSUM frames) as they are. */

@@ -80,6 +80,8 @@ export const NET_MAC_TABLE_ENTRIES = 64;
 export const NET_CTRL_MAX_BYTES = 2 + 8 + 6 * NET_MAC_TABLE_ENTRIES;
 /** Queue pairs at most (the config field allows 0x8000; each pair costs two queues of state). */
 export const NET_MAX_QUEUE_PAIRS = 16;
+/** Frames a receive pass passes over, at most, while their receive queues have no buffers (multiqueue only). */
+export const NET_RX_LOOKAHEAD = 64;
 /** Flow → transmit queue entries remembered for receive steering (hash-indexed, overwritten). */
 const FLOW_TABLE_SIZE = 256;
 
@@ -401,7 +403,10 @@ export class NetDevice extends VirtioDevice {
   /**
    * Moves frames from the packet service into receive buffers, at most `budget`; true if the budget ran
    * out with frames left. A frame whose receive queue has no (or not enough) buffers waits in the
-   * service, whose queue is bounded: the switch drops and counts beyond it.
+   * service, whose queue is bounded: the switch drops and counts beyond it. With several queue pairs
+   * such a frame does not hold back the others: up to NET_RX_LOOKAHEAD frames waiting for receive
+   * queues without buffers are passed over (`skip`), each queue's frames staying in order, and the first
+   * frame whose queue can take it is promoted to the front of the service's queue and delivered.
    */
   private receive(budget: number): boolean {
     const ctx = this.ctx;
@@ -427,9 +432,13 @@ export class NetDevice extends VirtioDevice {
     // The frame counters in locals, added to the device's once, whichever way this returns or throws.
     let frames = 0;
     let bytes = 0;
+    // Multiqueue: frames at the front of the service's queue left for receive queues found without
+    // buffers in this call (`blocked`, one bit per pair). Always 0 with one pair.
+    let skip = 0;
+    let blocked = 0;
     try {
-      for (let n = 0; n < budget; n++) {
-        const r = port.peek(info);
+      for (let n = 0; n < budget; ) {
+        const r = port.peek(info, skip);
         if (r !== 1) {
           this.setLink(r !== -ENETDOWN);
           return false;
@@ -440,48 +449,72 @@ export class NetDevice extends VirtioDevice {
         const csumStart = info[2]!;
         const csumOffset = info[3]!;
         if (!promisc && !(ownPasses && info[4] === macHi && info[5] === macLo) && !this.accepts(info[4]!, info[5]!)) {
+          if (skip > 0) port.promote(skip);
           port.recv(0, 0, 0); // drops the frame (−EMSGSIZE by contract)
           this.c['rxFiltered']!++;
+          n++;
           continue;
         }
-        const pair = pairs <= 1 ? 0 : this.steer(info[6]!);
+        let pair = 0;
+        if (pairs > 1) {
+          pair = this.steer(info[6]!);
+          if (blocked & (1 << pair)) {
+            // its queue has no buffers: leave the frame where it is, look at the next
+            if (++skip >= NET_RX_LOOKAHEAD) return false;
+            continue;
+          }
+        }
         const q = pair === 0 ? q0 : ctx.queue(2 * pair);
-        if (!q) return false;
-        hw[0] = 0;
-        hw[1] = 0;
-        hw[2] = 0;
-        if (guestCsum) {
-          if (flags & PACKET_F_NEEDS_CSUM) {
-            hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-            hdr[6] = csumStart & 0xff;
-            hdr[7] = csumStart >> 8;
-            hdr[8] = csumOffset & 0xff;
-            hdr[9] = csumOffset >> 8;
-          } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        let waits = q === null; // a receive queue that is not live (reset, not enabled yet) takes nothing
+        if (q !== null) {
+          hw[0] = 0;
+          hw[1] = 0;
+          hw[2] = 0;
+          if (guestCsum) {
+            if (flags & PACKET_F_NEEDS_CSUM) {
+              hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+              hdr[6] = csumStart & 0xff;
+              hdr[7] = csumStart >> 8;
+              hdr[8] = csumOffset & 0xff;
+              hdr[9] = csumOffset >> 8;
+            } else if (flags & PACKET_F_DATA_VALID) hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+          }
+          if (rxHeld[pair]!.length === 0) {
+            // The usual case, nothing held and the next buffer takes the whole frame: fillMerged or fillOne
+            // reduced to that one buffer, inline (same checks, same order); anything else goes on there with
+            // the buffer held (fillOne takes it back from `rxHeld` as it would have popped it).
+            const chain = q.pop();
+            if (chain) {
+              const wb = chain.writableBytes;
+              if (wb >= hdrSize + len) {
+                if (skip > 0) port.promote(skip);
+                hdr[10] = 1; // num_buffers 1 (byte 11 was zeroed with the header)
+                const nr = chain.writeHead(hw, hdrSize, len);
+                const r = CHAIN_RANGES;
+                for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
+                q.pushUsed(chain, hdrSize + len);
+                frames++;
+                bytes += len;
+                n++;
+                continue;
+              }
+              if (wb < hdrSize) this.rxBufferTooSmall(chain);
+              rxHeld[pair]!.push(chain);
+            } else waits = !q.armAvailEvent();
+          }
+          if (!waits) {
+            if (skip > 0) port.promote(skip); // fillMerged and fillOne take the front frame
+            waits = !(mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len));
+          }
         }
-        if (rxHeld[pair]!.length === 0) {
-          // The usual case, nothing held and the next buffer takes the whole frame: fillMerged or fillOne
-          // reduced to that one buffer, inline (same checks, same order); anything else goes on there with
-          // the buffer held (fillOne takes it back from `rxHeld` as it would have popped it).
-          const chain = q.pop();
-          if (chain) {
-            const wb = chain.writableBytes;
-            if (wb >= hdrSize + len) {
-              hdr[10] = 1; // num_buffers 1 (byte 11 was zeroed with the header)
-              const nr = chain.writeHead(hw, hdrSize, len);
-              const r = CHAIN_RANGES;
-              for (let k = 0; k < 2 * nr; k += 2) port.recv(r[k]!, r[k + 1]!, PACKET_F_MORE); // recvInto inline
-              q.pushUsed(chain, hdrSize + len);
-              frames++;
-              bytes += len;
-              continue;
-            }
-            if (wb < hdrSize) this.rxBufferTooSmall(chain);
-            rxHeld[pair]!.push(chain);
-          } else if (!q.armAvailEvent()) return false; // wait for buffers
+        if (!waits) n++;
+        else {
+          // Wait for buffers. With several pairs only this queue waits: its frame stays queued (at the front
+          // if it was promoted, the frames it passed behind it in their order) and the next one is looked at.
+          if (pairs <= 1) return false;
+          blocked |= 1 << pair;
+          if (++skip >= NET_RX_LOOKAHEAD) return false;
         }
-        const done = mrg ? this.fillMerged(q, pair, len) : this.fillOne(q, pair, len);
-        if (!done) return false; // wait for buffers
       }
       return true;
     } finally {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define BH_ABI 1
+#define BH_ABI 2
 #define BH_MAX_SERVICES 16
 
 /* log.c: one line per message on stderr, written with write(2) (seccomp allows nothing else). */
@@ -93,7 +93,8 @@ bool bh_stream_event(int h, int fd, uint32_t events);
 /* packet.c: the switch and TAP ports (docs/net.md). Handles are service handles. */
 int bh_packet_attach(int h, const char *name, const char *sw, const char *tap);
 int bh_packet_send(int h, double woff, double len, double flags, double cs, double co);
-int bh_packet_peek(int h, double out[7]);
+int bh_packet_peek(int h, double out[7], double k);
+int bh_packet_promote(int h, double k);
 int bh_packet_recv(int h, double woff, double maxlen, double flags);
 int bh_packet_set_offloads(int h, double offloads);
 uint32_t bh_packet_take_pending(void); /* bit h: onService(h) is due */

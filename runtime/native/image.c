@@ -67,7 +67,8 @@ const char *bh_image_load(const char *path, struct bh_image *img)
     if (memcmp(h, d + len - IMG_HASH, IMG_HASH) != 0) return refuse("image corrupted: SHA-256 mismatch");
     if (le16(d + 0x0A) != IMG_HEADER) return refuse("image header size %u, expected %u", le16(d + 0x0A), IMG_HEADER);
     uint32_t abi = le32(d + 0x0C);
-    if (abi != BH_ABI) return refuse("image needs runtime ABI %u, this runtime provides ABI %u", abi, BH_ABI);
+    /* ABI versions only add to __hal (docs/hal.md): firmware built for this ABI or an older one runs. */
+    if (abi == 0 || abi > BH_ABI) return refuse("image needs runtime ABI %u, this runtime provides ABI %u", abi, BH_ABI);
     uint32_t flags = le32(d + 0x14);
     if (flags & ~IMG_FLAG_BYTECODE) return refuse("image has unknown flags 0x%x", flags);
     for (int i = 0x30; i < IMG_HEADER; i++)

@@ -1,5 +1,5 @@
 /*
- * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 1), and every call
+ * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 2), and every call
  * into the bundle made under the budgets:
  *   - memory: JS_SetMemoryLimit(limits.memoryBytes) on the whole runtime;
  *   - watchdog: an interrupt handler that stops a call running longer than limits.watchdogMs.
@@ -366,10 +366,12 @@ HAL_FN(hal_entropy_read) { return JS_NewInt32(c, bh_entropy_read(H(0), A(1), A(2
 HAL_FN(hal_packet_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "packet") : -ENOENT); }
 HAL_FN(hal_packet_send) { return JS_NewInt32(c, bh_packet_send(H(0), A(1), A(2), A(3), A(4), A(5))); }
 HAL_FN(hal_packet_recv) { return JS_NewInt32(c, bh_packet_recv(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_packet_promote) { return JS_NewInt32(c, bh_packet_promote(H(0), A(1))); }
 HAL_FN(hal_packet_set_offloads) { return JS_NewInt32(c, bh_packet_set_offloads(H(0), A(1))); }
 
 /* packetPeek(h) answers a fresh array; packetPeek(h, out), out a Uint32Array of at least 7 elements,
- * writes the same seven values into it and answers 1 (no allocation per frame). */
+ * writes the same seven values into it and answers 1 (no allocation per frame). packetPeek(h, out, k)
+ * peeks the frame k places behind the next one. */
 HAL_FN(hal_packet_peek)
 {
     double info[7];
@@ -386,7 +388,7 @@ HAL_FN(hal_packet_peek)
         }
         out = (uint32_t *)(p + off);
     }
-    int r = bh_packet_peek(H(0), info);
+    int r = bh_packet_peek(H(0), info, argc > 2 && !JS_IsUndefined(argv[2]) ? A(2) : 0);
     if (out) {
         if (r > 0)
             for (int i = 0; i < 7; i++) out[i] = (uint32_t)info[i];
@@ -411,8 +413,8 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "streamRead", hal_stream_read, 3 },
     { "entropyOpen", hal_entropy_open, 1 },   { "entropyRead", hal_entropy_read, 3 },
     { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 6 },
-    { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 2 },
-    { "packetSetOffloads", hal_packet_set_offloads, 2 },
+    { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 3 },
+    { "packetPromote", hal_packet_promote, 2 }, { "packetSetOffloads", hal_packet_set_offloads, 2 },
 };
 
 /* Run before the bundle: the window must never be detached or resized, and __hal never changed. */

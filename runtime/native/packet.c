@@ -437,16 +437,29 @@ int bh_packet_send(int h, double woff, double len, double flags_d, double cs_d, 
     return (int)hash;
 }
 
-/* The next frame's [len, flags, csumStart, csumOffset, dstHi16, dstLo32, flowHash]: 1, or 0 (none),
- * -ENETDOWN, -EBADF. Completes NEEDS_CSUM first unless the port accepts partial checksums. */
-int bh_packet_peek(int h, double out[7])
+/* The port of handle h (NULL: *err is -EBADF, or -ENETDOWN when its link is down) and in *at the queue
+ * position of the frame k places behind the next one (k from JS: any double), -1 when there is none. A
+ * frame abandoned half-read is dropped first. */
+static struct port *queued_at(int h, double k, int *at, int *err)
 {
     struct port *p = get(h);
-    if (!p) return -EBADF;
-    if (!p->link_up) return -ENETDOWN;
+    *err = !p ? -EBADF : !p->link_up ? -ENETDOWN : 0;
+    if (*err) return NULL;
     if (p->rx_pos > 0) shift(p); /* a frame abandoned half-read is dropped */
-    if (!p->count) return 0;
-    struct frame *f = p->q[p->head];
+    *at = k >= 0 && k < p->count && k == (double)(unsigned)k ? (int)((p->head + (unsigned)k) % PORT_QUEUE_FRAMES) : -1;
+    return p;
+}
+
+/* The frame k places behind the next one (0: the next): [len, flags, csumStart, csumOffset, dstHi16,
+ * dstLo32, flowHash]; 1, or 0 (no such frame), -ENETDOWN, -EBADF. Completes NEEDS_CSUM first unless
+ * the port accepts partial checksums. */
+int bh_packet_peek(int h, double out[7], double k)
+{
+    int at, err;
+    struct port *p = queued_at(h, k, &at, &err);
+    if (!p) return err;
+    if (at < 0) return 0;
+    struct frame *f = p->q[at];
     if ((f->flags & PKT_F_NEEDS_CSUM) && !p->partial_csum) {
         if (f->refs > 1) { /* shared with another port: complete a private copy */
             struct frame *c = frame_new(f->len);
@@ -454,7 +467,7 @@ int bh_packet_peek(int h, double out[7])
             memcpy(c, f, sizeof *f + f->len);
             c->refs = 1;
             frame_put(f);
-            p->q[p->head] = f = c;
+            p->q[at] = f = c;
         }
         complete_checksum(f);
         f->flags = PKT_F_DATA_VALID;
@@ -469,6 +482,21 @@ int bh_packet_peek(int h, double out[7])
     out[4] = d[0] << 8 | d[1];
     out[5] = (double)((uint32_t)d[2] << 24 | d[3] << 16 | d[4] << 8 | d[5]);
     out[6] = flow_hash(d, f->len);
+    return 1;
+}
+
+/* Moves the frame k places behind the next one to the front; the k frames it passes keep their order.
+ * 1, or 0 (no such frame), -ENETDOWN, -EBADF. */
+int bh_packet_promote(int h, double k)
+{
+    int at, err;
+    struct port *p = queued_at(h, k, &at, &err);
+    if (!p) return err;
+    if (at < 0) return 0;
+    struct frame *f = p->q[at];
+    for (unsigned i = (unsigned)k; i > 0; i--)
+        p->q[(p->head + i) % PORT_QUEUE_FRAMES] = p->q[(p->head + i - 1) % PORT_QUEUE_FRAMES];
+    p->q[p->head] = f;
     return 1;
 }
 

@@ -240,7 +240,7 @@ export class NodeRuntime {
       ctx.setProp(hal, name, f);
       f.dispose();
     };
-    ctx.setProp(hal, 'abi', ctx.newNumber(1));
+    ctx.setProp(hal, 'abi', ctx.newNumber(2));
     ctx.setProp(hal, 'window', windowHandle);
     windowHandle.dispose();
     const bj = ctx.newString(JSON.stringify(board));
@@ -383,12 +383,13 @@ export class NodeRuntime {
       if (!inWindow(o, l)) return -EFAULT;
       return p.send(this.window.subarray(o, o + l), num(flags), num(cs), num(co));
     });
-    // With `out` (a Uint32Array of ≥ 7 elements) the seven values go into it and the answer is 1.
-    fn('packetPeek', (h, out) => {
+    // With `out` (a Uint32Array of ≥ 7 elements) the seven values go into it and the answer is 1; `k`
+    // (default 0) peeks the frame k places behind the next one.
+    fn('packetPeek', (h, out, k) => {
       const p = handle(h, 'packet')?.port;
       if (!p) return -EBADF;
       if (!p.linkUp) return -ENETDOWN;
-      const f = p.peek();
+      const f = p.peek(k === undefined || ctx.typeof(k) === 'undefined' ? 0 : num(k));
       if (!f) return 0;
       const d = f.data;
       const into = out !== undefined && ctx.typeof(out) === 'object';
@@ -408,6 +409,12 @@ export class NodeRuntime {
       if (!p) return -EBADF;
       if (!inWindow(o, l)) return -EFAULT;
       return p.recv(this.window.subarray(o, o + l), (num(flags) & PACKET_F_MORE) !== 0);
+    });
+    fn('packetPromote', (h, k) => {
+      const p = handle(h, 'packet')?.port;
+      if (!p) return -EBADF;
+      if (!p.linkUp) return -ENETDOWN;
+      return p.promote(num(k)) ? 1 : 0;
     });
     fn('packetSetOffloads', (h, offloads) => {
       const p = handle(h, 'packet')?.port;

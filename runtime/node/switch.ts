@@ -155,22 +155,38 @@ export class SwitchPort {
   }
 
   /**
-   * The next frame for the consumer, its checksum completed here unless the consumer accepts partial
-   * checksums; null when none. A frame abandoned half-read is dropped first.
+   * The frame `k` places behind the next one (0: the next) for the consumer, its checksum completed here
+   * unless the consumer accepts partial checksums; null when there is none. A frame abandoned half-read
+   * is dropped first.
    */
-  peek(): Frame | null {
+  peek(k = 0): Frame | null {
     if (this.rxPos > 0) this.shift();
-    let f = this.queue[this.qHead];
-    if (!f) return null;
+    if (!(Number.isInteger(k) && k >= 0 && k < this.queued)) return null;
+    const at = this.qHead + k;
+    let f = this.queue[at]!;
     if (f.flags & PACKET_F_NEEDS_CSUM && !this.acceptsPartialCsum) {
       // Another port may share the frame object: complete a private copy.
       const data = f.data.slice();
       completeChecksum(data, f.csumStart, f.csumOffset);
       f = { data, flags: PACKET_F_DATA_VALID, csumStart: 0, csumOffset: 0 };
-      this.queue[this.qHead] = f;
+      this.queue[at] = f;
       this.counters.csumCompleted++;
     }
     return f;
+  }
+
+  /**
+   * Moves the frame `k` places behind the next one to the front; the `k` frames it passes keep their
+   * order. False when there is no such frame. A frame abandoned half-read is dropped first, as by peek.
+   */
+  promote(k: number): boolean {
+    if (this.rxPos > 0) this.shift();
+    if (!(Number.isInteger(k) && k >= 0 && k < this.queued)) return false;
+    const q = this.queue;
+    const f = q[this.qHead + k]!;
+    for (let i = this.qHead + k; i > this.qHead; i--) q[i] = q[i - 1]!;
+    q[this.qHead] = f;
+    return true;
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM } from '../../firmware/devices/net';
+import { VIRTIO_NET_F_CSUM, VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_MQ } from '../../firmware/devices/net';
 import { Frontend } from '../../frontend/device';
 import { NetDriver } from '../../frontend/drivers/net';
 import type { NetDriverOptions, NetFrame } from '../../frontend/drivers/net';
@@ -117,6 +117,44 @@ test('a receiver that posts no buffers: its queue stops at the bound, the excess
     const c = portCounters((await n.stop()).stderr, 'net1');
     assert.is(c['rxDroppedQueueFull'], total - 16 - PORT_QUEUE_FRAMES, 'the excess is counted as rxDroppedQueueFull');
     assert.is(c['rxFrames'], 16 + PORT_QUEUE_FRAMES, 'rxFrames counts what net1 took');
+  });
+});
+
+test('multiqueue: a frame for a receive queue without buffers does not hold back the other queue (packetPeek k, packetPromote)', async () => {
+  const mqBoard = board({
+    devices: [
+      { type: 'net', service: 'net0', mac: hex(MAC0), queuePairs: 2 },
+      { type: 'net', service: 'net1', mac: hex(MAC1) },
+    ],
+    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } },
+  });
+  await withNative({ board: mqBoard }, async (n) => {
+    const [a, b] = await nics(n, { queueSize: 16, features: VIRTIO_NET_F_CTRL_VQ | VIRTIO_NET_F_MQ }, { queueSize: 16 });
+    const dev = a.dev;
+    const rx2 = await dev.setupQueue(2, 16); // receiveq2: no buffers yet
+    const tx2 = await dev.setupQueue(3, 16);
+    assert.is(await a.ctrl(4, 0, Uint8Array.of(2, 0)), 0, 'VQ_PAIRS_SET 2 → OK');
+    // Flow 1 (port 1111) leaves net0 on transmitq1, flow 2 (port 2222) on transmitq2: replies follow.
+    const out = (port: number) => udpFrame(MAC1, MAC0, new Uint8Array(20), { srcPort: port }).frame;
+    const reply = (port: number, tag: number) => udpFrame(MAC0, MAC1, Uint8Array.of(tag), { srcIp: [10, 0, 0, 2], dstIp: [10, 0, 0, 1], srcPort: 5678, dstPort: port }).frame;
+    await a.send([out(1111)]);
+    const o2 = out(2222);
+    const txBuf = dev.pool.alloc(12 + o2.length);
+    const bytes = dev.bus.port.bytes;
+    bytes.fill(0, txBuf, txBuf + 12);
+    bytes.set(o2, txBuf + 12);
+    tx2.add([{ off: txBuf, len: 12 + o2.length }], [], 1);
+    await tx2.kick();
+    assert.is((await receiveN(n, b, 2)).length, 2, 'both flows reached net1');
+    // Queued towards net0 in this order: flow 2's reply (receiveq2, no buffers), then flow 1's two.
+    await b.send([reply(2222, 0x21), reply(1111, 0x11), reply(1111, 0x12)]);
+    const got = await receiveN(n, a, 2);
+    assert.equal(got.map((f) => f.data[f.data.length - 1]), [0x11, 0x12], "flow 1's replies passed flow 2's, in order");
+    const rxBuf = dev.pool.alloc(2 * 1526);
+    for (let i = 0; i < 2; i++) rx2.add([], [{ off: rxBuf + i * 1526, len: 1526 }], i);
+    await rx2.kick();
+    await dev.bus.until(() => (rx2.reap(), rx2.done.size === 1), 5000, () => "flow 2's reply never reached receiveq2");
+    assert.is((await a.receive()).length, 0, 'nothing else on receiveq1');
   });
 });
 

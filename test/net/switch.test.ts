@@ -50,4 +50,26 @@ test('flow hash is the same in both directions and differs between flows', () =>
   assert.is(flowHash(ether(MAC0, HOST_MAC, 0x88b5, new Uint8Array(46))), 0, 'non-IP frames hash to 0');
 });
 
+test('peek(k) sees the frame k places behind the next; promote(k) moves it to the front, the others keep their order', () => {
+  const sw = new VirtualSwitch('t');
+  const tx = sw.attach('tx');
+  const rx = sw.attach('rx');
+  const frame = (tag: number) => ether(MAC1, MAC0, 0x88b5, Uint8Array.of(tag, ...new Uint8Array(45)));
+  for (const tag of [1, 2, 3, 4]) tx.send(frame(tag), 0, 0, 0);
+  const order = () => Array.from({ length: rx.queued }, (_, k) => rx.peek(k)!.data[14]);
+  assert.equal(order(), [1, 2, 3, 4]);
+  assert.is(rx.peek(4), null, 'no fifth frame');
+  assert.is(rx.peek(-1), null, 'no negative index');
+  assert.is(rx.peek(1.5), null, 'no fractional index');
+  assert.ok(rx.promote(2));
+  assert.equal(order(), [3, 1, 2, 4], 'the promoted frame first, the ones it passed in order behind it');
+  assert.is(rx.promote(4), false, 'nothing to promote past the end');
+  assert.ok(rx.promote(0), 'promote(0) is a no-op on the next frame');
+  assert.equal(order(), [3, 1, 2, 4]);
+  // A frame abandoned half-read is dropped first, as by peek: index 0 is then the frame after it.
+  assert.is(rx.recv(new Uint8Array(4), true), 4);
+  assert.ok(rx.promote(1));
+  assert.equal(order(), [2, 1, 4]);
+});
+
 test.run();
