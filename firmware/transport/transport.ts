@@ -499,9 +499,7 @@ export class Transport {
           return;
         }
         slot.notifies++;
-        slot.kicked[i] = 1;
-        slot.anyKicked = true;
-        this.kickedAny = true;
+        this.kick(slot, i);
         return;
       }
       default:
@@ -582,9 +580,28 @@ export class Transport {
     const f = slot.driverFeatures;
     q.live = new SplitQueue(this.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.host.fence);
     // A driver may have made buffers available before going live without a notify reaching us.
+    this.kick(slot, i);
+  }
+
+  /** Marks queue `i` of `slot` for the next pass, with the summary flags `runQueues` looks at first. */
+  private kick(slot: DeviceSlot, i: number): void {
     slot.kicked[i] = 1;
     slot.anyKicked = true;
     this.kickedAny = true;
+  }
+
+  /** Queues EVENT_CONFIG for `slot`, with the summary flags `flushPendingEvents` looks at first. */
+  private queueConfigEvent(slot: DeviceSlot): void {
+    slot.pendingConfigEvent = true;
+    slot.anyEvents = true;
+    this.eventsQueued = true;
+  }
+
+  /** Queues EVENT_USED for queue `i` of `slot`, with the same summary flags. */
+  private queueUsedEvent(slot: DeviceSlot, i: number): void {
+    slot.pendingUsedEvent[i] = 1;
+    slot.anyEvents = true;
+    this.eventsQueued = true;
   }
 
   private activate(slot: DeviceSlot): void {
@@ -594,16 +611,10 @@ export class Transport {
       queue: (i) => (i < slot.queues.length ? slot.queues[i]!.live : null),
       configChanged: () => {
         slot.configGeneration = (slot.configGeneration + 1) >>> 0;
-        slot.pendingConfigEvent = true;
-        slot.anyEvents = true;
-        this.eventsQueued = true;
+        this.queueConfigEvent(slot);
       },
       kick: (i) => {
-        if (i < slot.kicked.length) {
-          slot.kicked[i] = 1;
-          slot.anyKicked = true;
-          this.kickedAny = true;
-        }
+        if (i < slot.kicked.length) this.kick(slot, i);
       },
     };
     this.runDevice(slot, () => slot.device.activate(ctx));
@@ -632,9 +643,7 @@ export class Transport {
     slot.status |= DEVICE_NEEDS_RESET;
     slot.kicked.fill(0);
     slot.pendingUsedEvent.fill(0);
-    slot.pendingConfigEvent = true;
-    slot.anyEvents = true;
-    this.eventsQueued = true;
+    this.queueConfigEvent(slot);
   }
 
   /** Runs device code; guest faults and device-model exceptions stop only this device. */
@@ -696,9 +705,7 @@ export class Transport {
         if (!slot.queues[i]!.live) continue;
         const left = this.runQueue(slot, i);
         if (left && slot.live) {
-          slot.kicked[i] = 1;
-          slot.anyKicked = true;
-          this.kickedAny = true;
+          this.kick(slot, i);
           more = true;
         }
       }
@@ -717,11 +724,7 @@ export class Transport {
       const live = slot.queues[i]!.live;
       if (!live) continue;
       try {
-        if (live.publishUsed()) {
-          slot.pendingUsedEvent[i] = 1;
-          slot.anyEvents = true;
-          this.eventsQueued = true;
-        }
+        if (live.publishUsed()) this.queueUsedEvent(slot, i);
       } catch (e) {
         if (!(e instanceof GuestProtocolError)) throw e;
         this.markNeedsReset(slot, e.message, e.code);

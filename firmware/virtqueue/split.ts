@@ -418,13 +418,13 @@ export class SplitQueue {
   private readonly chains: (DescriptorChain | undefined)[];
   /** The three areas as word views (validated at SET_VQUEUE; GuestWindow.areaWords/areaHalves). */
   private readonly descWords: Uint32Array;
+  private readonly availHalves: Uint16Array;
+  private readonly usedWords: Uint32Array;
   /** The descriptor table as doubles, two per descriptor, for the memo test of `pop()` (DescriptorChain.memo0). */
   private readonly descDoubles: Float64Array;
   /** Scratch for turning a walked head descriptor's four words into its two memo doubles (one buffer). */
   private readonly headDoubles = new Float64Array(2);
   private readonly headWords = new Uint32Array(this.headDoubles.buffer);
-  private readonly availHalves: Uint16Array;
-  private readonly usedWords: Uint32Array;
   /** The pool bounds (GuestWindow.guestRange's check, inline on the per-descriptor path). */
   private readonly poolStart: number;
   private readonly winSize: number;

@@ -117,19 +117,6 @@ export class GuestWindow {
     else this.view.setUint32(off, v, true);
   }
 
-  /** Two consecutive u32 at `off` (a used-ring element: id, len) in one call. */
-  setU32Pair(off: number, a: number, b: number): void {
-    if (!(off >= 0 && off + 8 <= this.size)) this.outside(off, 8);
-    if ((off & 3) === 0) {
-      const i = off >>> 2;
-      this.words[i] = a;
-      this.words[i + 1] = b;
-    } else {
-      this.view.setUint32(off, a, true);
-      this.view.setUint32(off + 4, b, true);
-    }
-  }
-
   /** Copies [off, off+len) into a fresh private array: the one fetch of a guest structure. */
   copyOut(off: number, len: number): Uint8Array {
     this.check(off, len);

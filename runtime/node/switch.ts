@@ -160,9 +160,8 @@ export class SwitchPort {
    * is dropped first.
    */
   peek(k = 0): Frame | null {
-    if (this.rxPos > 0) this.shift();
-    if (!(Number.isInteger(k) && k >= 0 && k < this.queued)) return null;
-    const at = this.qHead + k;
+    const at = this.queuedAt(k);
+    if (at < 0) return null;
     let f = this.queue[at]!;
     if (f.flags & PACKET_F_NEEDS_CSUM && !this.acceptsPartialCsum) {
       // Another port may share the frame object: complete a private copy.
@@ -180,13 +179,19 @@ export class SwitchPort {
    * order. False when there is no such frame. A frame abandoned half-read is dropped first, as by peek.
    */
   promote(k: number): boolean {
-    if (this.rxPos > 0) this.shift();
-    if (!(Number.isInteger(k) && k >= 0 && k < this.queued)) return false;
+    const at = this.queuedAt(k);
+    if (at < 0) return false;
     const q = this.queue;
-    const f = q[this.qHead + k]!;
-    for (let i = this.qHead + k; i > this.qHead; i--) q[i] = q[i - 1]!;
+    const f = q[at]!;
+    for (let i = at; i > this.qHead; i--) q[i] = q[i - 1]!;
     q[this.qHead] = f;
     return true;
+  }
+
+  /** Where in `queue` the frame `k` places behind the next one is, -1 if none; drops a half-read frame first. */
+  private queuedAt(k: number): number {
+    if (this.rxPos > 0) this.shift();
+    return Number.isInteger(k) && k >= 0 && k < this.queued ? this.qHead + k : -1;
   }
 
   /**
