@@ -5,6 +5,7 @@
 #   build/bulkhead-fw, build/aarch64/bulkhead-fw   the partition firmware (runtime/native)
 #   build/bulkhead-ivshmem-server                  the ivshmem server (Debian ships none)
 #   build/bulkhead_port.node                       the Node addon behind runtime/native/port.mjs
+# and unpacks Debian's arm64 libmbedtls-dev into .cache/sysroot/aarch64 for the cross build.
 # Idempotent: a second run checks and returns in seconds. Runs as root on Debian 12 (CI).
 set -euo pipefail
 
@@ -18,7 +19,7 @@ SUDO=""
 log() { echo "setup-native: $*" >&2; }
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
-PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
+PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2 libmbedtls-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,14 +30,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- 2. QuickJS source from Debian trixie, through a private apt configuration ---------------------
 # The mirror is whatever this machine's apt already uses: taken from its sources at run time, so no
 # host name is written into the repository.
-QJS_SRC="$CACHE/quickjs/src"
-if [ ! -f "$QJS_SRC/quickjs.c" ]; then
-  APTDIR="$CACHE/apt"
-  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/src"
-  uri=""
+mirror_uri() {
+  local uri=""
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     # deb822: the first URIs line of a stanza whose suites are not -security
     uri=$(awk '/^URIs:/{u=$2} /^Suites:/{ if ($0 !~ /-security/ && u != "" && !done) {print u; done=1} }' /etc/apt/sources.list.d/debian.sources)
@@ -45,6 +42,15 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
     uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
   fi
   [ -n "$uri" ] || { log "cannot find a Debian mirror URI in /etc/apt/sources*"; exit 1; }
+  echo "$uri"
+}
+
+# --- 2. QuickJS source from Debian trixie, through a private apt configuration ---------------------
+QJS_SRC="$CACHE/quickjs/src"
+if [ ! -f "$QJS_SRC/quickjs.c" ]; then
+  APTDIR="$CACHE/apt"
+  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/src"
+  uri=$(mirror_uri)
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $QJS_SUITE main" > "$APTDIR/sources.list"
   APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
             -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "APT::Sandbox::User=root")
@@ -62,7 +68,28 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
   rm -rf "$QJS_SRC" && mv "$QJS_SRC.tmp" "$QJS_SRC"
 fi
 
-# --- 3. Build (make decides what is stale) ----------------------------------------------------------
+# --- 3. Debian's arm64 libmbedtls-dev for the cross-built firmware (SHA-256 of images) -----------
+# Downloaded and unpacked into .cache/sysroot/aarch64, never installed: a private apt configuration
+# for the arm64 architecture with an empty dpkg status, so the host's apt and dpkg are not touched.
+ARM_SYSROOT="$CACHE/sysroot/aarch64"
+if [ ! -f "$ARM_SYSROOT/usr/lib/aarch64-linux-gnu/libmbedcrypto.a" ]; then
+  APTDIR="$CACHE/apt-arm64"
+  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/debs"
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(mirror_uri) $suite main" > "$APTDIR/sources.list"
+  ARM_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+            -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "Dir::State::status=/dev/null"
+            -o "APT::Architectures::=arm64" -o "APT::Architecture=arm64" -o "APT::Sandbox::User=root")
+  log "fetching libmbedtls-dev:arm64 from $suite"
+  apt-get "${ARM_OPTS[@]}" -qq update
+  rm -f "$APTDIR/debs"/*.deb
+  (cd "$APTDIR/debs" && apt-get "${ARM_OPTS[@]}" -qq download libmbedtls-dev:arm64 >/dev/null)
+  rm -rf "$ARM_SYSROOT.tmp" && mkdir -p "$ARM_SYSROOT.tmp"
+  dpkg -x "$APTDIR"/debs/libmbedtls-dev_*_arm64.deb "$ARM_SYSROOT.tmp"
+  rm -rf "$ARM_SYSROOT" && mv "$ARM_SYSROOT.tmp" "$ARM_SYSROOT"
+fi
+
+# --- 4. Build (make decides what is stale) ----------------------------------------------------------
 JOBS=$(nproc 2>/dev/null || echo 2)
 make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=x86_64 all
 make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=aarch64 fw

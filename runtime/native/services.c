@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 enum stream_backing { ST_NULL, ST_STDIO, ST_PTY, ST_UNIX };
 
@@ -46,7 +46,6 @@ struct service {
 };
 
 static struct service svc[BH_MAX_SERVICES];
-static bh_watch_fn watch;
 
 /* --- command-line overrides: --service name=value ----------------------------------------------- */
 static struct { char name[64]; char value[512]; } overrides[BH_MAX_SERVICES];
@@ -69,8 +68,6 @@ const char *bh_services_override_for(const char *name)
         if (!strcmp(overrides[i].name, name)) return overrides[i].value;
     return NULL;
 }
-
-void bh_services_set_watch(bh_watch_fn fn) { watch = fn; }
 
 static int alloc(enum bh_svc_kind kind, const char *name)
 {
@@ -236,10 +233,13 @@ static int private_nonblock(int fd, int flags)
     return nfd;
 }
 
+static bool stream_event(int fd, uint32_t events, int h);
+
+static void watch(int fd, uint32_t events, int h) { bh_event_watch(fd, events, stream_event, h); }
+
 static void stream_watch(int h)
 {
     struct service *s = &svc[h];
-    if (!watch) return;
     if (s->listen_fd >= 0 && s->in_fd < 0) { watch(s->listen_fd, EPOLLIN, h); return; }
     if (s->in_fd >= 0) {
         uint32_t ev = s->in_armed ? EPOLLIN : 0;
@@ -303,12 +303,12 @@ static void stream_hangup(int h)
 {
     struct service *s = &svc[h];
     if (s->backing == ST_UNIX && s->in_fd >= 0) { /* client left: accept the next one */
-        if (watch) watch(s->in_fd, 0, h);
+        watch(s->in_fd, 0, h);
         close(s->in_fd);
         s->in_fd = s->out_fd = -1;
         s->want_out = false;
     } else if (s->backing == ST_STDIO && s->in_fd >= 0) { /* stdin closed: output goes on */
-        if (watch) watch(s->in_fd, 0, h);
+        watch(s->in_fd, 0, h);
         close(s->in_fd);
         s->in_fd = -1;
         return;
@@ -349,10 +349,10 @@ int bh_stream_read(int h, double woff, double maxlen)
     return (int)n;
 }
 
-/* Called by the loop for a stream fd; returns true when the firmware should hear of it (onService).
- * Input is reported once, then unwatched until the firmware reads again: a firmware that has no
- * buffers for console input does not make the loop spin, and nothing is queued on our side. */
-bool bh_stream_event(int h, int fd, uint32_t events)
+/* A stream fd is ready (event.c calls this from the loop); returns true when the firmware should hear
+ * of it (onService). Input is reported once, then unwatched until the firmware reads again: a firmware
+ * that has no buffers for console input does not make the loop spin, and nothing is queued on our side. */
+static bool stream_event(int fd, uint32_t events, int h)
 {
     struct service *s = get(h, BH_SVC_STREAM);
     bool notify = false;
@@ -361,7 +361,7 @@ bool bh_stream_event(int h, int fd, uint32_t events)
         int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) return false;
         if (s->in_fd >= 0) { close(c); return false; } /* one client at a time */
-        if (watch) watch(fd, 0, h);
+        watch(fd, 0, h);
         s->in_fd = s->out_fd = c;
         s->in_armed = true;
         stream_watch(h);
