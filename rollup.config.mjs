@@ -26,7 +26,7 @@ export default [
     plugins: [typescript({ tsconfig: './firmware/tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false } })],
   },
   {
-    input: 'frontend/sim.ts',
+    input: 'frontend/index.ts',
     output: { file: 'dist/sim.mjs', format: 'es', sourcemap: true },
     external: (id) => id.startsWith('node:') || id === 'quickjs-emscripten',
     plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts'] })],
