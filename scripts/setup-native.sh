@@ -16,7 +16,9 @@ QJS_SUITE=trixie
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-log() { echo "setup-native: $*" >&2; }
+# Progress: every line says how long setup has run; each stage says when it starts and how long it took.
+log() { echo "setup-native [${SECONDS}s]: $*" >&2; }
+stage() { local name=$1 t=$SECONDS; shift; log "$name ..."; "$@"; log "$name done in $((SECONDS - t))s"; }
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
 PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2 libmbedtls-dev)
@@ -91,6 +93,7 @@ fi
 
 # --- 4. Build (make decides what is stale) ----------------------------------------------------------
 JOBS=$(nproc 2>/dev/null || echo 2)
-make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=x86_64 all
-make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=aarch64 fw
+# make decides what is stale; a build from scratch compiles QuickJS twice (about a minute each on 2 cores)
+stage "build x86_64 (QuickJS, firmware, ivshmem server, node addon, loadgen)" make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=x86_64 all
+stage "build aarch64 firmware (cross)" make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=aarch64 fw
 log "ok: $(cd "$ROOT" && ls build/bulkhead-fw build/aarch64/bulkhead-fw build/bulkhead-ivshmem-server build/bulkhead_port.node | tr '\n' ' ')"

@@ -27,7 +27,7 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { loadgenOptions } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions } from './_shared.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -39,10 +39,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADGEN = join(root, 'build/bulkhead-loadgen');
 const DISK_BYTES = 64 << 20;
 
-export async function run({ emit, args = [] }) {
+export const options = LOADGEN_OPTIONS;
+
+export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd, eventfdFloor } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
 
   // The floors, pinned: the best of three short runs each.
   const cross = cpus().length >= 2;

@@ -1,13 +1,13 @@
 // `bulkhead bench qemu`: dd throughput in a QEMU guest on a Bulkhead virtio-blk disk (the native
 // backend, across the ivshmem window, every buffer bounced) against QEMU's own virtio-blk-pci over
 // the same kind of image file, in the same guest and the same run. Same shape as scripts/bench/*.mjs:
-// scripts/bench/qemu.mjs can be `export * from '../qemu/bench.mjs'`.
+// scripts/bench/qemu.mjs is `export * from '../qemu/bench.mjs'` (run it as `npx bulkhead bench qemu --runtime native`).
 import { runQemu } from './run.mjs';
 
 export const runtimes = ['native'];
 
-export async function run({ runtime = 'native', emit, args = [] }) {
-  const r = await runQemu({ scenarios: ['bench'], peer: 'native', quiet: args.includes('--json') });
+export async function run({ runtime = 'native', emit, opts }) {
+  const r = await runQemu({ scenarios: ['bench'], peer: 'native', quiet: opts.json });
   if (!r.pass || !r.console?.bench?.length) {
     throw new Error(`qemu bench failed: ${r.error ?? JSON.stringify(r.scenarios.bench ?? {})} (guest console log: ${r.consoleLog})`);
   }
@@ -31,18 +31,4 @@ export async function run({ runtime = 'native', emit, args = [] }) {
 function round(v, d = 1) {
   const f = 10 ** d;
   return Math.round(v * f) / f;
-}
-
-// standalone: node scripts/qemu/bench.mjs [--json]
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const json = process.argv.includes('--json');
-  const rows = [];
-  await run({ runtime: 'native', args: process.argv.slice(2), emit: (scenario, metric, value, unit) => {
-    const row = { scenario, runtime: 'native', metric, value, unit };
-    rows.push(row);
-    if (json) console.log(JSON.stringify(row));
-  } });
-  if (!json) for (const r of rows) console.log(`${r.scenario.padEnd(26)} ${r.metric.padEnd(22)} ${String(r.value).padStart(10)} ${r.unit}`);
 }
