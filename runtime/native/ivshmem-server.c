@@ -233,13 +233,15 @@ int main(int argc, char **argv)
 
     char shm_path[256];
     snprintf(shm_path, sizeof shm_path, "%s%s", shm_name[0] == '/' ? "" : "/", shm_name);
+    /* Before anything is created: a unix socket path has at most 107 bytes (sun_path). */
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(sock_path) >= sizeof sa.sun_path)
+        die("socket path too long: %s is %zu bytes, a unix socket path takes at most %zu (use a shorter folder)", sock_path, strlen(sock_path), sizeof sa.sun_path - 1);
     shm_name = strdup(shm_path);
     shm_fd = shm_open(shm_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (shm_fd < 0) die("shm_open %s: %s", shm_name, strerror(errno));
     if (ftruncate(shm_fd, size) < 0) die("ftruncate %s: %s", shm_name, strerror(errno));
 
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(sock_path) >= sizeof sa.sun_path) die("socket path too long");
     strcpy(sa.sun_path, sock_path);
     unlink(sock_path);
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
