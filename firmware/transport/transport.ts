@@ -175,12 +175,12 @@ export class Transport {
     return more;
   }
 
-  /** A backing service reported input or room: let every live device look. */
-  serviceEvent(): boolean {
+  /** Backing service `h` reported input, room or completions: let every live device that may own it look. */
+  serviceEvent(h: number): boolean {
     this.running = null;
     let more = false;
     for (const slot of this.slots) {
-      if (!slot.live) continue;
+      if (!slot.live || !slot.device.ownsService(h)) continue;
       more = this.runQueue(slot, SERVICE) || more;
       this.flushUsed(slot);
     }
