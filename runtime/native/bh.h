@@ -7,7 +7,7 @@
  *   4  main.c                                     arguments, wiring, seccomp, then the loop
  *   3  loop.c                 loop.h              the event loop: waits, calls into the bundle
  *   2  js.c                   js.h                QuickJS and __hal: the bundle's view of floors 0-1
- *   1  services.c packet.c    services.h          backing services (storage, stream, entropy, packet)
+ *   1  services.c storage-aio.c packet.c  services.h   backing services (storage, stream, entropy, packet)
  *      image.c                image.h             partition images
  *   0  log.c window.c lines.c uio.c clock.c event.c file.c seccomp.c    bh.h (this file)
  *      ivshmem-client.c       ivshmem-client.h
@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define BH_ABI 2
+#define BH_ABI 3
 #define BH_MAX_SERVICES 16
 #define BH_MAX_WATCHES 64 /* fds in the epoll set (event.c) */
 
@@ -94,6 +94,7 @@ uint32_t bh_event_take_due(void);    /* bit h: onService(h) is due; clears them 
 uint8_t *bh_read_file(const char *path, size_t *len);
 
 /* seccomp.c */
-int bh_seccomp_install(void);
+int bh_seccomp_install(void);  /* TSYNC: covers every thread (the aio workers) */
+void bh_drop_capabilities(void); /* this thread's; capabilities are per thread */
 
 #endif

@@ -5,6 +5,9 @@
  *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
  *   timerfd                -> bulkhead.onTimer()
  *   stream fds             -> services.c: input or room makes onService(h) due
+ *   storage eventfds       -> services.c: asynchronous requests finished (storage-aio.c) make onService(h) due;
+ *                             after every turn the loop submits what the calls queued and takes at once what
+ *                             finished inside the submit (page-cache hits)
  *   TAP fds                -> packet.c: frames into the switch; a delivery makes the port's onService(h) due
  *   due service handles    -> bulkhead.onService(h), once the calls of this wake-up returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
@@ -131,7 +134,8 @@ static int stop(const char *why)
 }
 
 /* SIGUSR1: the backend's counters as one line on stderr, written whole (one writer, so a reader
- * that sees the line sees every earlier log line too), then "[fw] calls {json}": how often each entry
+ * that sees the line sees every earlier log line too), then "[fw] storage {json}" (each storage
+ * service's engine and counters), then "[fw] calls {json}": how often each entry
  * point ran and for how long (bh_js_call_times; the benchmarks' JS time per request). */
 static void write_line(const char *prefix, char *s)
 {
@@ -156,6 +160,8 @@ static void dump_stats(void)
     char *s = bh_js_stats();
     if (!s) { bh_log(BH_LOG_WARN, "stats: the firmware returned none"); return; }
     write_line("[fw] stats ", s);
+    s = bh_storage_stats();
+    if (s) write_line("[fw] storage ", s);
     s = bh_js_call_times();
     if (s) write_line("[fw] calls ", s);
 }
@@ -182,6 +188,18 @@ int bh_loop_run(void)
             pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
+        /* Storage requests the calls of this turn submitted go to the kernel together; what they
+         * finished at once (page-cache hits complete inside the submit) is taken now, not a turn later. */
+        bh_storage_flush_submissions();
+        for (int round = 0; round < 4; round++) {
+            uint32_t ready = bh_storage_take_ready();
+            if (!ready) break;
+            for (; ready; ready &= ready - 1) {
+                double a[1] = { __builtin_ctz(ready) };
+                pending = bh_js_call("onService", 1, a) == 1;
+            }
+            bh_storage_flush_submissions();
+        }
         if (busy_poll_ms > 0 && n > 0) poll_until = bh_now_ms() + busy_poll_ms;
     }
 }

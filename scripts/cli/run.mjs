@@ -1,5 +1,6 @@
 // `bulkhead run IMAGE`: a partition image on the native runtime (build/bulkhead-fw; docs/native.md).
 // With --arch aarch64 the cross-built firmware runs under qemu-aarch64-static -cpu cortex-a57.
+import { Option } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,8 @@ export function define(cmd) {
     .option('--ivshmem <socket>', "the ivshmem server's unix socket (the window and doorbells); without it, --shm")
     .option('--shm <file>', 'a file (e.g. /dev/shm/NAME) as the window, for tests without an ivshmem server')
     .option('--uio <device>', 'an ivshmem-doorbell device inside a VM: /dev/uioN (runtime/native/linux/bulkhead_uio.ko)')
-    .option('--service <name=value>', "override a service's backing: disk0=PATH, ro:PATH; console0=stdio|null|pty|unix:PATH; net0=tap:IF|switch:NAME (repeatable)", collect, [])
+    .option('--service <name=value>', "override a service's backing: disk0=PATH[,ro][,direct][,sync|,async] (or ro:PATH); console0=stdio|null|pty|unix:PATH; net0=tap:IF|switch:NAME (repeatable)", collect, [])
+    .addOption(new Option('--aio <engine>', 'asynchronous storage engine: auto (io_uring where the kernel allows it, else a thread pool) or threads (BULKHEAD_AIO=threads too)').choices(['auto', 'threads']))
     .option('--busy-poll <us>', "poll this many microseconds after each event before sleeping (default: the board's runtime.busyPollUs)", nonNegative)
     .option('--log-level <n>', 'log level: 0 errors … 3 debug', (v) => String(Number(v)))
     .option('--no-seccomp', 'do not lock down with seccomp (debugging only)')
@@ -31,6 +33,7 @@ export function run(o, [image]) {
   for (const k of ['ivshmem', 'shm', 'uio']) if (o[k]) args.push(`--${k}`, o[k]);
   for (const s of o.service) args.push('--service', s);
   if (o.busyPoll !== undefined) args.push('--busy-poll', String(o.busyPoll));
+  if (o.aio) args.push('--aio', o.aio);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   if (!o.seccomp) args.push('--no-seccomp');
   const [cmd, argv] = o.arch === 'aarch64' ? ['qemu-aarch64-static', ['-cpu', 'cortex-a57', fw, ...args]] : [fw, args];
