@@ -204,6 +204,8 @@ export function buildInitramfs(kver, kroot, mod) {
   const root = path.join(CACHE, `initramfs-${key}.d`);
   const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
+  // the library module both transports build on (frontend/linux/bulkhead_window.c), loaded first
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_window.ko'), path.join(root, 'lib/modules/bulkhead_window.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
@@ -212,7 +214,7 @@ export function buildInitramfs(kver, kroot, mod) {
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_window.ko + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
 // a fresh initramfs tree: directories, static busybox, the named kernel modules with their
