@@ -170,9 +170,10 @@ EXPORT_SYMBOL_GPL(bh_read_header);
 /* pool allocator and dma_map_ops                                     */
 
 /* Once per device, before anything can call the DMA operations. */
-void bh_pool_setup(struct bh_pool *p, struct device *dev)
+void bh_pool_setup(struct bh_pool *p, struct device *dev, const struct bh_pool_hooks *hooks)
 {
 	p->dev = dev;
+	p->hooks = hooks;
 	spin_lock_init(&p->lock);
 }
 EXPORT_SYMBOL_GPL(bh_pool_setup);
@@ -282,8 +283,8 @@ static struct bh_pool *dev_to_pool(struct device *dev)
 	return dev_get_drvdata(dev);
 }
 
-/* find the mapping that starts at @off; returns its index or -1 */
-static long bh_map_index(struct bh_pool *p, dma_addr_t off)
+/* the mapping that starts at @off: its granule index, or -1 */
+long bh_pool_map_index(struct bh_pool *p, dma_addr_t off)
 {
 	u32 pos;
 
@@ -294,6 +295,7 @@ static long bh_map_index(struct bh_pool *p, dma_addr_t off)
 		return -1;
 	return pos;
 }
+EXPORT_SYMBOL_GPL(bh_pool_map_index);
 
 static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
 			      size_t size, enum dma_data_direction dir, unsigned long attrs)
@@ -304,6 +306,10 @@ static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned lo
 
 	if (!p || !p->maps || size > p->max_map)
 		return DMA_MAPPING_ERROR;
+	if (p->hooks && p->hooks->may_map && !p->hooks->may_map(p))
+		return DMA_MAPPING_ERROR;
+	if (p->hooks && p->hooks->before_map)
+		p->hooks->before_map(p);
 	off = bh_pool_alloc(p, size ? size : 1, BH_GRANULE);
 	if (!off)
 		return DMA_MAPPING_ERROR;
@@ -326,12 +332,14 @@ static void bh_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
 
 	if (!p)
 		return;
-	pos = bh_map_index(p, addr);
+	pos = bh_pool_map_index(p, addr);
 	if (pos < 0 || p->maps[pos].coherent) {
 		dev_err_ratelimited(dev, "unmap of unknown DMA address %#llx\n", (u64)addr);
 		return;
 	}
 	m = p->maps[pos];
+	if (p->hooks && p->hooks->unmapped)
+		p->hooks->unmapped(p, pos);
 	if ((dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) && !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
 		memcpy(m.cpu, p->win + addr, min_t(size_t, size, m.size));
 	p->maps[pos].size = 0;
@@ -439,7 +447,7 @@ static void *bh_alloc(struct device *dev, size_t size, dma_addr_t *handle, gfp_t
 	struct bh_pool *p = dev_to_pool(dev);
 	u32 off, pos;
 
-	if (!p || !p->maps)
+	if (!p || !p->maps || (p->hooks && p->hooks->may_map && !p->hooks->may_map(p)))
 		return NULL;
 	off = bh_pool_alloc(p, size, PAGE_SIZE);
 	if (!off)
@@ -461,7 +469,7 @@ static void bh_free(struct device *dev, size_t size, void *vaddr, dma_addr_t han
 
 	if (!p)
 		return;
-	pos = bh_map_index(p, handle);
+	pos = bh_pool_map_index(p, handle);
 	if (pos < 0 || !p->maps[pos].coherent)
 		return;
 	p->maps[pos].size = 0;

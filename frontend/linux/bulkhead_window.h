@@ -35,6 +35,18 @@ struct bh_pool_map {
 	u8 coherent;
 };
 
+struct bh_pool;
+
+/* What a transport may add to the DMA operations (each optional). */
+struct bh_pool_hooks {
+	/* false refuses new mappings (e.g. while requests in flight are being failed) */
+	bool (*may_map)(struct bh_pool *p);
+	/* before every new streaming mapping */
+	void (*before_map)(struct bh_pool *p);
+	/* the driver unmaps the streaming mapping that starts at granule @pos */
+	void (*unmapped)(struct bh_pool *p, u32 pos);
+};
+
 /* The frontend-managed pool of a window: vrings and bounce buffers. */
 struct bh_pool {
 	struct device *dev;	/* for log lines */
@@ -42,6 +54,7 @@ struct bh_pool {
 	u32 pool_off;		/* [pool_off, pool_off + pool_size) of the window */
 	u32 pool_size;
 	size_t max_map;		/* largest single streaming mapping */
+	const struct bh_pool_hooks *hooks;	/* the transport's, or NULL */
 	spinlock_t lock;
 	unsigned long *map;	/* one bit per granule */
 	struct bh_pool_map *maps;	/* per granule: the mapping starting there */
@@ -71,11 +84,12 @@ struct bh_header {
 	u16 backend_peer;
 };
 
-void bh_pool_setup(struct bh_pool *p, struct device *dev);
+void bh_pool_setup(struct bh_pool *p, struct device *dev, const struct bh_pool_hooks *hooks);
 int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t max_map);
 void bh_pool_free(struct bh_pool *p);
 u32 bh_pool_alloc(struct bh_pool *p, size_t size, u32 align);
 void bh_pool_release(struct bh_pool *p, u32 off, size_t size);
+long bh_pool_map_index(struct bh_pool *p, dma_addr_t off);
 extern const struct dma_map_ops bh_pool_dma_ops;
 
 int bh_ivshmem_open(struct pci_dev *pdev, struct bh_ivshmem *iv, const char *name);
