@@ -1,6 +1,7 @@
-// The seeded blk integrity workload (test/shared/blk-integrity.suite.ts) on the simulator;
+// The seeded blk integrity workload (test/shared/blk-integrity.suite.ts) on the simulator, once per transport;
 // test/native/shared-blk-integrity.test.ts runs it on the native runtime. BLK_SEED replays another seed.
 import { sim } from '../shared/backends';
+import { everyTransport } from '../shared/suite';
 import { register } from '../shared/blk-integrity.suite';
 
-register(sim);
+everyTransport(register, sim);
