@@ -1578,17 +1578,6 @@ static void bh_vdev_release(struct device *dev)
 	kfree(to_bh_vdev(vdev));
 }
 
-static const char *bh_dev_type_name(u32 id)
-{
-	switch (id) {
-	case VIRTIO_ID_NET: return "net";
-	case VIRTIO_ID_BLOCK: return "block";
-	case VIRTIO_ID_CONSOLE: return "console";
-	case VIRTIO_ID_RNG: return "rng";
-	default: return "other";
-	}
-}
-
 static void bh_add_device(struct bh_transport *t, u16 n)
 {
 	u8 resp[VMSG_MAX_SIZE];
@@ -1632,7 +1621,7 @@ static void bh_add_device(struct bh_transport *t, u16 n)
 	vd->vdev.config = &bh_config_ops;
 
 	dev_info(&t->pdev->dev, "device %u: virtio %s (id %u), config %u bytes, %u queue(s)\n",
-		 n, bh_dev_type_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
+		 n, bh_virtio_id_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
 
 	/* prime the config generation */
 	if (vd->config_size) {

@@ -21,6 +21,7 @@
 #include <linux/bitmap.h>
 #include <linux/dma-map-ops.h>
 #include <linux/scatterlist.h>
+#include <linux/virtio_ids.h>
 #include <asm/unaligned.h>
 
 #include "bulkhead_msg.h"
@@ -111,6 +112,19 @@ void bh_ivshmem_ring(struct bh_ivshmem *iv, u16 peer, u16 vector)
 	iowrite32(((u32)peer << 16) | vector, iv->regs + IVSHMEM_DOORBELL);
 }
 EXPORT_SYMBOL_GPL(bh_ivshmem_ring);
+
+/* A virtio device ID for log lines. */
+const char *bh_virtio_id_name(u32 id)
+{
+	switch (id) {
+	case VIRTIO_ID_NET: return "net";
+	case VIRTIO_ID_BLOCK: return "block";
+	case VIRTIO_ID_CONSOLE: return "console";
+	case VIRTIO_ID_RNG: return "rng";
+	default: return "other";
+	}
+}
+EXPORT_SYMBOL_GPL(bh_virtio_id_name);
 
 /* ------------------------------------------------------------------ */
 /* window header                                                      */

@@ -97,6 +97,7 @@ void bh_ivshmem_ring(struct bh_ivshmem *iv, u16 peer, u16 vector);
 const char *bh_read_header(const u8 *win, u32 bar_len, u16 my_peer, u32 transport,
 			   u8 *copy, struct bh_header *h);
 bool bh_range_ok(u32 off, u32 len, u32 limit);
+const char *bh_virtio_id_name(u32 id);
 bool bh_overlap(u32 a, u32 alen, u32 b, u32 blen);
 
 #endif /* BULKHEAD_WINDOW_H */

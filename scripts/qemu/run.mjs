@@ -3,7 +3,7 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--transport msg|regblock] [--keep] [--json] [--timeout S]
 //
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
@@ -206,6 +206,8 @@ export function buildInitramfs(kver, kroot, mod) {
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
   // the library module both transports build on (frontend/linux/bulkhead_window.c), loaded first
   fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_window.ko'), path.join(root, 'lib/modules/bulkhead_window.ko'));
+  // transport regblock's module (frontend/linux/bulkhead_regblock.c): /init loads it instead when bh.module says so
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_regblock.ko'), path.join(root, 'lib/modules/bulkhead_regblock.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
@@ -214,7 +216,7 @@ export function buildInitramfs(kver, kroot, mod) {
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_window.ko + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_window.ko + bulkhead_ivshmem.ko + bulkhead_regblock.ko, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
 // a fresh initramfs tree: directories, static busybox, the named kernel modules with their
@@ -306,10 +308,13 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p.exited) p.kill('SIGKILL');
 }
 
-// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs;
-// its backings are relative to the run directory (the backend's working directory)
-function boardFor(withNet) {
-  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
+// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs,
+// or boards/qemu-regblock.json (with net) for transport regblock; its backings are relative to the run
+// directory (the backend's working directory)
+function boardFor(withNet, transport = 'msg') {
+  const name = transport === 'regblock' ? 'qemu-regblock.json' : withNet ? 'qemu-net.json' : 'qemu-ivshmem.json';
+  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', name), 'utf8'));
+  if ((board.transport ?? 'msg') !== transport) throw new Error(`board ${board.name} speaks ${board.transport}, the run wants ${transport}`);
   if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
   return board;
 }
@@ -372,7 +377,7 @@ const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
 async function startBackendVm(run) {
   const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
     '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
-    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
+    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init',
     '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
     '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
   fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
@@ -640,7 +645,7 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net'), opts.transport ?? 'msg'), netns: null,
     vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
   };
   const needsBackend = !scenarios.every((s) => s === 'noback');
@@ -668,7 +673,9 @@ export async function runQemu(opts = {}) {
     const seed = crashSeed(opts);
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    // no_timer_check: Linux's IO-APIC timer check fails when a starved TCG guest misses ticks (a loaded host)
+    const module = (opts.transport ?? 'msg') === 'regblock' ? ' bh.module=bulkhead_regblock' : '';
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init${module} bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
@@ -774,6 +781,10 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = true;
     else if (a === '--timeout') o.timeout = Number(argv[++i]);
     else if (a === '--kernel-args') o.kernelArgs = argv[++i];
+    else if (a === '--transport') {
+      o.transport = argv[++i];
+      if (!['msg', 'regblock'].includes(o.transport)) throw new Error(`--transport msg|regblock (mmio cannot be emulated: QEMU 7.2 forwards no MMIO to another process), not ${o.transport}`);
+    }
     else if (a === '-h' || a === '--help') o.help = true;
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else o.scenarios.push(a);
@@ -786,7 +797,8 @@ export async function run(args) {
   let o;
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--transport msg|regblock] [--keep] [--json] [--timeout S]
+--transport regblock: board qemu-regblock, the guest loads bulkhead_regblock.ko (docs/transport.md)
 --backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
 scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
