@@ -1,5 +1,6 @@
-// `bulkhead sim [--board B] [--blk path.img[,ro]]… [--script file.mjs] [--verbose]`
-// Boots the firmware in the node runtime on a board (default host-sim), adds a virtio-blk device per
+// `bulkhead sim [--board B] [--transport msg|regblock|mmio] [--blk path.img[,ro]]… [--script file.mjs] [--verbose]`
+// Boots the firmware in the node runtime on a board (default host-sim; --transport replaces the
+// board's transport, docs/transport.md), adds a virtio-blk device per
 // --blk image, attaches the TypeScript frontend driver model and either runs your script
 // (`export default async ({ sim, frontend, drivers }) => {…}`) or checks every device once and prints
 // the backend's counters.
@@ -10,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function parse(args) {
-  const o = { board: 'host-sim', blk: [], script: null, verbose: false };
+  const o = { board: 'host-sim', transport: null, blk: [], script: null, verbose: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const val = () => {
@@ -18,6 +19,7 @@ function parse(args) {
       return args[++i];
     };
     if (a === '--board') o.board = val();
+    else if (a === '--transport') o.transport = val();
     else if (a === '--blk') o.blk.push(val());
     else if (a === '--script') o.script = resolve(val());
     else if (a === '--verbose') o.verbose = true;
@@ -30,6 +32,10 @@ export async function run(args) {
   const o = parse(args);
   const sim$ = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const board = sim$.loadBoard(o.board);
+  if (o.transport) {
+    if (!['msg', 'regblock', 'mmio'].includes(o.transport)) throw new Error(`--transport ${o.transport}: one of msg, regblock, mmio`);
+    board.transport = o.transport;
+  }
   o.blk.forEach((spec, n) => {
     const [path, ...flags] = spec.split(',');
     if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`--blk ${path}: no such image file (create one with: truncate -s 64M ${path})`);
@@ -42,7 +48,7 @@ export async function run(args) {
   const sim = await sim$.createSim({ board, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
   const frontend = await sim.frontend();
   const name = (id) => ({ 1: 'net', 2: 'blk', 3: 'console', 4: 'rng' })[id] ?? `id${id}`;
-  console.log(`board ${board.name}: ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
+  console.log(`board ${board.name} (transport ${sim.layout.transport}): ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
   try {
     if (o.script) {
       const mod = await import(pathToFileURL(o.script).href);
