@@ -344,6 +344,7 @@ export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRu
   tryEdit((x) => (x.input ? (delete x.input, true) : false));
   for (let i = (best.ops?.length ?? 0) - 1; i >= 0; i--) tryEdit((x) => (x.ops!.splice(i, 1), true));
   tryEdit((x) => (x.live ? ((x.live = false), true) : false));
+  if (best.ops && !best.live) tryEdit((x) => (x.desc || x.avail ? ((x.desc = ''), (x.avail = ''), true) : false)); // ring bytes only matter on a live rng
   tryEdit((x) => (x.kicks > 1 ? ((x.kicks = 1), true) : false));
   for (let i = best.messages.length - 1; i >= 0; i--) tryEdit((x) => (x.messages.splice(i, 1), true));
   for (let i = best.window.length - 1; i >= 0; i--) tryEdit((x) => (x.window.splice(i, 1), true));
