@@ -75,6 +75,16 @@ static unsigned int max_map_kb = 256;
 module_param(max_map_kb, uint, 0444);
 MODULE_PARM_DESC(max_map_kb, "largest single DMA mapping in KiB (default 256)");
 
+/*
+ * Streaming mappings of at least this many bytes start on a multiple of it in the window: a block
+ * request's data then reaches a backend whose image is opened O_DIRECT aligned as the host wants it
+ * (512 bytes, a disk's logical block; 4096 for a 4Kn disk), so it is not bounced there again. Smaller
+ * mappings (blk headers, status bytes, net headers) keep the pool's 64-byte granule.
+ */
+static unsigned int data_align = 512;
+module_param(data_align, uint, 0444);
+MODULE_PARM_DESC(data_align, "window alignment of DMA mappings of at least this size, a power of two 64..4096 (default 512)");
+
 enum bh_state {
 	BH_DETACHED,	/* no backend attached */
 	BH_ATTACHING,	/* discovery in progress: requests allowed */
@@ -354,7 +364,7 @@ static int bh_pool_attach(struct bh_transport *t)
 	unsigned long flags;
 	int err;
 
-	err = bh_pool_init(&t->pool, t->win, t->lay.pool_off, t->lay.pool_size, (size_t)max_map_kb * 1024);
+	err = bh_pool_init(&t->pool, t->win, t->lay.pool_off, t->lay.pool_size, (size_t)max_map_kb * 1024, data_align);
 	if (err)
 		return err;
 	tags = vzalloc(array_size(t->pool.units, sizeof(*tags)));
@@ -1897,6 +1907,11 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	BUILD_BUG_ON(offsetof(struct bh_transport, pool) != 0);
 
+	if (data_align < BH_GRANULE || data_align > PAGE_SIZE || !is_power_of_2(data_align)) {
+		dev_err(&pdev->dev, "data_align=%u is not a power of two from %u to %lu\n", data_align,
+			BH_GRANULE, PAGE_SIZE);
+		return -EINVAL;
+	}
 	t = devm_kzalloc(&pdev->dev, sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;

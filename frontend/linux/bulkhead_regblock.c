@@ -66,6 +66,11 @@ static unsigned int max_map_kb = 256;
 module_param(max_map_kb, uint, 0444);
 MODULE_PARM_DESC(max_map_kb, "largest single DMA mapping in KiB (default 256)");
 
+/* as bulkhead_ivshmem.ko's: large mappings aligned for an O_DIRECT backend (bh_pool_init) */
+static unsigned int data_align = 512;
+module_param(data_align, uint, 0444);
+MODULE_PARM_DESC(data_align, "window alignment of DMA mappings of at least this size, a power of two 64..4096 (default 512)");
+
 enum rb_state {
 	RB_DETACHED,	/* no backend attached */
 	RB_ATTACHED,	/* devices registered */
@@ -784,7 +789,7 @@ static void rb_try_attach(struct rb_transport *t)
 	}
 	if (t->have_failed_gen && t->failed_gen == t->hdr.generation)
 		goto out;	/* the backend that failed: wait for it to reboot */
-	if (bh_pool_init(&t->pool, t->win, t->hdr.pool_off, t->hdr.pool_size, (size_t)max_map_kb * 1024))
+	if (bh_pool_init(&t->pool, t->win, t->hdr.pool_off, t->hdr.pool_size, (size_t)max_map_kb * 1024, data_align))
 		goto out;
 	WRITE_ONCE(*(__le16 *)(t->win + BH_HDR_FRONTEND_PEER), cpu_to_le16(t->iv.my_peer));
 	WRITE_ONCE(*(__le32 *)(t->win + BH_HDR_FRONTEND_STATE), cpu_to_le32(BH_FRONTEND_ATTACHED));
@@ -849,6 +854,11 @@ static int rb_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	int err;
 
 	BUILD_BUG_ON(offsetof(struct rb_transport, pool) != 0);
+	if (data_align < BH_GRANULE || data_align > PAGE_SIZE || !is_power_of_2(data_align)) {
+		dev_err(&pdev->dev, "data_align=%u is not a power of two from %u to %lu\n", data_align,
+			BH_GRANULE, PAGE_SIZE);
+		return -EINVAL;
+	}
 	t = devm_kzalloc(&pdev->dev, sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;

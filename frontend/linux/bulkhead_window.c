@@ -192,8 +192,13 @@ void bh_pool_setup(struct bh_pool *p, struct device *dev, const struct bh_pool_h
 }
 EXPORT_SYMBOL_GPL(bh_pool_setup);
 
-/* At attach: the pool is [@pool_off, @pool_off + @pool_size) of @win. */
-int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t max_map)
+/*
+ * At attach: the pool is [@pool_off, @pool_off + @pool_size) of @win. Streaming mappings of at
+ * least @data_align bytes (a power of two, BH_GRANULE..PAGE_SIZE) start on a multiple of it: a block
+ * request's data then reaches a backend whose image is opened O_DIRECT aligned as the host wants it,
+ * and is not bounced there again; smaller ones (headers, status bytes) keep the 64-byte granule.
+ */
+int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t max_map, u32 data_align)
 {
 	unsigned long *map;
 	struct bh_pool_map *maps;
@@ -212,6 +217,7 @@ int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t
 	p->pool_off = pool_off;
 	p->pool_size = pool_size;
 	p->max_map = max_map;
+	p->data_align = data_align;
 	p->units = units;
 	p->map = map;
 	p->maps = maps;
@@ -324,7 +330,7 @@ static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned lo
 		return DMA_MAPPING_ERROR;
 	if (p->hooks && p->hooks->before_map)
 		p->hooks->before_map(p);
-	off = bh_pool_alloc(p, size ? size : 1, BH_GRANULE);
+	off = bh_pool_alloc(p, size ? size : 1, size >= p->data_align ? p->data_align : BH_GRANULE);
 	if (!off)
 		return DMA_MAPPING_ERROR;
 	pos = (off - p->pool_off) >> BH_GRANULE_SHIFT;

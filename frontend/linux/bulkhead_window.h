@@ -54,6 +54,7 @@ struct bh_pool {
 	u32 pool_off;		/* [pool_off, pool_off + pool_size) of the window */
 	u32 pool_size;
 	size_t max_map;		/* largest single streaming mapping */
+	u32 data_align;		/* streaming mappings of at least this size start on a multiple of it */
 	const struct bh_pool_hooks *hooks;	/* the transport's, or NULL */
 	spinlock_t lock;
 	unsigned long *map;	/* one bit per granule */
@@ -85,7 +86,7 @@ struct bh_header {
 };
 
 void bh_pool_setup(struct bh_pool *p, struct device *dev, const struct bh_pool_hooks *hooks);
-int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t max_map);
+int bh_pool_init(struct bh_pool *p, u8 *win, u32 pool_off, u32 pool_size, size_t max_map, u32 data_align);
 void bh_pool_free(struct bh_pool *p);
 u32 bh_pool_alloc(struct bh_pool *p, size_t size, u32 align);
 void bh_pool_release(struct bh_pool *p, u32 off, size_t size);

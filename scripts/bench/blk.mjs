@@ -12,25 +12,35 @@
 // side in the same run, the transports alternating per scenario; a scenario over transport T other than
 // msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio), msg keeps the plain name.
 import { backendCpu } from './_backend-cpu.mjs';
+import { positive } from '../cli/_options.mjs';
+import { InvalidArgumentError } from 'commander';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+const TRANSPORTS = ['msg', 'regblock', 'mmio'];
+
+/** `msg`, `regblock,mmio`, `all` → the list of transports. */
+function transportList(v) {
+  const list = v === 'all' ? TRANSPORTS : String(v).split(',');
+  for (const t of list) if (!TRANSPORTS.includes(t)) throw new InvalidArgumentError(`${t}: one of ${TRANSPORTS.join(', ')} or all`);
+  return list;
+}
+
 export const runtimes = ['node'];
+export const options = [
+  ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
+  ['--transport <t,...>', 'transports to run each blk scenario over, side by side: msg, regblock, mmio or all', transportList, ['msg']],
+];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
 const SECTOR = 512;
 
-const TRANSPORTS = ['msg', 'regblock', 'mmio'];
-
-export async function run({ emit, args = [] }) {
+export async function run({ emit, opts }) {
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const i = args.indexOf('--blk-seconds');
-  const seconds = i >= 0 ? Number(args[i + 1]) : 1;
-  const ti = args.indexOf('--transport');
-  const transports = ti < 0 ? ['msg'] : args[ti + 1] === 'all' ? TRANSPORTS : String(args[ti + 1]).split(',');
-  for (const t of transports) if (!TRANSPORTS.includes(t)) throw new Error(`--transport ${t}: one of ${TRANSPORTS.join(', ')} or all`);
+  const seconds = opts.blkSeconds;
+  const transports = opts.transport;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const sims = [];
   try {
