@@ -6,6 +6,10 @@
 export * from './sim';
 export { Frontend, DriverDevice } from './device';
 export { FrontendBus } from './bus';
+export { RegBlockBus } from './regblock';
+export { MmioBus } from './mmio';
+export { attachTransport } from './device';
+export type { DriverTransport, DriverEvent, DeviceInfo } from './transport';
 export { PoolAllocator } from './pool';
 export { DriverQueue } from './vring';
 export { RngDriver } from './drivers/rng';
@@ -17,7 +21,7 @@ export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChe
 export type { Frame } from '../runtime/node/switch';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 export type { FrontendPort } from './port';
-export type { WindowLayout } from './layout';
+export type { TransportKind, WindowLayout } from './layout';
 export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';

@@ -15,7 +15,7 @@ import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import { Frontend } from './device';
-import type { WindowLayout } from './layout';
+import type { TransportKind, WindowLayout } from './layout';
 import { fifoPush, fifoTakeAll } from './fifo';
 import { readLayout } from './layout';
 import type { FrontendPort } from './port';
@@ -34,6 +34,8 @@ export function loadBoard(board: string | BoardConfig = 'host-sim'): BoardConfig
 export interface SimOptions {
   /** Board name, path or object (default `host-sim`). */
   board?: string | BoardConfig;
+  /** Replace the board's transport (docs/transport.md): `msg`, `regblock` or `mmio`. */
+  transport?: TransportKind;
   /** Replace the board's device manifest. */
   devices?: DeviceManifestEntry[];
   /** Add or replace services of the board. */
@@ -87,6 +89,7 @@ export class Sim {
     const board = loadBoard(opts.board);
     if (opts.devices) board.devices = opts.devices;
     if (opts.services) board.services = { ...board.services, ...opts.services };
+    if (opts.transport) board.transport = opts.transport;
     const bundle = opts.bundle ?? readFileSync(join(PROJECT_ROOT, 'dist', 'firmware.js'), 'utf8');
     let sim: Sim | null = null;
     const logs: { level: number; msg: string }[] = [];
@@ -114,14 +117,20 @@ export class Sim {
   }
 
 
-  /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. */
+  /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. Transport msg only. */
   send(msg: Uint8Array): boolean {
+    this.msgOnly('send');
     return fifoPush(this.bytes, this.layout.fifoD2V, this.layout.slotSize, msg);
   }
 
-  /** Takes every raw message from the device→driver FIFO (no doorbell, even if it was full). */
+  /** Takes every raw message from the device→driver FIFO (no doorbell, even if it was full). Transport msg only. */
   receive(): Uint8Array[] {
+    this.msgOnly('receive');
     return fifoTakeAll(this.bytes, this.layout.fifoV2D, this.layout.slotSize).messages;
+  }
+
+  private msgOnly(what: string): void {
+    if (this.layout.transport !== 'msg') throw new Error(`sim.${what}: raw virtio-msg FIFO access on a ${this.layout.transport} window (use the transport's driver side: frontend/regblock.ts, frontend/mmio.ts)`);
   }
 
   /** Rings the backend's doorbell and runs it until idle. */

@@ -5,9 +5,8 @@
  */
 import { splitAreaSizes } from '../firmware/virtqueue/split';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY } from '../firmware/virtio';
-import { VIRTIO_MSG_EVENT_AVAIL } from '../firmware/transport/protocol';
-import type { FrontendBus } from './bus';
 import type { PoolAllocator } from './pool';
+import type { DriverTransport } from './transport';
 
 /** A buffer in the window: offset and length. */
 export interface Buf {
@@ -16,7 +15,7 @@ export interface Buf {
 }
 
 export class DriverQueue<T = unknown> {
-  /** Window offsets of the three areas (what SET_VQUEUE carries). */
+  /** Window offsets of the three areas (what SET_VQUEUE / the queue registers carry). */
   readonly descTable: number;
   readonly availRing: number;
   readonly usedRing: number;
@@ -33,7 +32,7 @@ export class DriverQueue<T = unknown> {
   readonly done = new Map<T, number>();
 
   constructor(
-    private readonly bus: FrontendBus,
+    private readonly bus: DriverTransport,
     private readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly index: number,
@@ -111,9 +110,7 @@ export class DriverQueue<T = unknown> {
       return;
     }
     this.counters.notifies++;
-    const p = new Uint8Array(8);
-    new DataView(p.buffer).setUint32(0, this.index, true);
-    await this.bus.event(this.devNum, VIRTIO_MSG_EVENT_AVAIL, p);
+    await this.bus.notify(this.devNum, this.index);
   }
 
   /** Collects used chains into `done`; returns how many arrived. */

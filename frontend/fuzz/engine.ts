@@ -6,54 +6,31 @@
  */
 import * as P from '../../firmware/transport/protocol';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_RESET, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import type { TransportKind } from '../layout';
 import type { Sim } from '../sim';
+import type { FuzzCase, Finding } from './common';
+import { ARENA, guarded } from './common';
 import { Rand, fromHex, toHex } from './rand';
-import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, STATUS_LIVE, message } from './raw';
+import { BASE_FEATURES, FEATURES_OK_STATUS, STATUS_LIVE, message } from './raw';
+import { generateRegisterCase, REGISTER_TARGETS, runRegisterCase } from './registers';
 import { le32 } from './ring';
 
-/** One fuzz input (also the corpus file format, JSON). */
-export interface FuzzCase {
-  target: string;
-  /** Queue parameters: which queue, its size, the features the driver asks for (hex). */
-  queue: { index: number; size: number; features: string };
-  /** Ring bytes: descriptor table (16 × size) and available ring (flags, idx, ring[size], used_event). */
-  desc: string;
-  avail: string;
-  /** Window bytes written into the arena (offsets relative to the arena start). */
-  window: { off: number; data: string }[];
-  /** Raw messages posted into the driver→device FIFO before the doorbells. */
-  messages: string[];
-  /** Doorbells rung (each runs the backend until idle). */
-  kicks: number;
-  /** Host input for a stream device (console), hex. */
-  input?: string;
-  /** Leave the device→driver FIFO undrained between doorbells. */
-  noDrain?: boolean;
-}
+export type { FuzzCase, Finding, RegOp } from './common';
+export { ARENA, MAX_PASSES_PER_DOORBELL } from './common';
 
-/** A broken invariant. */
-export interface Finding {
-  invariant: string;
-  detail: string;
-}
-
-/** Arena layout inside the pool: rings at fixed offsets, buffers after them. */
-export const ARENA = { size: 0x40000, desc: 0, avail: 0x1000, used: 0x2000, data: 0x4000, tables: 0x30000 };
-/** Backend passes one doorbell may take before the fuzzer calls it unbounded. */
-export const MAX_PASSES_PER_DOORBELL = 512;
 const MAX_FUZZ_QUEUE = 256;
 
-/** The sim a fuzz run drives, with device numbers by type. */
-export interface FuzzContext {
-  sim: Sim;
-  drv: RawDriver;
-  devices: string[];
-  arena: number;
+export type { FuzzContext } from './common';
+import type { FuzzContext } from './common';
+
+/** Targets: `transport` (message streams), `virtqueue` (rings on rng), one per device type, and the register transports `regblock`, `mmio`. */
+export function targetsFor(devices: string[]): string[] {
+  return ['transport', 'virtqueue', ...new Set(devices), ...REGISTER_TARGETS];
 }
 
-/** Targets: `transport` (message streams), `virtqueue` (rings on rng), one per device type. */
-export function targetsFor(devices: string[]): string[] {
-  return ['transport', 'virtqueue', ...new Set(devices)];
+/** The transport a target's context must speak. */
+export function transportFor(target: string): TransportKind {
+  return target === 'regblock' || target === 'mmio' ? target : 'msg';
 }
 
 function devFor(ctx: FuzzContext, target: string): number {
@@ -181,6 +158,7 @@ function genTransportCase(r: Rand, ctx: FuzzContext): FuzzCase {
 /** Generates case number `n` of `target` for `seed` (deterministic). */
 export function generate(ctx: FuzzContext, target: string, seed: number, n: number): FuzzCase {
   const r = new Rand((seed * 0x9e3779b1 + n * 0x85ebca77) >>> 0);
+  if (target === 'regblock' || target === 'mmio') return generateRegisterCase(r, ctx, target);
   return target === 'transport' ? genTransportCase(r, ctx) : genQueueCase(r, ctx, target);
 }
 
@@ -247,6 +225,8 @@ function threwCount(sim: Sim): number {
 
 /** Runs one case on `ctx` and returns the invariants it broke (empty: all held). */
 export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
+  if (ctx.transport !== transportFor(c.target)) throw new Error(`fuzz case for ${c.target} on a ${ctx.transport} context`);
+  if (c.target === 'regblock' || c.target === 'mmio') return runRegisterCase(ctx, c);
   const { sim, drv, arena } = ctx;
   const findings: Finding[] = [];
   const dev = c.target === 'transport' ? -1 : devFor(ctx, c.target);
@@ -271,14 +251,7 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   }
   const pre = bytes().slice(arena, arena + ARENA.size);
   for (const m of c.messages) sim.send(fromHex(m));
-  const guard = (what: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      findings.push({ invariant: /still busy/.test(msg) ? 'bounded-passes' : 'host-exception', detail: `${what}: ${msg}` });
-    }
-  };
+  const guard = guarded(findings);
   for (let k = 0; k < Math.max(1, Math.min(c.kicks, 8)); k++) {
     if (k > 0 && c.noDrain) for (const m of c.messages) sim.send(fromHex(m)); // keep pushing while never draining
     guard('doorbell', () => sim.kick());
@@ -369,6 +342,9 @@ export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRu
     return false;
   };
   tryEdit((x) => (x.input ? (delete x.input, true) : false));
+  for (let i = (best.ops?.length ?? 0) - 1; i >= 0; i--) tryEdit((x) => (x.ops!.splice(i, 1), true));
+  tryEdit((x) => (x.live ? ((x.live = false), true) : false));
+  if (best.ops && !best.live) tryEdit((x) => (x.desc || x.avail ? ((x.desc = ''), (x.avail = ''), true) : false)); // ring bytes only matter on a live rng
   tryEdit((x) => (x.kicks > 1 ? ((x.kicks = 1), true) : false));
   for (let i = best.messages.length - 1; i >= 0; i--) tryEdit((x) => (x.messages.splice(i, 1), true));
   for (let i = best.window.length - 1; i >= 0; i--) tryEdit((x) => (x.window.splice(i, 1), true));

@@ -8,25 +8,27 @@ import { join } from 'node:path';
 import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
-import { ARENA, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
+import { ARENA, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor, transportFor } from './engine';
+import type { TransportKind } from '../layout';
 import { RawDriver } from './raw';
 
-export type { FuzzCase, Finding, FuzzContext } from './engine';
-export { ARENA, generate, minimise, runCase, targetsFor } from './engine';
+export type { FuzzCase, Finding, FuzzContext, RegOp } from './engine';
+export { ARENA, generate, minimise, runCase, targetsFor, transportFor } from './engine';
 export { RawDriver, Ring, message } from './raw';
 export { le32, SplitRing } from './ring';
 export { Rand } from './rand';
 
-/** A fuzz sim: host-sim plus blk (a scratch image) and net, so every device type is a target. */
-export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[] } = {}): Promise<FuzzContext & { dispose(): void }> {
+/** A fuzz sim: host-sim plus blk (a scratch image) and net, so every device type is a target; on `transport` (default msg). */
+export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[]; transport?: TransportKind } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, new Uint8Array(1 << 20));
   board.devices = opts.devices ?? [...board.devices, { type: 'blk', service: 'fuzzdisk' }, { type: 'net', service: 'fuzznet' }];
   board.services = { ...board.services, fuzzdisk: { kind: 'storage', path: disk, readOnly: false }, fuzznet: { kind: 'packet', switch: 'fuzz' } };
+  if (opts.transport) board.transport = opts.transport;
   const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {} });
-  const ctx = { sim, drv: new RawDriver(sim), devices: board.devices.map((d) => d.type), arena: sim.layout.poolOffset };
+  const ctx = { sim, drv: new RawDriver(sim), devices: board.devices.map((d) => d.type), arena: sim.layout.poolOffset, transport: sim.layout.transport };
   if (ARENA.size > sim.layout.poolSize) throw new Error('pool too small for the fuzz arena');
   return {
     ...ctx,
@@ -57,10 +59,14 @@ export interface FuzzRunOptions {
   progress?: (done: number) => void;
 }
 
-/** Runs `cases` generated cases of one target; returns throughput and minimised findings. */
+/**
+ * Runs `cases` generated cases of one target; returns throughput and minimised findings. A given
+ * context is used when it speaks the target's transport; otherwise the run makes its own.
+ */
 export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ cases: number; seconds: number; casesPerSecond: number; findings: SavedFinding[] }> {
-  const own = ctx ? null : await fuzzContext();
-  const c = ctx ?? own!;
+  const mine = !ctx || ctx.transport !== transportFor(opts.target);
+  const own = mine ? await fuzzContext({ transport: transportFor(opts.target) }) : null;
+  const c = own ?? ctx!;
   try {
     const targets = targetsFor(c.devices);
     if (!targets.includes(opts.target)) throw new Error(`no fuzz target '${opts.target}' (have: ${targets.join(', ')})`);

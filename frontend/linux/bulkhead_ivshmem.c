@@ -39,14 +39,12 @@
 #include <asm/unaligned.h>
 
 #include "bulkhead_msg.h"
+#include "bulkhead_window.h"
 
 #define BH_MAX_DEVS		64	/* devices per window we handle */
 #define BH_MAX_VQS		64	/* virtqueues per device we handle */
 #define BH_MAX_REQS		8	/* requests in flight */
-#define BH_GRANULE_SHIFT	6	/* pool allocation unit: 64 bytes */
-#define BH_GRANULE		(1u << BH_GRANULE_SHIFT)
 #define BH_DRAIN_BUDGET		256	/* messages per drain call */
-#define BH_MIN_POOL		(64 * 1024)
 #define BH_MAX_TRACKED		64	/* block queues with an in-flight ledger */
 
 static unsigned int timeout_ms = 3000;
@@ -114,13 +112,6 @@ struct bh_req {
 	u8 resp[VMSG_MAX_SIZE];
 };
 
-struct bh_map {
-	void *cpu;		/* the driver's buffer */
-	u32 size;		/* 0 = not the start of a mapping */
-	u8 dir;
-	u8 coherent;
-};
-
 struct bh_layout {		/* private, validated copy of the header */
 	u32 window_size, slot_size;
 	u32 d2v_off, d2v_slots, v2d_off, v2d_slots;
@@ -150,6 +141,7 @@ struct bh_vq {
 };
 
 struct bh_transport {
+	struct bh_pool pool;	/* first: the DMA ops find it from the driver data */
 	struct pci_dev *pdev;
 	void __iomem *regs;
 	u8 *win;
@@ -185,14 +177,6 @@ struct bh_transport {
 	spinlock_t deliver_lock;	/* devs[] and their vq pointers */
 	struct bh_vdev *devs[BH_MAX_DEVS];
 	struct tasklet_struct deliver_tasklet;
-
-	/* pool allocator over [pool_off, pool_off + pool_size) */
-	spinlock_t pool_lock;
-	unsigned long *pool_map;
-	struct bh_map *maps;
-	u32 pool_units;
-	u32 pool_hint;
-	atomic_t pool_outstanding;
 
 	/* counters */
 	atomic_t bad_msgs;
@@ -281,16 +265,6 @@ static void bh_ring(struct bh_transport *t)
 		  t->regs + IVSHMEM_DOORBELL);
 }
 
-static bool bh_range_ok(u32 off, u32 len, u32 limit)
-{
-	return off <= limit && len <= limit - off;
-}
-
-static bool bh_overlap(u32 a, u32 alen, u32 b, u32 blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
 /*
  * Copy the header once into private memory and validate the layout.
  * Returns NULL when usable, else a reason for the log.
@@ -299,39 +273,28 @@ static const char *bh_read_layout(struct bh_transport *t, struct bh_layout *l,
 				  u32 *magic, u32 *state)
 {
 	u8 h[BH_HEADER_SIZE];
+	struct bh_header hd;
+	const char *why;
 	u32 d2v_len, v2d_len;
-	u16 version, hsize;
 
-	memcpy(h, t->win, sizeof(h));	/* one read into private memory */
-	virt_rmb();
-	*magic = get_unaligned_le32(h + BH_HDR_MAGIC);
-	*state = get_unaligned_le32(h + BH_HDR_BACKEND_STATE);
-	version = get_unaligned_le16(h + BH_HDR_VERSION);
-	hsize = get_unaligned_le16(h + BH_HDR_HEADER_SIZE);
-	l->window_size = get_unaligned_le32(h + BH_HDR_WINDOW_SIZE);
+	/* one read into private memory, the transport-independent checks */
+	why = bh_read_header(t->win, t->bar_len, t->my_peer, BH_TRANSPORT_MSG, h, &hd);
+	*magic = hd.magic;
+	*state = hd.state;
+	l->window_size = hd.window_size;
+	l->pool_off = hd.pool_off;
+	l->pool_size = hd.pool_size;
+	l->generation = hd.generation;
+	l->device_count = hd.device_count;
+	l->backend_peer = hd.backend_peer;
+	if (why)
+		return why;
 	l->slot_size = get_unaligned_le32(h + BH_HDR_SLOT_SIZE);
 	l->d2v_off = get_unaligned_le32(h + BH_HDR_D2V_OFFSET);
 	l->d2v_slots = get_unaligned_le32(h + BH_HDR_D2V_SLOTS);
 	l->v2d_off = get_unaligned_le32(h + BH_HDR_V2D_OFFSET);
 	l->v2d_slots = get_unaligned_le32(h + BH_HDR_V2D_SLOTS);
-	l->pool_off = get_unaligned_le32(h + BH_HDR_POOL_OFFSET);
-	l->pool_size = get_unaligned_le32(h + BH_HDR_POOL_SIZE);
-	l->generation = get_unaligned_le32(h + BH_HDR_BACKEND_GEN);
-	l->device_count = get_unaligned_le32(h + BH_HDR_DEVICE_COUNT);
-	l->backend_peer = get_unaligned_le16(h + BH_HDR_BACKEND_PEER);
 
-	if (*magic != BH_MAGIC)
-		return "bad magic";
-	if (version != BH_VERSION)
-		return "unsupported layout version";
-	if (hsize != BH_HEADER_SIZE)
-		return "bad headerSize";
-	if (*state != BH_BACKEND_READY)
-		return "backend not READY";
-	if (get_unaligned_le32(h + BH_HDR_TRANSPORT_REV) != BH_TRANSPORT_REVISION)
-		return "unsupported transportRevision";
-	if (l->window_size < BH_MIN_POOL || l->window_size > t->bar_len)
-		return "windowSize larger than BAR2 or too small";
 	if (l->slot_size < 64 || l->slot_size > 4096 || (l->slot_size & 7))
 		return "bad slotSize";
 	if (!is_power_of_2(l->d2v_slots) || l->d2v_slots > 65536 ||
@@ -346,15 +309,9 @@ static const char *bh_read_layout(struct bh_transport *t, struct bh_layout *l,
 		return "FIFO outside the window";
 	if (bh_overlap(l->d2v_off, d2v_len, l->v2d_off, v2d_len))
 		return "FIFOs overlap";
-	if ((l->pool_off & (PAGE_SIZE - 1)) || l->pool_size < BH_MIN_POOL ||
-	    !bh_range_ok(l->pool_off, l->pool_size, l->window_size))
-		return "pool misaligned, too small or outside the window";
-	if (bh_overlap(l->pool_off, l->pool_size, 0, BH_HEADER_SIZE) ||
-	    bh_overlap(l->pool_off, l->pool_size, l->d2v_off, d2v_len) ||
+	if (bh_overlap(l->pool_off, l->pool_size, l->d2v_off, d2v_len) ||
 	    bh_overlap(l->pool_off, l->pool_size, l->v2d_off, v2d_len))
-		return "pool overlaps header or FIFOs";
-	if (l->backend_peer == BH_PEER_NONE || l->backend_peer == t->my_peer)
-		return "bad backendPeerId";
+		return "pool overlaps the FIFOs";
 	return NULL;
 }
 
@@ -368,335 +325,71 @@ static bool bh_header_still_ours(struct bh_transport *t, u32 *state, u32 *gen)
 }
 
 /* ------------------------------------------------------------------ */
-/* pool allocator and dma_map_ops                                     */
-
-static int bh_pool_init(struct bh_transport *t)
-{
-	t->pool_units = t->lay.pool_size >> BH_GRANULE_SHIFT;
-	t->pool_map = bitmap_zalloc(t->pool_units, GFP_KERNEL);
-	t->maps = vzalloc(array_size(t->pool_units, sizeof(*t->maps)));
-	t->tags = vzalloc(array_size(t->pool_units, sizeof(*t->tags)));
-	if (!t->pool_map || !t->maps || !t->tags) {
-		bitmap_free(t->pool_map);
-		vfree(t->maps);
-		vfree(t->tags);
-		t->pool_map = NULL;
-		t->maps = NULL;
-		t->tags = NULL;
-		return -ENOMEM;
-	}
-	t->pool_hint = 0;
-	atomic_set(&t->pool_outstanding, 0);
-	return 0;
-}
-
-static void bh_pool_free(struct bh_transport *t)
-{
-	unsigned long flags;
-	unsigned long *map;
-	struct bh_map *maps;
-	u32 *tags;
-	int left = atomic_read(&t->pool_outstanding);
-
-	if (left)
-		dev_warn(&t->pdev->dev, "%d pool allocations still outstanding at detach\n", left);
-	spin_lock_irqsave(&t->pool_lock, flags);
-	map = t->pool_map;
-	maps = t->maps;
-	t->pool_map = NULL;
-	t->maps = NULL;
-	t->pool_units = 0;
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-	spin_lock_irqsave(&t->ledger_lock, flags);
-	tags = t->tags;
-	t->tags = NULL;
-	spin_unlock_irqrestore(&t->ledger_lock, flags);
-	bitmap_free(map);
-	vfree(maps);
-	vfree(tags);
-}
-
-/* returns a window offset (never 0: the pool starts after the header), or 0 */
-static u32 bh_pool_alloc(struct bh_transport *t, size_t size, u32 align)
-{
-	unsigned long flags, pos;
-	u32 units, amask;
-
-	if (!size || size > t->lay.pool_size)
-		return 0;
-	units = DIV_ROUND_UP(size, BH_GRANULE);
-	amask = align > BH_GRANULE ? (align >> BH_GRANULE_SHIFT) - 1 : 0;
-
-	spin_lock_irqsave(&t->pool_lock, flags);
-	if (!t->pool_map) {
-		spin_unlock_irqrestore(&t->pool_lock, flags);
-		return 0;
-	}
-	pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, t->pool_hint, units, amask);
-	if (pos >= t->pool_units)
-		pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, 0, units, amask);
-	if (pos >= t->pool_units) {
-		spin_unlock_irqrestore(&t->pool_lock, flags);
-		return 0;
-	}
-	bitmap_set(t->pool_map, pos, units);
-	t->pool_hint = pos + units;
-	if (t->pool_hint >= t->pool_units)
-		t->pool_hint = 0;
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-	atomic_inc(&t->pool_outstanding);
-	return t->lay.pool_off + ((u32)pos << BH_GRANULE_SHIFT);
-}
-
-static void bh_pool_release(struct bh_transport *t, u32 off, size_t size)
-{
-	unsigned long flags;
-	u32 pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-
-	spin_lock_irqsave(&t->pool_lock, flags);
-	if (t->pool_map && pos < t->pool_units) {
-		bitmap_clear(t->pool_map, pos, min_t(u32, DIV_ROUND_UP(size, BH_GRANULE),
-						     t->pool_units - pos));
-		atomic_dec(&t->pool_outstanding);
-	}
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-}
-
-static struct bh_transport *dev_to_bh(struct device *dev)
-{
-	return pci_get_drvdata(to_pci_dev(dev));
-}
-
-/* find the mapping that starts at @off; returns its index or -1 */
-static long bh_map_index(struct bh_transport *t, dma_addr_t off)
-{
-	u32 pos;
-
-	if (off < t->lay.pool_off || off >= (u64)t->lay.pool_off + t->lay.pool_size ||
-	    (off & (BH_GRANULE - 1)))
-		return -1;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	if (pos >= t->pool_units || !t->maps || !t->maps[pos].size)
-		return -1;
-	return pos;
-}
+/* pool hooks: the DMA operations are bulkhead_window.c's             */
 
 static void bh_ledger_catch_up(struct bh_transport *t);
 static void bh_ledger_unmapped(struct bh_transport *t, u32 pos);
 
-/* the pool alignment of a streaming mapping of @size bytes (data_align above) */
-static u32 bh_map_align(size_t size)
+static struct bh_transport *pool_to_bh(struct bh_pool *p)
 {
-	return size >= data_align ? data_align : BH_GRANULE;
+	return container_of(p, struct bh_transport, pool);
 }
 
-static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
-			      size_t size, enum dma_data_direction dir, unsigned long attrs)
+/* backend lost: nothing new may go in flight while bh_reap completes what is */
+static bool bh_pool_may_map(struct bh_pool *p)
 {
-	struct bh_transport *t = dev_to_bh(dev);
-	void *cpu = page_address(page) + offset;
-	u32 off, pos;
-
-	if (!t || !t->maps || size > (size_t)max_map_kb * 1024)
-		return DMA_MAPPING_ERROR;
-	/* backend lost: nothing new may go in flight while bh_reap completes what is */
-	if (READ_ONCE(t->dying))
-		return DMA_MAPPING_ERROR;
-	bh_ledger_catch_up(t);
-	off = bh_pool_alloc(t, size ? size : 1, bh_map_align(size));
-	if (!off)
-		return DMA_MAPPING_ERROR;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	t->maps[pos].cpu = cpu;
-	t->maps[pos].size = size ? size : 1;
-	t->maps[pos].dir = dir;
-	t->maps[pos].coherent = 0;
-	if ((dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL) &&
-	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
-		memcpy(t->win + off, cpu, size);
-	return off;
+	return !READ_ONCE(pool_to_bh(p)->dying);
 }
 
-static void bh_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
-			  enum dma_data_direction dir, unsigned long attrs)
+static void bh_pool_before_map(struct bh_pool *p)
 {
-	struct bh_transport *t = dev_to_bh(dev);
-	long pos;
-	struct bh_map m;
-
-	if (!t)
-		return;
-	pos = bh_map_index(t, addr);
-	if (pos < 0 || t->maps[pos].coherent) {
-		dev_err_ratelimited(dev, "unmap of unknown DMA address %#llx\n", (u64)addr);
-		return;
-	}
-	m = t->maps[pos];
-	bh_ledger_unmapped(t, pos);
-	if ((dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) &&
-	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
-		memcpy(m.cpu, t->win + addr, min_t(size_t, size, m.size));
-	t->maps[pos].size = 0;
-	t->maps[pos].cpu = NULL;
-	bh_pool_release(t, addr, m.size);
+	bh_ledger_catch_up(pool_to_bh(p));
 }
 
-static int bh_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
-		     enum dma_data_direction dir, unsigned long attrs)
+static void bh_pool_unmapped(struct bh_pool *p, u32 pos)
 {
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i) {
-		sg->dma_address = bh_map_page(dev, sg_page(sg), sg->offset, sg->length, dir, attrs);
-		if (sg->dma_address == DMA_MAPPING_ERROR)
-			goto undo;
-		sg_dma_len(sg) = sg->length;
-	}
-	return nents;
-undo:
-	{
-		struct scatterlist *s;
-		int j;
-
-		for_each_sg(sgl, s, i, j)
-			bh_unmap_page(dev, s->dma_address, s->length, dir,
-				      attrs | DMA_ATTR_SKIP_CPU_SYNC);
-	}
-	return -ENOMEM;
+	bh_ledger_unmapped(pool_to_bh(p), pos);
 }
 
-static void bh_unmap_sg(struct device *dev, struct scatterlist *sgl, int nents,
-			enum dma_data_direction dir, unsigned long attrs)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_unmap_page(dev, sg->dma_address, sg->length, dir, attrs);
-}
-
-/* sync a sub-range of a mapping: find its start by walking back */
-static void bh_sync(struct device *dev, dma_addr_t addr, size_t size, bool for_cpu)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	u32 pos, start_off, rel;
-	struct bh_map *m;
-
-	if (!t || !t->maps || addr < t->lay.pool_off ||
-	    addr >= (u64)t->lay.pool_off + t->lay.pool_size)
-		return;
-	pos = (addr - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	while (pos > 0 && !t->maps[pos].size)
-		pos--;
-	m = &t->maps[pos];
-	start_off = t->lay.pool_off + (pos << BH_GRANULE_SHIFT);
-	rel = addr - start_off;
-	if (!m->size || m->coherent || rel >= m->size)
-		return;
-	size = min_t(size_t, size, m->size - rel);
-	if (for_cpu)
-		memcpy(m->cpu + rel, t->win + addr, size);
-	else
-		memcpy(t->win + addr, m->cpu + rel, size);
-}
-
-static void bh_sync_for_cpu(struct device *dev, dma_addr_t addr, size_t size,
-			    enum dma_data_direction dir)
-{
-	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
-		bh_sync(dev, addr, size, true);
-}
-
-static void bh_sync_for_device(struct device *dev, dma_addr_t addr, size_t size,
-			       enum dma_data_direction dir)
-{
-	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
-		bh_sync(dev, addr, size, false);
-}
-
-static void bh_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl, int nents,
-			       enum dma_data_direction dir)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_sync_for_cpu(dev, sg->dma_address, sg->length, dir);
-}
-
-static void bh_sync_sg_for_device(struct device *dev, struct scatterlist *sgl, int nents,
-				  enum dma_data_direction dir)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_sync_for_device(dev, sg->dma_address, sg->length, dir);
-}
-
-/* coherent memory is simply window memory from the pool */
-static void *bh_alloc(struct device *dev, size_t size, dma_addr_t *handle, gfp_t gfp,
-		      unsigned long attrs)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	u32 off, pos;
-
-	if (!t || !t->maps || READ_ONCE(t->dying))
-		return NULL;
-	off = bh_pool_alloc(t, size, PAGE_SIZE);
-	if (!off)
-		return NULL;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	t->maps[pos].cpu = t->win + off;
-	t->maps[pos].size = size;
-	t->maps[pos].coherent = 1;
-	memset(t->win + off, 0, size);
-	*handle = off;
-	return t->win + off;
-}
-
-static void bh_free(struct device *dev, size_t size, void *vaddr, dma_addr_t handle,
-		    unsigned long attrs)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	long pos;
-
-	if (!t)
-		return;
-	pos = bh_map_index(t, handle);
-	if (pos < 0 || !t->maps[pos].coherent)
-		return;
-	t->maps[pos].size = 0;
-	t->maps[pos].cpu = NULL;
-	t->maps[pos].coherent = 0;
-	bh_pool_release(t, handle, size);
-}
-
-static int bh_dma_supported(struct device *dev, u64 mask)
-{
-	return 1;
-}
-
-static size_t bh_max_mapping_size(struct device *dev)
-{
-	return (size_t)max_map_kb * 1024;
-}
-
-static const struct dma_map_ops bh_dma_ops = {
-	.alloc = bh_alloc,
-	.free = bh_free,
-	.map_page = bh_map_page,
-	.unmap_page = bh_unmap_page,
-	.map_sg = bh_map_sg,
-	.unmap_sg = bh_unmap_sg,
-	.sync_single_for_cpu = bh_sync_for_cpu,
-	.sync_single_for_device = bh_sync_for_device,
-	.sync_sg_for_cpu = bh_sync_sg_for_cpu,
-	.sync_sg_for_device = bh_sync_sg_for_device,
-	.dma_supported = bh_dma_supported,
-	.max_mapping_size = bh_max_mapping_size,
+static const struct bh_pool_hooks bh_pool_hooks = {
+	.may_map = bh_pool_may_map,
+	.before_map = bh_pool_before_map,
+	.unmapped = bh_pool_unmapped,
 };
+
+/* the pool and the ledger's tag per pool granule */
+static int bh_pool_attach(struct bh_transport *t)
+{
+	u32 *tags;
+	unsigned long flags;
+	int err;
+
+	err = bh_pool_init(&t->pool, t->win, t->lay.pool_off, t->lay.pool_size, (size_t)max_map_kb * 1024, data_align);
+	if (err)
+		return err;
+	tags = vzalloc(array_size(t->pool.units, sizeof(*tags)));
+	if (!tags) {
+		bh_pool_free(&t->pool);
+		return -ENOMEM;
+	}
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	t->tags = tags;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	return 0;
+}
+
+static void bh_pool_detach(struct bh_transport *t)
+{
+	unsigned long flags;
+	u32 *tags;
+
+	bh_pool_free(&t->pool);
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	tags = t->tags;
+	t->tags = NULL;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	vfree(tags);
+}
 
 /* ------------------------------------------------------------------ */
 /* in-flight ledger of the block queues                               */
@@ -764,8 +457,8 @@ static void bh_ledger_scan_vq(struct bh_transport *t, struct bh_vq *bq)
 			return;
 		}
 		addr = virtio64_to_cpu(vdev, READ_ONCE(vr->desc[head].addr));
-		pos = bh_map_index(t, addr);
-		if (pos < 0 || t->maps[pos].coherent || t->tags[pos]) {
+		pos = bh_pool_map_index(&t->pool, addr);
+		if (pos < 0 || t->pool.maps[pos].coherent || t->tags[pos]) {
 			bh_ledger_lose(t, bq, "head descriptor not a fresh mapping, head", head);
 			return;
 		}
@@ -889,11 +582,11 @@ static void bh_fail_writable(struct bh_transport *t, u64 addr, u32 len, u16 flag
 
 	if (!(flags & VRING_DESC_F_WRITE) || !len)
 		return;
-	pos = bh_map_index(t, addr);
-	if (pos < 0 || t->maps[pos].coherent)
+	pos = bh_pool_map_index(&t->pool, addr);
+	if (pos < 0 || t->pool.maps[pos].coherent)
 		return;
-	len = min(len, t->maps[pos].size);
-	memcpy(t->win + addr, t->maps[pos].cpu, len);
+	len = min(len, t->pool.maps[pos].size);
+	memcpy(t->win + addr, t->pool.maps[pos].cpu, len);
 	*status_off = addr + len - 1;
 }
 
@@ -917,14 +610,14 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 	len = virtio32_to_cpu(vdev, READ_ONCE(desc[i].len));
 	flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
 	if (flags & VRING_DESC_F_INDIRECT) {
-		long pos = bh_map_index(t, addr);
+		long pos = bh_pool_map_index(&t->pool, addr);
 		const struct vring_desc *tbl;
 		u32 n, k;
 
-		if (pos < 0 || t->maps[pos].coherent)
+		if (pos < 0 || t->pool.maps[pos].coherent)
 			return 0;
-		tbl = t->maps[pos].cpu;
-		n = min(len, t->maps[pos].size) / sizeof(*tbl);
+		tbl = t->pool.maps[pos].cpu;
+		n = min(len, t->pool.maps[pos].size) / sizeof(*tbl);
 		for (k = 0; k < n; k++)
 			bh_fail_writable(t, virtio64_to_cpu(vdev, tbl[k].addr),
 					 virtio32_to_cpu(vdev, tbl[k].len),
@@ -1723,7 +1416,7 @@ static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 	bh_ledger_untrack(t, bq);
 	vring_del_virtqueue(bq->vq);
-	bh_pool_release(t, bq->ring_off, bq->ring_len);
+	bh_pool_release(&t->pool, bq->ring_off, bq->ring_len);
 	kfree(bq);
 }
 
@@ -1765,7 +1458,7 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 	if (!bq)
 		return ERR_PTR(-ENOMEM);
 	bq->ring_len = PAGE_ALIGN(vring_size(num, SMP_CACHE_BYTES));
-	bq->ring_off = bh_pool_alloc(t, bq->ring_len, PAGE_SIZE);
+	bq->ring_off = bh_pool_alloc(&t->pool, bq->ring_len, PAGE_SIZE);
 	if (!bq->ring_off) {
 		dev_err(&vd->vdev.dev, "window pool exhausted for queue %u (%u bytes)\n",
 			index, bq->ring_len);
@@ -1820,7 +1513,7 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 err_vq:
 	vring_del_virtqueue(bq->vq);
 err_ring:
-	bh_pool_release(t, bq->ring_off, bq->ring_len);
+	bh_pool_release(&t->pool, bq->ring_off, bq->ring_len);
 	kfree(bq);
 	return ERR_PTR(err);
 }
@@ -1895,17 +1588,6 @@ static void bh_vdev_release(struct device *dev)
 	kfree(to_bh_vdev(vdev));
 }
 
-static const char *bh_dev_type_name(u32 id)
-{
-	switch (id) {
-	case VIRTIO_ID_NET: return "net";
-	case VIRTIO_ID_BLOCK: return "block";
-	case VIRTIO_ID_CONSOLE: return "console";
-	case VIRTIO_ID_RNG: return "rng";
-	default: return "other";
-	}
-}
-
 static void bh_add_device(struct bh_transport *t, u16 n)
 {
 	u8 resp[VMSG_MAX_SIZE];
@@ -1949,7 +1631,7 @@ static void bh_add_device(struct bh_transport *t, u16 n)
 	vd->vdev.config = &bh_config_ops;
 
 	dev_info(&t->pdev->dev, "device %u: virtio %s (id %u), config %u bytes, %u queue(s)\n",
-		 n, bh_dev_type_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
+		 n, bh_virtio_id_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
 
 	/* prime the config generation */
 	if (vd->config_size) {
@@ -2006,8 +1688,8 @@ static void bh_detach(struct bh_transport *t, bool lost)
 		win_wr32(t, BH_HDR_FRONTEND_STATE, BH_FRONTEND_OFF);
 		win_wr16(t, BH_HDR_FRONTEND_PEER, BH_PEER_NONE);
 	}
-	if (t->pool_map)
-		bh_pool_free(t);
+	if (t->pool.map)
+		bh_pool_detach(t);
 	bitmap_zero(t->config_pending, BH_MAX_DEVS);
 	memset(t->used_pending, 0, sizeof(t->used_pending));
 }
@@ -2109,7 +1791,7 @@ static void bh_try_attach(struct bh_transport *t)
 	WRITE_ONCE(t->dying, false);
 	t->reaped = false;
 	t->fail_reason[0] = 0;
-	err = bh_pool_init(t);
+	err = bh_pool_attach(t);
 	if (err)
 		return;
 
@@ -2219,9 +1901,11 @@ static irqreturn_t bh_irq(int irq, void *data)
 static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct bh_transport *t;
-	resource_size_t start, len;
-	u32 pos;
+	struct bh_ivshmem iv;
+	u32 len;
 	int err, i;
+
+	BUILD_BUG_ON(offsetof(struct bh_transport, pool) != 0);
 
 	if (data_align < BH_GRANULE || data_align > PAGE_SIZE || !is_power_of_2(data_align)) {
 		dev_err(&pdev->dev, "data_align=%u is not a power of two from %u to %lu\n", data_align,
@@ -2235,7 +1919,7 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&t->tx_lock);
 	spin_lock_init(&t->rx_lock);
 	spin_lock_init(&t->deliver_lock);
-	spin_lock_init(&t->pool_lock);
+	bh_pool_setup(&t->pool, &pdev->dev, &bh_pool_hooks);
 	spin_lock_init(&t->ledger_lock);
 	mutex_init(&t->lock);
 	for (i = 0; i < BH_MAX_REQS; i++)
@@ -2247,53 +1931,16 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_WORK(&t->reap_work, bh_reap);
 	atomic_set(&t->state, BH_DETACHED);
 
-	err = pcim_enable_device(pdev);
+	err = bh_ivshmem_open(pdev, &iv, KBUILD_MODNAME);
 	if (err)
 		return err;
-	err = pcim_iomap_regions(pdev, BIT(0), KBUILD_MODNAME);
-	if (err) {
-		dev_err(&pdev->dev, "cannot claim BAR0 (%d)\n", err);
-		return err;
-	}
-	t->regs = pcim_iomap_table(pdev)[0];
-	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) || pci_resource_len(pdev, 2) < BH_MIN_POOL) {
-		dev_err(&pdev->dev, "BAR2 (the shared window) missing or smaller than 64 KiB\n");
-		return -ENODEV;
-	}
-	start = pci_resource_start(pdev, 2);
-	len = pci_resource_len(pdev, 2);
-	if (len > SZ_1G) {
-		dev_err(&pdev->dev, "BAR2 of %llu bytes is larger than the 1 GiB we handle\n", (u64)len);
-		return -ENODEV;
-	}
-	if (!devm_request_mem_region(&pdev->dev, start, len, KBUILD_MODNAME)) {
-		dev_err(&pdev->dev, "cannot claim BAR2\n");
-		return -EBUSY;
-	}
-	t->win = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
-	if (IS_ERR(t->win)) {
-		dev_err(&pdev->dev, "cannot map BAR2 (%ld)\n", PTR_ERR(t->win));
-		return PTR_ERR(t->win);
-	}
-	t->bar_len = len;
-
-	pos = ioread32(t->regs + IVSHMEM_IV_POSITION);
-	if (pos >= BH_PEER_NONE) {
-		dev_err(&pdev->dev, "no ivshmem peer id (IVPosition %#x): is the ivshmem server running?\n",
-			pos);
-		return -ENODEV;
-	}
-	t->my_peer = pos;
-
-	pci_set_master(pdev);
-	err = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_LEGACY);
-	if (err < 0) {
-		dev_warn(&pdev->dev, "no interrupt (MSI-X or INTx: %d): polling the window\n", err);
-		t->irq = -1;
-	} else {
-		t->msix = pdev->msix_enabled;
-		t->irq = pci_irq_vector(pdev, 0);
-	}
+	t->regs = iv.regs;
+	t->win = iv.win;
+	t->bar_len = iv.bar_len;
+	t->my_peer = iv.my_peer;
+	t->irq = iv.irq;
+	t->msix = iv.msix;
+	len = iv.bar_len;
 
 	t->wq = alloc_ordered_workqueue("bulkhead-%s", 0, pci_name(pdev));
 	/* block requests depend on the reap for completion: it must run under memory pressure */
@@ -2308,7 +1955,7 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_vec;
 	}
 	pci_set_drvdata(pdev, t);
-	set_dma_ops(&pdev->dev, &bh_dma_ops);
+	set_dma_ops(&pdev->dev, &bh_pool_dma_ops);
 	if (t->irq >= 0) {
 		err = request_irq(t->irq, bh_irq, t->msix ? 0 : IRQF_SHARED, KBUILD_MODNAME, t);
 		if (err) {

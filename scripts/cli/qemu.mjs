@@ -1,6 +1,8 @@
 // `bulkhead qemu …`: QEMU board emulation, a Linux guest with the real virtio drivers over
 // frontend/linux, served by the native firmware across an ivshmem window (docs/qemu.md). The runner
 // is scripts/qemu/run.mjs (`npm run qemu -- …` is the same); this file is its command-line face.
+import { Option } from 'commander';
+
 export const summary = 'QEMU board emulation: real Linux virtio drivers on Bulkhead (docs/qemu.md)';
 export const needsBundle = true;
 
@@ -15,7 +17,8 @@ export function define(cmd) {
     .option('--kernel-args <args>', 'extra guest kernel command-line arguments (e.g. pci=nomsi)')
     .option('--storage <config>', "serve the Bulkhead disk in this storage configuration (scripts/qemu/run.mjs STORAGE_CONFIGS: e.g. async-direct, sync-direct; default: the board's)")
     .option('--image-dir <dir>', 'put the disk images in DIR instead of the run directory')
-    .option('--modparams <p=v,...>', 'more parameters for bulkhead_ivshmem.ko (e.g. data_align=64)');
+    .option('--modparams <p=v,...>', 'more parameters for the transport module (e.g. data_align=64)')
+    .addOption(new Option('--transport <transport>', 'the wire: msg (bulkhead_ivshmem.ko) or regblock (bulkhead_regblock.ko, board qemu-regblock); mmio cannot be emulated: QEMU 7.2 forwards no MMIO to another process').choices(['msg', 'regblock']).default('msg'));
 }
 
 export async function run(opts, [scenarios]) {

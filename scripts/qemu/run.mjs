@@ -3,7 +3,7 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   npx bulkhead qemu [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   npx bulkhead qemu [scenario...] [--backend native|vm] [--peer fake:MODE] [--transport msg|regblock] [--keep] [--json] [--timeout S]
 //   (npm run qemu -- … is the same; the options are defined in scripts/cli/qemu.mjs)
 //
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
@@ -244,6 +244,10 @@ export function buildInitramfs(kver, kroot, mod, blkio) {
   const root = path.join(CACHE, `initramfs-${key}.d`);
   const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
+  // the library module both transports build on (frontend/linux/bulkhead_window.c), loaded first
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_window.ko'), path.join(root, 'lib/modules/bulkhead_window.ko'));
+  // transport regblock's module (frontend/linux/bulkhead_regblock.c): /init loads it instead when bh.module says so
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_regblock.ko'), path.join(root, 'lib/modules/bulkhead_regblock.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
   fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
   fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
@@ -254,7 +258,7 @@ export function buildInitramfs(kver, kroot, mod, blkio) {
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_window.ko + bulkhead_ivshmem.ko + bulkhead_regblock.ko, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
 // a fresh initramfs tree: directories, static busybox, the named kernel modules with their
@@ -355,10 +359,13 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p.exited) p.kill('SIGKILL');
 }
 
-// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs;
-// its backings are relative to the run directory (the backend's working directory)
-function boardFor(withNet) {
-  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
+// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs,
+// or boards/qemu-regblock.json (with net) for transport regblock; its backings are relative to the run
+// directory (the backend's working directory)
+function boardFor(withNet, transport = 'msg') {
+  const name = transport === 'regblock' ? 'qemu-regblock.json' : withNet ? 'qemu-net.json' : 'qemu-ivshmem.json';
+  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', name), 'utf8'));
+  if ((board.transport ?? 'msg') !== transport) throw new Error(`board ${board.name} speaks ${board.transport}, the run wants ${transport}`);
   if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
   return board;
 }
@@ -467,7 +474,7 @@ const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
 async function startBackendVm(run) {
   const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
     '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
-    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
+    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init',
     '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
     '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
   fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
@@ -770,7 +777,7 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null,
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net'), opts.transport ?? 'msg'), sockDir), netns: null,
     vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
     collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
@@ -817,7 +824,9 @@ export async function runQemu(opts = {}) {
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
     const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    // no_timer_check: Linux's IO-APIC timer check fails when a starved TCG guest misses ticks (a loaded host)
+    const module = (opts.transport ?? 'msg') === 'regblock' ? ' bh.module=bulkhead_regblock' : '';
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init${module} bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];

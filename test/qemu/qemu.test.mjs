@@ -34,6 +34,12 @@ verdicts('native backend: blk + console + rng', { scenarios: ALL_SCENARIOS, peer
 verdicts('backend killed (SIGKILL) under write+fsync load 20 times and restarted',
   { scenarios: ['crash', 'console', 'net'], peer: 'native' }, ['crash', 'crash-host', 'console', 'console-host', 'net', 'net-host', 'dmesg']);
 
+// issue 12: the same guest checks over transport regblock (frontend/linux/bulkhead_regblock.ko, board
+// qemu-regblock): ext4 mkfs/fsck with checksums, console both ways, hwrng, ping and a TCP transfer
+verdicts('transport regblock: the same checks over Jailhouse-style register blocks (bulkhead_regblock.ko)',
+  { scenarios: ['probe', 'blk', 'console', 'rng', 'net'], peer: 'native', transport: 'regblock' },
+  ['probe', 'blk', 'console', 'rng', 'net', 'blk-host', 'console-host', 'net-host', 'dmesg']);
+
 verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
   { scenarios: ['probe', 'blk', 'rng'], peer: 'native', kernelArgs: 'pci=nomsi' }, ['probe', 'blk', 'rng', 'blk-host', 'dmesg']);
 

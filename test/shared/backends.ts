@@ -6,6 +6,10 @@
  *   native  build/bulkhead-fw on a private ivshmem server (runtime/native/harness.mjs), across the
  *           process boundary. Everything is asynchronous: tests wait for answers and doorbells.
  *
+ * Each runs on any transport (docs/transport.md): `onTransport(sim, 'mmio')` is the simulator with the
+ * board's transport replaced; `sim` and `native` are virtio-msg. `b.peer()` is the transport's raw peer
+ * (test/shared/raw-peer.ts), `b.msgPeer()` the virtio-msg one for behaviours of that wire only.
+ *
  * A Backend gives the FrontendPort, the host side of every stream service, the backend's counters
  * (sim: `sim.stats()`; native: SIGUSR1 makes the firmware write `[fw] stats JSON` on stderr) and
  * its log. Simulator-only features (`step()`, `runtime.faults`, memory accounting) are reached
@@ -17,16 +21,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../../firmware/hal';
-import type { WindowLayout } from '../../frontend/layout';
+import type { TransportKind, WindowLayout } from '../../frontend/layout';
 import { readLayout } from '../../frontend/layout';
 import type { FrontendPort } from '../../frontend/port';
 import type { BackendStats, Sim } from '../../frontend/sim';
 import { createSim } from '../../frontend/sim';
 import type { NativeInstance } from '../../runtime/native/harness.mjs';
 import { nativeBuilt, ROOT, startNative } from '../../runtime/native/harness.mjs';
-import { RawPeer } from './raw-peer';
+import type { Peer } from './raw-peer';
+import { BusPeer, RawPeer } from './raw-peer';
 
 export type BackendName = 'sim' | 'native';
+export type { TransportKind };
+export const TRANSPORTS: readonly TransportKind[] = ['msg', 'regblock', 'mmio'];
 
 export interface StartOptions {
   /** Board name, path or object (default host-sim). */
@@ -51,14 +58,17 @@ export interface StreamHost {
 
 export interface Backend {
   readonly name: BackendName;
+  readonly transport: TransportKind;
   readonly port: FrontendPort;
   readonly layout: WindowLayout;
   /** The window (read it again after anything async: a simulator's heap may move). */
   readonly bytes: Uint8Array;
   /** The simulator, for simulator-only checks; null on native. */
   readonly sim: Sim | null;
-  /** A raw virtio-msg peer on this backend's port. */
-  peer(): RawPeer;
+  /** A raw peer of this backend's transport on its port. */
+  peer(): Peer;
+  /** The raw virtio-msg peer (throws on another transport: for behaviours of that wire only). */
+  msgPeer(): RawPeer;
   /** The host side of stream service `name` (default console0). */
   console(name?: string): StreamHost;
   /** The backend's counters as of now (call after a barrier: RawPeer requests and notifies are). */
@@ -69,9 +79,30 @@ export interface Backend {
 }
 
 export interface BackendKind {
-  readonly name: BackendName;
+  /** `sim`, `native`, or with a transport other than msg `sim/mmio` … (test titles carry it). */
+  readonly name: string;
+  readonly runtime: BackendName;
+  readonly transport: TransportKind;
   start(opts?: StartOptions): Promise<Backend>;
 }
+
+/** `kind` with the board's transport replaced by `transport`. */
+export function onTransport(kind: BackendKind, transport: TransportKind): BackendKind {
+  const make = kind.runtime === 'sim' ? simOn : nativeOn;
+  return make(transport);
+}
+
+/** The raw peer of `transport` on `port`. */
+function peerOf(transport: TransportKind, port: FrontendPort, name: string, timeoutMs: number): Peer {
+  return transport === 'msg' ? new RawPeer(port, { name, timeoutMs }) : new BusPeer(port, transport, { name, timeoutMs });
+}
+
+function msgPeerOf(transport: TransportKind, port: FrontendPort, name: string, timeoutMs: number): RawPeer {
+  if (transport !== 'msg') throw new Error(`[${name}] a virtio-msg peer on a ${transport} window`);
+  return new RawPeer(port, { name, timeoutMs });
+}
+
+const kindName = (runtime: BackendName, transport: TransportKind) => (transport === 'msg' ? runtime : `${runtime}/${transport}`);
 
 /** How long a native wait may take before the test fails (a sim never waits: its work is done on kick). */
 export const NATIVE_TIMEOUT_MS = 5000;
@@ -84,19 +115,25 @@ const utf8 = new TextEncoder();
 
 // ---- sim -------------------------------------------------------------------------------------------
 
-export const sim: BackendKind = {
-  name: 'sim',
+function simOn(transport: TransportKind): BackendKind {
+  const name = kindName('sim', transport);
+  return {
+  name,
+  runtime: 'sim',
+  transport,
   async start(opts = {}) {
-    const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services });
+    const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services, transport });
     return {
       name: 'sim',
+      transport,
       port: s.port,
       layout: s.layout,
       get bytes() {
         return s.bytes;
       },
       sim: s,
-      peer: () => new RawPeer(s.port, { name: 'sim', timeoutMs: 0 }),
+      peer: () => peerOf(transport, s.port, name, 0),
+      msgPeer: () => msgPeerOf(transport, s.port, name, 0),
       console(name = 'console0') {
         const c = s.console(name);
         return {
@@ -109,7 +146,10 @@ export const sim: BackendKind = {
       stop: async () => s.dispose(),
     };
   },
-};
+  };
+}
+
+export const sim: BackendKind = simOn('msg');
 
 // ---- native ----------------------------------------------------------------------------------------
 
@@ -222,18 +262,23 @@ class FirmwareLog {
 }
 
 /** The board the native runtime gets: host-sim (or `board`) with the same overrides as the simulator. */
-function nativeBoard(opts: StartOptions): BoardConfig {
+function nativeBoard(opts: StartOptions, transport: TransportKind): BoardConfig {
   const b = opts.board === undefined || opts.board === 'host-sim' ? hostSim() : typeof opts.board === 'string' ? (JSON.parse(readFileSync(opts.board, 'utf8')) as BoardConfig) : structuredClone(opts.board);
   if (opts.devices) b.devices = opts.devices;
   if (opts.services) b.services = { ...b.services, ...opts.services };
+  b.transport = transport;
   return b;
 }
 
-export const native: BackendKind = {
-  name: 'native',
+function nativeOn(transport: TransportKind): BackendKind {
+  const name = kindName('native', transport);
+  return {
+  name,
+  runtime: 'native',
+  transport,
   async start(opts = {}) {
     requireNative();
-    const board = nativeBoard(opts);
+    const board = nativeBoard(opts, transport);
     const dir = mkdtempSync(join(tmpdir(), 'bulkhead-shared-'));
     // Every memory stream gets a unix socket the test holds the client end of.
     const sockets: Record<string, string> = {};
@@ -255,10 +300,7 @@ export const native: BackendKind = {
       for (const [name, path] of Object.entries(sockets)) streams[name] = await SocketStream.open(path);
       // The firmware accepts on its next loop turn: two PING round trips later it has (output
       // written before it accepted would be dropped, as docs/native.md says).
-      if (Object.keys(sockets).length) {
-        const p = new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS });
-        await p.barrier();
-      }
+      if (Object.keys(sockets).length) await peerOf(transport, port, name, NATIVE_TIMEOUT_MS).barrier();
     } catch (e) {
       n.kill();
       rmSync(dir, { recursive: true, force: true });
@@ -267,11 +309,13 @@ export const native: BackendKind = {
     const layout = readLayout(port.bytes);
     return {
       name: 'native',
+      transport,
       port,
       layout,
       bytes: port.bytes,
       sim: null,
-      peer: () => new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS }),
+      peer: () => peerOf(transport, port, name, NATIVE_TIMEOUT_MS),
+      msgPeer: () => msgPeerOf(transport, port, name, NATIVE_TIMEOUT_MS),
       console(name = 'console0') {
         const s = streams[name];
         if (!s) throw new Error(`[native] stream ${name} has no host side (only streams with backing "memory" get one)`);
@@ -300,6 +344,9 @@ export const native: BackendKind = {
       },
     };
   },
-};
+  };
+}
+
+export const native: BackendKind = nativeOn('msg');
 
 export const backends: Record<BackendName, BackendKind> = { sim, native };
