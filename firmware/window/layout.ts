@@ -83,7 +83,7 @@ export function computeLayout(windowSize: number, fifoSlots: number): WindowLayo
 }
 
 /**
- * Writes the header (state BOOTING) and zeroes both FIFO control blocks. `backendPeerId` null leaves
+ * Writes the header (state BOOTING) and zeroes both FIFOs, control blocks and slots. `backendPeerId` null leaves
  * the field as the runtime wrote it (the native runtime learns its ivshmem peer id before boot).
  */
 export function writeHeader(win: GuestWindow, l: WindowLayout, generation: number, deviceCount: number, backendPeerId: number | null): void {
@@ -105,10 +105,10 @@ export function writeHeader(win: GuestWindow, l: WindowLayout, generation: numbe
   win.setU32(H.deviceCount, deviceCount);
   if (backendPeerId !== null) win.setU16(H.backendPeerId, backendPeerId);
   win.fill(0x44, HEADER_SIZE - 0x44, 0);
-  for (const f of [l.fifoD2V, l.fifoV2D]) {
-    win.setU32(f.offset + FIFO_HEAD, 0);
-    win.setU32(f.offset + FIFO_TAIL, 0);
-  }
+  // Every slot too, not only the indexes: what the previous instance left unread is never processed,
+  // also not when a frontend that has not seen the restart yet produces on from its old head
+  // (docs/security.md, "A restarted backend").
+  for (const f of [l.fifoD2V, l.fifoV2D]) win.fill(f.offset, FIFO_SLOTS + f.slots * l.slotSize, 0);
 }
 
 /**

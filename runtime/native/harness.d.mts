@@ -29,6 +29,8 @@ export interface NativeInstance {
   peakRss(): number;
   /** Calls into the bundle and their time per entry point so far (SIGUSR1 → `[fw] calls`). */
   callTimes(timeoutMs?: number): Promise<Record<string, { calls: number; us: number }>>;
+  /** Stops the firmware (default SIGKILL), boots a fresh one on the same window; the old one's exit. */
+  restart(signal?: NodeJS.Signals): Promise<Exit>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
   kill(): void;
 }
