@@ -819,6 +819,12 @@ static int bh_ledger_track(struct bh_transport *t, struct bh_vdev *vd, struct bh
 	unsigned long flags;
 	unsigned int i;
 
+	/* the ledger reads split rings (bh_finalize_features clears RING_PACKED) */
+	if (virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED)) {
+		dev_warn(&vd->vdev.dev, "queue %u is packed: no in-flight ledger, a lost backend leaves its requests in flight\n",
+			 bq->vq->index);
+		return 0;
+	}
 	bq->inflight = bitmap_zalloc(num, GFP_KERNEL);
 	bq->todo = bitmap_zalloc(num, GFP_KERNEL);
 	bq->head_pos = kcalloc(num, sizeof(*bq->head_pos), GFP_KERNEL);
