@@ -964,6 +964,8 @@ static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
 	unsigned int inflight, failed = 0;
 	unsigned int h;
 
+	if (!bq->slot)
+		return 0;	/* not tracked (a packed queue) */
 	bh_ledger_scan_vq(t, bq);
 	if (bq->ledger_lost)
 		return 0;
