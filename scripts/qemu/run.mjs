@@ -443,7 +443,7 @@ const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
 async function startBackendVm(run) {
   const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
     '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
-    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
+    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init',
     '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
     '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
   fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
@@ -789,7 +789,9 @@ export async function runQemu(opts = {}) {
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
     const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and panic the
+    // boot ("IO-APIC + timer doesn't work!"); the emulated timer is fine
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic no_timer_check rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
