@@ -49,6 +49,11 @@ export interface SimOptions {
   entropy?: (dst: Uint8Array) => void;
   /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
   maxPasses?: number;
+  /**
+   * The window's bytes when the firmware boots (default: zero): what a previous backend instance left,
+   * for a restart on the same shared memory (docs/security.md, "A restarted backend").
+   */
+  window?: Uint8Array;
 }
 
 /** Backend counters: bus-wide and per device. */
@@ -102,6 +107,13 @@ export class Sim {
       storage: opts.storage,
       entropy: opts.entropy,
     });
+    if (opts.window) {
+      if (opts.window.length !== runtime.window.length) {
+        runtime.dispose();
+        throw new Error(`window option has ${opts.window.length} bytes, board ${board.name}'s window ${runtime.window.length}`);
+      }
+      runtime.window.set(opts.window);
+    }
     sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
     return sim;
   }

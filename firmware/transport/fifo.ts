@@ -32,10 +32,14 @@ abstract class FifoEnd {
     this.slotWords = slotSize >>> 2;
   }
 
-  /** Zeroes both indexes (boot: the FIFO is empty); our own index follows. */
+  /**
+   * Boot: the FIFO is empty. Zeroes its control block and every slot, not only the indexes: what a
+   * previous instance left unread is never processed, also not when a frontend that has not seen the
+   * restart yet produces on from its old head (docs/security.md, "A restarted backend"). Our own index follows.
+   */
   reset(): void {
-    this.index[HEAD] = 0;
-    this.index[TAIL] = 0;
+    this.index.fill(0);
+    this.slots.fill(0);
     this.restart();
   }
 

@@ -35,6 +35,7 @@
 #include <linux/virtio_ring.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_net.h>
 #include <linux/rcupdate.h>
 #include <asm/unaligned.h>
 
@@ -46,6 +47,7 @@
 #define BH_MAX_REQS		8	/* requests in flight */
 #define BH_DRAIN_BUDGET		256	/* messages per drain call */
 #define BH_MAX_TRACKED		64	/* block queues with an in-flight ledger */
+#define BH_SPIN_CHECK_MS	100	/* PING a backend that has not used a spun-on buffer for this long */
 
 static unsigned int timeout_ms = 3000;
 module_param(timeout_ms, uint, 0644);
@@ -127,9 +129,11 @@ struct bh_vq {
 	void *ring;
 	u32 ring_off;
 	u32 ring_len;
+	struct bh_vdev *vd;
+	u16 num_entries;	/* queue size */
+	bool spin_wait;		/* the driver spins after notify until the buffer is used (bh_wait_used) */
 
 	/* in-flight ledger of a block queue (see "backend loss"), under ledger_lock */
-	struct bh_vdev *vd;
 	const struct vring *vr;
 	u16 slot;		/* index in t->tracked, 0 = not tracked */
 	u16 num;
@@ -204,8 +208,8 @@ struct bh_transport {
 	struct work_struct reap_work;
 	bool dying;		/* new DMA mappings refused: nothing new goes in flight */
 	bool reaped;		/* this attachment's reap has run */
-	bool had_devices;
 	char fail_reason[160];
+	atomic_t spin_returned;	/* buffers bh_wait_used returned unused since the attach */
 
 	/* the in-flight ledger of every block queue (bh_ledger_*) */
 	spinlock_t ledger_lock;
@@ -392,14 +396,20 @@ static void bh_pool_detach(struct bh_transport *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* in-flight ledger of the block queues                               */
+/* in-flight ledger of the queues the transport completes itself       */
 /*
- * When the backend is lost, Linux 6.1's virtio_blk cannot get its requests
- * back: it has no timeout handler, a broken queue returns no buffers, and
- * its remove() waits in del_gendisk() for every request in flight. So the
- * transport completes them itself, as the device would have with
- * VIRTIO_BLK_S_IOERR (bh_reap). For that it must know which heads are in
- * flight, which the ring API does not tell a transport: this ledger records
+ * When the backend is lost, some Linux 6.1 drivers cannot get their buffers
+ * back. virtio_blk has no timeout handler, a broken queue returns no
+ * buffers, and its remove() waits in del_gendisk() for every request in
+ * flight. virtio_console's hvc output (and its control output, and
+ * virtio_net's control queue) spins after notifying until the buffer is
+ * used or the queue is broken; broken, put_chars() frees a buffer that is
+ * still in the ring, and remove() later hands that freed pointer to
+ * free_buf() (a use after free). So the transport completes these queues'
+ * buffers itself, as the device would have: block requests with
+ * VIRTIO_BLK_S_IOERR, the others unused (bh_reap, bh_wait_used). For that
+ * it must know which heads are in flight, which the ring API does not tell
+ * a transport: this ledger records
  * every head from the available ring before its slot can be overwritten, and
  * tags the pool mapping its descriptor points at; the driver's unmap of that
  * mapping, when it reaps the chain, clears the head.
@@ -518,12 +528,17 @@ static int bh_ledger_track(struct bh_transport *t, struct bh_vdev *vd, struct bh
 	unsigned long flags;
 	unsigned int i;
 
+	/* the ledger reads split rings (bh_finalize_features clears RING_PACKED) */
+	if (virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED)) {
+		dev_warn(&vd->vdev.dev, "queue %u is packed: no in-flight ledger, a lost backend leaves its requests in flight\n",
+			 bq->vq->index);
+		return 0;
+	}
 	bq->inflight = bitmap_zalloc(num, GFP_KERNEL);
 	bq->todo = bitmap_zalloc(num, GFP_KERNEL);
 	bq->head_pos = kcalloc(num, sizeof(*bq->head_pos), GFP_KERNEL);
 	if (!bq->inflight || !bq->todo || !bq->head_pos)
 		goto nomem;
-	bq->vd = vd;
 	bq->vr = virtqueue_get_vring(bq->vq);
 	bq->num = num;
 	bq->avail_seen = 0;
@@ -591,13 +606,13 @@ static void bh_fail_writable(struct bh_transport *t, u64 addr, u32 len, u16 flag
 }
 
 /*
- * Complete block request @head as the device does when it fails one:
- * status VIRTIO_BLK_S_IOERR in the last byte of the last device-writable
- * buffer (virtio 1.3 §5.2.6), used length 1. Indirect tables are read from
- * the driver's own copy (private memory); direct chains from the window,
- * bounded by the queue size.
+ * Complete @head as its device does when it fails a request: nothing
+ * written, used length 0; a block request also gets status VIRTIO_BLK_S_IOERR
+ * in the last byte of its last device-writable buffer (virtio 1.3 §5.2.6),
+ * used length 1. Indirect tables are read from the driver's own copy
+ * (private memory); direct chains from the window, bounded by the queue size.
  */
-static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
+static u32 bh_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 {
 	struct virtio_device *vdev = &bq->vd->vdev;
 	const struct vring_desc *desc = bq->vr->desc;
@@ -635,7 +650,7 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 			flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
 		}
 	}
-	if (!status_off)
+	if (!status_off || bq->vd->device_id != VIRTIO_ID_BLOCK)
 		return 0;
 	t->win[status_off] = VIRTIO_BLK_S_IOERR;
 	return 1;
@@ -647,7 +662,7 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
  * flight exactly once. Completions the backend made before it was lost keep
  * their place and order; an entry that names no head in flight (a backend
  * that wrote garbage) is dropped; every other head in flight is failed with
- * bh_blk_fail_chain(). Returns the number of requests failed here
+ * bh_fail_chain(). Returns the number of requests failed here
  * (ledger_lock held).
  */
 static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
@@ -658,6 +673,8 @@ static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
 	unsigned int inflight, failed = 0;
 	unsigned int h;
 
+	if (!bq->slot)
+		return 0;	/* not tracked (a packed queue) */
 	bh_ledger_scan_vq(t, bq);
 	if (bq->ledger_lost)
 		return 0;
@@ -685,7 +702,7 @@ static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
 		w++;
 	}
 	for_each_set_bit(h, bq->todo, bq->num) {
-		u32 len = bh_blk_fail_chain(t, bq, h);
+		u32 len = bh_fail_chain(t, bq, h);
 
 		WRITE_ONCE(used->ring[w & mask].id, cpu_to_virtio32(vdev, h));
 		WRITE_ONCE(used->ring[w & mask].len, cpu_to_virtio32(vdev, len));
@@ -933,26 +950,28 @@ static void bh_fail(struct bh_transport *t, const char *fmt, ...)
  *     (the driver sees -ENOMEM and retries later: blk requeues its request).
  *     A mapping that passed the check belongs to an add running under the
  *     driver's queue spinlock; synchronize_rcu() waits for all of those.
- *  2. Every block queue's used ring is rebuilt to hold each head in flight
- *     (bh_ledger_fail_vq): the backend's own completions, then IOERR for
- *     the rest.
+ *  2. The used ring of every ledger queue is rebuilt to hold each head in
+ *     flight (bh_ledger_fail_vq): the backend's own completions, then the
+ *     rest failed (blk: IOERR; console output, net control: unused).
  *  3. vring_interrupt() makes virtio_blk reap them all, synchronously, in
  *     its callback; their requests end with BLK_STS_IOERR. A queue that the
  *     driver broke on a bad used entry from the backend is unbroken first.
+ *     A driver spinning on a console output or net control buffer reaps
+ *     its own: wait (briefly) for it to do so.
  *  4. Every device is broken: new requests fail with -EIO at once (blk:
- *     BLK_STS_IOERR), drivers spinning for a buffer (console, net control
- *     queue) return, and remove() finds nothing in flight.
+ *     BLK_STS_IOERR) and remove() finds nothing in flight that it cannot
+ *     take back.
  *
- * Other drivers need no help: virtio_net and virtio_console take their
+ * Other queues need no help: virtio_net and virtio_console take their
  * buffers back with virtqueue_detach_unused_buf() in remove(), virtio-rng
  * completes its waiter in remove().
  */
 static void bh_reap(struct work_struct *w)
 {
 	struct bh_transport *t = container_of(w, struct bh_transport, reap_work);
-	unsigned int failed = 0, stuck = 0, ndev = 0, i, q;
+	unsigned int failed = 0, returned = 0, stuck = 0, spinning, ndev = 0, i, q, n;
 	unsigned long flags;
-	int d;
+	int d, tries;
 
 	if (atomic_read(&t->state) != BH_FAILED || t->reaped)
 		return;
@@ -960,9 +979,17 @@ static void bh_reap(struct work_struct *w)
 	synchronize_rcu();
 
 	spin_lock_irqsave(&t->ledger_lock, flags);
-	for (i = 1; i <= BH_MAX_TRACKED; i++)
-		if (t->tracked[i])
-			failed += bh_ledger_fail_vq(t, t->tracked[i]);
+	for (i = 1; i <= BH_MAX_TRACKED; i++) {
+		struct bh_vq *bq = t->tracked[i];
+
+		if (!bq)
+			continue;
+		n = bh_ledger_fail_vq(t, bq);
+		if (bq->spin_wait)
+			returned += n;
+		else
+			failed += n;
+	}
 	spin_unlock_irqrestore(&t->ledger_lock, flags);
 
 	spin_lock_irqsave(&t->deliver_lock, flags);
@@ -981,11 +1008,27 @@ static void bh_reap(struct work_struct *w)
 	}
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 
-	spin_lock_irqsave(&t->ledger_lock, flags);
-	for (i = 1; i <= BH_MAX_TRACKED; i++)
-		if (t->tracked[i])
-			stuck += bitmap_weight(t->tracked[i]->inflight, t->tracked[i]->num);
-	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	for (tries = 0; tries <= 50; tries++) {
+		spinning = 0;
+		stuck = 0;
+		spin_lock_irqsave(&t->ledger_lock, flags);
+		for (i = 1; i <= BH_MAX_TRACKED; i++) {
+			struct bh_vq *bq = t->tracked[i];
+
+			if (!bq)
+				continue;
+			n = bitmap_weight(bq->inflight, bq->num);
+			if (bq->spin_wait)
+				spinning += n;
+			else
+				stuck += n;
+		}
+		spin_unlock_irqrestore(&t->ledger_lock, flags);
+		/* a buffer nobody spins on (a non-blocking port write) is detached by remove() */
+		if (!spinning || tries == 50)
+			break;
+		msleep(10);
+	}
 
 	spin_lock_irqsave(&t->deliver_lock, flags);
 	for (d = 0; d < BH_MAX_DEVS; d++)
@@ -994,11 +1037,18 @@ static void bh_reap(struct work_struct *w)
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 	t->reaped = true;
 
-	if (ndev || failed || stuck)
+	returned += atomic_read(&t->spin_returned);
+	if (ndev || failed || returned || stuck) {
+		char more[64] = "";
+
+		if (returned)
+			snprintf(more, sizeof(more), " (and %u output/control buffer(s) returned unused)",
+				 returned);
 		dev_err(&t->pdev->dev,
-			"backend lost: %s; %u block request(s) in flight failed with an I/O error, removing %u device(s)%s\n",
-			t->fail_reason, failed, ndev,
+			"backend lost: %s; %u block request(s) in flight failed with an I/O error%s, removing %u device(s)%s\n",
+			t->fail_reason, failed, more, ndev,
 			stuck ? "; some requests could not be completed (see the queue warnings)" : "");
+	}
 	if (!t->removing)
 		mod_delayed_work(t->wq, &t->monitor, 0);
 }
@@ -1384,22 +1434,71 @@ static int bh_finalize_features(struct virtio_device *vdev)
 	return bh_vreq(vd, VMSG_SET_DRIVER_FEATURES, req, 16, resp, 0, NULL);
 }
 
+/*
+ * The driver of @bq spins, right after this notify, until the device uses
+ * the buffer (Linux 6.1: virtio_console's __send_to_port for hvc output,
+ * with interrupts off, and __send_control_msg; virtio_net's
+ * virtnet_send_command). On one CPU nothing else runs meanwhile, so neither
+ * the heartbeat nor the reap could notice a backend lost then: the guest
+ * would hang. Wait here instead, for as long as the backend answers a PING
+ * every BH_SPIN_CHECK_MS without progress; when it does not, complete the
+ * queue's buffers unused (the ledger) so that the driver's loop takes its
+ * buffer back. Breaking the queue instead would end the loop too, but
+ * leave the buffer in the ring after the driver freed it (see the ledger).
+ * Waiting costs nothing the driver would not have spent: it waits for the
+ * same buffer.
+ */
+static void bh_fail_queue(struct bh_transport *t, struct bh_vq *bq)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	atomic_add(bh_ledger_fail_vq(t, bq), &t->spin_returned);
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+}
+
+static bool bh_wait_used(struct bh_transport *t, struct bh_vq *bq)
+{
+	struct virtio_device *vdev = &bq->vd->vdev;
+	const struct vring *vr = virtqueue_get_vring(bq->vq);
+	u16 start = virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx));
+	ktime_t check = ktime_add_ms(ktime_get(), BH_SPIN_CHECK_MS);
+
+	for (;;) {
+		u16 used = virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx));
+
+		/* a buffer was used, or every buffer offered is */
+		if (used != start || used == virtio16_to_cpu(vdev, READ_ONCE(vr->avail->idx)))
+			return true;
+		if (!bh_live(t) || (ktime_after(ktime_get(), check) && bh_ping(t))) {
+			bh_fail_queue(t, bq);	/* the driver's loop gets its buffer back, unused */
+			return true;
+		}
+		if (ktime_after(ktime_get(), check))
+			check = ktime_add_ms(ktime_get(), BH_SPIN_CHECK_MS);
+		cpu_relax();
+	}
+}
+
 static bool bh_notify(struct virtqueue *vq)
 {
 	struct bh_vdev *vd = to_bh_vdev(vq->vdev);
 	struct bh_transport *t = vd->t;
+	struct bh_vq *bq = vq->index < BH_MAX_VQS ? vd->vqs[vq->index] : NULL;
 	u8 pl[8];
 
 	put_unaligned_le32(vq->index, pl);
 	put_unaligned_le32(0, pl + 4);
-	/*
-	 * A notification that cannot be delivered has failed the backend (or
-	 * it was lost already): bh_reap completes what is in flight. Returning
-	 * false would break the queue now, and a broken queue returns no
-	 * buffers, so the reap could not hand them back.
-	 */
 	bh_send(t, 0, VMSG_EVENT_AVAIL, vd->dev_num, 0, pl, 8,
 		ktime_add_ms(ktime_get(), timeout_ms), bh_may_sleep());
+	if (bq && bq->spin_wait)
+		return bh_wait_used(t, bq);
+	/*
+	 * Any other queue: a notification that cannot be delivered has failed
+	 * the backend (or it was lost already), and bh_reap completes what is
+	 * in flight. Returning false would break the queue now, and a broken
+	 * queue returns no buffers, so the reap could not hand them back.
+	 */
 	return true;
 }
 
@@ -1466,6 +1565,8 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 		return ERR_PTR(-ENOMEM);
 	}
 	bq->ring = t->win + bq->ring_off;
+	bq->vd = vd;
+	bq->num_entries = num;
 	memset(bq->ring, 0, bq->ring_len);
 
 	bq->vq = vring_new_virtqueue(index, num, SMP_CACHE_BYTES, &vd->vdev, true, ctx,
@@ -1518,12 +1619,39 @@ err_ring:
 	return ERR_PTR(err);
 }
 
+/*
+ * The queues whose Linux 6.1 driver spins for a buffer after notifying
+ * (bh_wait_used): virtio_console's transmit queues (odd indexes: port
+ * output and the control output queue) and virtio_net's control queue (the
+ * last one, with VIRTIO_NET_F_CTRL_VQ).
+ */
+static int bh_mark_spin_wait(struct bh_vdev *vd)
+{
+	unsigned int q;
+	int err;
+
+	for (q = 0; q < vd->nvqs && q < BH_MAX_VQS; q++) {
+		struct bh_vq *bq = vd->vqs[q];
+
+		if (!bq || !((vd->device_id == VIRTIO_ID_CONSOLE && (q & 1)) ||
+			     (vd->device_id == VIRTIO_ID_NET && q == vd->nvqs - 1 &&
+			      virtio_has_feature(&vd->vdev, VIRTIO_NET_F_CTRL_VQ))))
+			continue;
+		err = bh_ledger_track(vd->t, vd, bq, bq->num_entries);
+		if (err)
+			return err;
+		bq->spin_wait = true;
+	}
+	return 0;
+}
+
 static int bh_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue *vqs[],
 		       vq_callback_t *callbacks[], const char * const names[], const bool *ctx,
 		       struct irq_affinity *desc)
 {
 	struct bh_vdev *vd = to_bh_vdev(vdev);
 	unsigned int i, qi = 0;
+	int err;
 
 	for (i = 0; i < nvqs; i++) {
 		if (!names[i]) {
@@ -1532,14 +1660,16 @@ static int bh_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vir
 		}
 		vqs[i] = bh_setup_vq(vd, qi++, callbacks[i], names[i], ctx ? ctx[i] : false);
 		if (IS_ERR(vqs[i])) {
-			int err = PTR_ERR(vqs[i]);
-
+			err = PTR_ERR(vqs[i]);
 			bh_del_vqs(vdev);
 			return err;
 		}
 	}
 	vd->nvqs = qi;
-	return 0;
+	err = bh_mark_spin_wait(vd);
+	if (err)
+		bh_del_vqs(vdev);
+	return err;
 }
 
 static void bh_synchronize_cbs(struct virtio_device *vdev)
@@ -1660,7 +1790,7 @@ static void bh_detach(struct bh_transport *t, bool lost)
 
 	if (lost) {
 		if (bh_live(t))
-			bh_fail(t, "the transport is being detached from a backend that does not answer");
+			bh_fail(t, "the transport detached from it");
 		bh_reap_sync(t);	/* in flight completed, devices broken */
 	}
 	for (d = BH_MAX_DEVS - 1; d >= 0; d--) {
@@ -1790,6 +1920,7 @@ static void bh_try_attach(struct bh_transport *t)
 	t->msg_max = min_t(u32, l.slot_size, VMSG_MAX_SIZE);
 	WRITE_ONCE(t->dying, false);
 	t->reaped = false;
+	atomic_set(&t->spin_returned, 0);
 	t->fail_reason[0] = 0;
 	err = bh_pool_attach(t);
 	if (err)
@@ -1828,6 +1959,8 @@ static void bh_try_attach(struct bh_transport *t)
 		 t->msix ? "MSI-X" : "polled");
 
 	err = bh_discover(t);
+	if (err && bh_live(t))
+		bh_fail(t, "attach to generation %u failed (%d)", l.generation, err);
 	if (atomic_cmpxchg(&t->state, BH_ATTACHING, BH_ATTACHED) != BH_ATTACHING || err) {
 		t->failed_gen = l.generation;
 		t->failed_d2v_head = t->tx.idx;
