@@ -11,6 +11,7 @@ import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
 import type { HostStorage, HostStream } from '../runtime/node/runtime';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+import { TraceRecorder } from '../runtime/node/trace';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import { Frontend } from './device';
@@ -38,6 +39,7 @@ export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';
 export * as net from '../firmware/devices/net';
 export * as fuzz from './fuzz/index';
+export * as trace from './trace';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root (this file lives in frontend/ as a source, in dist/ when bundled). */
@@ -66,6 +68,11 @@ export interface SimOptions {
   entropy?: (dst: Uint8Array) => void;
   /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
   maxPasses?: number;
+  /**
+   * Record everything that enters the firmware into this `.bhtrace` file (docs/trace-format.md);
+   * `dispose()` closes it. `bulkhead replay FILE` re-runs it on either runtime.
+   */
+  record?: string;
 }
 
 /** Backend counters: bus-wide and per device. */
@@ -96,6 +103,8 @@ export class Sim {
     readonly runtime: NodeRuntime,
     readonly board: BoardConfig,
     private readonly maxPasses: number,
+    /** The trace being recorded (`record` option), closed by `dispose()`. */
+    readonly recorder: TraceRecorder | null = null,
   ) {
     runtime.call('start');
     this.layout = readLayout(this.bytes);
@@ -109,7 +118,9 @@ export class Sim {
     const bundle = opts.bundle ?? readFileSync(join(PROJECT_ROOT, 'dist', 'firmware.js'), 'utf8');
     let sim: Sim | null = null;
     const logs: { level: number; msg: string }[] = [];
+    const recorder = opts.record ? await TraceRecorder.create({ path: opts.record, bundle }) : null;
     const runtime = await NodeRuntime.create({
+      tap: recorder ?? undefined,
       bundle,
       board,
       onRaise: () => sim?.raised(),
@@ -118,7 +129,7 @@ export class Sim {
       storage: opts.storage,
       entropy: opts.entropy,
     });
-    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
+    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000, recorder);
     return sim;
   }
 
@@ -285,6 +296,7 @@ export class Sim {
   }
 
   dispose(): void {
+    this.recorder?.close();
     this.runtime.dispose();
   }
 }

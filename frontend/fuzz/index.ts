@@ -53,6 +53,17 @@ export interface FuzzRunOptions {
   minimise?: boolean;
   /** Called for progress lines. */
   log?: (line: string) => void;
+  /** Stop generating after this many seconds, even if fewer than `cases` ran. */
+  seconds?: number;
+  /** Findings already reported (keys from `findingKey`): a campaign shares one set across rounds. */
+  seen?: Set<string>;
+  /** Called after each case with the number run so far (progress output). */
+  onCase?: (done: number) => void;
+}
+
+/** What makes two findings "the same": invariant plus detail with numbers blurred. */
+export function findingKey(f: Finding): string {
+  return `${f.invariant}:${f.detail.replace(/[0-9a-fx]{2,}/g, '#')}`;
 }
 
 /** Runs `cases` generated cases of one target; returns throughput and minimised findings. */
@@ -63,12 +74,15 @@ export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ c
     const targets = targetsFor(c.devices);
     if (!targets.includes(opts.target)) throw new Error(`no fuzz target '${opts.target}' (have: ${targets.join(', ')})`);
     const findings: SavedFinding[] = [];
-    const seen = new Set<string>();
+    const seen = opts.seen ?? new Set<string>();
     const t0 = performance.now();
-    for (let n = 0; n < opts.cases; n++) {
+    const until = opts.seconds === undefined ? Infinity : t0 + opts.seconds * 1000;
+    let n = 0;
+    for (; n < opts.cases && performance.now() < until; n++) {
       const input = generate(c, opts.target, opts.seed, n);
+      opts.onCase?.(n + 1);
       for (const f of runCase(c, input)) {
-        const key = `${f.invariant}:${f.detail.replace(/[0-9a-fx]{2,}/g, '#')}`;
+        const key = findingKey(f);
         if (seen.has(key)) continue;
         seen.add(key);
         const small = opts.minimise === false ? input : minimise(c, input, f.invariant);
@@ -77,10 +91,97 @@ export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ c
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    return { cases: opts.cases, seconds, casesPerSecond: opts.cases / seconds, findings };
+    return { cases: n, seconds, casesPerSecond: n / seconds, findings };
   } finally {
     own?.dispose();
   }
+}
+
+export interface CampaignOptions {
+  /** Targets to run in turn (default: every target of the context). */
+  targets?: string[];
+  /** Wall-clock budget for the whole campaign. */
+  minutes: number;
+  /** Seed of round 0; round r uses `seed + r`, so every round brings new cases. */
+  seed: number;
+  /** Seconds each target gets per round (default: the budget split into ≥ 4 rounds, 5..60 s). */
+  sliceSeconds?: number;
+  minimise?: boolean;
+  /** After every case and every finding: totals so far. */
+  onProgress?: (p: CampaignProgress) => void;
+  /** Each new finding as it is minimised. */
+  onFinding?: (f: SavedFinding, seed: number) => void;
+}
+
+export interface CampaignProgress {
+  target: string;
+  round: number;
+  cases: number;
+  findings: number;
+  elapsedSeconds: number;
+  totalSeconds: number;
+}
+
+export interface CampaignResult {
+  rounds: number;
+  seconds: number;
+  cases: number;
+  /** Per target: cases run, findings, seeds used. */
+  perTarget: Record<string, { cases: number; findings: number; seconds: number }>;
+  findings: { seed: number; finding: SavedFinding }[];
+}
+
+/**
+ * A long hostile campaign: every target in turn (round-robin), each round with a new seed, until the
+ * budget is spent. Findings are deduplicated across rounds (the same invariant and blurred detail is
+ * reported once per target).
+ */
+export async function campaign(opts: CampaignOptions, ctx: FuzzContext): Promise<CampaignResult> {
+  const targets = opts.targets ?? targetsFor(ctx.devices);
+  const total = opts.minutes * 60;
+  if (!(total > 0)) throw new Error('a campaign needs a positive number of minutes');
+  const slice = opts.sliceSeconds ?? Math.min(60, Math.max(1, total / (4 * targets.length)));
+  const seen = new Map(targets.map((t) => [t, new Set<string>()]));
+  const perTarget: CampaignResult['perTarget'] = Object.fromEntries(targets.map((t) => [t, { cases: 0, findings: 0, seconds: 0 }]));
+  const found: CampaignResult['findings'] = [];
+  const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
+  let cases = 0;
+  let round = 0;
+  for (; elapsed() < total; round++) {
+    for (const target of targets) {
+      const left = total - elapsed();
+      if (left <= 0) break;
+      const seed = opts.seed + round;
+      const before = cases;
+      const r = await fuzz(
+        {
+          target,
+          cases: Number.MAX_SAFE_INTEGER,
+          seed,
+          seconds: Math.min(slice, left),
+          minimise: opts.minimise,
+          seen: seen.get(target),
+          onCase: (n) => {
+            cases = before + n;
+            if ((n & 15) === 0) opts.onProgress?.({ target, round, cases, findings: found.length, elapsedSeconds: elapsed(), totalSeconds: total });
+          },
+        },
+        ctx,
+      );
+      cases = before + r.cases;
+      const t = perTarget[target]!;
+      t.cases += r.cases;
+      t.seconds += r.seconds;
+      t.findings += r.findings.length;
+      for (const f of r.findings) {
+        found.push({ seed, finding: f });
+        opts.onFinding?.(f, seed);
+      }
+      opts.onProgress?.({ target, round, cases, findings: found.length, elapsedSeconds: elapsed(), totalSeconds: total });
+    }
+  }
+  return { rounds: round, seconds: elapsed(), cases, perTarget, findings: found };
 }
 
 /** Writes a finding as `<dir>/<target>/<invariant>-s<seed>-c<case>.json`; returns the path. */

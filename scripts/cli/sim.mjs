@@ -1,8 +1,9 @@
-// `bulkhead sim [--board B] [--blk path.img[,ro]]… [--script file.mjs] [--verbose]`
+// `bulkhead sim [--board B] [--blk path.img[,ro]]… [--script file.mjs] [--record run.bhtrace] [--verbose]`
 // Boots the firmware in the node runtime on a board (default host-sim), adds a virtio-blk device per
 // --blk image, attaches the TypeScript frontend driver model and either runs your script
 // (`export default async ({ sim, frontend, drivers }) => {…}`) or checks every device once and prints
-// the backend's counters.
+// the backend's counters. --record writes a trace of everything that entered the firmware
+// (`bulkhead replay` re-runs it; docs/trace-format.md).
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function parse(args) {
-  const o = { board: 'host-sim', blk: [], script: null, verbose: false };
+  const o = { board: 'host-sim', blk: [], script: null, verbose: false, record: null };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const val = () => {
@@ -21,6 +22,7 @@ function parse(args) {
     else if (a === '--blk') o.blk.push(val());
     else if (a === '--script') o.script = resolve(val());
     else if (a === '--verbose') o.verbose = true;
+    else if (a === '--record') o.record = resolve(val());
     else throw new Error(`unknown option ${a} (see npx bulkhead --help)`);
   }
   return o;
@@ -39,7 +41,7 @@ export async function run(args) {
     board.services[name] = { kind: 'storage', path: resolve(path), readOnly: flags.includes('ro') };
     board.devices.push({ type: 'blk', service: name });
   });
-  const sim = await sim$.createSim({ board, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
+  const sim = await sim$.createSim({ board, record: o.record ?? undefined, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
   const frontend = await sim.frontend();
   const name = (id) => ({ 1: 'net', 2: 'blk', 3: 'console', 4: 'rng' })[id] ?? `id${id}`;
   console.log(`board ${board.name}: ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
@@ -69,6 +71,7 @@ export async function run(args) {
     const st = sim.stats();
     for (const d of st.devices) console.log(`  dev ${d.devNum} ${d.type}: status 0x${d.status.toString(16)} ${JSON.stringify(d.counters)}`);
     sim.dispose();
+    if (o.record) console.log(`trace: ${o.record} (${sim.recorder.steps} steps; replay with: npx bulkhead replay ${o.record})`);
   }
   return 0;
 }
