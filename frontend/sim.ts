@@ -245,7 +245,13 @@ export class Sim {
 
   /** The backend's counters. */
   stats(): BackendStats {
-    return JSON.parse(String(this.runtime.call('stats'))) as BackendStats;
+    const faults = this.runtime.faults.length;
+    const r = this.runtime.call('stats');
+    if (typeof r !== 'string') {
+      const f = this.runtime.faults.slice(faults).map((x) => `${x.kind}: ${x.detail}`).join('; ');
+      throw new Error(`stats() gave no answer (${f || `it returned ${String(r)}`})`);
+    }
+    return JSON.parse(r) as BackendStats;
   }
 
   /** Device status of `devNum` as the backend holds it. */

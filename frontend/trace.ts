@@ -8,5 +8,6 @@ export type { Divergence, ReplayResult } from '../runtime/trace/show';
 export { TraceWriter, TraceFormatError, readTrace, readHeader, LIMITS, TRACE_MAGIC, TRACE_VERSION } from '../runtime/trace/format';
 export type { TraceHeader, TraceRecord, TraceValue } from '../runtime/trace/format';
 export { WindowModel, describeMessage } from '../runtime/trace/decode';
-export { printTimeline, describeHeader, describeDivergence, describeResult } from '../runtime/trace/print';
+export { printTimeline, describeHeader, describeDivergence, describeResult, nativeResult } from '../runtime/trace/print';
+export type { NativeVerdict } from '../runtime/trace/print';
 export { changedSpans, applyRanges } from '../runtime/trace/ranges';

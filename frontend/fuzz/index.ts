@@ -8,24 +8,24 @@ import { join } from 'node:path';
 import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
-import { ARENA, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
+import { ARENA, MAX_PASSES_PER_DOORBELL, generate, minimise, runCaseSafe, targetsFor } from './engine';
 import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
-export { ARENA, generate, minimise, runCase, targetsFor } from './engine';
+export { ARENA, generate, minimise, runCase, runCaseSafe, targetsFor } from './engine';
 export { RawDriver, Ring, message } from './raw';
 export { le32, SplitRing } from './ring';
 export { Rand } from './rand';
 
 /** A fuzz sim: host-sim plus blk (a scratch image) and net, so every device type is a target. */
-export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[] } = {}): Promise<FuzzContext & { dispose(): void }> {
+export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[]; record?: string } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, new Uint8Array(1 << 20));
   board.devices = opts.devices ?? [...board.devices, { type: 'blk', service: 'fuzzdisk' }, { type: 'net', service: 'fuzznet' }];
   board.services = { ...board.services, fuzzdisk: { kind: 'storage', path: disk, readOnly: false }, fuzznet: { kind: 'packet', switch: 'fuzz' } };
-  const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {} });
+  const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {}, record: opts.record });
   const ctx = { sim, drv: new RawDriver(sim), devices: board.devices.map((d) => d.type), arena: sim.layout.poolOffset };
   if (ARENA.size > sim.layout.poolSize) throw new Error('pool too small for the fuzz arena');
   return {
@@ -81,7 +81,7 @@ export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ c
     for (; n < opts.cases && performance.now() < until; n++) {
       const input = generate(c, opts.target, opts.seed, n);
       opts.onCase?.(n + 1);
-      for (const f of runCase(c, input)) {
+      for (const f of runCaseSafe(c, input)) {
         const key = findingKey(f);
         if (seen.has(key)) continue;
         seen.add(key);
@@ -110,7 +110,7 @@ export interface CampaignOptions {
   /** After every case and every finding: totals so far. */
   onProgress?: (p: CampaignProgress) => void;
   /** Each new finding as it is minimised. */
-  onFinding?: (f: SavedFinding, seed: number) => void;
+  onFinding?: (f: SavedFinding, seed: number) => void | Promise<void>;
 }
 
 export interface CampaignProgress {
@@ -176,7 +176,7 @@ export async function campaign(opts: CampaignOptions, ctx: FuzzContext): Promise
       t.findings += r.findings.length;
       for (const f of r.findings) {
         found.push({ seed, finding: f });
-        opts.onFinding?.(f, seed);
+        await opts.onFinding?.(f, seed);
       }
       opts.onProgress?.({ target, round, cases, findings: found.length, elapsedSeconds: elapsed(), totalSeconds: total });
     }
@@ -184,7 +184,7 @@ export async function campaign(opts: CampaignOptions, ctx: FuzzContext): Promise
   return { rounds: round, seconds: elapsed(), cases, perTarget, findings: found };
 }
 
-/** Writes a finding as `<dir>/<target>/<invariant>-s<seed>-c<case>.json`; returns the path. */
+/** Writes a finding as `<dir>/<target>/<invariant>-s<seed>-c<case>.json`; returns the path (`recordFinding` adds its trace). */
 export function saveFinding(dir: string, seed: number, f: SavedFinding): string {
   const d = join(dir, f.target);
   mkdirSync(d, { recursive: true });
@@ -193,8 +193,24 @@ export function saveFinding(dir: string, seed: number, f: SavedFinding): string 
   return path;
 }
 
+/**
+ * Re-runs a case in a fresh fuzz sim with recording on and writes the trace next to `jsonPath`
+ * (`x.json` → `x.bhtrace`): the finding as a replayable file (`bulkhead replay x.bhtrace [--print]`).
+ * Returns the trace's path and what the case broke in the fresh sim (a finding that needed the state
+ * earlier cases left may not break again there).
+ */
+export async function recordFinding(jsonPath: string, input: FuzzCase): Promise<{ path: string; findings: Finding[] }> {
+  const path = jsonPath.replace(/\.json$/, '') + '.bhtrace';
+  const ctx = await fuzzContext({ record: path });
+  try {
+    return { path, findings: runCaseSafe(ctx, input) };
+  } finally {
+    ctx.dispose();
+  }
+}
+
 /** Every corpus file under `dir` (`<target>/*.json`) with its case. */
-export function loadCorpus(dir: string): { path: string; input: FuzzCase }[] {
+export function loadCorpus(dir: string): { path: string; input: FuzzCase; trace: string | null }[] {
   if (!existsSync(dir)) return [];
   const out = [];
   for (const t of readdirSync(dir)) {
@@ -203,7 +219,8 @@ export function loadCorpus(dir: string): { path: string; input: FuzzCase }[] {
     for (const f of readdirSync(td)) {
       if (!f.endsWith('.json')) continue;
       const path = join(td, f);
-      out.push({ path, input: (JSON.parse(readFileSync(path, 'utf8')) as { input: FuzzCase }).input });
+      const trace = path.replace(/\.json$/, '.bhtrace');
+      out.push({ path, input: (JSON.parse(readFileSync(path, 'utf8')) as { input: FuzzCase }).input, trace: existsSync(trace) ? trace : null });
     }
   }
   return out;

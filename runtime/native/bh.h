@@ -121,6 +121,8 @@ struct bh_board {
 };
 /* Parses the board (JSON, by QuickJS), applies --service overrides, fills *out; dies if invalid. */
 void bh_js_init(const char *board_json, struct bh_board *out);
+/* The board JSON as the bundle gets it (after overrides). */
+const char *bh_js_board_json(void);
 /* Defines globalThis.__hal over the mapped window and turns the memory limit on. */
 void bh_js_install_hal(void);
 /* Loads source (is_bytecode=false) or bytecode; dies with a one-line reason on failure. */
@@ -135,6 +137,20 @@ size_t bh_js_memory_used(void);
 char *bh_json_member(const char *json, size_t len, const char *key);
 /* Compiles a script to bytecode (no HAL, no execution). */
 uint8_t *bh_js_compile(const char *src, size_t len, const char *name, size_t *out_len, char *err, size_t errlen);
+
+/* trace.c: record and replay at the HAL boundary (docs/trace-format.md). Off unless --record/--replay. */
+enum { BH_TRACE_OFF, BH_TRACE_RECORD, BH_TRACE_REPLAY };
+extern int bh_trace_mode;
+extern volatile int bh_trace_stop; /* replay: the running call must stop (the interrupt handler reads it) */
+void bh_trace_record_open(const char *path);
+/* After the window is mapped, before __hal: writes the header and the initial window; returns the
+ * firmware's private copy of the window. */
+uint8_t *bh_trace_record_begin(const char *board_json, const uint8_t sha[32], bool bytecode, int peer_id);
+uint8_t *bh_trace_window(void); /* the window the firmware's ArrayBuffer aliases */
+int bh_trace_peer_id(void);     /* replay: the recorded __hal.peerId (-1: none) */
+void bh_trace_close(void);      /* record: END record, flush, close */
+/* Whole replay: prints one JSON verdict line; returns the exit status (0 identical, 1 diverged, 2 unreadable). */
+int bh_trace_replay(const char *trace_path, const char *bundle_path);
 
 /* image.c */
 struct bh_image {

@@ -315,6 +315,7 @@ export class TraceReplayer implements HalTap {
   private diverge(d: Omit<Divergence, 'step' | 'record' | 'inCall'>): void {
     if (this.divergence) return;
     const r = this.records.peek();
+    if (this.records.error) return; // the trace ends here (cut off, damaged): the verdict says that, not a divergence
     this.divergence = { step: this.steps + 1, record: r?.index ?? -1, inCall: this.current, ...d };
   }
 
@@ -352,7 +353,7 @@ export class TraceReplayer implements HalTap {
   }
 
   hal(name: string, args: QuickJSHandle[]): QuickJSHandle | number | undefined {
-    if (this.divergence || this.stopping) return undefined;
+    if (this.divergence || this.stopping || this.records.error) return undefined;
     const ctx = this.host.ctx;
     const got = args.map((a) => toValue(ctx, this.reader, a));
     const call = showCall(name, got);
@@ -366,11 +367,11 @@ export class TraceReplayer implements HalTap {
     }
     if (!this.compareWindow(`before HAL ${call}`)) return undefined;
     if (!r || r.type !== 'hal') {
-      this.diverge({ kind: 'sequence', at: `HAL ${call}`, expected: r ? describeRecord(r) : 'the end of the trace', got: `HAL ${call}` });
+      this.diverge({ kind: 'sequence', at: `at HAL ${call}`, expected: r ? describeRecord(r) : 'the end of the trace', got: `HAL ${call}` });
       return undefined;
     }
     if (r.name !== name || r.args.length !== got.length || !r.args.every((x, i) => sameValue(x, got[i]))) {
-      this.diverge({ kind: 'hal', at: `HAL ${call}`, expected: `HAL ${showCall(r.name, r.args)}`, got: `HAL ${call}` });
+      this.diverge({ kind: 'hal', at: `at HAL ${call}`, expected: `HAL ${showCall(r.name, r.args)}`, got: `HAL ${call}` });
       return undefined;
     }
     this.consume();
@@ -389,12 +390,12 @@ export class TraceReplayer implements HalTap {
   }
 
   call(name: string, args: (number | string)[], run: () => CallOutcome): CallOutcome {
-    if (this.divergence) return { value: 0 };
+    if (this.divergence || this.records.error) return { value: 0 };
     this.takeInput();
     const call = showCall(name, args);
     const r = this.nextStep();
     if (!r || r.type !== 'call' || r.name !== name || !sameValue(r.args, args)) {
-      this.diverge({ kind: 'sequence', at: `call ${call}`, expected: r ? describeRecord(r) : 'the end of the trace', got: `call ${call}` });
+      this.diverge({ kind: 'sequence', at: `at call ${call}`, expected: r ? describeRecord(r) : 'the end of the trace', got: `call ${call}` });
       return { value: 0 };
     }
     this.consume();
@@ -406,34 +407,34 @@ export class TraceReplayer implements HalTap {
     const ret = this.nextStep();
     if (ret?.type === 'return' && ret.fault) {
       this.consume();
-      if (!out.fault && !this.stopping) this.diverge({ kind: 'fault', at: `return of ${call}`, expected: `stopped (${ret.fault.kind}): ${ret.fault.detail}`, got: `returned ${showValue(out.value)}` });
+      if (!out.fault && !this.stopping) this.diverge({ kind: 'fault', at: `at the return of ${call}`, expected: `stopped (${ret.fault.kind}): ${ret.fault.detail}`, got: `returned ${showValue(out.value)}` });
       else this.host.firmwareWindow().set(this.expected);
       this.stopping = false;
       this.current = '(between calls)';
       return this.divergence ? out : { value: 0, fault: ret.fault };
     }
-    if (!this.compareWindow(`return of ${call}`)) return out;
+    if (!this.compareWindow(`at the return of ${call}`)) return out;
     if (!ret || ret.type !== 'return') {
-      this.diverge({ kind: 'sequence', at: `return of ${call}`, expected: ret ? describeRecord(ret) : 'the end of the trace', got: `return ${showValue(out.value)}` });
+      this.diverge({ kind: 'sequence', at: `at the return of ${call}`, expected: ret ? describeRecord(ret) : 'the end of the trace', got: `return ${showValue(out.value)}` });
       return out;
     }
     this.consume();
     if (out.fault) {
-      this.diverge({ kind: 'fault', at: `return of ${call}`, expected: `returned ${showValue(ret.value)}`, got: `stopped (${out.fault.kind}): ${out.fault.detail}` });
+      this.diverge({ kind: 'fault', at: `at the return of ${call}`, expected: `returned ${showValue(ret.value)}`, got: `stopped (${out.fault.kind}): ${out.fault.detail}` });
     } else if (!sameValue(ret.value, out.value)) {
-      this.diverge({ kind: 'return', at: `return of ${call}`, expected: `returned ${showValue(ret.value)}`, got: `returned ${showValue(out.value)}` });
+      this.diverge({ kind: 'return', at: `at the return of ${call}`, expected: `returned ${showValue(ret.value)}`, got: `returned ${showValue(out.value)}` });
     }
     this.current = '(between calls)';
     return out;
   }
 
   stopRequested(): boolean {
-    return this.divergence !== null || this.stopping;
+    return this.divergence !== null || this.stopping || this.records.error !== null;
   }
 
   /** The next entry-point call the trace wants, or null at its end (or at a divergence). */
   nextCall(): { name: string; args: (number | string)[] } | null {
-    if (this.divergence) return null;
+    if (this.divergence || this.records.error) return null;
     let r = this.nextStep();
     while (r && r.type === 'input') {
       this.takeInput();

@@ -2,7 +2,9 @@
 // `bulkhead fuzz --all --minutes M [--seed S] [--targets t1,t2] [--out DIR]`
 // Structure-aware fuzzing of the firmware in the node runtime (frontend/fuzz/, docs/security.md).
 // Deterministic by seed; prints cases/s and findings; minimised findings are written under --out
-// (default test/fuzz/corpus), where `npm test` replays them. Exit status 1 when something was found.
+// (default test/fuzz/corpus) with a trace of each (`x.bhtrace`, `bulkhead replay` re-runs it), where
+// `npm test` replays them. `--retrace DIR` re-records the trace of every case under DIR with the current
+// bundle (after a fix). Exit status 1 when something was found.
 // --all --minutes runs every target in turn (a new seed each round) for M minutes with a progress
 // line and a summary: the long hostile campaign of docs/security.md.
 import { dirname, join } from 'node:path';
@@ -14,6 +16,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 function opt(args, name, def) {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : def;
+}
+
+/** One line for a recorded finding: where its trace is and whether the case broke the invariant again. */
+function traced(r, invariant) {
+  const again = r.findings.map((f) => f.invariant);
+  const how = invariant === null ? (again.length ? `breaks ${again.join(', ')}` : 'holds every invariant') : again.includes(invariant) ? 'reproduces in a fresh sim' : 'does not reproduce in a fresh sim (it needed the state earlier cases left)';
+  return `trace ${r.path} (${how})`;
 }
 
 async function campaign(fuzz, ctx, args, out) {
@@ -37,7 +46,10 @@ async function campaign(fuzz, ctx, args, out) {
         const rate = p.cases / Math.max(p.elapsedSeconds, 1e-3);
         bar.update(Math.round(p.elapsedSeconds), `round ${p.round} ${p.target.padEnd(9)} ${p.cases} cases, ${rate.toFixed(0)}/s, ${p.findings} findings`);
       },
-      onFinding: (f, s) => bar.log(`  ${f.target}: finding in seed ${s} case ${f.case}: ${f.finding.invariant}: ${f.finding.detail}\n  saved ${fuzz.saveFinding(out, s, f)}`),
+      onFinding: async (f, s) => {
+        const json = fuzz.saveFinding(out, s, f);
+        bar.log(`  ${f.target}: finding in seed ${s} case ${f.case}: ${f.finding.invariant}: ${f.finding.detail}\n  saved ${json}\n  ${traced(await fuzz.recordFinding(json, f.input), f.finding.invariant)}`);
+      },
     },
     ctx,
   );
@@ -53,6 +65,10 @@ export async function run(args) {
   const ctx = await fuzz.fuzzContext();
   const out = opt(args, '--out', join(root, 'test', 'fuzz', 'corpus'));
   try {
+    if (args.includes('--retrace')) {
+      for (const c of fuzz.loadCorpus(opt(args, '--retrace', out))) console.log(traced(await fuzz.recordFinding(c.path, c.input), null));
+      return 0;
+    }
     if (args.includes('--all') || args.includes('--minutes')) return await campaign(fuzz, ctx, args, out);
     const all = fuzz.targetsFor(ctx.devices);
     const target = opt(args, '--target', 'all');
@@ -64,7 +80,10 @@ export async function run(args) {
     for (const t of targets) {
       const r = await fuzz.fuzz({ target: t, cases, seed, minimise: !args.includes('--no-minimise'), log: (l) => console.log(`  ${t}: ${l}`) }, ctx);
       console.log(`${t.padEnd(10)} ${r.cases} cases in ${r.seconds.toFixed(1)} s = ${r.casesPerSecond.toFixed(0)} cases/s, ${r.findings.length} findings`);
-      for (const f of r.findings) console.log(`  saved ${fuzz.saveFinding(out, seed, f)}`);
+      for (const f of r.findings) {
+        const json = fuzz.saveFinding(out, seed, f);
+        console.log(`  saved ${json}\n  ${traced(await fuzz.recordFinding(json, f.input), f.finding.invariant)}`);
+      }
       found += r.findings.length;
     }
     return found ? 1 : 0;
