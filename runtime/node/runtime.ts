@@ -139,6 +139,17 @@ export interface HalTap {
   stopRequested(): boolean;
 }
 
+/**
+ * The watchdog's clock: CPU time this process used, in ms. A call is stopped when it has *computed*
+ * for longer than `limits.watchdogMs`, which is what catches a model that loops; wall time would also
+ * stop a call that merely waited — for a core on a loaded machine (the fuzz campaign's one false
+ * finding, docs/security.md) or for a slow host call.
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 let modulePromise: Promise<QuickJSWASMModule> | null = null;
 /** The QuickJS WASM module (release, sync build), loaded once per process. */
 export function quickjsModule(): Promise<QuickJSWASMModule> {
@@ -224,7 +235,7 @@ export class NodeRuntime {
     this.tap = opts.tap;
     const tap = this.tap;
     this.rt.setInterruptHandler(() => {
-      if (performance.now() > this.deadline) return true;
+      if (cpuMs() > this.deadline) return true;
       if (tap?.stopRequested()) return true;
       if (this.heap().byteLength > this.heapCeiling) {
         this.heapTripped = true;
@@ -253,7 +264,7 @@ export class NodeRuntime {
     );
     this.ctx.unwrapResult(harden).dispose();
     const load = (): CallOutcome => {
-      this.deadline = performance.now() + 10_000; // evaluation of the bundle: generous, still bounded
+      this.deadline = cpuMs() + 10_000; // evaluation of the bundle: generous, still bounded
       const r = this.ctx.evalCode(opts.bundle, 'firmware.js', { type: 'global' });
       this.deadline = Infinity;
       if (r.error) {
@@ -306,9 +317,9 @@ export class NodeRuntime {
       const f = tap
         ? ctx.newFunction(name, (...args) => {
             calls[name]!++;
-            const t0 = performance.now();
+            const t0 = cpuMs();
             const r = tap.hal(name, args, () => impl(...args));
-            this.deadline += performance.now() - t0;
+            this.deadline += cpuMs() - t0;
             return typeof r === 'number' ? ctx.newNumber(r) : r;
           })
         : ctx.newFunction(name, (...args) => {
@@ -526,7 +537,7 @@ export class NodeRuntime {
     const ctx = this.ctx;
     const f = ctx.getProp(this.entry, name);
     const handles = args.map((a) => (typeof a === 'number' ? ctx.newNumber(a) : ctx.newString(a)));
-    this.deadline = performance.now() + this.opts.board.limits.watchdogMs;
+    this.deadline = cpuMs() + this.opts.board.limits.watchdogMs;
     const r = ctx.callFunction(f, this.entry, ...handles);
     this.deadline = Infinity;
     f.dispose();
