@@ -1112,7 +1112,13 @@ int bh_trace_replay(const char *trace_path, const char *bundle_path)
             if (diverge_begin("sequence", "between-calls")) put_bytes(&verdict, ",\"got\":{\"what\":\"idle\"}}", 23);
             break;
         }
+        unsigned long before = steps_done;
         bh_js_call(name, n, a);
+        if (steps_done == before && !diverged && !err[0]) {
+            /* The bundle has no such entry point: nothing ran. */
+            if (diverge_begin("sequence", "call")) put_bytes(&verdict, ",\"got\":{\"what\":\"idle\"}}", 23);
+            break;
+        }
     }
     return verdict_line(diverged ? 1 : err[0] ? 2 : 0);
 }
