@@ -381,7 +381,7 @@ struct rec {
     size_t at;
     uint64_t dt, u;   /* u: NAME id, END steps */
     int name;
-    struct tv args, value, fault;
+    struct tv args, value, fault, outs;
     const uint8_t *ranges; size_t ranges_len; /* validated, applied later */
 };
 
@@ -389,7 +389,7 @@ static const uint8_t *tr;   /* the trace file */
 static size_t tr_len, tr_pos;
 static int rec_index;
 static char err[512];
-static struct tv arena[2][8192]; /* two records' values: the one being used and the one peeked */
+static struct tv arena[2][1 << 16]; /* two records' values: the one being used and the one peeked */
 static int arena_side, arena_used;
 static const char *rnames[MAX_NAMES];
 static int n_rnames;
@@ -573,7 +573,11 @@ static bool next_record(struct rec *r)
         if (!c.bad && r->name >= n_rnames) failf(&c, "name id %d used before its NAME record", r->name);
         get_value(&c, &r->args, 0);
         if (!c.bad && r->args.tag != V_LIST) failf(&c, "expected a list of values");
-        if (r->type == R_HAL) get_value(&c, &r->value, 0);
+        if (r->type == R_HAL) {
+            get_value(&c, &r->value, 0);
+            get_value(&c, &r->outs, 0);
+            if (!c.bad && r->outs.tag != V_LIST) failf(&c, "expected a list of out-parameters");
+        }
         break;
     case R_RETURN:
         r->dt = get_uint(&c);
@@ -749,8 +753,8 @@ static bool window_matches(const char *at, const char *name, int argc, JSValueCo
     return false;
 }
 
-/* Same value? (numbers by value, strings by their stored bytes, typed arrays by kind and length: their
- * contents are outputs.) */
+/* Same value? (numbers by value, strings by their stored bytes, typed arrays by kind and contents as
+ * they were before the call.) */
 static bool same(JSContext *c, const struct tv *t, JSValueConst v)
 {
     switch (t->tag) {
@@ -790,11 +794,17 @@ static bool same(JSContext *c, const struct tv *t, JSValueConst v)
     }
     case V_TYPED: {
         if (!JS_IsObject(v) || typed_kind(c, v) != t->kind) return false;
-        size_t off, len, bpe;
+        size_t off, len, bpe, size;
         JSValue ab = JS_GetTypedArrayBuffer(c, v, &off, &len, &bpe);
         if (JS_IsException(ab)) { JS_FreeValue(c, JS_GetException(c)); return false; }
+        uint8_t *p = JS_GetArrayBuffer(c, &size, ab);
+        bool eq = p && off + len <= size && (len / bpe == t->len || (t->len == MAX_LIST && len / bpe > MAX_LIST));
+        for (uint32_t i = 0; eq && i < t->len; i++) {
+            double d = typed_get(p + off, t->kind, i);
+            eq = d == t->items[i].num || (isnan(d) && isnan(t->items[i].num));
+        }
         JS_FreeValue(c, ab);
-        return len / bpe == t->len || (t->len == MAX_LIST && len / bpe > MAX_LIST);
+        return eq;
     }
     default: return false;
     }
@@ -860,7 +870,7 @@ static JSValue replay_hal(JSContext *c, const char *name, int argc, JSValueConst
         return JS_UNDEFINED;
     }
     consume();
-    write_outs(c, &r->args, argv, argc);
+    write_outs(c, &r->outs, argv, argc);
     JSValue v = to_js(c, &r->value);
     take_input();
     return v;
@@ -885,11 +895,11 @@ JSValue bh_trace_hal(JSContext *c, const char *name, JSCFunction *fn, JSValueCon
 {
     if (bh_trace_mode == BH_TRACE_REPLAY) return replay_hal(c, name, argc, argv);
     sync_out();
-    JSValue r = fn(c, this_val, argc, argv);
     int id = name_id(name);
     put_uint(&pl, dt_us());
     put_uint(&pl, (uint64_t)id);
-    put_args(&pl, c, argc, argv); /* after the call: an out-parameter holds what the service put there */
+    put_args(&pl, c, argc, argv); /* as they are before the call */
+    JSValue r = fn(c, this_val, argc, argv);
     if (JS_IsException(r)) {
         JSValue ex = JS_GetException(c);
         size_t n;
@@ -900,6 +910,13 @@ JSValue bh_trace_hal(JSContext *c, const char *name, JSCFunction *fn, JSValueCon
         JS_Throw(c, ex);
     } else {
         put_value(&pl, c, r, 0);
+    }
+    /* Typed-array arguments after the call: what the service put there (out-parameters). */
+    put_byte(&pl, V_LIST);
+    put_uint(&pl, (uint64_t)argc);
+    for (int i = 0; i < argc; i++) {
+        if (JS_IsObject(argv[i]) && JS_IsArray(c, argv[i]) <= 0) put_value(&pl, c, argv[i], 1);
+        else put_byte(&pl, V_UNDEF);
     }
     finish(R_HAL);
     steps_written++;

@@ -135,16 +135,18 @@ export class TraceRecorder implements HalTap {
     if (this.closed) return impl();
     this.syncOut();
     const ctx = this.host.ctx;
+    const before = args.map((a) => toValue(ctx, this.reader, a));
+    // A typed-array argument after the call: what the service put there (an out-parameter).
+    const outs = () => args.map((a, i) => (isTyped(before[i]) ? toValue(ctx, this.reader, a) : undefined));
     let r: QuickJSHandle | number | undefined;
     try {
       r = impl();
     } catch (e) {
-      this.writer.hal(this.dt(), name, args.map((a) => toValue(ctx, this.reader, a)), { throw: e instanceof Error ? e.message : String(e) });
+      this.writer.hal(this.dt(), name, before, { throw: e instanceof Error ? e.message : String(e) }, outs());
       this.syncIn();
       throw e;
     }
-    // Arguments after the call: a typed-array out-parameter then holds what the service put there.
-    this.writer.hal(this.dt(), name, args.map((a) => toValue(ctx, this.reader, a)), toValue(ctx, this.reader, r));
+    this.writer.hal(this.dt(), name, before, toValue(ctx, this.reader, r), outs());
     this.syncIn();
     return r;
   }
@@ -188,13 +190,15 @@ export class TraceRecorder implements HalTap {
 
 // ---- replay -------------------------------------------------------------------------------------
 
-/** True when two values are the same (typed arrays: same kind and length; their contents are outputs). */
+const isTyped = (v: TraceValue): v is { typed: 'Uint32Array'; values: number[] } => !!v && typeof v === 'object' && 'typed' in v;
+
+/** True when two values are the same (typed arrays: kind and contents, as they were before the call). */
 function sameValue(a: TraceValue, b: TraceValue): boolean {
   if (typeof a === 'string' && typeof b === 'string') return clampString(a) === clampString(b);
   if (typeof a === 'number' && typeof b === 'number') return Object.is(a, b) || a === b;
   if (a === undefined || b === undefined || a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return a === b;
   if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
-  if ('typed' in a && 'typed' in b) return a.typed === b.typed && a.values.length === b.values.length;
+  if ('typed' in a && 'typed' in b) return a.typed === b.typed && a.values.length === b.values.length && a.values.every((x, i) => Object.is(x, b.values[i]) || x === b.values[i]);
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
@@ -376,8 +380,8 @@ export class TraceReplayer implements HalTap {
     }
     this.consume();
     // Out-parameters get what the service put there when it was recorded.
-    r.args.forEach((a, i) => {
-      if (a && typeof a === 'object' && 'typed' in a) {
+    r.outs.forEach((a, i) => {
+      if (isTyped(a) && i < args.length) {
         a.values.forEach((v, k) => {
           const n = ctx.newNumber(v);
           ctx.setProp(args[i]!, k, n);

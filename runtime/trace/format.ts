@@ -105,7 +105,7 @@ export type TraceRecord = { at: number; index: number } & (
   | { type: 'name'; id: number; name: string }
   | { type: 'call'; dtUs: number; name: string; args: TraceValue[] }
   | { type: 'return'; dtUs: number; value: TraceValue; fault: { kind: string; detail: string } | null }
-  | { type: 'hal'; dtUs: number; name: string; args: TraceValue[]; result: TraceValue }
+  | { type: 'hal'; dtUs: number; name: string; args: TraceValue[]; result: TraceValue; outs: TraceValue[] }
   | { type: 'writes'; ranges: WindowRange[] }
   | { type: 'input'; ranges: WindowRange[] }
   | { type: 'end'; steps: number }
@@ -292,13 +292,15 @@ export class TraceWriter {
     this.steps++;
   }
 
-  hal(dtUs: number, name: string, args: readonly TraceValue[], result: TraceValue): void {
+  /** `args` as they were before the call; `outs`: per arg, a typed array's contents after it (else undefined). */
+  hal(dtUs: number, name: string, args: readonly TraceValue[], result: TraceValue, outs: readonly TraceValue[] = []): void {
     const id = this.nameId(name);
     const p = this.begin();
     p.uint(Math.max(0, Math.round(dtUs)));
     p.uint(id);
     writeValue(p, [...args]);
     writeValue(p, result);
+    writeValue(p, [...outs]);
     this.finish(R.HAL);
     this.steps++;
   }
@@ -550,7 +552,7 @@ export function* readTrace(b: Uint8Array, file = 'trace'): Generator<TraceRecord
         const id = c.uint();
         if (id >= names.length) c.fail(`name id ${id} used before its NAME record`);
         const args = c.list();
-        rec = type === R.CALL ? { at, index, type: 'call', dtUs, name: names[id]!, args } : { at, index, type: 'hal', dtUs, name: names[id]!, args, result: c.value() };
+        rec = type === R.CALL ? { at, index, type: 'call', dtUs, name: names[id]!, args } : { at, index, type: 'hal', dtUs, name: names[id]!, args, result: c.value(), outs: c.list() };
         break;
       }
       case R.RETURN: {
