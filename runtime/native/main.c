@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "bh.h"
+#include <mbedtls/sha256.h>
+#include "image.h"
+#include "loop.h"
+#include "trace.h"
 
 #if defined(__x86_64__)
 #define BH_ARCH "x86_64"
@@ -47,27 +50,6 @@ static const char usage[] =
     "  --record FILE          write a trace of everything that enters the firmware (docs/trace-format.md)\n"
     "  --log-level N          0 error, 1 warn, 2 info (default), 3 debug\n"
     "  --no-seccomp           run without the syscall filter (debugging; qemu-user cannot filter)\n";
-
-uint8_t *bh_read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size > (1 << 30)) { close(fd); errno = EFBIG; return NULL; }
-    uint8_t *buf = malloc(st.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += n;
-    }
-    close(fd);
-    if (!buf || got != (size_t)st.st_size) { free(buf); errno = EIO; return NULL; }
-    buf[got] = 0;
-    *len = got;
-    return buf;
-}
 
 static char *read_board(const char *arg)
 {
@@ -170,7 +152,8 @@ int main(int argc, char **argv)
     if (replay) {
         if (!bundle) bh_die("--replay needs --bundle FILE.js (the firmware to check against the trace)");
         bh_trace_mode = BH_TRACE_REPLAY;
-        return bh_trace_replay(replay, bundle);
+        static const struct bh_trace_js js = { bh_js_init, bh_js_install_hal, bh_js_load, bh_js_call, bh_js_stats };
+        return bh_trace_replay(replay, bundle, &js);
     }
     if (!!image_path == !!bundle) { fputs(usage, stderr); bh_die("give an IMAGE or --bundle FILE"); }
     if (!board_arg && !check_only) bh_die("--board is required: the board this partition runs on");
@@ -248,7 +231,7 @@ int main(int argc, char **argv)
     /* 3. Boot: __hal, the bundle (which opens its services), start(). */
     if (record) {
         uint8_t sha[32];
-        bh_sha256(code, code_len, sha);
+        mbedtls_sha256_ret(code, code_len, sha, 0);
         bh_trace_record_open(record);
         bh_trace_record_begin(bh_js_board_json(), sha, bytecode, bh_lines_peer_id());
     }

@@ -28,8 +28,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "bh.h"
-#include "quickjs.h"
 #include "trace.h"
 
 enum { R_NAME = 0x01, R_CALL = 0x02, R_RETURN = 0x03, R_HAL = 0x04, R_WRITES = 0x05, R_INPUT = 0x06, R_END = 0x07, R_HEADER = 0x10, R_INIT = 0x11 };
@@ -1059,7 +1057,7 @@ static int replay_fail(const char *fmt, ...)
     return verdict_line(2);
 }
 
-int bh_trace_replay(const char *trace_path, const char *bundle_path)
+int bh_trace_replay(const char *trace_path, const char *bundle_path, const struct bh_trace_js *js)
 {
     size_t len;
     tr = bh_read_file(trace_path, &len);
@@ -1090,7 +1088,7 @@ int bh_trace_replay(const char *trace_path, const char *bundle_path)
     tr_pos = (size_t)(c.end - tr);
     rec_index = 1;
     struct bh_board b;
-    bh_js_init(board_json, &b);
+    js->init(board_json, &b);
     if ((size_t)b.window_size != wsize) return replay_fail("%s: the board's window.size is not the header's %zu bytes", trace_path, wsize);
     /* The firmware's window and the recorded one. */
     bh_win.base = aligned_alloc(4096, wsize);
@@ -1104,8 +1102,8 @@ int bh_trace_replay(const char *trace_path, const char *bundle_path)
     size_t code_len;
     uint8_t *code = bh_read_file(bundle_path, &code_len);
     if (!code) return replay_fail("cannot read %s: %s", bundle_path, strerror(errno));
-    bh_js_install_hal();
-    bh_js_load(code, code_len, false, bundle_path);
+    js->install_hal();
+    js->load(code, code_len, false, bundle_path);
     /* The entry-point calls, in the trace's order. */
     while (!diverged && !err[0]) {
         take_input();
@@ -1117,7 +1115,7 @@ int bh_trace_replay(const char *trace_path, const char *bundle_path)
             break;
         }
         const char *name = rnames[r->name];
-        if (!strcmp(name, "stats")) { free(bh_js_stats()); continue; }
+        if (!strcmp(name, "stats")) { free(js->stats()); continue; }
         double a[4];
         int n = 0;
         bool numeric = true;
@@ -1130,7 +1128,7 @@ int bh_trace_replay(const char *trace_path, const char *bundle_path)
             break;
         }
         unsigned long before = steps_done;
-        bh_js_call(name, n, a);
+        js->call(name, n, a);
         if (steps_done == before && !diverged && !err[0]) {
             /* The bundle has no such entry point: nothing ran. */
             if (diverge_begin("sequence", "call")) put_bytes(&verdict, ",\"got\":{\"what\":\"idle\"}}", 23);

@@ -1,4 +1,4 @@
-// `bulkhead replay TRACE [--runtime node|native] [--bundle FILE] [--print]`
+// `bulkhead replay TRACE`: options in define() below (docs/cli.md).
 // Re-runs a `.bhtrace` (recorded by `sim --record`, `run --record` or the fuzzer) against a firmware
 // bundle (default dist/firmware.js) on either runtime, checking every step: the firmware's window at
 // every HAL call and return, each HAL call and its arguments, each entry point's result. Stops at the
@@ -7,28 +7,20 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { Option } from 'commander';
+import { ROOT as root, importSim } from './_bundle.mjs';
 
-function parse(args) {
-  const o = { trace: null, runtime: 'node', bundle: join(root, 'dist', 'firmware.js'), print: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const val = () => {
-      if (i + 1 >= args.length) throw new Error(`${a} needs a value`);
-      return args[++i];
-    };
-    if (a === '--runtime') o.runtime = val();
-    else if (a === '--bundle') o.bundle = resolve(val());
-    else if (a === '--print') o.print = true;
-    else if (!a.startsWith('-') && !o.trace) o.trace = resolve(a);
-    else throw new Error(`unknown option ${a} (usage: bulkhead replay TRACE [--runtime node|native] [--bundle FILE] [--print])`);
-  }
-  if (!o.trace) throw new Error('usage: bulkhead replay TRACE [--runtime node|native] [--bundle FILE] [--print]');
-  if (!['node', 'native'].includes(o.runtime)) throw new Error(`--runtime must be node or native, not ${o.runtime}`);
-  return o;
+export const summary = 're-run a trace (.bhtrace) on either runtime and check every step, or print it as a timeline';
+export const needsBundle = true;
+
+export function define(cmd) {
+  cmd
+    .argument('<trace>', 'the .bhtrace file (from sim --record, run --record or the fuzzer)')
+    .addOption(new Option('--runtime <runtime>', 'replay on node (quickjs-emscripten) or native (build/bulkhead-fw --replay)').choices(['node', 'native']).default('node'))
+    .option('--bundle <file>', 'the firmware bundle to replay (default: dist/firmware.js)')
+    .option('--print', 'print the trace as a timeline, one line per event, instead of replaying it');
 }
 
 /** Reads a trace file, refusing one over the format's size limit before reading it. */
@@ -39,9 +31,9 @@ function readTraceFile(path, limit) {
   return readFileSync(path);
 }
 
-export async function run(args) {
-  const o = parse(args);
-  const { trace } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
+export async function run(opts, [tracePath]) {
+  const o = { ...opts, trace: resolve(tracePath), bundle: resolve(opts.bundle ?? join(root, 'dist', 'firmware.js')) };
+  const { trace } = await importSim();
   let bytes;
   try {
     bytes = readTraceFile(o.trace, trace.LIMITS.fileBytes);
