@@ -27,3 +27,4 @@ export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';
 export * as net from '../firmware/devices/net';
 export * as fuzz from './fuzz/index';
+export * as trace from './trace';

@@ -12,6 +12,7 @@ import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
 import type { HostStorage, HostStream } from '../runtime/node/runtime';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+import { TraceRecorder } from '../runtime/node/trace';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import { Frontend } from './device';
@@ -54,6 +55,11 @@ export interface SimOptions {
    * for a restart on the same shared memory (docs/security.md, "A restarted backend").
    */
   window?: Uint8Array;
+  /**
+   * Record everything that enters the firmware into this `.bhtrace` file (docs/trace-format.md);
+   * `dispose()` closes it. `bulkhead replay FILE` re-runs it on either runtime.
+   */
+  record?: string;
 }
 
 /** Backend counters: bus-wide and per device. */
@@ -84,6 +90,8 @@ export class Sim {
     readonly runtime: NodeRuntime,
     readonly board: BoardConfig,
     private readonly maxPasses: number,
+    /** The trace being recorded (`record` option), closed by `dispose()`. */
+    readonly recorder: TraceRecorder | null = null,
   ) {
     runtime.call('start');
     this.layout = readLayout(this.bytes);
@@ -98,7 +106,9 @@ export class Sim {
     const bundle = opts.bundle ?? readFileSync(join(PROJECT_ROOT, 'dist', 'firmware.js'), 'utf8');
     let sim: Sim | null = null;
     const logs: { level: number; msg: string }[] = [];
+    const recorder = opts.record ? await TraceRecorder.create({ path: opts.record, bundle }) : null;
     const runtime = await NodeRuntime.create({
+      tap: recorder ?? undefined,
       bundle,
       board,
       onRaise: () => sim?.raised(),
@@ -114,7 +124,7 @@ export class Sim {
       }
       runtime.window.set(opts.window);
     }
-    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
+    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000, recorder);
     return sim;
   }
 
@@ -236,7 +246,13 @@ export class Sim {
 
   /** The backend's counters. */
   stats(): BackendStats {
-    return JSON.parse(String(this.runtime.call('stats'))) as BackendStats;
+    const faults = this.runtime.faults.length;
+    const r = this.runtime.call('stats');
+    if (typeof r !== 'string') {
+      const f = this.runtime.faults.slice(faults).map((x) => `${x.kind}: ${x.detail}`).join('; ');
+      throw new Error(`stats() gave no answer (${f || `it returned ${String(r)}`})`);
+    }
+    return JSON.parse(r) as BackendStats;
   }
 
   /** Device status of `devNum` as the backend holds it. */
@@ -293,6 +309,7 @@ export class Sim {
   }
 
   dispose(): void {
+    this.recorder?.close();
     this.runtime.dispose();
   }
 }

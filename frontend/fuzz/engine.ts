@@ -328,11 +328,23 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   return findings;
 }
 
+/**
+ * `runCase`, with a failure of the harness itself (e.g. the backend stopped answering stats()) turned
+ * into a `harness-error` finding: a campaign records it and goes on.
+ */
+export function runCaseSafe(ctx: FuzzContext, c: FuzzCase): Finding[] {
+  try {
+    return runCase(ctx, c);
+  } catch (e) {
+    return [{ invariant: 'harness-error', detail: e instanceof Error ? e.message : String(e) }];
+  }
+}
+
 /** Greedy minimisation: drop messages, window writes, descriptors and input while `invariant` still breaks. */
 export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRuns = 200): FuzzCase {
   let best = structuredClone(c);
   let runs = 0;
-  const still = (x: FuzzCase) => runs++ < maxRuns && runCase(ctx, x).some((f) => f.invariant === invariant);
+  const still = (x: FuzzCase) => runs++ < maxRuns && runCaseSafe(ctx, x).some((f) => f.invariant === invariant);
   const tryEdit = (edit: (x: FuzzCase) => boolean) => {
     const x = structuredClone(best);
     if (edit(x) && still(x)) {

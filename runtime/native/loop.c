@@ -35,6 +35,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "loop.h"
+#include "trace.h"
 
 static int sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
@@ -128,6 +129,7 @@ static int stop(const char *why)
 {
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
+    bh_trace_close();
     bh_packet_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
     return 0;

@@ -21,6 +21,7 @@ export function define(cmd) {
     .option('--busy-poll <us>', "poll this many microseconds after each event before sleeping (default: the board's runtime.busyPollUs)", nonNegative)
     .option('--log-level <n>', 'log level: 0 errors … 3 debug', (v) => String(Number(v)))
     .option('--no-seccomp', 'do not lock down with seccomp (debugging only)')
+    .option('--record <file.bhtrace>', 'write a trace of everything that enters the firmware (`bulkhead replay` re-runs it; docs/trace-format.md)')
     .option('--check', 'verify the image against this runtime and board, then exit')
     .option('--arch <arch>', 'x86_64, or aarch64 (the cross-built firmware under qemu-aarch64-static)', 'x86_64');
 }
@@ -34,6 +35,7 @@ export function run(o, [image]) {
   for (const s of o.service) args.push('--service', s);
   if (o.busyPoll !== undefined) args.push('--busy-poll', String(o.busyPoll));
   if (o.aio) args.push('--aio', o.aio);
+  if (o.record) args.push('--record', o.record);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   if (!o.seccomp) args.push('--no-seccomp');
   const [cmd, argv] = o.arch === 'aarch64' ? ['qemu-aarch64-static', ['-cpu', 'cortex-a57', fw, ...args]] : [fw, args];
