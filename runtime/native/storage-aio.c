@@ -42,7 +42,7 @@
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 #ifdef BH_HAVE_LIBURING
 #include <liburing.h>
 #endif
