@@ -193,7 +193,8 @@ int bh_loop_run(void)
         /* Storage requests the calls of this turn submitted go to the kernel together; what they
          * finished at once (page-cache hits complete inside the submit) is taken now, not a turn later. */
         bh_storage_flush_submissions();
-        for (int round = 0; round < 4; round++) {
+        int round = 0;
+        for (; round < 4; round++) {
             uint32_t ready = bh_storage_take_ready();
             if (!ready) break;
             for (; ready; ready &= ready - 1) {
@@ -202,6 +203,8 @@ int bh_loop_run(void)
             }
             bh_storage_flush_submissions();
         }
+        /* Completions still waiting after the rounds (inline ones signal nothing): the next turn's. */
+        if (round == 4) bh_storage_wake_ready();
         if (busy_poll_ms > 0 && n > 0) poll_until = bh_now_ms() + busy_poll_ms;
     }
 }

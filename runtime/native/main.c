@@ -42,8 +42,10 @@ static const char usage[] =
     "  --service NAME=VALUE   backing override: storage PATH[,ro][,direct][,sync|,async] (or ro:PATH):\n"
     "                         direct opens it O_DIRECT; async (the default) serves it with io_uring or\n"
     "                         a thread pool, sync with blocking calls; stream stdio|null|pty|unix:PATH\n"
-    "  --aio auto|threads     asynchronous storage engine: io_uring where the kernel allows it (auto,\n"
-    "                         the default), or always the thread pool (also BULKHEAD_AIO=threads)\n"
+    "  --aio auto|threads|uring  asynchronous storage engine: auto (the default) runs requests on a\n"
+    "                         memory-backed image (tmpfs) inline, others on io_uring where the kernel\n"
+    "                         allows it, else on the thread pool; threads always the thread pool;\n"
+    "                         uring io_uring for every image (also BULKHEAD_AIO=threads|uring)\n"
     "  --busy-poll US         after each event keep polling (no sleep) for US microseconds before\n"
     "                         sleeping again: lower doorbell latency for a core that polls\n"
     "                         (default: the board's runtime.busyPollUs, else 0 = never poll)\n"
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
 {
     const char *image_path = NULL, *bundle = NULL, *board_arg = NULL, *ivshmem = NULL, *shm = NULL, *uio = NULL;
     const char *compile_in = NULL, *compile_out = NULL, *record = NULL, *replay = NULL;
-    bool check_only = false, use_seccomp = true;
+    bool check_only = false, use_seccomp = true, aio_flag = false;
     double busy_poll_us = -1; /* -1: the board's */
 
     for (int i = 1; i < argc; i++) {
@@ -130,8 +132,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--aio")) {
             const char *s;
             TAKE(s);
-            if (!strcmp(s, "threads")) bh_storage_force_threads = true;
-            else if (strcmp(s, "auto")) bh_die("--aio %s: expected auto or threads", s);
+            if (!strcmp(s, "threads")) bh_storage_aio_mode = BH_AIO_ENGINE_THREADS;
+            else if (!strcmp(s, "uring")) bh_storage_aio_mode = BH_AIO_ENGINE_URING;
+            else if (!strcmp(s, "auto")) bh_storage_aio_mode = BH_AIO_ENGINE_AUTO;
+            else bh_die("--aio %s: expected auto, threads or uring", s);
+            aio_flag = true;
         } else if (!strcmp(a, "--log-level")) { const char *s; TAKE(s); bh_log_level = atoi(s); }
         else if (!strcmp(a, "--no-seccomp")) use_seccomp = false;
         else if (!strcmp(a, "--selftest-seccomp")) return selftest_seccomp();
@@ -144,7 +149,10 @@ int main(int argc, char **argv)
 #undef TAKE
     }
     const char *aio_env = getenv("BULKHEAD_AIO");
-    if (aio_env && !strcmp(aio_env, "threads")) bh_storage_force_threads = true;
+    if (aio_env && !aio_flag) {
+        if (!strcmp(aio_env, "threads")) bh_storage_aio_mode = BH_AIO_ENGINE_THREADS;
+        else if (!strcmp(aio_env, "uring")) bh_storage_aio_mode = BH_AIO_ENGINE_URING;
+    }
     if (compile_in) {
         if (!compile_out) bh_die("--compile needs -o OUT");
         return compile(compile_in, compile_out);

@@ -26,3 +26,10 @@ export function loadgenOptions(opts) {
   const fwArgs = opts.busyPoll > 0 ? ['--busy-poll', String(opts.busyPoll)] : [];
   return { seconds: opts.loadgenSeconds, extra, fwArgs };
 }
+
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
