@@ -3,10 +3,15 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   node scripts/qemu/run.mjs [scenario...] [--arch amd64|arm64] [--backend native|vm] [--backend-arch amd64|arm64]
+//                             [--peer fake:MODE] [--keep] [--json] [--timeout S]
 //
+// --arch: the frontend guest's board: amd64 (qemu-system-x86_64, the default) or arm64
+// (qemu-system-aarch64 -M virt -cpu cortex-a57, Debian's arm64 kernel, the module cross-built);
+// scripts/qemu/guest-kit.mjs gets each architecture's kernel, kbuild tree and userland from Debian.
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
-// bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
+// bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko;
+// --backend-arch picks its architecture (default: the frontend's).
 //
 // Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
@@ -19,21 +24,21 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT, CACHE, sh, which, hashOf } from './util.mjs';
+import { ARCHES, archOf, hostArch, crossCompiler, headersVersion, guestKit, copyWithLibs } from './guest-kit.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CACHE = path.join(ROOT, '.cache/qemu');
+export { ROOT, CACHE };
 const GUEST = path.join(ROOT, 'test/qemu/guest');
 const MODSRC = path.join(ROOT, 'frontend/linux');
 const UIOSRC = path.join(ROOT, 'runtime/native/linux');
 const BACKEND_VM = path.join(ROOT, 'test/qemu/backend-vm');
-const FW = path.join(ROOT, 'build/bulkhead-fw');
+const FW = path.join(ROOT, ARCHES.amd64.fw);
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
 
 export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
 const DEBS = {
-  'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
   cpio: 'cpio',
   depmod: 'kmod',
@@ -41,6 +46,7 @@ const DEBS = {
   debugfs: 'e2fsprogs',
   make: 'make',
   gcc: 'gcc',
+  readelf: 'binutils',
 };
 const WINDOW_SIZE = 8 << 20;
 // the net scenario: the namespace made for a run (bhq-<pid>), its addresses, the net-peer port
@@ -69,22 +75,6 @@ async function stage(name, fn) {
   }
 }
 
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0 && !opts.allowFail)
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${(r.stderr || '').slice(-2000)}${(r.stdout || '').slice(-1000)}`);
-  return r;
-}
-function which(bin) {
-  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-function hashOf(parts) {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(typeof p === 'string' ? p : p).update('\0');
-  return h.digest('hex').slice(0, 16);
-}
 function filesUnder(dir) {
   const out = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -97,57 +87,34 @@ function filesUnder(dir) {
 
 // ---------------------------------------------------------------- stages
 
-export function ensureDeps() {
+// the Debian packages of the host tools, and per guest architecture its QEMU (and a cross compiler
+// for a foreign one); the host's linux-headers-amd64 when an amd64 guest runs
+export function ensureDeps(arches = ['amd64']) {
   const missing = new Set();
-  for (const [bin, deb] of Object.entries(DEBS)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
+  const bins = { ...DEBS };
+  for (const a of arches) {
+    bins[archOf(a).qemu] = archOf(a).qemuDeb;
+    const cc = crossCompiler(a);
+    if (cc) bins[`${cc.prefix}gcc`] = cc.deb;
+  }
+  for (const [bin, deb] of Object.entries(bins)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
   if (!fs.existsSync('/bin/busybox')) missing.add('busybox-static');
-  if (!headersVersion()) missing.add('linux-headers-amd64');
+  const hostHeaders = arches.includes(hostArch());
+  if (hostHeaders && !headersVersion()) missing.add('linux-headers-amd64');
   if (missing.size) {
     if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${[...missing].join(' ')} (run as root, or: apt-get install ${[...missing].join(' ')})`);
     log(`installing ${[...missing].join(' ')} from Debian`);
     sh('apt-get', ['update', '-q'], { allowFail: true });
     sh('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
-  if (!headersVersion()) throw new Error('no /usr/src/linux-headers-*-amd64 after installing linux-headers-amd64');
+  if (hostHeaders && !headersVersion()) throw new Error('no /usr/src/linux-headers-*-amd64 after installing linux-headers-amd64');
   return { note: missing.size ? `installed ${[...missing].join(' ')}` : 'all present' };
 }
 
-export function headersVersion() {
-  if (!fs.existsSync('/usr/src')) return null;
-  const vs = fs.readdirSync('/usr/src').map((d) => /^linux-headers-(.+-amd64)$/.exec(d)?.[1]).filter(Boolean);
-  vs.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  return vs.at(-1) ?? null;
-}
-
-// the guest kernel: the linux-image package matching the headers, unpacked (never installed)
-export function ensureKernel(kver) {
-  const dir = path.join(CACHE, 'kernel', kver);
-  const vmlinuz = path.join(dir, 'boot', `vmlinuz-${kver}`);
-  if (fs.existsSync(path.join(dir, '.done'))) return { vmlinuz, kroot: dir, note: 'cached' };
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const dl = path.join(CACHE, 'deb');
-  fs.mkdirSync(dl, { recursive: true });
-  let deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
-  if (!deb) {
-    let r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl, allowFail: true });
-    if (r.status !== 0) {
-      sh('apt-get', ['update', '-q'], { allowFail: true });
-      r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl });
-    }
-    deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download linux-image-${kver} produced no .deb`);
-  }
-  sh('dpkg', ['-x', path.join(dl, deb), dir]);
-  if (!fs.existsSync(vmlinuz)) throw new Error(`${deb} has no boot/vmlinuz-${kver}`);
-  sh('depmod', ['-b', dir, kver]);
-  fs.writeFileSync(path.join(dir, '.done'), deb + '\n');
-  return { vmlinuz, kroot: dir, note: deb };
-}
-
-// frontend/linux (or runtime/native/linux: bulkhead_uio.ko) built out of tree in a copy, keyed by its
-// sources and the kernel
-export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
+// frontend/linux (or runtime/native/linux: bulkhead_uio.ko) built out of tree in a copy against the
+// kit's kbuild tree (cross-compiled for a foreign architecture), keyed by its sources and the kernel
+export function buildModule(kit, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
+  const { kver } = kit;
   const srcs = fs.readdirSync(src).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
   const key = hashOf([kver, ...srcs.flatMap((f) => [f, fs.readFileSync(path.join(src, f))])]);
   const dir = path.join(CACHE, 'module', key);
@@ -156,7 +123,7 @@ export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') 
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   for (const f of srcs) fs.copyFileSync(path.join(src, f), path.join(dir, f));
-  const r = sh('make', ['-C', dir, `KVER=${kver}`], { allowFail: true });
+  const r = sh('make', ['-C', dir, `KDIR=${kit.kdir}`, ...kit.make], { allowFail: true });
   const warn = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /warning|error/i.test(l));
   if (r.status !== 0 || !fs.existsSync(ko)) {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -177,35 +144,19 @@ function moduleDeps(kroot, kver, names) {
   return order;
 }
 
-function copyWithLibs(bin, root) {
-  const real = fs.realpathSync(bin);
-  const dst = path.join(root, 'sbin', path.basename(bin));
-  fs.copyFileSync(real, dst);
-  fs.chmodSync(dst, 0o755);
-  const r = sh('ldd', [real], { allowFail: true });
-  for (const line of r.stdout.split('\n')) {
-    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (!m) continue;
-    const lib = m[1];
-    const d = path.join(root, lib);
-    if (fs.existsSync(d)) continue;
-    fs.mkdirSync(path.dirname(d), { recursive: true });
-    fs.copyFileSync(fs.realpathSync(lib), d);
-  }
-}
-
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
 // mkfs.ext4/fsck.ext4 with their libraries, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod) {
+export function buildInitramfs(kit, mod) {
   const guestFiles = filesUnder(GUEST);
-  const key = hashOf([kver, mod.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const key = hashOf([kit.kver, kit.key, mod.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kit, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
-  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
-  if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
+  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(kit, b, root);
+  const mke2fsConf = path.join(kit.sysroot, 'etc/mke2fs.conf');
+  if (fs.existsSync(mke2fsConf)) fs.copyFileSync(mke2fsConf, path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
   fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'bhq/lib.sh'));
@@ -215,17 +166,17 @@ export function buildInitramfs(kver, kroot, mod) {
   return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
-// a fresh initramfs tree: directories, static busybox, the named kernel modules with their
+// a fresh initramfs tree: directories, the kit's static busybox, the named kernel modules with their
 // dependencies in load order (lib/modules/load.list); returns that list
-function initramfsBase(root, kver, kroot, modules, dirs = []) {
+function initramfsBase(root, kit, modules, dirs = []) {
   fs.rmSync(root, { recursive: true, force: true });
   for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'lib/modules', ...dirs])
     fs.mkdirSync(path.join(root, d), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  fs.copyFileSync(path.join(kit.sysroot, 'bin/busybox'), path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
   const list = [];
-  for (const k of moduleDeps(kroot, kver, modules)) {
+  for (const k of moduleDeps(kit.kroot, kit.kver, modules)) {
     const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
     if (k.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${k}' > '${path.join(root, 'lib/modules', base)}'`]);
     else fs.copyFileSync(k, path.join(root, 'lib/modules', base));
@@ -241,20 +192,22 @@ function packInitramfs(root, out) {
 }
 
 // the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, uio +
-// runtime/native/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
-export function buildBackendInitramfs(kver, kroot, uio) {
+// runtime/native/linux's bulkhead_uio.ko, the static firmware of the kit's architecture, the bundle
+// and boards/qemu-ivshmem.json
+export function buildBackendInitramfs(kit, uio) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
-  if (!fs.existsSync(FW)) throw new Error(`${path.relative(ROOT, FW)} is missing: build the native runtime first (npm run setup:native)`);
+  const fw = path.join(ROOT, kit.m.fw);
+  if (!fs.existsSync(fw)) throw new Error(`${kit.m.fw} is missing: build the native runtime first (npm run setup:native)`);
   ensureBundle();
   const board = path.join(ROOT, 'boards/qemu-ivshmem.json');
-  const parts = [FW, bundle, board, path.join(BACKEND_VM, 'init')];
-  const key = hashOf([kver, uio.key, ...parts.flatMap((f) => [path.basename(f), fs.readFileSync(f)])]);
+  const parts = [fw, bundle, board, path.join(BACKEND_VM, 'init')];
+  const key = hashOf([kit.kver, kit.key, uio.key, ...parts.flatMap((f) => [path.basename(f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `backend-initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `backend-initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio_pci', 'uio'], ['bhb']);
+  const list = initramfsBase(root, kit, ['virtio_blk', 'virtio_pci', 'uio'], ['bhb']);
   fs.copyFileSync(uio.ko, path.join(root, 'lib/modules/bulkhead_uio.ko'));
-  fs.copyFileSync(FW, path.join(root, 'bhb/bulkhead-fw'));
+  fs.copyFileSync(fw, path.join(root, 'bhb/bulkhead-fw'));
   fs.chmodSync(path.join(root, 'bhb/bulkhead-fw'), 0o755);
   fs.copyFileSync(bundle, path.join(root, 'bhb/firmware.js'));
   fs.copyFileSync(board, path.join(root, 'bhb/board.json'));
@@ -360,6 +313,22 @@ async function startBackend(run, peer) {
   await startFw(run);
 }
 
+// ---------------------------------------------------------------- QEMU guests
+
+// a guest of the kit's board (TCG, one CPU, no NIC, serial console on stdio, halts instead of
+// rebooting) on the run's ivshmem server through its own ivshmem-doorbell device
+function qemuArgs(run, kit, memMiB, initrd, append) {
+  return [...kit.m.machine, '-accel', 'tcg', '-smp', '1', '-m', String(memMiB), '-nic', 'none', '-nographic', '-no-reboot',
+    '-kernel', kit.vmlinuz, '-initrd', initrd,
+    '-append', `console=${kit.m.console} loglevel=4 panic=-1 oops=panic rdinit=/init${append}`,
+    '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+}
+
+// the exact command line, for the run directory
+function writeCmd(file, kit, args) {
+  fs.writeFileSync(file, [kit.m.qemu, ...args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
+}
+
 // ---------------------------------------------------------------- the backend partition as a VM
 
 const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
@@ -368,13 +337,11 @@ const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
 // on its ivshmem-doorbell device; its disk is the run's disk.img as the VM's own virtio-blk-pci
 // (/dev/vda). Its serial console is the backend log and takes the commands of hostAction.
 async function startBackendVm(run) {
-  const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
-    '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
-    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
-    '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
-    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
-  fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
-  const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const kit = run.backendKit;
+  const args = qemuArgs(run, kit, 256, run.backendInitrd, '');
+  args.push('-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0');
+  writeCmd(path.join(run.dir, 'backend-qemu.cmd'), kit, args);
+  const p = spawn(kit.m.qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   p.bhName = 'backend-vm';
   p.exited = null;
   p.on('exit', (code, sig) => { p.exited = { code, sig }; });
@@ -602,15 +569,22 @@ function procCpuSeconds(pid) {
 export async function runQemu(opts = {}) {
   const scenarios = opts.scenarios?.length ? opts.scenarios : ALL_SCENARIOS;
   const peer = opts.peer || 'native';
+  const arch = opts.arch || 'amd64';
+  const backendArch = opts.backendArch || arch;
   quiet = !!opts.quiet;
-  const kver = (await stage('deps', () => ensureDeps()), headersVersion());
-  const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
-  const mod = await stage('module frontend/linux', () => buildModule(kver));
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
+  const arches = [...new Set(peer === 'vm' ? [arch, backendArch] : [arch])];
+  arches.forEach(archOf);
+  await stage('deps', () => ensureDeps(arches));
+  const kits = {};
+  for (const a of arches) kits[a] = await guestKit(a, stage);
+  const kit = kits[arch];
+  const mod = await stage(`module frontend/linux (${arch})`, () => buildModule(kit));
+  const initrd = await stage(`initramfs (${arch})`, () => buildInitramfs(kit, mod));
   let backendInitrd = null;
   if (peer === 'vm') {
-    const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
-    backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
+    const bkit = kits[backendArch];
+    const uio = await stage(`module runtime/native/linux (${backendArch})`, () => buildModule(bkit, UIOSRC, 'bulkhead_uio.ko'));
+    backendInitrd = (await stage(`backend initramfs (${backendArch})`, () => buildBackendInitramfs(bkit, uio))).initrd;
   }
 
   const dir = path.join(CACHE, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
@@ -622,11 +596,11 @@ export async function runQemu(opts = {}) {
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
     netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
-    vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
+    backendKit: kits[backendArch], backendInitrd, vm: null,
   };
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
-  const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
+  const result = { scenarios: {}, pass: false, dir, arch, consoleLog: run.consoleLog, timings: {} };
   let qemu;
   const timeoutS = opts.timeout ?? 300;
   let netPeer = null;
@@ -643,10 +617,8 @@ export async function runQemu(opts = {}) {
     const netDev = run.boardDef.devices.find((d) => d.type === 'net');
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
     const modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
-    const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
-      '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
-      '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+    const append = ` bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const qargs = qemuArgs(run, kit, 512, initrd.initrd, append);
     if (scenarios.some((s) => s.startsWith('bench'))) {
       // the baseline: QEMU's own virtio-blk-pci over the same kind of image file
       const ref = path.join(dir, 'qemu-ref.img');
@@ -654,10 +626,10 @@ export async function runQemu(opts = {}) {
       fs.truncateSync(ref, diskSize);
       qargs.push('-drive', `file=${ref},if=none,id=ref,format=raw`, '-device', 'virtio-blk-pci,drive=ref');
     }
-    fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
-    await stage(`guest (${scenarios.join(' ')})`, async () => {
+    writeCmd(path.join(dir, 'qemu.cmd'), kit, qargs);
+    await stage(`guest ${arch} (${scenarios.join(' ')})`, async () => {
       const out = fs.openSync(run.consoleLog, 'w');
-      qemu = spawn('qemu-system-x86_64', qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
+      qemu = spawn(kit.m.qemu, qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
       qemu.exited = null;
       qemu.on('exit', (code, sig) => { qemu.exited = { code, sig }; });
       run.procs.push(qemu);
@@ -743,6 +715,8 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--peer' || a === '--backend') o.peer = argv[++i];
+    else if (a === '--arch') o.arch = argv[++i];
+    else if (a === '--backend-arch') o.backendArch = argv[++i];
     else if (a === '--keep') o.keep = true;
     else if (a === '--json') o.json = true;
     else if (a === '--timeout') o.timeout = Number(argv[++i]);
@@ -759,8 +733,12 @@ export async function run(args) {
   let o;
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
---backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
+    console.log(`usage: bulkhead qemu [scenario...] [--arch amd64|arm64] [--backend native|vm] [--backend-arch amd64|arm64]
+                     [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+--arch: the frontend guest's board: amd64 (qemu-system-x86_64, default) or arm64 (qemu-system-aarch64 -M virt -cpu cortex-a57,
+        Debian's arm64 kernel, frontend/linux cross-built)
+--backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console);
+        --backend-arch: its architecture (default: --arch's), arm64 runs build/aarch64/bulkhead-fw
 scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
