@@ -27,6 +27,7 @@ export const ARCHES = {
     // TCG; GICv2 with its v2m frame gives the ivshmem-doorbell device its MSI-X vectors
     qemu: 'qemu-system-aarch64', qemuDeb: 'qemu-system-arm', machine: ['-M', 'virt', '-cpu', 'cortex-a57'],
     console: 'ttyAMA0', triplet: 'aarch64-linux-gnu', fw: 'build/aarch64/bulkhead-fw',
+    uring: '.cache/liburing/aarch64', // liburing-dev:arm64, unpacked by setup:native (the aarch64 firmware links it)
   },
 };
 

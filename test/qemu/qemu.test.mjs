@@ -49,7 +49,7 @@ verdicts('backend partition as an arm64 VM (build/aarch64/bulkhead-fw --uio) ser
 
 // the arm64 board: qemu-system-aarch64 -M virt -cpu cortex-a57 with Debian's arm64 kernel and frontend/linux
 // cross-built, served by the x86-64 native backend across the same window (one boot, board qemu-net)
-const ARM64_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'net'];
+const ARM64_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'reset', 'net'];
 verdicts('arm64 board: Debian arm64 guest (-M virt, cortex-a57), native x86-64 backend',
   { scenarios: ARM64_SCENARIOS, peer: 'native', arch: 'arm64' }, [...ARM64_SCENARIOS, 'blk-host', 'console-host', 'net-host', 'dmesg']);
 
