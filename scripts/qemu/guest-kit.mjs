@@ -27,7 +27,7 @@ export const ARCHES = {
     // TCG; GICv2 with its v2m frame gives the ivshmem-doorbell device its MSI-X vectors
     qemu: 'qemu-system-aarch64', qemuDeb: 'qemu-system-arm', machine: ['-M', 'virt', '-cpu', 'cortex-a57'],
     console: 'ttyAMA0', triplet: 'aarch64-linux-gnu', fw: 'build/aarch64/bulkhead-fw',
-    uring: '.cache/liburing/aarch64', // liburing-dev:arm64, unpacked by setup:native (the aarch64 firmware links it)
+    uring: '.cache/sysroot/aarch64', // liburing-dev:arm64, unpacked by setup:native (the aarch64 firmware links it)
   },
 };
 
@@ -135,6 +135,12 @@ export function privateApt(arch) {
 // the host's own apt, for packages of the host's architecture (the amd64 guest kernel)
 const HOST_APT = { opts: [], ready: () => true, update: () => sh('apt-get', ['update', '-q'], { allowFail: true }) };
 
+let say = () => {};
+/** Where guest-kit says what it downloads (the runner's log). */
+export function setLog(fn) {
+  say = fn;
+}
+
 /**
  * The .deb files of `names` (`pkg`, `pkg:arch`, `pkg=version`, `pkg:arch=version`) in .cache/qemu/deb/,
  * downloaded with `apt` when missing (after an apt update when the lists have moved on).
@@ -151,6 +157,7 @@ export function downloadDebs(apt, names) {
   };
   const missing = names.filter((n) => !find(n));
   if (missing.length) {
+    say(`  downloading ${missing.join(' ')} from Debian (once; cached in .cache/qemu/deb)`);
     let r = sh('apt-get', [...apt.opts, '-q', 'download', ...missing], { cwd: dl, allowFail: true });
     if (r.status !== 0) {
       apt.update();
