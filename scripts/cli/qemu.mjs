@@ -9,7 +9,9 @@ export const needsBundle = true;
 export function define(cmd) {
   cmd
     .argument('[scenario...]', 'scenarios to run (default: the regular set, scripts/qemu/run.mjs ALL_SCENARIOS); also noback, bench, bench-iops, net, and with --peer fake: garbage silent')
+    .option('--arch <arch>', "the frontend guest's board: amd64 (qemu-system-x86_64) or arm64 (qemu-system-aarch64 -M virt -cpu cortex-a57, Debian's arm64 kernel, frontend/linux cross-built)", 'amd64')
     .option('--backend <kind>', 'the backend: native (bulkhead-fw on the host) or vm (bulkhead-fw --uio in a second QEMU guest)', 'native')
+    .option('--backend-arch <arch>', "with --backend vm: the backend VM's architecture, amd64 or arm64 (build/aarch64/bulkhead-fw); default: --arch's")
     .option('--peer <peer>', 'instead of a backend, a throwaway fixture: fake[:ok|absent|garbage|silent]')
     .option('--keep', 'keep the run directory (logs, disk image) even when every scenario passed')
     .option('--json', 'print the verdicts as one JSON object')

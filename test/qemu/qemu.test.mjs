@@ -47,10 +47,19 @@ verdicts('virtio-net: a TAP in a network namespace behind the backend (board qem
   { scenarios: ['probe', 'net'], peer: 'native' }, ['probe', 'net', 'net-host', 'dmesg']);
 
 // the two-partition topology: the backend is a second QEMU guest running bulkhead-fw --uio on its own
-// ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
+// ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci.
+// That VM is the arm64 board (qemu-system-aarch64 -M virt, Debian's arm64 kernel, the module
+// cross-built, build/aarch64/bulkhead-fw) serving the x86-64 frontend guest: the aarch64 firmware
+// in a real arm64 Linux partition, at no extra boot (`--backend vm` alone runs an amd64 one).
 const VM_SCENARIOS = ['probe', 'blk', 'rng', 'reset', 'restart'];
-verdicts('backend partition as a VM (bulkhead-fw --uio in a second QEMU guest)',
-  { scenarios: VM_SCENARIOS, peer: 'vm' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
+verdicts('backend partition as an arm64 VM (build/aarch64/bulkhead-fw --uio) serving the x86-64 guest',
+  { scenarios: VM_SCENARIOS, peer: 'vm', backendArch: 'arm64' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
+
+// the arm64 board: qemu-system-aarch64 -M virt -cpu cortex-a57 with Debian's arm64 kernel and frontend/linux
+// cross-built, served by the x86-64 native backend across the same window (one boot, board qemu-net)
+const ARM64_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'reset', 'net'];
+verdicts('arm64 board: Debian arm64 guest (-M virt, cortex-a57), native x86-64 backend',
+  { scenarios: ARM64_SCENARIOS, peer: 'native', arch: 'arm64' }, [...ARM64_SCENARIOS, 'blk-host', 'console-host', 'net-host', 'dmesg']);
 
 // its run directory under a path longer than a unix socket path may be (108 bytes): the sockets must
 // not live there (issue 17: a checkout in a deep folder)

@@ -59,7 +59,8 @@ while [ "$r" -le "$rounds" ]; do
 	host start-backend
 	WAIT=60 wait_for blk_dev || fail "round $r: no block device 60 s after the backend restarted"
 	mount -t ext4 "$(blk_dev)" /mnt || fail "round $r: mount after the restart failed"
-	# (a kill before the first fsync returned leaves nothing acknowledged: busybox sha256sum -c of an empty list fails)
+	# an empty list (the kill came before the first fsync returned) has nothing to compare: busybox's
+	# sha256sum -c fails on it ("no checksum lines found")
 	if [ -s /tmp/acked ] && ! (cd /mnt && sha256sum -c /tmp/acked > /tmp/verify.out 2>&1); then
 		grep -v ': OK$' /tmp/verify.out | head -n 5
 		umount /mnt
