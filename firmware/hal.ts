@@ -39,6 +39,15 @@ export interface Hal {
   packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
+  /** virtio-vsock host side (services.ts VsockService): the same functions with the handle first. */
+  vsockOpen(name: string): number;
+  vsockConnect(h: number, port: number): number;
+  vsockEstablished(h: number, id: number, localPort: number): number;
+  vsockSend(h: number, id: number, winOffset: number, len: number): number;
+  vsockRecv(h: number, id: number, winOffset: number, maxLen: number): number;
+  vsockShutdown(h: number, id: number, how: number): number;
+  vsockClose(h: number, id: number): number;
+  vsockPoll(h: number, out: Uint32Array): number;
 }
 
 export const LOG_ERROR = 0;

@@ -10,6 +10,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
 import type { HostStorage, HostStream } from '../runtime/node/runtime';
+import type { HostVsock } from '../runtime/node/vsock';
+import { MemoryVsockHost } from '../runtime/node/vsock';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
@@ -27,16 +29,20 @@ export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
 export { NetDriver } from './drivers/net';
+export { VsockDriver, VsockSocket, VsockListener } from './drivers/vsock';
 export type { NetFrame } from './drivers/net';
 export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChecksum, PACKET_F_NEEDS_CSUM, PACKET_F_DATA_VALID } from '../runtime/node/switch';
 export type { Frame } from '../runtime/node/switch';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+export { MemoryVsockHost, MemoryVsockConn } from '../runtime/node/vsock';
+export type { HostVsock, MemoryVsockListener } from '../runtime/node/vsock';
 export type { FrontendPort } from './port';
 export type { WindowLayout } from './layout';
 export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 export * as protocol from '../firmware/transport/protocol';
 export * as virtio from '../firmware/virtio';
 export * as net from '../firmware/devices/net';
+export * as vsock from '../firmware/devices/vsock';
 export * as fuzz from './fuzz/index';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -64,6 +70,10 @@ export interface SimOptions {
   streams?: Record<string, HostStream>;
   storage?: Record<string, HostStorage>;
   entropy?: (dst: Uint8Array) => void;
+  /** Host sides of vsock services (default: a MemoryVsockHost each, reached with `sim.vsock(name)`). */
+  vsock?: Record<string, HostVsock>;
+  /** Window contents at boot: e.g. `previousSim.bytes`, to boot as a backend restarted over that window. */
+  window?: Uint8Array;
   /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
   maxPasses?: number;
 }
@@ -117,6 +127,9 @@ export class Sim {
       streams: opts.streams,
       storage: opts.storage,
       entropy: opts.entropy,
+      vsock: opts.vsock,
+      window: opts.window,
+      onServicePending: () => sim?.runPackets(),
     });
     sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
     return sim;
@@ -178,8 +191,12 @@ export class Sim {
     this.runPackets();
   }
 
-  /** Runs `onService` for every packet port the switch delivered to, until the backend is idle. */
-  private runPackets(): void {
+  /**
+   * Runs `onService` for every packet port the switch delivered to and every vsock service with news,
+   * until the backend is idle (a MemoryVsockHost's host-side actions run this by themselves).
+   */
+  runPackets(): void {
+    if (this.runtime.inCall) return;
     for (let n = 0; ; n++) {
       const hs = this.runtime.takePendingServices();
       if (hs.length === 0) return;
@@ -245,6 +262,16 @@ export class Sim {
   /** True when the backend marked `devNum` DEVICE_NEEDS_RESET. */
   needsReset(devNum: number): boolean {
     return (this.deviceStatus(devNum) & DEVICE_NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * The host side of vsock service `name` (default `vsock0`): host programs listening on host ports and
+   * host clients connecting to guest ports (runtime/node/vsock.ts). What they do runs the backend.
+   */
+  vsock(name = 'vsock0'): MemoryVsockHost {
+    const v = this.runtime.vsock[name];
+    if (!(v instanceof MemoryVsockHost)) throw new Error(`vsock service ${name} is not a memory host (services: ${Object.keys(this.runtime.vsock).join(', ') || 'none'})`);
+    return v;
   }
 
   /** The host side of a console stream (default: the board's `console0`). */
