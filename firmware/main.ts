@@ -13,7 +13,7 @@ import { VsockDevice } from './devices/vsock';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
 import type { EntropyService, PacketService, StorageService, StreamService, VsockService } from './services';
-import { Transport } from './transport/transport';
+import { VirtioMsgTransport } from './transport/virtio-msg';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
 
@@ -133,7 +133,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
   const bootInfo: BootInfo = { restarted: nextGeneration(win) > 1 };
   const devices = board.devices.map((d) => buildDevice(hal, board, d, log, bootInfo));
   const toFrontend = board.lines.toFrontend;
-  const transport = new Transport(
+  const transport = new VirtioMsgTransport(
     win,
     layout,
     devices,
