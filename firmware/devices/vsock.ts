@@ -557,6 +557,9 @@ export class VsockDevice extends VirtioDevice {
     }
     c.rxCnt = (c.rxCnt + len) >>> 0;
     this.count('bytesToHost', len);
+    if (pending > 0) this.count('hostLagged'); // the host program did not take it all: the runtime holds the rest
+    // The guest used the last of the space it knows of: it waits for a credit update (its credit ran out).
+    if (((c.rxCnt - c.advFwdCnt) >>> 0) === VSOCK_BUF_ALLOC) this.count('guestOutOfCredit');
     this.forwarded(c, pending);
   }
 

@@ -66,9 +66,9 @@ void bh_timer_set(double ms);      /* ms < 0 cancels */
 bool bh_timer_drain(void);
 
 /* services.c */
-enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET };
+enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_VSOCK };
 /* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH;
- * packet: tap:IFNAME or switch:NAME). */
+ * packet: tap:IFNAME or switch:NAME; vsock: the uds PATH). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
 int bh_storage_open(const char *name, const char *path, bool read_only);
@@ -85,6 +85,7 @@ int bh_stream_read(int h, double woff, double maxlen);
 int bh_entropy_open(const char *name);
 int bh_entropy_read(int h, double woff, double len);
 int bh_packet_open(const char *name, const char *sw, const char *tap);
+int bh_vsock_open(const char *name, const char *uds);
 /* Event-loop hooks for streams: fds to watch and what happened. */
 typedef void (*bh_watch_fn)(int fd, uint32_t events, int handle);
 void bh_services_set_watch(bh_watch_fn fn);
@@ -102,11 +103,24 @@ bool bh_packet_pending(void);
 void bh_packet_tap_event(int port);
 void bh_packet_log_counters(int level);
 
+/* vsock.c: virtio-vsock host side on unix sockets, Firecracker's convention (docs/vsock.md). Handles are service handles. */
+int bh_vsock_attach(int h, const char *name, const char *uds);
+int bh_vsock_connect(int h, double port);
+int bh_vsock_established(int h, double id, double local_port);
+int bh_vsock_send(int h, double id, double woff, double len);
+int bh_vsock_recv(int h, double id, double woff, double maxlen);
+int bh_vsock_shutdown(int h, double id, double how);
+int bh_vsock_close(int h, double id);
+int bh_vsock_poll(int h, uint32_t *out, int max);
+bool bh_vsock_event(int h, int fd, uint32_t events); /* true: onService(h) is due */
+void bh_vsock_log_counters(int level);
+
 /* loop.c */
 void bh_loop_init(struct ivs_client *ivs);
 void bh_loop_watch(int fd, uint32_t events, int handle); /* events 0: remove */
 void bh_loop_watch_doorbell(void);
 void bh_loop_watch_tap(int fd, int port);
+void bh_loop_watch_vsock(int fd, uint32_t events, int handle); /* events 0: remove */
 void bh_loop_set_busy_poll(double us); /* 0 (default): sleep in epoll_wait as soon as nothing is ready */
 int bh_loop_run(void);            /* returns the exit status */
 

@@ -5,6 +5,7 @@
  *   timerfd                -> bulkhead.onTimer()
  *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
  *   TAP fds                -> frames into the switch (packet.c), no JS
+ *   vsock fds              -> bulkhead.onService(h)   (host connections with news; see vsock.c)
  *   packet ports pending   -> bulkhead.onService(h) once the call that delivered returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
  *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
@@ -32,7 +33,7 @@
 #include <unistd.h>
 #include "bh.h"
 
-enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP };
+enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP, EV_VSOCK };
 
 static int ep = -1, sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
@@ -68,16 +69,27 @@ static void add(int fd, uint32_t events, uint64_t data)
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) bh_die("epoll_ctl: %s", strerror(errno));
 }
 
-/* services.c tells us which stream fds to watch; events 0 removes. A file that epoll refuses
- * (stdin redirected from a regular file or /dev/null) is simply never reported. */
-void bh_loop_watch(int fd, uint32_t events, int handle)
+static void watch_tagged(int type, int fd, uint32_t events, int handle)
 {
-    struct epoll_event ev = { .events = events, .data.u64 = tag(EV_STREAM, handle, fd) };
+    struct epoll_event ev = { .events = events, .data.u64 = tag(type, handle, fd) };
     if (events == 0) {
         epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
         return;
     }
     if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT) epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* services.c tells us which stream fds to watch; events 0 removes. A file that epoll refuses
+ * (stdin redirected from a regular file or /dev/null) is simply never reported. */
+void bh_loop_watch(int fd, uint32_t events, int handle)
+{
+    watch_tagged(EV_STREAM, fd, events, handle);
+}
+
+/* vsock.c's listening socket and host connections; events 0 removes. */
+void bh_loop_watch_vsock(int fd, uint32_t events, int handle)
+{
+    watch_tagged(EV_VSOCK, fd, events, handle);
 }
 
 void bh_loop_init(struct ivs_client *c)
@@ -118,6 +130,7 @@ static int stop(const char *why)
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
     bh_packet_log_counters(BH_LOG_INFO);
+    bh_vsock_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
     return 0;
 }
@@ -191,6 +204,12 @@ int bh_loop_run(void)
                 break;
             case EV_TAP:
                 bh_packet_tap_event(handle);
+                break;
+            case EV_VSOCK:
+                if (bh_vsock_event(handle, fd, evs[i].events)) {
+                    a[0] = handle;
+                    pending = bh_js_call("onService", 1, a) == 1;
+                }
                 break;
             case EV_IVSHMEM:
                 if (ivs_process(ivs) < 0) {

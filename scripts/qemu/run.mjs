@@ -8,7 +8,7 @@
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
-// Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
+// Scenarios: probe blk console rng vsock reset restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
 // for the run), bench.
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectClient, echoServer } from './vsock-peer.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CACHE = path.join(ROOT, '.cache/qemu');
@@ -30,8 +31,11 @@ const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
+const VSOCK_TEST = path.join(GUEST, 'tools/vsock-test.c');
+// the vsock scenario: the host echo program's port and stream seed (test/qemu/guest/scenarios/vsock.sh)
+const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 << 20 };
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
+export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -202,9 +206,11 @@ export function buildInitramfs(kver, kroot, mod) {
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
+  // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries
+  sh('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', path.join(root, 'bin/vsock-test'), VSOCK_TEST]);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
@@ -212,7 +218,7 @@ export function buildInitramfs(kver, kroot, mod) {
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko + vsock-test, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
 // a fresh initramfs tree: directories, static busybox, the named kernel modules with their
@@ -531,6 +537,17 @@ async function hostAction(run, action) {
     else throw new Error(`unknown host action ${action}`);
     return;
   }
+  const vc = /^vsock-connect:(\d+):(\d+):(\d+)$/.exec(action);
+  if (vc) {
+    // a host client for a listening guest port: CONNECT on <uds>, then the stream both ways
+    run.vsockClient = connectClient(path.join(run.dir, VSOCK.uds), Number(vc[1]), Number(vc[2]), Number(vc[3]));
+    return;
+  }
+  if (action === 'vsock-stats') {
+    // the counters of this backend instance, before a later scenario restarts it
+    run.vsockStats = backendStats(run);
+    return;
+  }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
     await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
@@ -586,6 +603,43 @@ function checkNetPeer(peer, netfiles) {
   return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
 }
 
+// the backend's counters now: SIGUSR1 makes bulkhead-fw write one "[fw] stats {json}" line to its log
+async function backendStats(run) {
+  if (!run.fw || run.fw.exited) return null;
+  const seen = fs.readFileSync(run.backendLog, 'utf8').length;
+  run.fw.kill('SIGUSR1');
+  let json = null;
+  await waitFor(() => {
+    const m = /\[fw\] stats (\{.*\})\n/.exec(fs.readFileSync(run.backendLog, 'utf8').slice(seen));
+    if (m) json = JSON.parse(m[1]);
+    return json !== null;
+  }, 5000, 'the backend stats line').catch(() => {});
+  return json;
+}
+
+// host-side check of the vsock scenario: the echo program saw the guest's stream intact, the host
+// client's stream came back intact, and credit ran out both ways on the way (the backend's counters)
+async function checkVsockHost(run) {
+  const echo = run.vsockEcho.results[0];
+  run.vsockEcho.close();
+  if (!echo) return { pass: false, detail: `no guest connection reached ${VSOCK.uds}_${VSOCK.echoPort}` };
+  if (echo.error) return { pass: false, detail: `host echo program: ${echo.error} (after ${echo.bytes} bytes)` };
+  if (echo.bytes !== VSOCK.echoBytes) return { pass: false, detail: `host echo program received ${echo.bytes} bytes, the guest sent ${VSOCK.echoBytes}` };
+  if (!run.vsockClient) return { pass: false, detail: 'the guest never asked for the host client (BHQ-HOST vsock-connect)' };
+  const client = await run.vsockClient;
+  if (!client.ok) return { pass: false, detail: `host client → guest port 7000: ${client.detail}` };
+  const st = await (run.vsockStats ?? backendStats(run));
+  const v = st?.devices.find((d) => d.type === 'vsock')?.counters;
+  if (!v) return { pass: false, detail: 'no vsock counters from the backend (SIGUSR1)' };
+  const bad = Object.keys(v).filter((k) => /^rst\.(creditOverrun|creditLie|badLength|hostError)/.test(k) || k.startsWith('violation'));
+  if (bad.length) return { pass: false, detail: `backend counters show ${bad.map((k) => `${k}=${v[k]}`).join(' ')}` };
+  if (!(v.guestOutOfCredit > 0) || !(v.guestCreditWaits > 0)) return { pass: false, detail: `credit never ran out both ways (guestOutOfCredit ${v.guestOutOfCredit ?? 0}, guestCreditWaits ${v.guestCreditWaits ?? 0}): the check did not exercise flow control` };
+  return {
+    pass: true,
+    detail: `host echo checked ${echo.bytes} bytes (${echo.pauses} pauses); host client via CONNECT 7000 (OK ${client.localPort}) got ${client.bytes} bytes back intact in ${client.seconds.toFixed(1)} s; credit ran out ${v.guestOutOfCredit}× guest→host and ${v.guestCreditWaits}× host→guest, ${v.creditUpdates ?? 0} credit updates, no resets`,
+  };
+}
+
 // user + system CPU of a live process, from /proc (clock ticks of 1/100 s on Linux)
 function procCpuSeconds(pid) {
   try {
@@ -637,6 +691,8 @@ export async function runQemu(opts = {}) {
     fs.truncateSync(run.disk, diskSize);
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
+    // the host program the guest's vsock connections to port 5000 reach: <uds>_5000 (Firecracker's convention)
+    if (scenarios.includes('vsock') && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.dir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
     if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
 
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
@@ -697,6 +753,7 @@ export async function runQemu(opts = {}) {
       return { note: `qemu exit ${how.code ?? how.sig}` };
     }).catch((e) => { result.error = e.message; });
 
+    if (scenarios.includes('vsock') && run.vsockEcho) result.scenarios['vsock-host'] = await checkVsockHost(run);
     if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
     if (result.backendCpuS !== undefined) log(`backend CPU (bulkhead-fw user+system): ${result.backendCpuS.toFixed(2)} s`);
     if (run.vm) await stage('backend VM power off', () => powerOffVm(run));
@@ -762,6 +819,7 @@ export async function run(args) {
     console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
 --backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
 scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
+           vsock (64 MiB through a host echo program on <run>/vsock.sock_5000, a host client via CONNECT 7000),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
     return 0;

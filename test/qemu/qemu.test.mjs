@@ -23,8 +23,8 @@ function verdicts(title, opts, names) {
   });
 }
 
-verdicts('native backend: blk + console + rng', { scenarios: ALL_SCENARIOS, peer: 'native' },
-  [...ALL_SCENARIOS, 'blk-host', 'console-host', 'dmesg']);
+verdicts('native backend: blk + console + rng + vsock', { scenarios: ALL_SCENARIOS, peer: 'native' },
+  [...ALL_SCENARIOS, 'blk-host', 'console-host', 'vsock-host', 'dmesg']);
 
 verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
   { scenarios: ['probe', 'blk', 'rng'], peer: 'native', kernelArgs: 'pci=nomsi' }, ['probe', 'blk', 'rng', 'blk-host', 'dmesg']);

@@ -19,6 +19,7 @@ import { VsockDriver } from '../../frontend/drivers/vsock';
 import type { VsockDriverOptions } from '../../frontend/drivers/vsock';
 import type { Sim, SimOptions } from '../../frontend/sim';
 import { createSim } from '../../frontend/sim';
+import { streamBytes } from '../../scripts/qemu/vsock-peer.mjs';
 import { LIVE, negotiate, RawRing, request, setStatus, u32s } from '../helpers';
 
 export const RNG = 0;
@@ -49,21 +50,8 @@ export function counters(s: Sim): Record<string, number> {
   return s.stats().devices[VSOCK]!.counters;
 }
 
-/** A deterministic byte stream (xorshift32 per 4 bytes): `prng(seed, from, n)` is bytes [from, from+n). */
-export function prng(seed: number, from: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const word = Math.floor((from + i) / 4);
-    let x = (seed ^ Math.imul(word + 1, 0x9e3779b1)) >>> 0 || 1;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x >>> (8 * ((from + i) % 4))) & 0xff;
-  }
-  return out;
-}
+/** A deterministic byte stream both ends can check (the QEMU tier's, scripts/qemu/vsock-peer.mjs): bytes [from, from+n) of stream `seed`. */
+export const prng = streamBytes;
 
 /** True when `got` is bytes [from, from + got.length) of `prng(seed)`. */
 export function isPrng(seed: number, from: number, got: Uint8Array): boolean {
