@@ -85,85 +85,85 @@ async function pumpUntil<T>(drv: VsockDriver, p: Promise<T>, what: string): Prom
 
 test('guest → host: 4 MiB echoed through <uds>_5000 by a host program that pauses; every byte checked', () =>
   withVsock(async (n, uds) => {
-  let hostGot = 0;
-  let hostBad = '';
-  const srv = await listen(`${uds}_5000`, (s) => {
-    // An echo program that stops reading now and then: the runtime's buffer and the guest's credit run out.
-    s.on('data', (d: Buffer) => {
-      if (!isPrng(9, hostGot, d)) hostBad ||= `host saw wrong bytes at ${hostGot}`;
-      hostGot += d.length;
-      s.write(d);
-      if ((hostGot >> 19) % 2 === 1 && !s.isPaused()) {
-        s.pause();
-        setTimeout(() => s.resume(), 30);
-      }
+    let hostGot = 0;
+    let hostBad = '';
+    const srv = await listen(`${uds}_5000`, (s) => {
+      // An echo program that stops reading now and then: the runtime's buffer and the guest's credit run out.
+      s.on('data', (d: Buffer) => {
+        if (!isPrng(9, hostGot, d)) hostBad ||= `host saw wrong bytes at ${hostGot}`;
+        hostGot += d.length;
+        s.write(d);
+        if ((hostGot >> 19) % 2 === 1 && !s.isPaused()) {
+          s.pause();
+          setTimeout(() => s.resume(), 30);
+        }
+      });
     });
-  });
-  assert.match(readFileSync(`/proc/${n.fw.pid}/status`, 'utf8'), /^Seccomp:\s+2$/m, 'the firmware runs filtered: socket(AF_UNIX), connect and shutdown are allowed');
-  const drv = await openDriver(n);
-  const sock = await drv.connect(5000);
-  const total = 4 << 20;
-  let sent = 0;
-  let got = 0;
-  await drv.until(
-    () => {
-      if (sent < total && sock.txPending < 512 * 1024) {
-        const k = Math.min(256 * 1024, total - sent);
-        sock.send(prng(9, sent, k));
-        sent += k;
-      }
-      const r = sock.read();
-      if (!isPrng(9, got, r)) throw new Error(`echo differs at ${got}`);
-      got += r.length;
-      return got === total;
-    },
-    60000,
-    () => `echoed ${got} of ${total} (host got ${hostGot})`,
-  );
-  assert.is(hostBad, '', hostBad);
-  assert.is(hostGot, total, 'the host program got every byte once');
-  assert.is(drv.counters.creditOverruns, 0);
-  sock.shutdown(VIRTIO_VSOCK_SHUTDOWN_F_SEND);
-  await sock.close();
-  assert.is(sock.error, null, 'clean close');
-  srv.close();
+    assert.match(readFileSync(`/proc/${n.fw.pid}/status`, 'utf8'), /^Seccomp:\s+2$/m, 'the firmware runs filtered: socket(AF_UNIX), connect and shutdown are allowed');
+    const drv = await openDriver(n);
+    const sock = await drv.connect(5000);
+    const total = 4 << 20;
+    let sent = 0;
+    let got = 0;
+    await drv.until(
+      () => {
+        if (sent < total && sock.txPending < 512 * 1024) {
+          const k = Math.min(256 * 1024, total - sent);
+          sock.send(prng(9, sent, k));
+          sent += k;
+        }
+        const r = sock.read();
+        if (!isPrng(9, got, r)) throw new Error(`echo differs at ${got}`);
+        got += r.length;
+        return got === total;
+      },
+      60000,
+      () => `echoed ${got} of ${total} (host got ${hostGot})`,
+    );
+    assert.is(hostBad, '', hostBad);
+    assert.is(hostGot, total, 'the host program got every byte once');
+    assert.is(drv.counters.creditOverruns, 0);
+    sock.shutdown(VIRTIO_VSOCK_SHUTDOWN_F_SEND);
+    await sock.close();
+    assert.is(sock.error, null, 'clean close');
+    srv.close();
   }));
 
 test('host → guest: CONNECT 7000 on <uds> reaches the guest listener, OK <port>, data both ways', () =>
   withVsock(async (n, uds) => {
-  const drv = await openDriver(n);
-  const l = drv.listen(7000);
-  const c = await hostClient(uds, 'CONNECT 7000\nhello guest');
-  const gs = await l.accept();
-  const reply = await pumpUntil(drv, c.reply, 'no OK line');
-  assert.match(reply, /^OK \d+\n$/);
-  assert.is(Number(reply.slice(3)), gs.peerPort, 'OK names the port the guest sees');
-  assert.is(new TextDecoder().decode(await gs.readExactly(11)), 'hello guest', 'bytes after the line are stream data');
-  await gs.write('hello host');
-  await drv.until(() => Buffer.concat(c.rest).toString() === 'hello host', 5000, () => `host got ${Buffer.concat(c.rest).toString()}`);
-  c.sock.end();
-  await drv.until(() => (gs.peerShutdown & VIRTIO_VSOCK_SHUTDOWN_F_SEND) !== 0, 5000, () => 'no SHUTDOWN after the host half-closed');
-  c.sock.destroy();
+    const drv = await openDriver(n);
+    const l = drv.listen(7000);
+    const c = await hostClient(uds, 'CONNECT 7000\nhello guest');
+    const gs = await l.accept();
+    const reply = await pumpUntil(drv, c.reply, 'no OK line');
+    assert.match(reply, /^OK \d+\n$/);
+    assert.is(Number(reply.slice(3)), gs.peerPort, 'OK names the port the guest sees');
+    assert.is(new TextDecoder().decode(await gs.readExactly(11)), 'hello guest', 'bytes after the line are stream data');
+    await gs.write('hello host');
+    await drv.until(() => Buffer.concat(c.rest).toString() === 'hello host', 5000, () => `host got ${Buffer.concat(c.rest).toString()}`);
+    c.sock.end();
+    await drv.until(() => (gs.peerShutdown & VIRTIO_VSOCK_SHUTDOWN_F_SEND) !== 0, 5000, () => 'no SHUTDOWN after the host half-closed');
+    c.sock.destroy();
   }));
 
 test('refusals: no program on <uds>_P (ECONNREFUSED), no guest listener or a bad line (client closed without OK)', () =>
   withVsock(async (n, uds) => {
-  const drv = await openDriver(n);
-  let err = '';
-  await drv.connect(6000).catch((e: Error) => (err = e.message));
-  assert.match(err, /ECONNREFUSED/, 'guest connect to a port nobody listens on');
-  const noListener = await hostClient(uds, 'CONNECT 7001\n');
-  assert.is(await pumpUntil(drv, noListener.reply, 'client not closed'), '', 'closed without OK');
-  for (const bad of ['CONNECT\n', 'CONNECT 99999999999\n', 'HELLO 1\n', 'CONNECT 12x\n', 'x'.repeat(40)]) {
-    const c = await hostClient(uds, bad);
-    assert.is(await pumpUntil(drv, c.reply, `${JSON.stringify(bad)}: not closed`), '', `${JSON.stringify(bad)}: closed without OK`);
-  }
-  // The device still serves.
-  const srv = await listen(`${uds}_6000`, (s) => s.pipe(s));
-  const sock = await drv.connect(6000);
-  await sock.write('still here');
-  assert.is(new TextDecoder().decode(await sock.readExactly(10)), 'still here');
-  srv.close();
+    const drv = await openDriver(n);
+    let err = '';
+    await drv.connect(6000).catch((e: Error) => (err = e.message));
+    assert.match(err, /ECONNREFUSED/, 'guest connect to a port nobody listens on');
+    const noListener = await hostClient(uds, 'CONNECT 7001\n');
+    assert.is(await pumpUntil(drv, noListener.reply, 'client not closed'), '', 'closed without OK');
+    for (const bad of ['CONNECT\n', 'CONNECT 99999999999\n', 'HELLO 1\n', 'CONNECT 12x\n', 'x'.repeat(40)]) {
+      const c = await hostClient(uds, bad);
+      assert.is(await pumpUntil(drv, c.reply, `${JSON.stringify(bad)}: not closed`), '', `${JSON.stringify(bad)}: closed without OK`);
+    }
+    // The device still serves.
+    const srv = await listen(`${uds}_6000`, (s) => s.pipe(s));
+    const sock = await drv.connect(6000);
+    await sock.write('still here');
+    assert.is(new TextDecoder().decode(await sock.readExactly(10)), 'still here');
+    srv.close();
   }));
 
 test.run();
