@@ -2,7 +2,8 @@
  * `bulkhead/sim`: the firmware bundle running in the node runtime (quickjs-emscripten) on a board,
  * with the frontend side exposed raw — window bytes, FIFO messages, lines, counters — so that the
  * frontend driver model and hostile tests can drive it. Everything is synchronous on the backend
- * side: a doorbell runs the backend until it is idle (or one pass at a time with `step()`).
+ * side: a doorbell runs the backend until it is idle (or one pass at a time with `step()`); only an
+ * asynchronous storage service (`io: "async"`) finishes later, and the port's `wait()` then waits for it.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -192,8 +193,9 @@ export class Sim {
   }
 
   /**
-   * Runs `onService` for every packet port the switch delivered to and every vsock service with news,
-   * until the backend is idle (a MemoryVsockHost's host-side actions run this by themselves).
+   * Runs `onService` for every packet port the switch delivered to, every storage with completions and
+   * every vsock service with news, until the backend is idle (a MemoryVsockHost's host-side actions run
+   * this by themselves).
    */
   runPackets(): void {
     if (this.runtime.inCall) return;
@@ -297,7 +299,13 @@ export class Sim {
         return sim.bytes;
       },
       kick: () => sim.kick(),
-      wait: async () => {
+      // The backend runs on every doorbell until idle; only asynchronous storage finishes later, so a wait
+      // with nothing raised waits for its next completion and lets the firmware take it (onService).
+      wait: async (timeoutMs: number) => {
+        if (!sim.pendingRaise && sim.runtime.storageInFlight() > 0) {
+          await sim.runtime.storageSettled(timeoutMs);
+          sim.runPackets();
+        }
         const r = sim.pendingRaise;
         sim.pendingRaise = false;
         return r;
