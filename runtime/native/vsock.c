@@ -21,8 +21,8 @@
  * fd is always ready); what it wrote before is still read. Every path in "<uds>_P" is built here
  * from the board's uds and a port number: the firmware never names a file.
  *
- * Syscalls after seccomp (seccomp.c): socket(AF_UNIX only), connect, accept4, shutdown, recvmsg
- * (MSG_PEEK for the CONNECT line), read, write, close.
+ * Syscalls after seccomp (seccomp.c): socket(AF_UNIX only), connect, accept4, shutdown, read, write,
+ * close.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +59,8 @@ struct vconn {
     bool shut_wr_pending, shut_rd, in_armed, hup;
     uint32_t watched;   /* epoll events registered, 0: not in the set */
     uint32_t news;      /* EV_* not yet polled */
+    char line[VS_LINE_MAX]; /* the CONNECT line so far (C_LINE) */
+    uint8_t line_len;
 };
 
 struct vsvc {
@@ -196,29 +198,31 @@ static bool parse_line(const char *l, size_t n, uint32_t *port)
     return true;
 }
 
-/* Reads the CONNECT line without taking a byte of the stream behind it (peek, then exactly the line). */
+/*
+ * Reads the CONNECT line a byte at a time, so that not one byte of the stream behind it is taken (the
+ * client may write data right after the line). Bytes read so far are kept: a client that sends part of
+ * a line and waits costs nothing until it sends more (no peek that would leave the socket readable).
+ */
 static bool read_line(struct vsvc *s, struct vconn *c)
 {
-    char l[VS_LINE_MAX];
-    struct iovec iov = { l, sizeof l };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-    ssize_t n = recvmsg(c->fd, &mh, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
-    char *nl = n > 0 ? memchr(l, '\n', (size_t)n) : NULL;
-    uint32_t port;
-    if (!nl) {
-        if (n > 0 && n < (ssize_t)sizeof l) return false; /* not all of it yet */
-        goto bad;                                      /* EOF, error, or no newline within the limit */
+    for (;;) {
+        char ch;
+        ssize_t n = read(c->fd, &ch, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+        if (n <= 0) break; /* EOF or an error before the line ended */
+        c->line[c->line_len++] = ch;
+        if (ch == '\n') {
+            uint32_t port;
+            if (!parse_line(c->line, c->line_len, &port)) break;
+            c->port = port;
+            c->state = C_AWAIT;
+            c->news |= EV_ACCEPT;
+            rewatch(s, c);
+            return true;
+        }
+        if (c->line_len == VS_LINE_MAX) break; /* no newline within the limit */
     }
-    size_t len = (size_t)(nl - l) + 1;
-    iov.iov_len = len;
-    if (recvmsg(c->fd, &mh, MSG_DONTWAIT) != (ssize_t)len || !parse_line(l, len, &port)) goto bad;
-    c->port = port;
-    c->state = C_AWAIT;
-    c->news |= EV_ACCEPT;
-    rewatch(s, c);
-    return true;
-bad:
     s->bad_lines++;
     bh_log(BH_LOG_DEBUG, "vsock %s: a host client sent no valid CONNECT line; closed", s->name);
     free_conn(s, c);

@@ -8,7 +8,7 @@
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
-// Scenarios: probe blk console rng vsock reset restart (default: all of them), noback (no backend
+// Scenarios: probe blk console rng vsock reset restart vsock-restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
 // for the run), bench.
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
@@ -35,7 +35,7 @@ const VSOCK_TEST = path.join(GUEST, 'tools/vsock-test.c');
 // the vsock scenario: the host echo program's port and stream seed (test/qemu/guest/scenarios/vsock.sh)
 const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 << 20 };
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart'];
+export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -555,6 +555,10 @@ async function hostAction(run, action, arg) {
     run.vsockStats = backendStats(run);
     return;
   }
+  if (action === 'vsock-stats:restart') {
+    run.vsockStatsRestart = backendStats(run); // the restarted instance's
+    return;
+  }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
     await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
@@ -628,7 +632,6 @@ async function backendStats(run) {
 // client's stream came back intact, and credit ran out both ways on the way (the backend's counters)
 async function checkVsockHost(run) {
   const echo = run.vsockEcho.results[0];
-  run.vsockEcho.close();
   if (!echo) return { pass: false, detail: `no guest connection reached ${VSOCK.uds}_${VSOCK.echoPort}` };
   if (echo.error) return { pass: false, detail: `host echo program: ${echo.error} (after ${echo.bytes} bytes)` };
   if (echo.bytes !== VSOCK.echoBytes) return { pass: false, detail: `host echo program received ${echo.bytes} bytes, the guest sent ${VSOCK.echoBytes}` };
@@ -645,6 +648,18 @@ async function checkVsockHost(run) {
     pass: true,
     detail: `host echo checked ${echo.bytes} bytes (${echo.pauses} pauses); host client via CONNECT 7000 (OK ${client.localPort}) got ${client.bytes} bytes back intact in ${client.seconds.toFixed(1)} s; credit ran out ${v.guestOutOfCredit}× guest→host and ${v.guestCreditWaits}× host→guest, ${v.creditUpdates ?? 0} credit updates, no resets`,
   };
+}
+
+// host-side check of vsock-restart: the restarted backend sent the re-probed driver one
+// TRANSPORT_RESET (docs/vsock.md, "Backend restart"), and the new connection's bytes were intact
+async function checkVsockRestart(run) {
+  const st = await run.vsockStatsRestart;
+  const v = st?.devices.find((d) => d.type === 'vsock')?.counters;
+  if (!v) return { pass: false, detail: 'no vsock counters from the restarted backend (BHQ-HOST vsock-stats:restart)' };
+  if (v.transportResets !== 1 || v.transportResetOwed !== 0) return { pass: false, detail: `the restarted backend sent ${v.transportResets ?? 0} TRANSPORT_RESET event(s), owes ${v.transportResetOwed}; want exactly one, delivered` };
+  const last = run.vsockEcho.results.at(-1);
+  if (!last || last.error || last.bytes !== 1 << 20) return { pass: false, detail: `the connection after the restart: ${last ? last.error ?? `${last.bytes} bytes` : 'none reached the host'}` };
+  return { pass: true, detail: `the restarted backend sent one TRANSPORT_RESET to the re-probed driver (${v.droppedByTransportReset ?? 0} connection(s) dropped with it); 1 MiB intact through the host echo afterwards` };
 }
 
 // user + system CPU of a live process, from /proc (clock ticks of 1/100 s on Linux)
@@ -709,7 +724,7 @@ export async function runQemu(opts = {}) {
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
     // the host program the guest's vsock connections to port 5000 reach: <uds>_5000 (Firecracker's convention)
-    if (scenarios.includes('vsock') && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.dir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
+    if (scenarios.some((x) => x.startsWith('vsock')) && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.dir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
     if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
 
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
@@ -777,6 +792,8 @@ export async function runQemu(opts = {}) {
     }).catch((e) => { result.error = e.message; });
 
     if (scenarios.includes('vsock') && run.vsockEcho) result.scenarios['vsock-host'] = await checkVsockHost(run);
+    if (scenarios.includes('vsock-restart') && run.vsockEcho) result.scenarios['vsock-restart-host'] = await checkVsockRestart(run);
+    run.vsockEcho?.close();
     if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
     if (result.backendCpuS !== undefined) log(`backend CPU (bulkhead-fw user+system): ${result.backendCpuS.toFixed(2)} s`);
     if (run.vm) await stage('backend VM power off', () => powerOffVm(run));

@@ -146,6 +146,30 @@ test('host → guest: CONNECT 7000 on <uds> reaches the guest listener, OK <port
     c.sock.destroy();
   }));
 
+/**
+ * Seconds a process was runnable so far: on a CPU plus waiting for one (/proc/PID/schedstat). A loop
+ * that spins is runnable all the time whatever the machine's load; one that sleeps in epoll is not.
+ */
+function runnableSeconds(pid: number): number {
+  const [onCpu, waiting] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return (onCpu! + waiting!) / 1e9;
+}
+
+test('a CONNECT line that arrives in pieces is read as it comes; the runtime does not spin while it waits', () =>
+  withVsock(async (n, uds) => {
+    const drv = await openDriver(n);
+    const l = drv.listen(7000);
+    const c = await hostClient(uds, 'CONN');
+    const t0 = runnableSeconds(n.fw.pid!);
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = runnableSeconds(n.fw.pid!) - t0;
+    assert.ok(busy < 0.3, `the firmware was runnable ${busy.toFixed(2)} s of 1 s waiting for the rest of a line (a loop that spins)`);
+    c.sock.write('ECT 7000\n');
+    await l.accept();
+    assert.match(await pumpUntil(drv, c.reply, 'no OK line'), /^OK \d+\n$/);
+    c.sock.destroy();
+  }));
+
 test('refusals: no program on <uds>_P (ECONNREFUSED), no guest listener or a bad line (client closed without OK)', () =>
   withVsock(async (n, uds) => {
     const drv = await openDriver(n);

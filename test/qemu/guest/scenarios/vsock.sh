@@ -3,13 +3,6 @@
 # and the echo back, each byte checked here and on the host; host → guest: a host client's
 # CONNECT 7000 on <uds> reaches our listener on port 7000 and 8 MiB go both ways. Both ends stop reading
 # now and then, so credit runs out in both directions on the way.
-vsock_dev() {
-	local d
-	for d in /sys/bus/virtio/devices/*; do
-		[ "$(virtio_id "$d")" = 19 ] && [ "$(basename "$(readlink "$d/driver")")" = vmw_vsock_virtio_transport ] && return 0
-	done
-	return 1
-}
 WAIT=40 wait_for vsock_dev || fail "no virtio-vsock device bound to vmw_vsock_virtio_transport"
 out=$(vsock-test client 5000 $((64 << 20)) 1) || fail "guest → host: $out"
 echo "guest → host port 5000: $out"

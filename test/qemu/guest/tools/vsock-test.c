@@ -7,6 +7,10 @@
  *                                       stream SEED while reading the echo back and checking every byte
  *   vsock-test server PORT BYTES SEED   listen on guest port PORT, accept one connection, check BYTES of
  *                                       the PRNG stream SEED as they arrive and echo them back
+ *   vsock-test hold PORT BYTES SEED     connect to the host port PORT, send BYTES of the stream, read them
+ *                                       back, then wait for the connection to end; prints
+ *                                       "vsock-test HOLD-END <errno name or EOF>" (a backend restart
+ *                                       must end it with ECONNRESET, not leave it hanging)
  *
  * The stream is the one scripts/qemu/run.mjs and test/vsock/_vsock.ts generate: byte i is byte i % 4 of
  * xorshift32(seed ^ (i / 4 + 1) * 0x9e3779b1). Both ends stop reading now and then (PAUSE_EVERY bytes,
@@ -130,7 +134,7 @@ static int pump(int fd, uint64_t total, int echo, const char *mode)
 int main(int argc, char **argv)
 {
     if (argc != 5) {
-        fprintf(stderr, "usage: vsock-test client|server PORT BYTES SEED\n");
+        fprintf(stderr, "usage: vsock-test client|server|hold PORT BYTES SEED\n");
         return 2;
     }
     unsigned port = (unsigned)strtoul(argv[2], NULL, 10);
@@ -147,6 +151,18 @@ int main(int argc, char **argv)
         close(fd);
         return r;
     }
+    if (!strcmp(argv[1], "hold")) {
+        a.svm_cid = VMADDR_CID_HOST;
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) return fail("connect");
+        if (pump(fd, total, 0, "hold")) return 1;
+        fflush(stdout);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        uint8_t b;
+        ssize_t n = read(fd, &b, 1);
+        int e = errno;
+        printf("vsock-test HOLD-END %s\n", n == 0 ? "EOF" : n > 0 ? "DATA" : e == ECONNRESET ? "ECONNRESET" : strerror(e));
+        return n < 0 && e == ECONNRESET ? 0 : 1;
+    }
     if (!strcmp(argv[1], "server")) {
         a.svm_cid = VMADDR_CID_ANY;
         if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) return fail("bind");
@@ -160,6 +176,6 @@ int main(int argc, char **argv)
         close(fd);
         return r;
     }
-    fprintf(stderr, "usage: vsock-test client|server PORT BYTES SEED\n");
+    fprintf(stderr, "usage: vsock-test client|server|hold PORT BYTES SEED\n");
     return 2;
 }
