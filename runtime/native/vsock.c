@@ -32,11 +32,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 #define VS_MAX_CONN 32               /* firmware/services.ts VSOCK_HOST_CONNECTIONS */
 #define VS_HOST_BUFFER (128 * 1024)  /* firmware/services.ts VSOCK_HOST_BUFFER */
-#define VS_MAX_SERVICES 4
+#define VS_MAX_SERVICES 2               /* vsock services per board (Linux drives one device) */
 #define VS_LINE_MAX 24               /* "CONNECT 4294967295\n" is 19 bytes */
 #define VS_ACCEPT_BURST 8            /* host clients accepted per wake-up */
 
@@ -74,6 +74,7 @@ struct vsvc {
 };
 
 static struct vsvc vs[VS_MAX_SERVICES];
+static bool on_fd(int fd, uint32_t events, int h);
 
 static struct vsvc *svc_of(int h)
 {
@@ -106,7 +107,7 @@ static void rewatch(struct vsvc *s, struct vconn *c)
     }
     if (ev == c->watched) return;
     c->watched = ev;
-    bh_loop_watch_vsock(c->fd, ev, s->h);
+    bh_event_watch(c->fd, ev, on_fd, s->h);
 }
 
 int bh_vsock_attach(int h, const char *name, const char *uds)
@@ -141,14 +142,14 @@ int bh_vsock_attach(int h, const char *name, const char *uds)
     }
     s->listen_fd = fd;
     s->used = true;
-    bh_loop_watch_vsock(fd, EPOLLIN, h);
+    bh_event_watch(fd, EPOLLIN, on_fd, h);
     bh_log(BH_LOG_INFO, "vsock %s: host clients on %s (CONNECT <port>), guest connections to %s_<port>", name, uds, uds);
     return 0;
 }
 
 static void free_conn(struct vsvc *s, struct vconn *c)
 {
-    if (c->watched) bh_loop_watch_vsock(c->fd, 0, s->h);
+    if (c->watched) bh_event_watch(c->fd, 0, NULL, s->h);
     if (c->fd >= 0) close(c->fd);
     free(c->buf);
     memset(c, 0, sizeof *c);
@@ -255,7 +256,8 @@ static bool flush(struct vconn *c)
 
 /* --- events ----------------------------------------------------------------------------------------- */
 
-bool bh_vsock_event(int h, int fd, uint32_t events)
+/* event.c's callback for the listening socket and every connection: true when onService(h) is due. */
+static bool on_fd(int fd, uint32_t events, int h)
 {
     struct vsvc *s = svc_of(h);
     if (!s) return false;

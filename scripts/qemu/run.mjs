@@ -3,20 +3,22 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   npx bulkhead qemu [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   (npm run qemu -- … is the same; the options are defined in scripts/cli/qemu.mjs)
 //
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
-// Scenarios: probe blk console rng vsock reset restart vsock-restart (default: all of them), noback (no backend
+// Scenarios: probe blkverify blk console rng vsock reset restart vsock-restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
-// for the run), bench.
+// for the run), bench (dd), bench-iops (4 KiB random I/O with test/qemu/tools/bhq-blkio).
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectClient, echoServer } from './vsock-peer.mjs';
@@ -34,8 +36,10 @@ const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
 const VSOCK_TEST = path.join(GUEST, 'tools/vsock-test.c');
 // the vsock scenario: the host echo program's port and stream seed (test/qemu/guest/scenarios/vsock.sh)
 const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 << 20 };
+const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
+// blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
+export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -46,12 +50,27 @@ const DEBS = {
   make: 'make',
   gcc: 'gcc',
 };
+// files (not commands) the guest's bhq-blkio build needs: static libc and liburing
+const DEB_FILES = {
+  '/usr/include/liburing.h': 'liburing-dev',
+  '/usr/lib/x86_64-linux-gnu/liburing.a': 'liburing-dev',
+  '/usr/lib/x86_64-linux-gnu/libc.a': 'libc6-dev',
+};
 const WINDOW_SIZE = 8 << 20;
 // the net scenario: the namespace made for a run (bhq-<pid>), its addresses, the net-peer port
 const NETNS_PREFIX = 'bhq-';
 const NET = { hostIp: '10.201.77.1', guestIp: '10.201.77.2', prefix: 24, port: 8077 };
 const DISK_SIZE = 64 << 20;
 const BENCH_DISK_SIZE = 256 << 20;
+// the storage configurations of the Bulkhead disk (board service disk0's io and direct) that
+// bench-iops serves in turn, and start-backend CFG switches to (docs/hal.md, docs/qemu.md)
+export const STORAGE_CONFIGS = {
+  'async-direct': { io: 'async', direct: true },
+  'sync-direct': { io: 'sync', direct: true },
+  async: { io: 'async', direct: false },
+  sync: { io: 'sync', direct: false },
+};
+const BENCH_IOPS_CONFIGS = ['async-direct', 'sync-direct'];
 
 // ---------------------------------------------------------------- output
 
@@ -105,6 +124,7 @@ export function ensureDeps() {
   const missing = new Set();
   for (const [bin, deb] of Object.entries(DEBS)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
   if (!fs.existsSync('/bin/busybox')) missing.add('busybox-static');
+  for (const [file, deb] of Object.entries(DEB_FILES)) if (!fs.existsSync(file)) missing.add(deb);
   if (!headersVersion()) missing.add('linux-headers-amd64');
   if (missing.size) {
     if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${[...missing].join(' ')} (run as root, or: apt-get install ${[...missing].join(' ')})`);
@@ -134,6 +154,7 @@ export function ensureKernel(kver) {
   fs.mkdirSync(dl, { recursive: true });
   let deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
   if (!deb) {
+    log(`  downloading linux-image-${kver} from Debian (about 70 MB, once; cached in .cache/qemu/deb)`);
     let r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl, allowFail: true });
     if (r.status !== 0) {
       sh('apt-get', ['update', '-q'], { allowFail: true });
@@ -169,6 +190,25 @@ export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') 
   return { ko, key, note: `built for ${kver}` };
 }
 
+// test/qemu/tools/bhq-blkio.c, the guest's random block I/O tool (verify and IOPS): a static binary
+// against Debian's liburing, keyed by its source
+export function buildBlkio() {
+  const src = fs.readFileSync(BLKIO_SRC);
+  const key = hashOf(['bhq-blkio', src]);
+  const dir = path.join(CACHE, 'tools', key);
+  const bin = path.join(dir, 'bhq-blkio');
+  if (fs.existsSync(bin)) return { bin, key, note: 'cached' };
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const r = sh('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', `${bin}.tmp`, BLKIO_SRC, '-luring'], { allowFail: true });
+  if (r.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`bhq-blkio build failed:\n${r.stderr.slice(-3000)}`);
+  }
+  fs.renameSync(`${bin}.tmp`, bin);
+  return { bin, key, note: `built, ${fs.statSync(bin).size >> 10} KiB` };
+}
+
 function moduleDeps(kroot, kver, names) {
   const order = [];
   for (const n of names) {
@@ -199,16 +239,18 @@ function copyWithLibs(bin, root) {
 }
 
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
-// mkfs.ext4/fsck.ext4 with their libraries, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod) {
+// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, /init and the scenarios
+export function buildInitramfs(kver, kroot, mod, blkio) {
   const guestFiles = filesUnder(GUEST);
-  const key = hashOf([kver, mod.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const key = hashOf([kver, mod.key, blkio.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
   const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
+  fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
+  fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
   // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries
   sh('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', path.join(root, 'bin/vsock-test'), VSOCK_TEST]);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
@@ -278,12 +320,14 @@ function ensureBundle() {
 
 // ---------------------------------------------------------------- processes
 
+// Polls `pred` until it holds; a pred that throws ends the wait at once with its error (a helper
+// process that exited is the failure, not a time-out later).
 function waitFor(pred, ms, what) {
   return new Promise((resolve, reject) => {
     const end = Date.now() + ms;
     const tick = () => {
       let ok = false;
-      try { ok = pred(); } catch { ok = false; }
+      try { ok = pred(); } catch (e) { return reject(e); }
       if (ok) return resolve();
       if (Date.now() > end) return reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
       setTimeout(tick, 50);
@@ -302,6 +346,13 @@ function startProc(name, cmd, args, logFile, opts = {}) {
   return p;
 }
 
+// A pred for waitFor: throws with the process's own last words when it has exited.
+function alive(p, logFile) {
+  if (!p.exited) return true;
+  const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n') : '';
+  throw new Error(`${p.bhName} exited (${p.exited.code ?? p.exited.sig}) before it was ready${tail ? `:\n${tail}` : ''}`);
+}
+
 async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p || p.exited) return;
   p.kill(sig);
@@ -315,6 +366,18 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
 function boardFor(withNet) {
   const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
   if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
+  return board;
+}
+
+// The board's relative `unix:` stream backings (the console socket, and any a scenario adds) and
+// relative vsock `uds` paths (with their `<uds>_PORT` sockets) are moved into the run's short socket
+// folder, so that they fit a socket path whatever the checkout's path.
+function socketsInto(board, sockDir) {
+  for (const svc of Object.values(board.services)) {
+    if (typeof svc.backing === 'string' && svc.backing.startsWith('unix:') && !path.isAbsolute(svc.backing.slice(5)))
+      svc.backing = `unix:${path.join(sockDir, svc.backing.slice(5))}`;
+    if (svc.kind === 'vsock' && typeof svc.uds === 'string' && !path.isAbsolute(svc.uds)) svc.uds = path.join(sockDir, svc.uds);
+  }
   return board;
 }
 
@@ -348,18 +411,61 @@ function consoleClient(run) {
   return st;
 }
 
+// serve the Bulkhead disk with storage configuration `name` from the next (re)start on
+function useStorageConfig(run, name) {
+  const cfg = STORAGE_CONFIGS[name];
+  if (!cfg) throw new Error(`unknown storage configuration ${name} (have: ${Object.keys(STORAGE_CONFIGS).join(', ')})`);
+  run.boardDef.services.disk0 = { ...run.boardDef.services.disk0, ...cfg };
+  run.storageConfig = name;
+}
+
+// the live firmware's counters for the figures of a benchmark: SIGUSR1's "[fw] stats" (device
+// counters), "[fw] storage" (requests, bounces) and "[fw] calls" lines (runtime/native/loop.c) and its CPU time, under the storage
+// configuration it served
+async function fwSnapshot(run) {
+  const got = await fwCounters(run);
+  if (got) run.fwStats.push({ config: run.storageConfig ?? 'board', ...got });
+}
+
+// SIGUSR1 to the live firmware: its "[fw] stats", "[fw] storage" and "[fw] calls" lines (those that
+// come within 3 s) and its CPU time; undefined without a live firmware
+async function fwCounters(run) {
+  const fw = run.fw;
+  if (!fw || fw.exited) return undefined;
+  const from = fs.statSync(run.backendLog).size;
+  const cpuS = procCpuSeconds(fw.pid);
+  fw.kill('SIGUSR1');
+  const got = { cpuS };
+  await waitFor(() => {
+    const fd = fs.openSync(run.backendLog, 'r');
+    const len = fs.fstatSync(fd).size - from;
+    const b = Buffer.alloc(Math.max(0, len));
+    fs.readSync(fd, b, 0, b.length, from);
+    fs.closeSync(fd);
+    const t = b.toString('latin1');
+    for (const what of ['stats', 'storage', 'calls']) {
+      const m = new RegExp(`\\[fw\\] ${what} (\\{.*\\})\\n`).exec(t);
+      if (m) got[what] = JSON.parse(m[1]);
+    }
+    return got.stats && got.storage && got.calls;
+  }, 3000, 'the firmware\'s [fw] stats, storage and calls lines after SIGUSR1').catch((e) => log(`  ${e.message}`));
+  return got;
+}
+
 async function startBackend(run, peer) {
   if (peer.startsWith('fake')) {
     const mode = peer.split(':')[1] || 'ok';
-    run.procs.push(startProc('fake-peer', 'python3', [FAKE, run.ivSock, '--mode', mode, '--size', String(WINDOW_SIZE)], run.backendLog));
-    await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the fake peer socket');
+    const fake = startProc('fake-peer', 'python3', [FAKE, run.ivSock, '--mode', mode, '--size', String(WINDOW_SIZE)], run.backendLog);
+    run.procs.push(fake);
+    await waitFor(() => alive(fake, run.backendLog) && fs.existsSync(run.ivSock), 10000, 'the fake peer socket');
     return;
   }
   for (const f of [IVSERVER, FW])
     if (!fs.existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: build the native runtime first (npm run setup:native / see docs/native.md)`);
   const shmName = `bulkhead-qemu-${process.pid}`;
-  run.procs.push(startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog));
-  await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
+  const server = startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog);
+  run.procs.push(server);
+  await waitFor(() => alive(server, run.serverLog) && fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
   if (peer === 'vm') return startBackendVm(run);
   fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
@@ -547,7 +653,7 @@ async function hostAction(run, action, arg) {
   const vc = /^vsock-connect:(\d+):(\d+):(\d+)$/.exec(action);
   if (vc) {
     // a host client for a listening guest port: CONNECT on <uds>, then the stream both ways
-    run.vsockClient = connectClient(path.join(run.dir, VSOCK.uds), Number(vc[1]), Number(vc[2]), Number(vc[3]));
+    run.vsockClient = connectClient(path.join(run.sockDir, VSOCK.uds), Number(vc[1]), Number(vc[2]), Number(vc[3]));
     return;
   }
   if (action === 'vsock-stats') {
@@ -561,9 +667,13 @@ async function hostAction(run, action, arg) {
   }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
+    if (action === 'stop-backend' && run.collectStats) await fwSnapshot(run);
     await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
     run.fw = null;
   } else if (action === 'start-backend') {
+    // start-backend CFG: the disk served with another storage configuration from now on (bench-iops)
+    if (arg) useStorageConfig(run, arg);
+    fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
     await startFw(run);
   } else {
     throw new Error(`unknown host action ${action}`);
@@ -575,6 +685,7 @@ function parseConsole(text) {
   const files = {};
   const bench = [];
   const netfiles = [];
+  const iops = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
     if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
@@ -584,8 +695,17 @@ function parseConsole(text) {
     if (m) bench.push({ disk: m[1], op: m[2], mb: Number(m[3]), s: Number(m[4]) });
     m = /BHQ-NETFILE (\S+) ([0-9a-f]{64}) (\d+)/.exec(line);
     if (m) netfiles.push({ what: m[1], sha256: m[2], bytes: Number(m[3]) });
+    m = /BHQ-IOPS (\S+) (randread|randwrite) ((?:\w+=[\d.]+ ?)+)$/.exec(line);
+    if (m) {
+      const row = { label: m[1], rw: m[2] };
+      for (const kv of m[3].trim().split(' ')) {
+        const [k, v] = kv.split('=');
+        row[k] = Number(v);
+      }
+      iops.push(row);
+    }
   }
-  return { results, files, bench, netfiles, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, netfiles, iops, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -614,18 +734,9 @@ function checkNetPeer(peer, netfiles) {
   return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
 }
 
-// the backend's counters now: SIGUSR1 makes bulkhead-fw write one "[fw] stats {json}" line to its log
+// the backend's device counters now ([fw] stats after SIGUSR1, fwCounters), or null
 async function backendStats(run) {
-  if (!run.fw || run.fw.exited) return null;
-  const seen = fs.readFileSync(run.backendLog, 'utf8').length;
-  run.fw.kill('SIGUSR1');
-  let json = null;
-  await waitFor(() => {
-    const m = /\[fw\] stats (\{.*\})\n/.exec(fs.readFileSync(run.backendLog, 'utf8').slice(seen));
-    if (m) json = JSON.parse(m[1]);
-    return json !== null;
-  }, 5000, 'the backend stats line').catch(() => {});
-  return json;
+  return (await fwCounters(run))?.stats ?? null;
 }
 
 // host-side check of the vsock scenario: the echo program saw the guest's stream intact, the host
@@ -662,6 +773,22 @@ async function checkVsockRestart(run) {
   return { pass: true, detail: `the restarted backend sent one TRANSPORT_RESET to the re-probed driver (${v.droppedByTransportReset ?? 0} connection(s) dropped with it); 1 MiB intact through the host echo afterwards` };
 }
 
+// an image of `size` bytes written through with pseudo-random data (no holes: an O_DIRECT read of a
+// hole or an unwritten extent would not reach the disk) and made durable
+function writeImage(file, size) {
+  const chunk = createHash('sha512').update(file).digest();
+  const buf = Buffer.alloc(1 << 20);
+  for (let i = 0; i < buf.length; i += chunk.length) chunk.copy(buf, i, 0, Math.min(chunk.length, buf.length - i));
+  for (let i = 0; i < buf.length; i += 4096) buf.writeUInt32LE(i, i); // no two 4 KiB blocks of a MiB alike
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let off = 0; off < size; off += buf.length) fs.writeSync(fd, buf, 0, Math.min(buf.length, size - off), off);
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 // user + system CPU of a live process, from /proc (clock ticks of 1/100 s on Linux)
 function procCpuSeconds(pid) {
   try {
@@ -692,39 +819,61 @@ export async function runQemu(opts = {}) {
   const kver = (await stage('deps', () => ensureDeps()), headersVersion());
   const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
   const mod = await stage('module frontend/linux', () => buildModule(kver));
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
+  const blkio = await stage('tool bhq-blkio', () => buildBlkio());
+  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, blkio));
   let backendInitrd = null;
   if (peer === 'vm') {
     const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
     backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
   }
 
-  const dir = path.join(CACHE, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  // opts.runsDir: where run directories go (default .cache/qemu/runs; the tier puts one run under a deep path)
+  const dir = path.join(opts.runsDir ?? path.join(CACHE, 'runs'), `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
+  // Unix sockets live in a short folder of their own, whatever the checkout's path: a socket path is
+  // limited to 108 bytes, and .cache/qemu/runs/… under a deep checkout is longer.
+  const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bhq-'));
   const run = {
-    dir, procs: [], stopped: false,
-    ivSock: path.join(dir, 'ivshmem.sock'), consoleSock: path.join(dir, 'console.sock'),
+    dir, procs: [], stopped: false, sockDir,
+    ivSock: path.join(sockDir, 'ivshmem.sock'), consoleSock: path.join(sockDir, 'console.sock'),
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
-    vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null,
+    vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
+    collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
+  // bench-iops: the Bulkhead disk under each storage configuration in turn (the first from boot),
+  // both images written through (not sparse: O_DIRECT reads reach the disk) in one host folder
+  const iopsBench = scenarios.includes('bench-iops');
+  const benchConfigs = opts.benchConfigs?.length ? opts.benchConfigs : BENCH_IOPS_CONFIGS;
+  if (iopsBench) for (const c of benchConfigs) if (!STORAGE_CONFIGS[c]) throw new Error(`unknown storage configuration ${c} (have: ${Object.keys(STORAGE_CONFIGS).join(', ')})`);
+  if (opts.storageConfig || iopsBench) useStorageConfig(run, opts.storageConfig ?? benchConfigs[0]);
+  if (opts.imageDir) {
+    fs.mkdirSync(opts.imageDir, { recursive: true });
+    run.disk = path.resolve(opts.imageDir, `bulkhead-qemu-${process.pid}.img`);
+    run.ref = path.resolve(opts.imageDir, `qemu-ref-${process.pid}.img`);
+    run.boardDef.services.disk0.path = run.disk;
+  }
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
   const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
   let qemu;
-  const timeoutS = opts.timeout ?? (scenarios.includes('crash') ? 900 : 300);
+  const benchSeconds = opts.benchSeconds ?? 5;
+  const benchRounds = opts.benchRounds ?? 3;
+  // bench-iops: per configuration 4 workloads × rounds × 2 disks of (ramp 1 s + benchSeconds), plus restarts
+  const timeoutS = opts.timeout ?? (scenarios.includes('crash') ? 900 : 300 + (iopsBench ? benchConfigs.length * 8 * benchRounds * (benchSeconds + 4) + 60 : 0));
   let netPeer = null;
   try {
     if (run.boardDef.services.net0 && effectivePeer === 'native') await stage('network namespace', () => setupNetns(run));
     fs.closeSync(fs.openSync(run.disk, 'w'));
     const diskSize = scenarios.some((s) => s.startsWith('bench')) ? BENCH_DISK_SIZE : DISK_SIZE;
     fs.truncateSync(run.disk, diskSize);
+    if (iopsBench) await stage(`images (2 × ${diskSize >> 20} MiB written in ${path.dirname(run.disk)})`, () => { writeImage(run.disk, diskSize); writeImage(run.ref, diskSize); });
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
     // the host program the guest's vsock connections to port 5000 reach: <uds>_5000 (Firecracker's convention)
-    if (scenarios.some((x) => x.startsWith('vsock')) && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.dir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
+    if (scenarios.some((x) => x.startsWith('vsock')) && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.sockDir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
     if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
 
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
@@ -733,20 +882,25 @@ export async function runQemu(opts = {}) {
     let modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
     // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
     if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
+    if (opts.modparams) modparams += `,${opts.modparams}`;
     const rounds = process.env.BULKHEAD_QEMU_CRASH_ROUNDS ? ` bh.crash_rounds=${Number(process.env.BULKHEAD_QEMU_CRASH_ROUNDS) | 0}` : '';
     const seed = crashSeed(opts);
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
     if (scenarios.some((s) => s.startsWith('bench'))) {
-      // the baseline: QEMU's own virtio-blk-pci over the same kind of image file
-      const ref = path.join(dir, 'qemu-ref.img');
-      fs.closeSync(fs.openSync(ref, 'w'));
-      fs.truncateSync(ref, diskSize);
-      qargs.push('-drive', `file=${ref},if=none,id=ref,format=raw`, '-device', 'virtio-blk-pci,drive=ref');
+      // the baseline: QEMU's own virtio-blk-pci over the same kind of image file, in the same folder;
+      // for bench-iops O_DIRECT on io_uring (cache=none,aio=io_uring), like the async-direct service
+      if (!iopsBench) {
+        fs.closeSync(fs.openSync(run.ref, 'w'));
+        fs.truncateSync(run.ref, diskSize);
+      }
+      const cache = iopsBench ? ',cache=none,aio=io_uring' : '';
+      qargs.push('-drive', `file=${run.ref},if=none,id=ref,format=raw${cache}`, '-device', 'virtio-blk-pci,drive=ref');
     }
     fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
     await stage(`guest (${scenarios.join(' ')})`, async () => {
@@ -769,7 +923,7 @@ export async function runQemu(opts = {}) {
           const h = /BHQ-HOST (\S+)(?: (\S+))?/.exec(line);
           if (h) hostAction(run, h[1], h[2]).catch((e) => log(`  host action ${h[1]} failed: ${e.message}`));
           let m = /BHQ-START (\S+)/.exec(line);
-          if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} ...`); }
+          if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} (${Object.keys(started).length}/${scenarios.length}) ...`); }
           m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
           if (m) log(`  ${m[1]}: ${m[2]} ${m[3]}`);
           if (/BHQ-BOOT/.test(line)) log('  guest booted');
@@ -795,6 +949,8 @@ export async function runQemu(opts = {}) {
     if (scenarios.includes('vsock-restart') && run.vsockEcho) result.scenarios['vsock-restart-host'] = await checkVsockRestart(run);
     run.vsockEcho?.close();
     if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
+    if (run.collectStats) await fwSnapshot(run);
+    result.fwStats = run.fwStats;
     if (result.backendCpuS !== undefined) log(`backend CPU (bulkhead-fw user+system): ${result.backendCpuS.toFixed(2)} s`);
     if (run.vm) await stage('backend VM power off', () => powerOffVm(run));
     const c = result.console || { results: {}, files: {} };
@@ -823,6 +979,8 @@ export async function runQemu(opts = {}) {
     await powerOffVm(run);
     for (const p of run.procs.reverse()) await stopProc(p);
     if (run.netns) ipCmd(['netns', 'del', run.netns], { allowFail: true });
+    fs.rmSync(sockDir, { recursive: true, force: true });
+    if (opts.imageDir && !opts.keep) for (const f of [run.disk, run.ref]) fs.rmSync(f, { force: true });
   }
   for (const [s, r] of Object.entries(result.scenarios)) log(`${r.pass ? 'PASS' : 'FAIL'} ${s}: ${r.detail}`);
   if (result.pass && !opts.keep) {
@@ -837,41 +995,11 @@ export async function runQemu(opts = {}) {
 
 // ---------------------------------------------------------------- CLI
 
-function parseArgs(argv) {
-  const o = { scenarios: [], peer: 'native', keep: false, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--peer' || a === '--backend') o.peer = argv[++i];
-    else if (a === '--keep') o.keep = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--timeout') o.timeout = Number(argv[++i]);
-    else if (a === '--kernel-args') o.kernelArgs = argv[++i];
-    else if (a === '-h' || a === '--help') o.help = true;
-    else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
-    else o.scenarios.push(a);
-  }
-  return o;
-}
-
-// `bulkhead qemu …` (scripts/cli/qemu.mjs can re-export this): returns the exit code
-export async function run(args) {
-  let o;
-  try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
-  if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
---backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
-scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
-           vsock (64 MiB through a host echo program on <run>/vsock.sock_5000, a host client via CONNECT 7000),
-           and with --peer fake (a throwaway fixture, not a backend): garbage silent
-Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
-    return 0;
-  }
+// `bulkhead qemu …` and `npm run qemu -- …` (scripts/cli/qemu.mjs defines the options): returns the exit code.
+export async function runCli(o) {
   const r = await runQemu(o);
   if (o.json) console.log(JSON.stringify({ pass: r.pass, scenarios: r.scenarios, error: r.error, consoleLog: r.pass ? undefined : r.consoleLog }));
   const n = Object.values(r.scenarios);
   console.log(`${n.filter((x) => x.pass).length} passed, ${n.filter((x) => !x.pass).length} failed`);
   return r.pass ? 0 : 1;
 }
-
-const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) process.exit(await run(process.argv.slice(2)));
