@@ -15,23 +15,24 @@
  * a send that would overflow it takes nothing (−ENOBUFS). Readiness is reported as the native runtime
  * reports it: readable once, then again only after the firmware found nothing to read.
  */
-import {
-  EBADF,
-  ECONNREFUSED,
-  EMFILE,
-  ENOBUFS,
-  ENOTCONN,
-  EPIPE,
-  ESHUTDOWN,
-  VSOCK_EV_ACCEPT,
-  VSOCK_EV_HUP,
-  VSOCK_EV_READABLE,
-  VSOCK_EV_WRITABLE,
-  VSOCK_HOST_BUFFER,
-  VSOCK_HOST_CONNECTIONS,
-  VSOCK_SHUT_RD,
-  VSOCK_SHUT_WR,
-} from '../../firmware/services';
+// The HAL's vsock numbers (firmware/services.ts VsockService and errno values). The node runtime sees
+// the bundle only through the HAL contract, as the native one does (vsock.c has the same #defines);
+// test/vsock/host-constants.test.ts keeps both sides equal.
+export const VSOCK_EV_READABLE = 1;
+export const VSOCK_EV_WRITABLE = 2;
+export const VSOCK_EV_HUP = 4;
+export const VSOCK_EV_ACCEPT = 8;
+export const VSOCK_SHUT_RD = 1;
+export const VSOCK_SHUT_WR = 2;
+export const VSOCK_HOST_CONNECTIONS = 32;
+export const VSOCK_HOST_BUFFER = 128 * 1024;
+const EBADF = 9;
+const EMFILE = 24;
+const EPIPE = 32;
+const ENOBUFS = 105;
+const ENOTCONN = 107;
+const ESHUTDOWN = 108;
+const ECONNREFUSED = 111;
 
 /** What the node runtime calls for its `vsock*` HAL functions (window ranges already cut out as byte views). */
 export interface HostVsock {
