@@ -25,6 +25,8 @@ export interface FuzzCase {
   input?: string;
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
+  /** vsock: well-formed rx buffers posted on queue 0 (an auxiliary ring after the arena) when the target queue is another. */
+  rxBuffers?: number;
   /** Register targets (registers.ts): bring the rng live over the register wire first. */
   live?: boolean;
   /** Register targets: the operations, in order. */
