@@ -13,6 +13,7 @@ import type { HostStorage, HostStream } from '../runtime/node/runtime';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
+import type { FrontendOptions } from './device';
 import { Frontend } from './device';
 import type { WindowLayout } from './layout';
 import { fifoPush, fifoTakeAll } from './fifo';
@@ -20,9 +21,11 @@ import { readLayout } from './layout';
 import type { FrontendPort } from './port';
 
 export { Frontend, DriverDevice } from './device';
+export type { FrontendOptions, RingFormat } from './device';
 export { FrontendBus } from './bus';
 export { PoolAllocator } from './pool';
-export { DriverQueue } from './vring';
+export { DriverQueue, SplitDriverQueue } from './vring';
+export { PackedDriverQueue } from './vring-packed';
 export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
@@ -279,9 +282,9 @@ export class Sim {
     };
   }
 
-  /** Attaches the frontend driver model. */
-  frontend(): Promise<Frontend> {
-    return Frontend.attach(this.port);
+  /** Attaches the frontend driver model (`opts.ring`: the ring format its drivers ask for). */
+  frontend(opts: FrontendOptions = {}): Promise<Frontend> {
+    return Frontend.attach(this.port, opts);
   }
 
   dispose(): void {

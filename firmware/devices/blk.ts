@@ -27,8 +27,8 @@ import type { Logger } from '../hal';
 import { LOG_INFO } from '../hal';
 import type { StorageService } from '../services';
 import { VIRTIO_ID_BLOCK } from '../virtio';
-import type { DescriptorChain } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
 import { VirtioDevice } from './device';
 
 /** Feature bits (§5.2.3). */

@@ -4,14 +4,15 @@
  * reader and writer.
  */
 import type { Logger } from '../hal';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 
 /** What the transport gives a device while it is live (after DRIVER_OK). */
 export interface DeviceContext {
   /** The negotiated features. */
   readonly features: bigint;
   /** The live queue `i`, or null while the driver has not set it up. */
-  queue(i: number): SplitQueue | null;
+  queue(i: number): Virtqueue | null;
   /** The device changed its configuration: bump the generation and send EVENT_CONFIG. */
   configChanged(): void;
   /** Ask the transport to call `processQueue(i)` again soon (e.g. a service became ready). */
@@ -83,7 +84,7 @@ export abstract class VirtioDevice {
    * Pops and handles up to `budget` chains of `q`. `handle` returns the used length, or null when the
    * device keeps the chain to complete later. Returns true if the budget ran out with work left.
    */
-  protected drain(q: SplitQueue, budget: number, handle: (chain: DescriptorChain) => number | null): boolean {
+  protected drain(q: Virtqueue, budget: number, handle: (chain: DescriptorChain) => number | null): boolean {
     let n = 0;
     for (;;) {
       while (n < budget) {

@@ -19,13 +19,11 @@ import {
   FAILED,
   FEATURES_OK,
   TRANSPORT_FEATURES,
-  VIRTIO_F_RING_EVENT_IDX,
-  VIRTIO_F_RING_INDIRECT_DESC,
   VIRTIO_F_RING_RESET,
   VIRTIO_F_VERSION_1,
 } from '../virtio';
-import type { QueueAddresses } from '../virtqueue/split';
-import { SplitQueue, validateQueueConfig } from '../virtqueue/split';
+import { openQueue, validateQueueConfig } from '../virtqueue/format';
+import type { QueueAddresses, Virtqueue } from '../virtqueue/queue';
 import type { WindowLayout } from '../window/layout';
 import type { GuestWindow } from '../window/window';
 import { FifoConsumer, FifoProducer } from './fifo';
@@ -50,7 +48,7 @@ interface QueueState {
   size: number;
   addrs: QueueAddresses;
   enabled: boolean;
-  live: SplitQueue | null;
+  live: Virtqueue | null;
 }
 
 /** The transport's view of one device. */
@@ -564,7 +562,7 @@ export class Transport {
       deviceHi: p.getUint32(36, true),
     };
     try {
-      validateQueueConfig(this.win, size, slot.device.maxQueueSize, addrs);
+      validateQueueConfig(this.win, slot.driverFeatures, size, slot.device.maxQueueSize, addrs);
     } catch (e) {
       if (!(e instanceof GuestProtocolError)) throw e;
       slot.count(`violation.${e.code}`);
@@ -576,9 +574,7 @@ export class Transport {
 
   private makeLive(slot: DeviceSlot, i: number): void {
     const q = slot.queues[i]!;
-    const r = validateQueueConfig(this.win, q.size, slot.device.maxQueueSize, q.addrs);
-    const f = slot.driverFeatures;
-    q.live = new SplitQueue(this.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.host.fence);
+    q.live = openQueue(this.win, slot.driverFeatures, i, q.size, slot.device.maxQueueSize, q.addrs, this.host.fence);
     // A driver may have made buffers available before going live without a notify reaching us.
     this.kick(slot, i);
   }

@@ -13,8 +13,8 @@ import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
 export { ARENA, generate, minimise, runCase, targetsFor } from './engine';
-export { RawDriver, Ring, message } from './raw';
-export { le32, SplitRing } from './ring';
+export { PackedRawRing, RawDriver, Ring, message } from './raw';
+export { le32, PackedRing, SplitRing } from './ring';
 export { Rand } from './rand';
 
 /** A fuzz sim: host-sim plus blk (a scratch image) and net, so every device type is a target. */
