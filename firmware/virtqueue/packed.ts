@@ -94,6 +94,11 @@ export class PackedQueue implements Virtqueue {
   private readonly chains: (DescriptorChain | undefined)[];
   /** The three areas as word views (validated at SET_VQUEUE; GuestWindow.areaWords). */
   private readonly ring: Uint32Array;
+  /** The descriptor ring as doubles, two per descriptor (the first: its address), for the memo test of `pop()`. */
+  private readonly ringDoubles: Float64Array;
+  /** Scratch for turning a walked descriptor's address words into its memo double. */
+  private readonly addrDouble = new Float64Array(1);
+  private readonly addrWords = new Uint32Array(this.addrDouble.buffer);
   private readonly driverEvent: Uint32Array;
   private readonly deviceEvent: Uint32Array;
   /** The first used descriptor of the batch not yet published: its word index and id/flags word (-1: none). */
@@ -125,6 +130,7 @@ export class PackedQueue implements Virtqueue {
     this.idSlots = new Uint16Array(size);
     this.chains = new Array<DescriptorChain | undefined>(size);
     this.ring = win.areaWords(descRing, DESC_SIZE * size);
+    this.ringDoubles = win.areaDoubles(descRing, DESC_SIZE * size);
     this.driverEvent = win.areaWords(driverArea, EVENT_SUPPRESS_SIZE);
     this.deviceEvent = win.areaWords(deviceArea, EVENT_SUPPRESS_SIZE);
     this.poolStart = win.guestStart;
@@ -221,7 +227,10 @@ export class PackedQueue implements Virtqueue {
       c = new DescriptorChain(id, this.win);
       this.chains[id] = c;
     }
-    this.walk(c, head, n);
+    // One direct descriptor with the address, length and flags this id's chain was last walked from
+    // (DescriptorChain.memo0: a driver re-posting its buffers) gives that chain again; else walk. The
+    // walk of such a descriptor depends on nothing else, and reads the descriptor itself.
+    if (n !== 1 || this.ringDoubles[head << 1] !== c.memo0 || memoKey(this.ring[(head << 2) + 2]!, w >>> 16) !== c.memo1) this.walk(c, head, n);
     let next = head + n;
     if (next >= size) {
       next -= size;
@@ -273,11 +282,11 @@ export class PackedQueue implements Virtqueue {
     let t = 0;
     let j = 0;
     let p = head;
+    let addrLo = 0;
+    let addrHi = 0;
+    let len = 0;
+    let flags = 0;
     for (;;) {
-      let addrLo: number;
-      let addrHi: number;
-      let len: number;
-      let flags: number;
       if (table === null) {
         if (j === n) break;
         const at = p << 2;
@@ -326,6 +335,15 @@ export class PackedQueue implements Virtqueue {
         }
       } // an empty descriptor carries nothing
     }
+    if (n === 1 && table === null) {
+      // A single direct descriptor (still in the locals): remember it as the memo test of pop() reads it.
+      // A NaN pattern never hits; ±0 aliases only the addresses of an empty descriptor, which the walk ignores.
+      const aw = this.addrWords;
+      aw[0] = addrLo;
+      aw[1] = addrHi;
+      c.memo0 = this.addrDouble[0]!;
+      c.memo1 = memoKey(len, flags);
+    } else c.memo0 = NaN;
     c.segments = segments;
     c.readableCount = readableCount;
     c.readableBytes = readableBytes;
@@ -430,6 +448,11 @@ export class PackedQueue implements Virtqueue {
     }
     return this.hasAvailable();
   }
+}
+
+/** A single descriptor's length and NEXT/WRITE/INDIRECT flags as one exact number (the memo's second half). */
+function memoKey(len: number, flags: number): number {
+  return len * 8 + (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT));
 }
 
 /** The device event suppression word asking for a notification at descriptor `pos` of wrap `wrap`. */

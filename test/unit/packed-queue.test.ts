@@ -239,6 +239,44 @@ test('validatePackedConfig: any size 1..max, 16-byte descriptor ring, 4-byte eve
   assert.is(violation(() => validatePackedConfig(win, 8, 256, { ...a, deviceLo: (1 << 20) - 2 })), 'ADDR_OUTSIDE_WINDOW');
 });
 
+/** What a chain says about itself, for comparing a re-posted buffer with a fresh walk. */
+const view = (c: DescriptorChain) => ({ offsets: c.offsets, lengths: c.lengths, readableCount: c.readableCount, readableBytes: c.readableBytes, writableBytes: c.writableBytes });
+
+test('a buffer id re-posted with the same single descriptor gives the same chain; any changed field is walked again', () => {
+  const t = setup(4);
+  const repost = (segs: { off: number; len: number; write?: boolean }[]) => {
+    t.r.offer(segs, 2);
+    const c = t.q.pop()!;
+    const seen = view(c);
+    t.q.pushUsed(c, 0);
+    t.q.publishUsed();
+    t.r.reap();
+    return seen;
+  };
+  const first = repost([{ off: t.data, len: 64 }]);
+  assert.equal(first, { offsets: [t.data], lengths: [64], readableCount: 1, readableBytes: 64, writableBytes: 0 });
+  for (let lap = 0; lap < 6; lap++) assert.equal(repost([{ off: t.data, len: 64 }]), first, `same fields, same chain (lap ${lap}: the wrap bits change, the chain does not)`);
+  assert.equal(repost([{ off: t.data + 128, len: 64 }]), { offsets: [t.data + 128], lengths: [64], readableCount: 1, readableBytes: 64, writableBytes: 0 }, 'new address');
+  assert.equal(repost([{ off: t.data + 128, len: 32 }]).lengths, [32], 'new length');
+  assert.equal(repost([{ off: t.data + 128, len: 32, write: true }]).writableBytes, 32, 'new direction');
+  assert.equal(repost([{ off: t.data, len: 16 }, { off: t.data + 64, len: 48, write: true }]), { offsets: [t.data, t.data + 64], lengths: [16, 48], readableCount: 1, readableBytes: 16, writableBytes: 48 }, 'now a list of two');
+  assert.equal(repost([{ off: t.data, len: 64 }]), first, 'back to the first layout');
+});
+
+test('a re-posted buffer whose only change puts it outside the pool is refused, not served from the last walk', () => {
+  for (const [what, addr, len, hi] of [['below the pool', POOL - 16, 64, 0], ['past the window', 0, (1 << 20) + 1, 0], ['upper address half', 0, 64, 1]] as const) {
+    const t = setup();
+    t.r.offer([{ off: t.data, len: 64 }], 0);
+    t.q.pushUsed(t.q.pop()!, 0);
+    t.q.publishUsed();
+    t.r.reap();
+    const w = t.r.write([{ off: t.data, len: 64 }], 0);
+    t.r.setDesc(w.head, addr || t.data, len, 0, t.r.descAt(w.head).flags, t.r.desc, hi);
+    t.r.publish(w);
+    assert.is(violation(() => t.q.pop()), 'ADDR_OUTSIDE_WINDOW', `${what}: the changed descriptor must be checked again`);
+  }
+});
+
 test('pushUsed refuses what the queue did not hand out (a host bug, not a guest fault)', () => {
   const t = setup();
   t.r.offer([{ off: t.data, len: 4, write: true }], 0);
