@@ -31,7 +31,7 @@ const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
+export const ALL_SCENARIOS = ['probe', 'ring', 'blk', 'console', 'rng', 'reset', 'restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -642,8 +642,10 @@ export async function runQemu(opts = {}) {
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
     const netDev = run.boardDef.devices.find((d) => d.type === 'net');
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
-    const modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const ring = opts.ring ?? 'split';
+    if (!['split', 'packed'].includes(ring)) throw new Error(`ring must be split or packed, not ${ring}`);
+    const modparams = [scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000', `packed_ring=${ring === 'packed' ? 1 : 0}`].join(',');
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.ring=${ring}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
@@ -747,6 +749,7 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = true;
     else if (a === '--timeout') o.timeout = Number(argv[++i]);
     else if (a === '--kernel-args') o.kernelArgs = argv[++i];
+    else if (a === '--ring') o.ring = argv[++i];
     else if (a === '-h' || a === '--help') o.help = true;
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else o.scenarios.push(a);
@@ -759,8 +762,9 @@ export async function run(args) {
   let o;
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--ring split|packed] [--keep] [--json] [--timeout S]
 --backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
+--ring packed: the guest module accepts VIRTIO_F_RING_PACKED (packed_ring=1; default split rings)
 scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
