@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 2). Errors are negative errno values. */
+/** What a runtime provides (ABI 3). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -17,12 +17,23 @@ export interface Hal {
   log(level: number, msg: string): void;
   setTimer(ms: number): void;
   storageOpen(name: string): number;
+  /** [sizeBytes, readOnly ? 1 : 0, queueDepth, blockSize]: queueDepth 0 = synchronous only (ABI ≤ 2 answers the first two). */
   storageInfo(h: number): number[];
   storageRead(h: number, fileOffset: number, winOffset: number, len: number): number;
   storageWrite(h: number, fileOffset: number, winOffset: number, len: number): number;
   storageFlush(h: number): number;
   storageDiscard(h: number, fileOffset: number, len: number): number;
   storageWriteZeroes(h: number, fileOffset: number, len: number): number;
+  /**
+   * ABI 3, asynchronous storage: starts request `tag` (STORAGE_OP_*) over the `n` (winOffset, len) pairs of
+   * `ranges` (READ/WRITE; the file range starts at `fileOffset`); 0 or −errno. Its result comes later
+   * through `storageComplete`, after the runtime called `bulkhead.onService(h)`.
+   */
+  storageSubmit?(h: number, tag: number, op: number, fileOffset: number, ranges: Uint32Array, n: number): number;
+  /** Takes finished requests: (tag, result) pairs into `out`; returns how many pairs. */
+  storageComplete?(h: number, out: Int32Array): number;
+  /** After it returns, request `tag` no longer touches the window; its completion is still reported once. 0, or −ENOENT when it had finished. */
+  storageCancel?(h: number, tag: number): number;
   streamOpen(name: string): number;
   streamWrite(h: number, winOffset: number, len: number): number;
   streamRead(h: number, winOffset: number, maxLen: number): number;

@@ -12,7 +12,7 @@ import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
 import type { EntropyService, PacketService, StorageService, StreamService } from './services';
-import { Transport } from './transport/transport';
+import { VirtioMsgTransport } from './transport/virtio-msg';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
 
@@ -37,6 +37,13 @@ function open(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, kind: st
   if (h < 0) throw new Error(`board ${board.name}: service ${name} failed to open (errno ${-h})`);
   return h;
 }
+
+/** Devices of the manifest that name storage service `name` (an asynchronous one completes to exactly one device). */
+function storageUsers(board: BoardConfig, name: string): number {
+  return board.devices.filter((d) => d.service === name).length;
+}
+
+const ENOSYS = 38;
 
 /**
  * Builds one device of the manifest; each device reaches only the service it names. Services are HAL
@@ -66,15 +73,25 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     }
     case 'blk': {
       const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));
-      const [sizeBytes, ro] = hal.storageInfo(h) as [number, number];
+      const [sizeBytes, ro, depth, blockSize] = hal.storageInfo(h) as [number, number, number?, number?];
+      // Asynchronous when the runtime offers it for this service (ABI 3, board `io` not "sync").
+      const async = (depth ?? 0) > 0 && hal.storageSubmit !== undefined && hal.storageComplete !== undefined && hal.storageCancel !== undefined;
+      if (async && storageUsers(board, entry.service!) > 1) throw new Error(`board ${board.name}: asynchronous storage service ${entry.service} is named by more than one device`);
+      const unavailable = () => -ENOSYS;
       const storage: StorageService = {
         sizeBytes,
         readOnly: ro === 1,
+        queueDepth: async ? depth! : 0,
+        blockSize: blockSize ?? 512,
+        handle: h,
         read: hal.storageRead.bind(hal, h),
         write: hal.storageWrite.bind(hal, h),
         flush: hal.storageFlush.bind(hal, h),
         discard: hal.storageDiscard.bind(hal, h),
         writeZeroes: hal.storageWriteZeroes.bind(hal, h),
+        submit: async ? hal.storageSubmit!.bind(hal, h) : unavailable,
+        complete: async ? hal.storageComplete!.bind(hal, h) : unavailable,
+        cancel: async ? hal.storageCancel!.bind(hal, h) : unavailable,
       };
       return new BlkDevice({ storage, log, queues: entry['queues'] as number | undefined, serial: entry['serial'] as string | undefined, physicalBlockSize: entry['physicalBlockSize'] as number | undefined });
     }
@@ -110,7 +127,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
   const win = new GuestWindow(hal.window, layout.poolOffset);
   const devices = board.devices.map((d) => buildDevice(hal, board, d, log));
   const toFrontend = board.lines.toFrontend;
-  const transport = new Transport(
+  const transport = new VirtioMsgTransport(
     win,
     layout,
     devices,
@@ -133,7 +150,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     onInterrupt: () => (transport.service() ? 1 : 0),
     poll: () => (transport.service() ? 1 : 0),
     onTimer: () => (transport.service() ? 1 : 0),
-    onService: () => (transport.serviceEvent() ? 1 : 0),
+    onService: (h) => (transport.serviceEvent(h) ? 1 : 0),
     onFault: (kind, detail) => (transport.fault(kind, detail) ? 1 : 0),
     stop() {
       transport.stop();
