@@ -55,8 +55,8 @@ export class DriverDevice {
     readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly info: DeviceInfo,
-    /** The ring format this device's driver asks for. */
-    readonly ring: RingFormat = 'split',
+    /** The ring format this device's driver asks for at the next `negotiate()` (a bench may switch it between runs). */
+    public ring: RingFormat = 'split',
   ) {}
 
   /** Handles an event addressed to this device. */

@@ -28,3 +28,20 @@ export function loadgenOptions(args) {
   const fwArgs = busyPollUs > 0 ? ['--busy-poll', String(busyPollUs)] : [];
   return { seconds, extra, fwArgs };
 }
+
+/**
+ * `--ring split|packed|split,packed` (default split): the virtqueue formats a scenario measures, side by
+ * side in one run. Returns the list and the scenario-name suffix of each (`-packed`; split keeps the
+ * plain name, so existing figures keep theirs).
+ */
+export function ringsOption(args) {
+  const i = args.indexOf('--ring');
+  const rings = i >= 0 ? String(args[i + 1] ?? '').split(',') : ['split'];
+  for (const r of rings) if (r !== 'split' && r !== 'packed') throw new Error(`--ring takes split, packed or split,packed, not ${args[i + 1]}`);
+  return rings;
+}
+
+/** The scenario name for `ring` (`name` for split, `name-packed` for packed). */
+export function ringScenario(name, ring) {
+  return ring === 'split' ? name : `${name}-${ring}`;
+}
