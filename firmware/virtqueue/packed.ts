@@ -45,8 +45,20 @@ export const MAX_PACKED_QUEUE_SIZE = 32768;
 /** Bytes of each event suppression structure (`pvirtq_event_suppress`, §2.8.14). */
 const EVENT_SUPPRESS_SIZE = 4;
 
-/** The AVAIL and USED bits of a descriptor's flags (§2.8.1). */
-const AVAIL_USED = VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED;
+/**
+ * Flag bits where the per-descriptor paths test them: in the descriptor's third word, whose low half is the
+ * buffer id and high half the flags (int32 values, as the bitwise operators give them).
+ */
+const AVAIL_HI = VIRTQ_DESC_F_AVAIL << 16;
+const USED_HI = VIRTQ_DESC_F_USED << 16;
+const AVAIL_USED_HI = AVAIL_HI | USED_HI;
+const NEXT_HI = VIRTQ_DESC_F_NEXT << 16;
+const WRITE_HI = VIRTQ_DESC_F_WRITE << 16;
+/**
+ * The flags a single descriptor's walk depends on (NEXT, WRITE, INDIRECT: bits 0–2): with its length,
+ * `len * 8 + (flags & MEMO_FLAGS)`, one exact number, is the second half of the memo (DescriptorChain.memo1).
+ */
+const MEMO_FLAGS = VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT;
 
 /** Sizes of the three areas of a packed queue of `size` entries (§2.8.10.1). */
 export function packedAreaSizes(size: number): { desc: number; driver: number; device: number } {
@@ -80,13 +92,29 @@ export class PackedQueue implements Virtqueue {
   /** Position of the next used descriptor to write, and the Device Ring Wrap Counter (§2.8.1). */
   nextUsed = 0;
   usedWrap = 1;
-  /** Buffers handed out by `pop()` and not yet returned by `pushUsed()`. */
-  inFlightCount = 0;
-  /** Ring slots those buffers took (their chains' descriptors): the driver owns the other `size - inFlightDescs`. */
-  private inFlightDescs = 0;
+  /** A used descriptor's AVAIL and USED bits for `usedWrap`, in its id/flags word. */
+  private usedBits = AVAIL_USED_HI;
+  /** Buffers handed out by `pop()` and not yet returned by `pushUsed()` (counted for stats, off the per-chain path). */
+  get inFlightCount(): number {
+    let n = 0;
+    for (let id = 0; id < this.size; id++) if (this.idSlots[id] !== 0) n++;
+    return n;
+  }
+  /**
+   * Ring slots the buffers in flight took (their chains' descriptors): the driver owns the other
+   * `size - inFlightDescs`. The distance from the used position to the available one, which is at most
+   * the ring size, so the two wrap counters tell which lap each is on.
+   */
+  private get inFlightDescs(): number {
+    const d = this.nextAvail - this.nextUsed;
+    return this.availWrap === this.usedWrap ? d : d + this.size;
+  }
   /** Descriptors from `nextAvail` on whose flags `scan()` read as available, before its last fence. */
   private seen = 0;
-  /** Per ring position: the word with the buffer id (low half) and flags (high half) that `scan()` read. */
+  /**
+   * The words with the buffer id (low half) and flags (high half) that `scan()` read, at the index they
+   * have in the ring's word view (4 × position + 3; the other entries unused).
+   */
   private readonly seenWords: Uint32Array;
   /** Per buffer id: the ring slots its chain took while it is in flight (0: not in flight). */
   private readonly idSlots: Uint16Array;
@@ -126,7 +154,7 @@ export class PackedQueue implements Virtqueue {
     private readonly fence: () => void,
   ) {
     if (size > MAX_QUEUE_SIZE) throw new Error(`queue size ${size} > ${MAX_QUEUE_SIZE}`);
-    this.seenWords = new Uint32Array(size);
+    this.seenWords = new Uint32Array(4 * size);
     this.idSlots = new Uint16Array(size);
     this.chains = new Array<DescriptorChain | undefined>(size);
     this.ring = win.areaWords(descRing, DESC_SIZE * size);
@@ -153,40 +181,39 @@ export class PackedQueue implements Virtqueue {
    */
   private scan(): boolean {
     const size = this.size;
-    const free = size - this.inFlightDescs;
     const ring = this.ring;
     const sw = this.seenWords;
     const first = this.seen;
+    const free = size - this.inFlightDescs;
     let k = first;
     let p = this.nextAvail + k;
-    let wrap = this.availWrap;
+    let want = this.availWrap ? AVAIL_HI : USED_HI; // an available descriptor's AVAIL/USED bits, in its id/flags word
     if (p >= size) {
       p -= size;
-      wrap ^= 1;
+      want ^= AVAIL_USED_HI;
     }
-    let want = wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED; // an available descriptor's AVAIL/USED bits
+    let q = (p << 2) + 3; // the id/flags word of descriptor p, stepped by 4
+    const end = (size << 2) + 3;
     for (; k < free; k++) {
-      const w = ring[(p << 2) + 3]!;
-      const f = (w >>> 16) & AVAIL_USED;
-      if (f !== want) {
+      const w = ring[q]!;
+      if ((w & AVAIL_USED_HI) !== want) {
         // Not available. A slot the driver owns holds its old descriptor or our used one, both with AVAIL
         // of the other wrap; AVAIL and USED both of this wrap is neither available nor used (§2.8.1).
-        if (f === (wrap ? AVAIL_USED : 0)) {
-          throw new GuestProtocolError('DESC_FLAGS_WRAP', 'virtio §2.8.1', `descriptor ${p}: AVAIL and USED both ${wrap} (the Driver Ring Wrap Counter): neither available nor used`);
+        if ((w & AVAIL_USED_HI) === (want === AVAIL_HI ? AVAIL_USED_HI : 0)) {
+          throw new GuestProtocolError('DESC_FLAGS_WRAP', 'virtio §2.8.1', `descriptor ${q >>> 2}: AVAIL and USED both ${want === AVAIL_HI ? 1 : 0} (the Driver Ring Wrap Counter): neither available nor used`);
         }
         break;
       }
-      sw[p] = w;
-      if (++p === size) {
-        p = 0;
-        wrap ^= 1;
-        want = wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+      sw[q] = w;
+      if ((q += 4) === end) {
+        q = 3;
+        want ^= AVAIL_USED_HI;
       }
     }
     // Every slot the driver owns is seen: the next one belongs to a buffer in flight, which the driver may
     // not reuse before it sees it used (§2.8.16). Available there means the driver's head overtook ours.
-    if (k === free && ((ring[(p << 2) + 3]! >>> 16) & AVAIL_USED) === want) {
-      throw new GuestProtocolError('RING_OVERRUN', 'virtio §2.8.16', `descriptor ${p} made available while the device still holds it (${this.inFlightDescs} of ${size} descriptors in flight)`);
+    if (k === free && (ring[q]! & AVAIL_USED_HI) === want) {
+      throw new GuestProtocolError('RING_OVERRUN', 'virtio §2.8.16', `descriptor ${q >>> 2} made available while the device still holds it (${this.inFlightDescs} of ${size} descriptors in flight)`);
     }
     if (k === first) return k > 0;
     this.seen = k;
@@ -206,14 +233,14 @@ export class PackedQueue implements Virtqueue {
     // The chain's extent, from the flags the scan kept: NEXT on all but the last descriptor (§2.8.6).
     let n = 1;
     let last = head;
-    let w = sw[head]!;
-    while ((w >>> 16) & VIRTQ_DESC_F_NEXT) {
+    let w = sw[(head << 2) + 3]!;
+    while (w & NEXT_HI) {
       if (n === this.seen) {
         this.scan(); // the rest of a list the driver made available before its head (a later fence)
         if (n === this.seen) this.cut(head, n);
       }
       last = last + 1 === size ? 0 : last + 1;
-      w = sw[last]!;
+      w = sw[(last << 2) + 3]!;
       n++;
     }
     // §2.8.6: the Buffer ID is in the last descriptor. Bulkhead keeps per-buffer state for at most `size`
@@ -230,7 +257,7 @@ export class PackedQueue implements Virtqueue {
     // One direct descriptor with the address, length and flags this id's chain was last walked from
     // (DescriptorChain.memo0: a driver re-posting its buffers) gives that chain again; else walk. The
     // walk of such a descriptor depends on nothing else, and reads the descriptor itself.
-    if (n !== 1 || this.ringDoubles[head << 1] !== c.memo0 || memoKey(this.ring[(head << 2) + 2]!, w >>> 16) !== c.memo1) this.walk(c, head, n);
+    if (n !== 1 || this.ringDoubles[head << 1] !== c.memo0 || this.ring[(head << 2) + 2]! * 8 + ((w >>> 16) & MEMO_FLAGS) !== c.memo1) this.walk(c, head, n);
     let next = head + n;
     if (next >= size) {
       next -= size;
@@ -238,9 +265,7 @@ export class PackedQueue implements Virtqueue {
     }
     this.nextAvail = next;
     this.seen -= n;
-    this.inFlightDescs += n;
     this.idSlots[id] = n;
-    this.inFlightCount++;
     return c;
   }
 
@@ -290,7 +315,7 @@ export class PackedQueue implements Virtqueue {
       if (table === null) {
         if (j === n) break;
         const at = p << 2;
-        flags = sw[p]! >>> 16;
+        flags = sw[at + 3]! >>> 16;
         addrLo = ring[at]!;
         addrHi = ring[at + 1]!;
         len = ring[at + 2]!;
@@ -342,7 +367,7 @@ export class PackedQueue implements Virtqueue {
       aw[0] = addrLo;
       aw[1] = addrHi;
       c.memo0 = this.addrDouble[0]!;
-      c.memo1 = memoKey(len, flags);
+      c.memo1 = len * 8 + (flags & MEMO_FLAGS); // as pop()'s memo test computes it
     } else c.memo0 = NaN;
     c.segments = segments;
     c.readableCount = readableCount;
@@ -372,25 +397,26 @@ export class PackedQueue implements Virtqueue {
    */
   pushUsed(chain: DescriptorChain, len: number): void {
     const id = chain.headIndex;
-    const n = this.idSlots[id]!;
+    const idSlots = this.idSlots;
+    const n = idSlots[id]!;
     if (n === 0) throw new Error(`pushUsed: buffer ${id} not in flight`);
     if (len > chain.writableBytes) throw new Error(`pushUsed: used length ${len} > writable ${chain.writableBytes}`);
-    this.idSlots[id] = 0;
-    this.inFlightCount--;
-    this.inFlightDescs -= n;
+    idSlots[id] = 0;
     const u = this.nextUsed;
-    const at = u << 2;
-    this.ring[at + 2] = len; // §2.8.4: Element Length of a used descriptor (Element Address is unused)
+    const at = (u << 2) + 2;
+    const ring = this.ring;
+    ring[at] = len; // §2.8.4: Element Length of a used descriptor (Element Address is unused)
     // §2.8.1: AVAIL and USED both equal to the Device Ring Wrap Counter; §2.8.3: WRITE when data was written.
-    const word = id | (((this.usedWrap ? AVAIL_USED : 0) | (len !== 0 ? VIRTQ_DESC_F_WRITE : 0)) << 16);
+    const word = id | this.usedBits | (len !== 0 ? WRITE_HI : 0);
     if (this.pendingAt < 0) {
-      this.pendingAt = at + 3; // the batch's first used descriptor: its flags go last (publishUsed)
+      this.pendingAt = at + 1; // the batch's first used descriptor: its flags go last (publishUsed)
       this.pendingWord = word;
-    } else this.ring[at + 3] = word;
+    } else ring[at + 1] = word;
     let next = u + n;
     if (next >= this.size) {
       next -= this.size;
       this.usedWrap ^= 1;
+      this.usedBits ^= AVAIL_USED_HI;
     }
     this.nextUsed = next;
   }
@@ -448,11 +474,6 @@ export class PackedQueue implements Virtqueue {
     }
     return this.hasAvailable();
   }
-}
-
-/** A single descriptor's length and NEXT/WRITE/INDIRECT flags as one exact number (the memo's second half). */
-function memoKey(len: number, flags: number): number {
-  return len * 8 + (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT));
 }
 
 /** The device event suppression word asking for a notification at descriptor `pos` of wrap `wrap`. */
