@@ -21,28 +21,6 @@ import { fifoPush, fifoTakeAll } from './fifo';
 import { readLayout } from './layout';
 import type { FrontendPort } from './port';
 
-export { Frontend, DriverDevice } from './device';
-export type { FrontendOptions, RingFormat } from './device';
-export { FrontendBus } from './bus';
-export { PoolAllocator } from './pool';
-export { DriverQueue, SplitDriverQueue } from './vring';
-export { PackedDriverQueue } from './vring-packed';
-export { RngDriver } from './drivers/rng';
-export { ConsoleDriver } from './drivers/console';
-export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
-export { NetDriver } from './drivers/net';
-export type { NetFrame } from './drivers/net';
-export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChecksum, PACKET_F_NEEDS_CSUM, PACKET_F_DATA_VALID } from '../runtime/node/switch';
-export type { Frame } from '../runtime/node/switch';
-export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
-export type { FrontendPort } from './port';
-export type { WindowLayout } from './layout';
-export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
-export * as protocol from '../firmware/transport/protocol';
-export * as virtio from '../firmware/virtio';
-export * as net from '../firmware/devices/net';
-export * as fuzz from './fuzz/index';
-
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root (this file lives in frontend/ as a source, in dist/ when bundled). */
 export const PROJECT_ROOT = resolve(here, '..');

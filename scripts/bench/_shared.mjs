@@ -1,4 +1,7 @@
 // Shared by the bench scenarios (files starting with `_` are helpers, not scenarios).
+import { InvalidArgumentError } from 'commander';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { nonNegative, positive } from '../cli/_options.mjs';
 
 /** The board the net scenarios use: host-sim's rng and console plus two net devices on switch sw0. */
 export const TWO_NICS = {
@@ -11,37 +14,54 @@ export const TWO_NICS = {
   services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' } },
 };
 
-/**
- * The options every loadgen scenario takes: `--loadgen-seconds S` (measured seconds, default 1),
- * `--spin` (the loadgen spins instead of sleeping), `--pin` (backend on CPU 0, loadgen on CPU 1),
- * `--busy-poll US` (the firmware polls that long after each event before sleeping: bulkhead-fw
- * --busy-poll). Returns the seconds, the extra loadgen arguments and the extra firmware arguments.
- */
-export function loadgenOptions(args) {
-  const si = args.indexOf('--loadgen-seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
-  if (!(seconds > 0)) throw new Error('--loadgen-seconds must be a positive number');
-  const extra = [...(args.includes('--spin') ? ['--spin'] : []), ...(args.includes('--pin') ? ['--cpu', '1', '--pin-backend', '0'] : [])];
-  const bi = args.indexOf('--busy-poll');
-  const busyPollUs = bi >= 0 ? Number(args[bi + 1]) : 0;
-  if (!(busyPollUs >= 0)) throw new Error('--busy-poll takes microseconds (0 or more)');
-  const fwArgs = busyPollUs > 0 ? ['--busy-poll', String(busyPollUs)] : [];
-  return { seconds, extra, fwArgs };
+/** The options every loadgen scenario takes (bench's --help lists them once). */
+export const LOADGEN_OPTIONS = [
+  ['--loadgen-seconds <s>', 'measured seconds per loadgen scenario, after a warm-up of S/5', positive, 1],
+  ['--spin', 'the loadgen spins instead of sleeping on its eventfd'],
+  ['--pin', 'backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)'],
+  ['--busy-poll <us>', 'the firmware polls that long after each event before sleeping (bulkhead-fw --busy-poll)', nonNegative, 0],
+];
+
+/** The loadgen options as the seconds, the extra loadgen arguments and the extra firmware arguments. */
+export function loadgenOptions(opts) {
+  const extra = [...(opts.spin ? ['--spin'] : []), ...(opts.pin ? ['--cpu', '1', '--pin-backend', '0'] : [])];
+  const fwArgs = opts.busyPoll > 0 ? ['--busy-poll', String(opts.busyPoll)] : [];
+  return { seconds: opts.loadgenSeconds, extra, fwArgs };
+}
+
+/** `--ring` as commander parses it: a comma-separated list of split and packed, checked here. */
+function ringFormats(v) {
+  for (const r of v.split(',')) if (r !== 'split' && r !== 'packed') throw new InvalidArgumentError('expected split, packed or split,packed');
+  return v;
 }
 
 /**
  * `--ring split|packed|split,packed` (default split): the virtqueue formats a scenario measures, side by
- * side in one run. Returns the list and the scenario-name suffix of each (`-packed`; split keeps the
- * plain name, so existing figures keep theirs).
+ * side in one run (rings(opts) is the list). Split rows keep the plain scenario name, so existing figures
+ * keep theirs; packed rows are `<scenario>-packed` (ringScenario).
  */
-export function ringsOption(args) {
-  const i = args.indexOf('--ring');
-  const rings = i >= 0 ? String(args[i + 1] ?? '').split(',') : ['split'];
-  for (const r of rings) if (r !== 'split' && r !== 'packed') throw new Error(`--ring takes split, packed or split,packed, not ${args[i + 1]}`);
-  return rings;
-}
+export const RING_OPTION = ['--ring <formats>', 'virtqueue format(s) measured side by side in one run: split, packed or split,packed (packed rows are named <scenario>-packed)', ringFormats, 'split'];
+
+/** The ring formats `--ring` asked for, in its order. */
+export const ringList = (opts) => opts.ring.split(',');
 
 /** The scenario name for `ring` (`name` for split, `name-packed` for packed). */
 export function ringScenario(name, ring) {
   return ring === 'split' ? name : `${name}-${ring}`;
+}
+
+/** Writes an image whose every 4 KiB block holds its number (what the loadgen's --verify checks), in chunks. */
+export function numberedImage(path, bytes) {
+  const chunk = 64 << 20;
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes; off += chunk) {
+      const b = Buffer.alloc(Math.min(chunk, bytes - off));
+      for (let k = 0; k < b.length; k += 4096) b.writeBigUInt64LE(BigInt((off + k) / 4096), k);
+      writeSync(fd, b, 0, b.length, off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

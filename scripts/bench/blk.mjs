@@ -19,22 +19,28 @@
 // `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
 // one run; packed rows are named `<scenario>-packed`.
 import { backendCpu } from './_backend-cpu.mjs';
-import { loadgenOptions, ringScenario, ringsOption } from './_shared.mjs';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { LOADGEN_OPTIONS, loadgenOptions, numberedImage, RING_OPTION, ringScenario, ringList } from './_shared.mjs';
+import { count, positive } from '../cli/_options.mjs';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const runtimes = ['node', 'native'];
+export const options = [
+  ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
+  RING_OPTION,
+  ...LOADGEN_OPTIONS,
+  ['--rounds <n>', 'with --runtime native: loadgen runs per ring and depth, the rings alternated round by round; the figures are the medians', count, 3],
+];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
 
-export async function run({ runtime = 'node', emit, args = [] }) {
-  const rings = ringsOption(args);
-  if (runtime === 'native') return runNative(emit, args, rings);
+export async function run({ runtime = 'node', emit, opts }) {
+  const rings = ringList(opts);
+  if (runtime === 'native') return runNative(emit, opts, rings);
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const i = args.indexOf('--blk-seconds');
-  const seconds = i >= 0 ? Number(args[i + 1]) : 1;
+  const seconds = opts.blkSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const path = join(dir, 'disk.img');
   const fd = openSync(path, 'w');
@@ -109,19 +115,15 @@ export async function run({ runtime = 'node', emit, args = [] }) {
 }
 
 /** The native runtime: bulkhead-fw in its own process, the JS-free loadgen as its frontend. */
-async function runNative(emit, args, rings) {
+async function runNative(emit, opts, rings) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   const LOADGEN = join(root, 'build/bulkhead-loadgen');
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
-  const ri = args.indexOf('--rounds');
-  const rounds = ri >= 0 ? Number(args[ri + 1]) : 3;
-  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds takes a positive integer');
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  const rounds = opts.rounds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const disk = join(dir, 'disk.img');
-  const img = Buffer.alloc(IMAGE_BYTES);
-  for (let b = 0; b < IMAGE_BYTES / 4096; b++) img.writeBigUInt64LE(BigInt(b), b * 4096); // what --verify checks
-  writeFileSync(disk, img);
+  numberedImage(disk, IMAGE_BYTES);
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };

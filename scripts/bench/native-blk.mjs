@@ -37,9 +37,10 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { loadgenOptions } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, numberedImage } from './_shared.mjs';
+import { count } from '../cli/_options.mjs';
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -50,11 +51,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADGEN = join(root, 'build/bulkhead-loadgen');
 const DISK_BYTES = 64 << 20;
 
-export async function run({ emit, args = [] }) {
+export const options = [
+  ...LOADGEN_OPTIONS,
+  ['--storage-only', 'only the storage comparison, synchronous vs asynchronous service'],
+  ['--disk-dir <dir>', 'where the O_DIRECT image of the storage comparison lives (default: the OS temp dir; it must be on a disk)'],
+  ['--disk-mib <n>', 'the size of that image in MiB', count, 1024],
+];
+
+export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd, eventfdFloor } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
-  if (args.includes('--storage-only')) return storage(emit, args, seconds, { startNative, runToEnd });
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  if (opts.storageOnly) return storage(emit, opts, seconds, { startNative, runToEnd });
 
   // The floors, pinned: the best of three short runs each.
   const cross = cpus().length >= 2;
@@ -65,9 +73,7 @@ export async function run({ emit, args = [] }) {
 
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
   const disk = join(dir, 'disk.img');
-  const img = Buffer.alloc(DISK_BYTES);
-  for (let b = 0; b < DISK_BYTES / 4096; b++) img.writeBigUInt64LE(BigInt(b), b * 4096); // what --verify checks
-  writeFileSync(disk, img);
+  numberedImage(disk, DISK_BYTES);
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
@@ -114,7 +120,7 @@ export async function run({ emit, args = [] }) {
     } finally {
       await n.stop();
     }
-    await storage(emit, args, seconds, { startNative, runToEnd });
+    await storage(emit, opts, seconds, { startNative, runToEnd });
     const b = await startNative({ board, connect: false, args: ['--busy-poll', '50'] });
     try {
       const q = await load(b, 'randread', ['--qd', '1', '--verify']);
@@ -131,22 +137,6 @@ export async function run({ emit, args = [] }) {
 
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-/** Writes an image whose every 4 KiB block holds its number (what the loadgen's --verify checks), in chunks. */
-function numberedImage(path, bytes) {
-  const chunk = 64 << 20;
-  const fd = openSync(path, 'w');
-  try {
-    for (let off = 0; off < bytes; off += chunk) {
-      const b = Buffer.alloc(Math.min(chunk, bytes - off));
-      for (let k = 0; k < b.length; k += 4096) b.writeBigUInt64LE(BigInt((off + k) / 4096), k);
-      writeSync(fd, b, 0, b.length, off);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Bytes of `path` in the page cache (util-linux fincore), NaN if it cannot tell. */
 function pageCacheBytes(path) {
   const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
@@ -154,11 +144,10 @@ function pageCacheBytes(path) {
 }
 
 /** The storage comparison (header): one firmware per location and service, the loadgen at each depth. */
-async function storage(emit, args, seconds, { startNative, runToEnd }) {
-  const opt = (name, dflt) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : dflt);
-  const diskMib = Number(opt('--disk-mib', '1024'));
+async function storage(emit, opts, seconds, { startNative, runToEnd }) {
+  const diskMib = opts.diskMib;
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
-  const diskDir = mkdtempSync(join(opt('--disk-dir', tmpdir()), 'bulkhead-bench-disk-'));
+  const diskDir = mkdtempSync(join(opts.diskDir ?? tmpdir(), 'bulkhead-bench-disk-'));
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: '/nonexistent', readOnly: false };

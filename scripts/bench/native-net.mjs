@@ -14,7 +14,7 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
 //   --spin                the loadgen spins instead of sleeping on its eventfd
 //   --ring R[,R]          split (default), packed, or split,packed side by side (packed rows: `-packed`)
-import { loadgenOptions, ringScenario, ringsOption, TWO_NICS } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, RING_OPTION, ringScenario, ringList, TWO_NICS } from './_shared.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,11 +25,13 @@ const LOADGEN = join(root, 'build/bulkhead-loadgen');
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export async function run({ emit, args = [] }) {
+export const options = [...LOADGEN_OPTIONS, RING_OPTION];
+
+export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
-  const rings = ringsOption(args);
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  const rings = ringList(opts);
 
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices = DEVICES;

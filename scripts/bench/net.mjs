@@ -8,8 +8,9 @@
 // (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
 // from /proc). `--net-seconds S` sets the time per scenario. `--ring split|packed|split,packed`: the
 // virtqueue format(s), side by side in one run (packed rows are named `net-<size>b-packed`).
-import { ringScenario, ringsOption, TWO_NICS } from './_shared.mjs';
+import { RING_OPTION, ringScenario, ringList, TWO_NICS } from './_shared.mjs';
 import { backendCpu } from './_backend-cpu.mjs';
+import { positive } from '../cli/_options.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -19,11 +20,12 @@ const BURST = 64;
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export async function run({ runtime = 'node', emit, args = [] }) {
+export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1], RING_OPTION];
+
+export async function run({ runtime = 'node', emit, opts }) {
   const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const i = args.indexOf('--net-seconds');
-  const seconds = i >= 0 ? Number(args[i + 1]) : 1;
-  const rings = ringsOption(args);
+  const seconds = opts.netSeconds;
+  const rings = ringList(opts);
   if (runtime === 'native') return runNative(mod, emit, seconds, rings);
   const { createSim, NetDriver } = mod;
   const sim = await createSim({

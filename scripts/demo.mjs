@@ -1,0 +1,143 @@
+// The embedded default (`npm start`, `bulkhead demo`; scripts/cli/demo.mjs is its command line). The firmware bundle runs in the node runtime
+// (QuickJS-WASM) on the host-sim board and serves its devices to the TypeScript frontend driver model
+// across the shared window; a short workload runs on each device and the summary says what happened
+// and how fast. Each device step is a function in STEPS so a new device adds one entry.
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importSim } from './cli/_bundle.mjs';
+
+const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, virtio } = await importSim();
+
+const fmt = (n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d });
+
+/** Runs `fn` and returns its result with the wall time in seconds. */
+async function timed(fn) {
+  const t0 = performance.now();
+  const r = await fn();
+  return { r, s: (performance.now() - t0) / 1000 };
+}
+
+const STEPS = [
+  {
+    name: 'rng',
+    deviceId: virtio.VIRTIO_ID_RNG,
+    async run(sim, fe, dev) {
+      const rng = await RngDriver.open(dev);
+      const chunk = 4096;
+      const total = 4 << 20;
+      const { s } = await timed(async () => {
+        for (let got = 0; got < total; ) got += (await rng.read(chunk)).length;
+      });
+      const sample = Buffer.from(await rng.read(16)).toString('hex');
+      return `${fmt(total / 2 ** 20)} MiB of entropy in ${total / chunk} requests: ${fmt(total / 2 ** 20 / s)} MB/s, ${fmt(total / chunk / s, 0)} req/s (sample ${sample})`;
+    },
+  },
+  {
+    name: 'console',
+    deviceId: virtio.VIRTIO_ID_CONSOLE,
+    async run(sim, fe, dev) {
+      const con = await ConsoleDriver.open(dev);
+      const { cols, rows } = await con.size();
+      await con.write('hello from the frontend\n');
+      const hostSaw = sim.console().output();
+      const trips = 500;
+      const { s } = await timed(async () => {
+        for (let i = 0; i < trips; i++) {
+          await con.write(`ping ${i}\n`);
+          sim.console().input(`pong ${i}\n`);
+          const back = new TextDecoder().decode(await con.read());
+          if (back !== `pong ${i}\n`) throw new Error(`console round trip ${i}: got ${JSON.stringify(back)}`);
+        }
+      });
+      sim.console().output();
+      return `${cols}x${rows}; host received ${JSON.stringify(hostSaw)}; ${trips} round trips: ${fmt((s / trips) * 1e6, 0)} µs each`;
+    },
+  },
+  {
+    name: 'net',
+    deviceId: virtio.VIRTIO_ID_NET,
+    async run(sim, fe, dev) {
+      // two interfaces on the node runtime's virtual switch sw0: A sends bursts of 1500-byte frames to B
+      const [a, b] = await Promise.all(fe.devices.filter((d) => d?.info.deviceId === virtio.VIRTIO_ID_NET).slice(0, 2).map((d) => NetDriver.open(d, { queueSize: 128 })));
+      const frame = new Uint8Array(1500);
+      frame.set(b.mac, 0);
+      frame.set(a.mac, 6);
+      frame.set([0x88, 0xb5], 12);
+      const burst = 64;
+      const rounds = 150;
+      let got = 0;
+      const { s } = await timed(async () => {
+        for (let r = 0; r < rounds; r++) {
+          for (let k = 0; k < burst; k++) a.queue(frame);
+          await a.flush();
+          got += (await b.receive()).length;
+        }
+      });
+      if (got !== burst * rounds) throw new Error(`${got} of ${burst * rounds} frames arrived`);
+      const mac = (m) => Array.from(m, (x) => x.toString(16).padStart(2, '0')).join(':');
+      return `${mac(a.mac)} → ${mac(b.mac)} through switch sw0: ${got} frames of 1500 bytes, ${fmt(got / s, 0)} packets/s, ${fmt((got * 1500) / s / 1e6)} MB/s`;
+    },
+  },
+  {
+    name: 'blk',
+    deviceId: virtio.VIRTIO_ID_BLOCK,
+    async run(sim, fe, dev) {
+      // a 16 MiB temporary image: write 4 MiB in 64 KiB requests (8 in flight), flush, read back and verify
+      const blk = await BlkDriver.open(dev, { queueDepth: 8 });
+      const chunk = 65536;
+      const total = 4 << 20;
+      const n = total / chunk;
+      const data = (k) => new Uint8Array(chunk).map((_, i) => (i * 7 + k * 31) & 0xff);
+      const w = await timed(() => blk.run(Array.from({ length: n }, (_, k) => ({ type: 1, sector: (k * chunk) / 512, data: data(k) }))));
+      await blk.flush();
+      const r = await timed(() => blk.run(Array.from({ length: n }, (_, k) => ({ type: 0, sector: (k * chunk) / 512, len: chunk }))));
+      r.r.forEach((x, k) => {
+        if (x.status !== 0 || !Buffer.from(x.data).equals(Buffer.from(data(k)))) throw new Error(`read-back of block ${k} differs`);
+      });
+      const q = 4096;
+      const rr = await timed(() => blk.run(Array.from({ length: 4096 }, (_, k) => ({ type: 0, sector: ((k * 7919) % (blk.capacity / 8)) * 8, len: q }))));
+      return `${blk.capacity} sectors, id "${await blk.getId()}": wrote ${fmt(total / 2 ** 20)} MiB at ${fmt(total / w.s / 1e6)} MB/s, read back and verified at ${fmt(total / r.s / 1e6)} MB/s; 4 KiB random reads QD8: ${fmt(4096 / rr.s, 0)} IOPS`;
+    },
+  },
+];
+
+export async function run({ quiet }) {
+  const t0 = performance.now();
+  // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step)
+  const board = loadBoard('host-sim');
+  // blk step: a sparse 16 MiB temporary image (in /dev/shm when there is one), removed at the end
+  const imgDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-demo-'));
+  const img = join(imgDir, 'disk.img');
+  const fd = openSync(img, 'w');
+  ftruncateSync(fd, 16 << 20);
+  closeSync(fd);
+  const sim = await createSim({
+    devices: [...board.devices, { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' }, { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' }, { type: 'blk', service: 'disk0' }],
+    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' }, disk0: { kind: 'storage', path: img, readOnly: false } },
+    log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
+  });
+  const bootMs = performance.now() - t0;
+  const fe = await sim.frontend();
+  console.log(`Bulkhead demo — board ${sim.board.name}: window ${sim.layout.windowSize >> 10} KiB (pool ${sim.layout.poolSize >> 10} KiB at 0x${sim.layout.poolOffset.toString(16)}), firmware in QuickJS-WASM, booted in ${fmt(bootMs, 0)} ms`);
+  console.log(`devices: ${fe.devices.map((d) => `${d.devNum}:${STEPS.find((s) => s.deviceId === d.info.deviceId)?.name ?? `id${d.info.deviceId}`}`).join(' ')}`);
+  let failed = false;
+  for (const step of STEPS) {
+    const dev = fe.find(step.deviceId);
+    if (!dev) continue;
+    try {
+      const line = await step.run(sim, fe, dev);
+      console.log(`  ${step.name.padEnd(8)} ${line}`);
+    } catch (e) {
+      failed = true;
+      console.log(`  ${step.name.padEnd(8)} FAILED: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const st = sim.stats();
+  const violations = Object.entries(st.bus).filter(([k]) => k.startsWith('violation') || k.startsWith('dropped')).reduce((a, [, v]) => a + v, 0);
+  console.log(`transport: ${st.bus.messages ?? 0} messages in, ${st.bus.sent ?? 0} out; doorbells ${sim.lines.fromFrontend} to the backend, ${sim.lines.toFrontend} to the frontend; ${violations} violations`);
+  if (!quiet) for (const d of st.devices) console.log(`  dev ${d.devNum} ${d.type.padEnd(8)} status 0x${d.status.toString(16)} ${JSON.stringify(d.counters)}`);
+  sim.dispose();
+  rmSync(imgDir, { recursive: true, force: true });
+  return failed ? 1 : 0;
+}
