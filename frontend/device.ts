@@ -45,6 +45,8 @@ export class DriverDevice {
   features = 0n;
   status = 0;
   readonly queues: (DriverQueue<number> | null)[] = [];
+  /** Buffers a driver keeps for the device's lifetime (allocOwned): the pool gets them back at reset. */
+  private readonly owned: { off: number; len: number }[] = [];
   /** EVENT_CONFIG messages received: the last status and generation they carried. */
   configEvents = 0;
   lastEventStatus = 0;
@@ -144,11 +146,24 @@ export class DriverDevice {
     if (!(s & DRIVER_OK)) throw new Error(`device ${this.devNum} refused DRIVER_OK (status 0x${s.toString(16)})`);
   }
 
-  /** Writes status 0 and gives the queues' memory back to the pool. */
+  /**
+   * A pool buffer the driver keeps posted while the device runs (receive buffers, transmit slots): the
+   * next reset gives it back with the queues, so a driver opened again on the same device (a bench
+   * switching ring formats) does not leak the first one's buffers.
+   */
+  allocOwned(len: number): number {
+    const off = this.pool.alloc(len);
+    this.owned.push({ off, len });
+    return off;
+  }
+
+  /** Writes status 0 and gives the queues' memory and the driver's owned buffers back to the pool. */
   async reset(): Promise<void> {
     await this.setStatus(0);
     for (const q of this.queues) q?.release();
     this.queues.length = 0;
+    for (const b of this.owned) this.pool.release(b.off, b.len);
+    this.owned.length = 0;
   }
 
   /** True once the device reported DEVICE_NEEDS_RESET. */
