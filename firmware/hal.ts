@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 3). Errors are negative errno values. */
+/** What a runtime provides (ABI 4). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -50,6 +50,15 @@ export interface Hal {
   packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
+  /** ABI 4, virtio-vsock host side (services.ts VsockService): the same functions with the handle first. */
+  vsockOpen(name: string): number;
+  vsockConnect(h: number, port: number): number;
+  vsockEstablished(h: number, id: number, localPort: number): number;
+  vsockSend(h: number, id: number, winOffset: number, len: number): number;
+  vsockRecv(h: number, id: number, winOffset: number, maxLen: number): number;
+  vsockShutdown(h: number, id: number, how: number): number;
+  vsockClose(h: number, id: number): number;
+  vsockPoll(h: number, out: Uint32Array): number;
 }
 
 export const LOG_ERROR = 0;

@@ -151,8 +151,8 @@ export class DriverDevice {
    * next reset gives it back with the queues, so a driver opened again on the same device (a bench
    * switching ring formats) does not leak the first one's buffers.
    */
-  allocOwned(len: number): number {
-    const off = this.pool.alloc(len);
+  allocOwned(len: number, align = 8): number {
+    const off = this.pool.alloc(len, align);
     this.owned.push({ off, len });
     return off;
   }
