@@ -5,7 +5,7 @@
  * back, queues, add DRIVER_OK), feature negotiation, config access and queue setup.
  */
 import * as P from '../firmware/transport/protocol';
-import { ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_RING_EVENT_IDX } from '../firmware/virtio';
+import { ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_PACKED } from '../firmware/virtio';
 import { FrontendBus } from './bus';
 import { readLayout } from './layout';
 import { MmioBus } from './mmio';
@@ -13,7 +13,21 @@ import { PoolAllocator } from './pool';
 import type { FrontendPort } from './port';
 import { RegBlockBus } from './regblock';
 import type { DeviceInfo, DriverEvent, DriverTransport } from './transport';
-import { DriverQueue } from './vring';
+import type { DriverQueue } from './vring';
+import { SplitDriverQueue } from './vring';
+import { PackedDriverQueue } from './vring-packed';
+
+/** The virtqueue format a frontend asks for: split (virtio 1.3 §2.7) or packed (§2.8, VIRTIO_F_RING_PACKED). */
+export type RingFormat = 'split' | 'packed';
+
+/** Options of `Frontend.attach`. */
+export interface FrontendOptions {
+  /**
+   * The ring format the drivers ask for (default split). With `packed`, every device's negotiation adds
+   * VIRTIO_F_RING_PACKED; a device that does not offer it gets split rings, as with Linux.
+   */
+  ring?: RingFormat;
+}
 
 export type { DeviceInfo };
 
@@ -34,6 +48,8 @@ export class DriverDevice {
   features = 0n;
   status = 0;
   readonly queues: (DriverQueue<number> | null)[] = [];
+  /** Buffers a driver keeps for the device's lifetime (allocOwned): the pool gets them back at reset. */
+  private readonly owned: { off: number; len: number }[] = [];
   /** EVENT_CONFIG messages received: the last status and generation they carried. */
   configEvents = 0;
   lastEventStatus = 0;
@@ -44,6 +60,8 @@ export class DriverDevice {
     readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly info: DeviceInfo,
+    /** The ring format this device's driver asks for at the next `negotiate()` (a bench may switch it between runs). */
+    public ring: RingFormat = 'split',
   ) {}
 
   /** Handles a notification addressed to this device. */
@@ -94,16 +112,17 @@ export class DriverDevice {
   }
 
   /**
-   * Resets the device and runs the §3.1.1 handshake up to FEATURES_OK with `wanted ∩ offered`;
-   * throws if the device refuses FEATURES_OK (read back, as virtio_features_ok does, where the
-   * transport does not answer the write).
+   * Resets the device and runs the §3.1.1 handshake up to FEATURES_OK with `wanted ∩ offered` (plus
+   * VIRTIO_F_RING_PACKED when this device's ring format is packed and the device offers it); throws if
+   * the device refuses FEATURES_OK (read back, as virtio_features_ok does, where the transport does not
+   * answer the write).
    */
   async negotiate(wanted: bigint): Promise<bigint> {
     await this.reset();
     await this.addStatus(ACKNOWLEDGE);
     await this.addStatus(DRIVER);
     const offered = await this.deviceFeatures();
-    const f = offered & wanted;
+    const f = offered & (this.ring === 'packed' ? wanted | VIRTIO_F_RING_PACKED : wanted & ~VIRTIO_F_RING_PACKED);
     await this.bus.setDriverFeatures(this.devNum, f);
     const s = (await this.addStatus(FEATURES_OK)) ?? (await this.getStatus());
     if (!(s & FEATURES_OK)) throw new Error(`device ${this.devNum} refused features 0x${f.toString(16)}`);
@@ -111,10 +130,14 @@ export class DriverDevice {
     return f;
   }
 
-  /** Allocates queue `i` in the pool and configures it (SET_VQUEUE, or the queue registers). */
+  /** Allocates queue `i` in the pool (split or packed, as negotiated) and configures it (SET_VQUEUE, or the queue registers). */
   async setupQueue(i: number, size: number): Promise<DriverQueue<number>> {
-    const q = new DriverQueue<number>(this.bus, this.pool, this.devNum, i, size, (this.features & VIRTIO_F_RING_EVENT_IDX) !== 0n);
-    if (!(await this.bus.setupQueue(this.devNum, i, size, q.descTable, q.availRing, q.usedRing))) {
+    const eventIdx = (this.features & VIRTIO_F_RING_EVENT_IDX) !== 0n;
+    const q = this.features & VIRTIO_F_RING_PACKED
+      ? new PackedDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx)
+      : new SplitDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx);
+    const a = q.areas;
+    if (!(await this.bus.setupQueue(this.devNum, i, size, a.desc, a.driver, a.device))) {
       q.release();
       throw new Error(`device ${this.devNum} refused queue ${i} of size ${size}`);
     }
@@ -129,12 +152,25 @@ export class DriverDevice {
     if (!(s & DRIVER_OK)) throw new Error(`device ${this.devNum} refused DRIVER_OK (status 0x${s.toString(16)})`);
   }
 
-  /** Writes status 0 and gives the queues' memory back to the pool. */
+  /**
+   * A pool buffer the driver keeps posted while the device runs (receive buffers, transmit slots): the
+   * next reset gives it back with the queues, so a driver opened again on the same device (a bench
+   * switching ring formats) does not leak the first one's buffers.
+   */
+  allocOwned(len: number, align = 8): number {
+    const off = this.pool.alloc(len, align);
+    this.owned.push({ off, len });
+    return off;
+  }
+
+  /** Writes status 0 and gives the queues' memory and the driver's owned buffers back to the pool. */
   async reset(): Promise<void> {
     const r = await this.bus.setStatus(this.devNum, 0);
     this.status = r ?? 0;
     for (const q of this.queues) q?.release();
     this.queues.length = 0;
+    for (const b of this.owned) this.pool.release(b.off, b.len);
+    this.owned.length = 0;
   }
 
   /** True once the device reported DEVICE_NEEDS_RESET. */
@@ -154,11 +190,14 @@ export class Frontend {
     bus.onEvent = (e) => this.devices[e.devNum]?.handleEvent(e);
   }
 
-  /** Attaches to a backend's window: checks the header, discovers the devices over the transport it names. */
-  static async attach(port: FrontendPort): Promise<Frontend> {
+  /**
+   * Attaches to a backend's window: checks the header, discovers the devices over the transport it
+   * names. `opts.ring` chooses the ring format every device's driver asks for.
+   */
+  static async attach(port: FrontendPort, opts: FrontendOptions = {}): Promise<Frontend> {
     const bus = attachTransport(port);
     const fe = new Frontend(bus, new PoolAllocator(bus.layout.poolOffset, bus.layout.poolSize));
-    for (const { devNum, info } of await bus.discover()) fe.devices[devNum] = new DriverDevice(fe.bus, fe.pool, devNum, info);
+    for (const { devNum, info } of await bus.discover()) fe.devices[devNum] = new DriverDevice(fe.bus, fe.pool, devNum, info, opts.ring ?? 'split');
     return fe;
   }
 

@@ -5,13 +5,15 @@
  */
 export * from './sim';
 export { Frontend, DriverDevice } from './device';
+export type { FrontendOptions, RingFormat } from './device';
 export { FrontendBus } from './bus';
 export { RegBlockBus } from './regblock';
 export { MmioBus } from './mmio';
 export { attachTransport } from './device';
 export type { DriverTransport, DriverEvent, DeviceInfo } from './transport';
 export { PoolAllocator } from './pool';
-export { DriverQueue } from './vring';
+export { DriverQueue, SplitDriverQueue } from './vring';
+export { PackedDriverQueue } from './vring-packed';
 export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';

@@ -15,7 +15,7 @@
  */
 import type { VirtioDevice } from '../devices/device';
 import { LOG_WARN } from '../hal';
-import type { QueueAddresses } from '../virtqueue/split';
+import type { QueueAddresses } from '../virtqueue/queue';
 import type { WindowLayout } from '../window/layout';
 import { RECORD_SIZE, RECORD_SLOTS_OFFSET } from '../window/layout';
 import type { GuestWindow } from '../window/window';

@@ -19,7 +19,7 @@
  */
 import type { VirtioDevice } from '../devices/device';
 import { LOG_WARN } from '../hal';
-import type { QueueAddresses } from '../virtqueue/split';
+import type { QueueAddresses } from '../virtqueue/queue';
 import type { WindowLayout } from '../window/layout';
 import { REGBLOCK_STRIDE } from '../window/layout';
 import type { GuestWindow } from '../window/window';

@@ -5,6 +5,7 @@
  */
 import type { TransportKind } from '../layout';
 import type { Sim } from '../sim';
+import type { FuzzRound } from './packed';
 import type { RawDriver } from './raw';
 
 /** One fuzz input (also the corpus file format, JSON). */
@@ -25,6 +26,10 @@ export interface FuzzCase {
   input?: string;
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
+  /** `packed`: the device type whose queue is fuzzed (rng or console). */
+  device?: string;
+  /** `packed`: rounds after the set-up, each window writes and messages, then one doorbell (frontend/fuzz/packed.ts). */
+  rounds?: FuzzRound[];
   /** vsock: well-formed rx buffers posted on queue 0 (an auxiliary ring after the arena) when the target queue is another. */
   rxBuffers?: number;
   /** Register targets (registers.ts): bring the rng live over the register wire first. */

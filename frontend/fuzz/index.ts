@@ -15,8 +15,8 @@ import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext, RegOp } from './engine';
 export { ARENA, AUX_RX, generate, minimise, runCase, runCaseSafe, targetsFor, transportFor } from './engine';
-export { RawDriver, Ring, message } from './raw';
-export { le32, SplitRing } from './ring';
+export { PackedRawRing, RawDriver, Ring, message } from './raw';
+export { le32, PackedRing, SplitRing } from './ring';
 export { Rand } from './rand';
 
 /**

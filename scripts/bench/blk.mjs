@@ -1,5 +1,7 @@
 // virtio-blk scenarios: the firmware's blk device serving a raw image in /dev/shm (tmpfs, so the
-// figures are the device path, not a disk) to the frontend driver model.
+// figures are the device path, not a disk).
+//
+// node runtime (the firmware in QuickJS-WASM, the frontend driver model on the same thread):
 //   blk-randread-4k-qd1    4 KiB random reads, one in flight
 //   blk-randread-4k-qd32   4 KiB random reads, 32 in flight on one queue
 //   blk-seqread-64k-qd8    64 KiB sequential reads, 8 in flight
@@ -8,13 +10,24 @@
 // lines), backend-cpu-per-request: process.cpuUsage() (user+system) summed over the calls into the
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
 // the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
-// `--transport T[,T…]` (msg, regblock, mmio, or all) runs every scenario over each transport side by
-// side in the same run, the transports alternating per scenario; a scenario over transport T other than
-// msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio), msg keeps the plain name.
-import { backendCpu } from './_backend-cpu.mjs';
-import { positive } from '../cli/_options.mjs';
+//
+// native runtime (`--runtime native`): build/bulkhead-fw in its own process, driven by the JS-free
+// loadgen (runtime/native/loadgen.c) so the figures are the backend's: blk-randread-4k-qd1 and -qd32
+// (every read checked), `--rounds N` runs of `--loadgen-seconds S` each (default 3 × 1 s), the rings
+// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too.
+//
+// `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
+// one run; packed rows are named `<scenario>-packed`.
+//
+// `--transport T[,T…]` (msg, regblock, mmio, or all; node runtime) runs every scenario over each transport
+// side by side in the same run, the transports alternating per scenario; a scenario over transport T
+// other than msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio), msg keeps the plain name; with
+// both options a row is `<scenario>-<T>-packed`.
 import { InvalidArgumentError } from 'commander';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync } from 'node:fs';
+import { backendCpu } from './_backend-cpu.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, numberedImage, RING_OPTION, ringScenario, ringList } from './_shared.mjs';
+import { count, positive } from '../cli/_options.mjs';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -28,19 +41,26 @@ function transportList(v) {
   return list;
 }
 
-export const runtimes = ['node'];
+export const runtimes = ['node', 'native'];
 export const options = [
   ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
-  ['--transport <t,...>', 'transports to run each blk scenario over, side by side: msg, regblock, mmio or all', transportList, ['msg']],
+  ['--transport <t,...>', 'transports to run each blk scenario over, side by side: msg, regblock, mmio or all (node runtime)', transportList, ['msg']],
+  RING_OPTION,
+  ...LOADGEN_OPTIONS,
+  ['--rounds <n>', 'with --runtime native: loadgen runs per ring and depth, the rings alternated round by round; the figures are the medians', count, 3],
 ];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
-const SECTOR = 512;
 
-export async function run({ emit, opts }) {
+export async function run({ runtime = 'node', emit, opts }) {
+  const rings = ringList(opts);
+  const transports = opts.transport;
+  if (runtime === 'native') {
+    if (transports.some((t) => t !== 'msg')) throw new Error('bench blk --runtime native: the loadgen speaks virtio-msg only (--transport msg)');
+    return runNative(emit, opts, rings);
+  }
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.blkSeconds;
-  const transports = opts.transport;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const sims = [];
   try {
@@ -63,10 +83,15 @@ export async function run({ emit, opts }) {
       // Backend CPU: only the time spent inside calls into the firmware.
       const backendUs = backendCpu(sim);
       const fe = await sim.frontend();
-      const blk = await BlkDriver.open(fe.find(2), { queues: 1, queueSize: 128, queueDepth: 32 });
-      sims.push({ transport, sim, backendUs, blk, suffix: transport === 'msg' ? '' : `-${transport}` });
+      const dev = fe.find(2);
+      /** The driver on `ring` rings (negotiate resets the device and gives the old queues back). */
+      const open = async (ring) => {
+        dev.ring = ring;
+        return BlkDriver.open(dev, { queues: 1, queueSize: 128, queueDepth: 32 });
+      };
+      sims.push({ transport, sim, backendUs, open, suffix: transport === 'msg' ? '' : `-${transport}` });
     }
-    const capacity = sims[0].blk.capacity;
+    const capacity = (await sims[0].open(rings[0])).capacity;
     let seed = 12345;
     const rand = (n) => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -74,28 +99,32 @@ export async function run({ emit, opts }) {
     };
 
     async function scenario(name, depth, make, finish) {
-      for (const { sim, backendUs, blk, suffix } of sims) {
-        // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
-        await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
-        const lines0 = { ...sim.lines };
-        const cpu0 = backendUs();
-        let n = 0;
-        let bytes = 0;
-        const t0 = performance.now();
-        while (performance.now() - t0 < seconds * 1000) {
-          const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
-          const res = depth === 1 ? [] : await blk.run(reqs);
-          if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
-          for (const r of res) if (r.status !== 0) throw new Error(`${name}${suffix}: request failed with status ${r.status}`);
-          n += reqs.length;
-          bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+      for (const { sim, backendUs, open, suffix } of sims) {
+        for (const ring of rings) {
+          const blk = await open(ring);
+          // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
+          await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
+          const lines0 = { ...sim.lines };
+          const cpu0 = backendUs();
+          let n = 0;
+          let bytes = 0;
+          const t0 = performance.now();
+          const row = ringScenario(`${name}${suffix}`, ring);
+          while (performance.now() - t0 < seconds * 1000) {
+            const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
+            const res = depth === 1 ? [] : await blk.run(reqs);
+            if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
+            for (const r of res) if (r.status !== 0) throw new Error(`${row}: request failed with status ${r.status}`);
+            n += reqs.length;
+            bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+          }
+          if (finish) await finish(blk);
+          const s = (performance.now() - t0) / 1000;
+          emit(row, 'iops', n / s, '1/s');
+          emit(row, 'throughput', bytes / s / 1e6, 'MB/s');
+          emit(row, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
+          emit(row, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
         }
-        if (finish) await finish(blk);
-        const s = (performance.now() - t0) / 1000;
-        emit(`${name}${suffix}`, 'iops', n / s, '1/s');
-        emit(`${name}${suffix}`, 'throughput', bytes / s / 1e6, 'MB/s');
-        emit(`${name}${suffix}`, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
-        emit(`${name}${suffix}`, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
       }
     }
 
@@ -112,3 +141,47 @@ export async function run({ emit, opts }) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The native runtime: bulkhead-fw in its own process, the JS-free loadgen as its frontend. */
+async function runNative(emit, opts, rings) {
+  const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
+  const LOADGEN = join(root, 'build/bulkhead-loadgen');
+  if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  const rounds = opts.rounds;
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
+  const disk = join(dir, 'disk.img');
+  numberedImage(disk, IMAGE_BYTES);
+  const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
+  board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
+  board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
+  try {
+    const n = await startNative({ board, connect: false, args: fwArgs });
+    try {
+      for (const qd of [1, 32]) {
+        const runs = Object.fromEntries(rings.map((r) => [r, []]));
+        for (let k = 0; k < rounds; k++) {
+          for (const ring of k % 2 ? [...rings].reverse() : rings) {
+            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
+            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} --ring ${ring}: ${r.stderr.trim()}`);
+            runs[ring].push(JSON.parse(r.stdout));
+          }
+        }
+        for (const ring of rings) {
+          const row = ringScenario(`blk-randread-4k-qd${qd}`, ring);
+          const j = runs[ring];
+          emit(row, 'iops', Math.round(median(j.map((x) => x.opsPerSec))), '1/s');
+          emit(row, 'backend-cpu-per-request', round(median(j.map((x) => x.backendCpuUsPerOp))), 'us');
+          emit(row, 'doorbells-per-request', round(median(j.map((x) => x.doorbellsToBackendPerOp + x.doorbellsFromBackendPerOp)), 4), '1');
+        }
+      }
+    } finally {
+      await n.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;

@@ -20,7 +20,8 @@ export function define(cmd) {
     .option('--storage <config>', "serve the Bulkhead disk in this storage configuration (scripts/qemu/run.mjs STORAGE_CONFIGS: e.g. async-direct, sync-direct; default: the board's)")
     .option('--image-dir <dir>', 'put the disk images in DIR instead of the run directory')
     .option('--modparams <p=v,...>', 'more parameters for the transport module (e.g. data_align=64)')
-    .addOption(new Option('--transport <transport>', 'the wire: msg (bulkhead_ivshmem.ko) or regblock (bulkhead_regblock.ko, board qemu-regblock); mmio cannot be emulated: QEMU 7.2 forwards no MMIO to another process').choices(['msg', 'regblock']).default('msg'));
+    .addOption(new Option('--transport <transport>', 'the wire: msg (bulkhead_ivshmem.ko) or regblock (bulkhead_regblock.ko, board qemu-regblock); mmio cannot be emulated: QEMU 7.2 forwards no MMIO to another process').choices(['msg', 'regblock']).default('msg'))
+    .addOption(new Option('--ring <format>', 'virtqueue format the guest module offers: split, or packed (bulkhead_ivshmem.ko packed_ring=1: it accepts VIRTIO_F_RING_PACKED; transport msg only)').choices(['split', 'packed']).default('split'));
 }
 
 export async function run(opts, [scenarios]) {

@@ -45,7 +45,7 @@ const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 <<
 const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
 // blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
-export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
+export const ALL_SCENARIOS = ['probe', 'ring', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   busybox: 'busybox-static',
   cpio: 'cpio',
@@ -872,7 +872,11 @@ export async function runQemu(opts = {}) {
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
     const netDev = run.boardDef.devices.find((d) => d.type === 'net');
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
-    let modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
+    const ring = opts.ring ?? 'split';
+    if (!['split', 'packed'].includes(ring)) throw new Error(`ring must be split or packed, not ${ring}`);
+    const regblock = (opts.transport ?? 'msg') === 'regblock';
+    if (regblock && ring === 'packed') throw new Error('--ring packed needs --transport msg: bulkhead_regblock.ko builds split rings only');
+    let modparams = [scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000', ...(regblock ? [] : [`packed_ring=${ring === 'packed' ? 1 : 0}`])].join(',');
     // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
     if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
     if (opts.modparams) modparams += `,${opts.modparams}`;
@@ -882,7 +886,7 @@ export async function runQemu(opts = {}) {
     result.seed = seed;
     const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
     const module = (opts.transport ?? 'msg') === 'regblock' ? ' bh.module=bulkhead_regblock' : '';
-    const append = `${module} bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const append = `${module} bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds} bh.ring=${ring}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = qemuArgs(run, kit, 512, initrd.initrd, append);
     if (scenarios.some((s) => s.startsWith('bench'))) {
       // the baseline: QEMU's own virtio-blk-pci over the same kind of image file, in the same folder;

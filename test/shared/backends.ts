@@ -14,6 +14,11 @@
  * (sim: `sim.stats()`; native: SIGUSR1 makes the firmware write `[fw] stats JSON` on stderr) and
  * its log. Simulator-only features (`step()`, `runtime.faults`, memory accounting) are reached
  * through `b.sim`, which is null on native: a suite that needs them says so and checks it.
+ *
+ * Each runtime comes as two kinds: `sim` / `native` (the drivers ask for split rings) and `simPacked` /
+ * `nativePacked` (they ask for packed rings, VIRTIO_F_RING_PACKED); `b.frontend()` attaches the driver
+ * model with the kind's ring format, so a suite written once runs with either (and `onTransport` keeps
+ * the ring format).
  */
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
@@ -21,6 +26,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../../firmware/hal';
+import type { RingFormat } from '../../frontend/device';
+import { Frontend } from '../../frontend/device';
 import type { TransportKind, WindowLayout } from '../../frontend/layout';
 import { readLayout } from '../../frontend/layout';
 import type { FrontendPort } from '../../frontend/port';
@@ -59,6 +66,10 @@ export interface StreamHost {
 export interface Backend {
   readonly name: BackendName;
   readonly transport: TransportKind;
+  /** The ring format `frontend()`'s drivers ask for. */
+  readonly ring: RingFormat;
+  /** The frontend driver model attached to this backend's port, asking for the kind's ring format. */
+  frontend(): Promise<Frontend>;
   readonly port: FrontendPort;
   readonly layout: WindowLayout;
   /** The window (read it again after anything async: a simulator's heap may move). */
@@ -79,17 +90,20 @@ export interface Backend {
 }
 
 export interface BackendKind {
-  /** `sim`, `native`, or with a transport other than msg `sim/mmio` … (test titles carry it). */
+  /** How test titles name it: `sim`, `native`, `sim/mmio`, `native/packed`, `sim/regblock/packed` … */
   readonly name: string;
+  /** The same as `name`. */
+  readonly label: string;
   readonly runtime: BackendName;
   readonly transport: TransportKind;
+  readonly ring: RingFormat;
   start(opts?: StartOptions): Promise<Backend>;
 }
 
-/** `kind` with the board's transport replaced by `transport`. */
+/** `kind` with the board's transport replaced by `transport` (same ring format). */
 export function onTransport(kind: BackendKind, transport: TransportKind): BackendKind {
-  const make = kind.runtime === 'sim' ? simOn : nativeOn;
-  return make(transport);
+  const make = kind.runtime === 'sim' ? simKind : nativeKind;
+  return make(transport, kind.ring);
 }
 
 /** The raw peer of `transport` on `port`. */
@@ -102,7 +116,8 @@ function msgPeerOf(transport: TransportKind, port: FrontendPort, name: string, t
   return new RawPeer(port, { name, timeoutMs });
 }
 
-const kindName = (runtime: BackendName, transport: TransportKind) => (transport === 'msg' ? runtime : `${runtime}/${transport}`);
+const kindName = (runtime: BackendName, transport: TransportKind, ring: RingFormat) =>
+  [runtime, ...(transport === 'msg' ? [] : [transport]), ...(ring === 'split' ? [] : [ring])].join('/');
 
 /** How long a native wait may take before the test fails (a sim never waits: its work is done on kick). */
 export const NATIVE_TIMEOUT_MS = 5000;
@@ -115,17 +130,21 @@ const utf8 = new TextEncoder();
 
 // ---- sim -------------------------------------------------------------------------------------------
 
-function simOn(transport: TransportKind): BackendKind {
-  const name = kindName('sim', transport);
+function simKind(transport: TransportKind, ring: RingFormat = 'split'): BackendKind {
+  const name = kindName('sim', transport, ring);
   return {
   name,
+  label: name,
   runtime: 'sim',
   transport,
+  ring,
   async start(opts = {}) {
     const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services, transport });
     return {
       name: 'sim',
       transport,
+      ring,
+      frontend: () => Frontend.attach(s.port, { ring }),
       port: s.port,
       layout: s.layout,
       get bytes() {
@@ -149,7 +168,8 @@ function simOn(transport: TransportKind): BackendKind {
   };
 }
 
-export const sim: BackendKind = simOn('msg');
+export const sim: BackendKind = simKind('msg');
+export const simPacked: BackendKind = simKind('msg', 'packed');
 
 // ---- native ----------------------------------------------------------------------------------------
 
@@ -270,12 +290,14 @@ function nativeBoard(opts: StartOptions, transport: TransportKind): BoardConfig 
   return b;
 }
 
-function nativeOn(transport: TransportKind): BackendKind {
-  const name = kindName('native', transport);
+function nativeKind(transport: TransportKind, ring: RingFormat = 'split'): BackendKind {
+  const name = kindName('native', transport, ring);
   return {
   name,
+  label: name,
   runtime: 'native',
   transport,
+  ring,
   async start(opts = {}) {
     requireNative();
     const board = nativeBoard(opts, transport);
@@ -310,6 +332,8 @@ function nativeOn(transport: TransportKind): BackendKind {
     return {
       name: 'native',
       transport,
+      ring,
+      frontend: () => Frontend.attach(port, { ring }),
       port,
       layout,
       bytes: port.bytes,
@@ -347,6 +371,7 @@ function nativeOn(transport: TransportKind): BackendKind {
   };
 }
 
-export const native: BackendKind = nativeOn('msg');
+export const native: BackendKind = nativeKind('msg');
+export const nativePacked: BackendKind = nativeKind('msg', 'packed');
 
 export const backends: Record<BackendName, BackendKind> = { sim, native };

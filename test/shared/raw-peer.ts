@@ -15,14 +15,15 @@
  * (a console control reply, for instance) is done too.
  */
 import * as P from '../../firmware/transport/protocol';
-import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
+import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
 import { FrontendBus } from '../../frontend/bus';
 import type { TransportKind, WindowLayout } from '../../frontend/layout';
 import { fifoTakeAll } from '../../frontend/fifo';
 import { MmioBus } from '../../frontend/mmio';
 import type { FrontendPort } from '../../frontend/port';
 import { RegBlockBus } from '../../frontend/regblock';
-import { le32 as u32s, SplitRing } from '../../frontend/fuzz/ring';
+import type { UsedBuffer } from '../../frontend/fuzz/ring';
+import { PackedRing, le32 as u32s, SplitRing } from '../../frontend/fuzz/ring';
 
 export { P, u32s };
 
@@ -232,6 +233,11 @@ export class RawPeer implements Peer {
     return new PeerRing(this, size, base);
   }
 
+  /** A hand-built packed ring in the pool (at `base`, default the pool start). */
+  packedRing(size: number, base = this.layout.poolOffset): PeerPackedRing {
+    return new PeerPackedRing(this, size, base);
+  }
+
   /** The name of the backend, for failure messages. */
   get backend(): string {
     return this.name;
@@ -367,6 +373,52 @@ export class PeerRing extends SplitRing {
 export async function liveRing(peer: Peer, dev: number, size = 8, features?: bigint): Promise<PeerRing> {
   await peer.negotiate(dev, features);
   const ring = peer.ring(size);
+  await ring.install(dev, 0);
+  await peer.setStatus(dev, LIVE);
+  return ring;
+}
+
+/** A hand-built packed ring installed and notified through a RawPeer. */
+export class PeerPackedRing extends PackedRing {
+  /** Used buffers reaped by `waitUsed` and not yet taken. */
+  private reaped: UsedBuffer[] = [];
+
+  constructor(
+    readonly peer: RawPeer,
+    size: number,
+    base: number,
+  ) {
+    super(() => peer.bytes, size, base);
+  }
+
+  /** Configures this ring as queue `q` of device `dev` (SET_VQUEUE with the three packed areas, or the queue registers). */
+  install(dev: number, q: number): Promise<void> {
+    const a = this.areas;
+    return this.peer.setQueue(dev, q, this.size, a.desc, a.driver, a.device);
+  }
+
+  /** A notification for queue `q` of `dev`, then a barrier. */
+  notify(dev: number, q: number): Promise<void> {
+    return this.peer.notify(dev, q);
+  }
+
+  /** Waits until the device has used `n` more buffers and returns them (§2.8.22, as `reap`). */
+  async waitUsed(n: number): Promise<UsedBuffer[]> {
+    await this.peer.until(
+      () => {
+        this.reaped.push(...this.reap());
+        return this.reaped.length >= n;
+      },
+      () => `packed queue at 0x${this.desc.toString(16)}: ${this.reaped.length} of ${n} buffers used`,
+    );
+    return this.reaped.splice(0, n);
+  }
+}
+
+/** Negotiates device `dev` with VIRTIO_F_RING_PACKED, installs one packed ring of `size` as queue 0 and sets DRIVER_OK. */
+export async function livePackedRing(peer: RawPeer, dev: number, size = 8, features = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM): Promise<PeerPackedRing> {
+  await peer.negotiate(dev, features | VIRTIO_F_RING_PACKED);
+  const ring = peer.packedRing(size);
   await ring.install(dev, 0);
   await peer.setStatus(dev, LIVE);
   return ring;

@@ -30,8 +30,8 @@ export function behaviour(name: string, define: (test: TestFn) => void, opts: { 
   const transports = opts.transports ?? TRANSPORTS;
   return (kind) => {
     if (!transports.includes(kind.transport)) return;
-    const s = suite(`${name} [${kind.name}]`);
-    define((title, body, opts) => s(`[${kind.name}] ${title}`, () => withBackend(kind, opts, body)));
+    const s = suite(`${name} [${kind.label}]`);
+    define((title, body, opts) => s(`[${kind.label}] ${title}`, () => withBackend(kind, opts, body)));
     s.run();
   };
 }
