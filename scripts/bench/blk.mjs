@@ -9,24 +9,29 @@
 // Figures: iops, throughput (MB/s), doorbells-per-request (both directions, counted by the simulator's
 // lines), backend-cpu-per-request: process.cpuUsage() (user+system) summed over the calls into the
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
-// the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
+// the frontend model's own CPU is not in it. `--blk-seconds S` sets the time of one run (default 1, after a
+// warm-up of S/5); each figure is the median of `--rounds N` runs (default 3), the rings alternated round
+// by round (the ring measured first in a run of one each came out up to 2× slower at QD1, either way).
 //
 // native runtime (`--runtime native`): build/bulkhead-fw in its own process, driven by the JS-free
 // loadgen (runtime/native/loadgen.c) so the figures are the backend's: blk-randread-4k-qd1 and -qd32
 // (every read checked), `--rounds N` runs of `--loadgen-seconds S` each (default 3 × 1 s), the rings
-// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too.
+// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too,
+// and where the backend's time goes: js-per-request (time inside the calls into the bundle, the JS pass;
+// the rest of backend-cpu is the loop, system calls and wake-ups) and passes-per-request (calls into the
+// bundle per request: 1/passes is how many requests one pass serves).
 //
 // `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
 // one run; packed rows are named `<scenario>-packed`.
 //
 // `--transport T[,T…]` (msg, regblock, mmio, or all; node runtime) runs every scenario over each transport
-// side by side in the same run, the transports alternating per scenario; a scenario over transport T
-// other than msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio), msg keeps the plain name; with
-// both options a row is `<scenario>-<T>-packed`.
+// side by side in the same run (one simulator per transport, all alternated round by round with the
+// rings); a scenario over transport T other than msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio),
+// msg keeps the plain name; with both options a row is `<scenario>-<T>-packed`.
 import { InvalidArgumentError } from 'commander';
 import { backendCpu } from './_backend-cpu.mjs';
-import { LOADGEN_OPTIONS, loadgenOptions, numberedImage, RING_OPTION, ringScenario, ringList } from './_shared.mjs';
-import { count, positive } from '../cli/_options.mjs';
+import { alternated, LOADGEN_OPTIONS, loadgenOptions, loadgenRun, median, numberedImage, RING_OPTION, ringList, ringScenario, ROUNDS_OPTION } from './_shared.mjs';
+import { positive } from '../cli/_options.mjs';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,7 +52,7 @@ export const options = [
   ['--transport <t,...>', 'transports to run each blk scenario over, side by side: msg, regblock, mmio or all (node runtime)', transportList, ['msg']],
   RING_OPTION,
   ...LOADGEN_OPTIONS,
-  ['--rounds <n>', 'with --runtime native: loadgen runs per ring and depth, the rings alternated round by round; the figures are the medians', count, 3],
+  ROUNDS_OPTION,
 ];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
@@ -62,14 +67,14 @@ export async function run({ runtime = 'node', emit, opts }) {
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.blkSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
-  const sims = [];
+  const sims = {};
   try {
     // One simulator per transport, each on its own image, all booted before any scenario runs.
     for (const transport of transports) {
-      const tpath = join(dir, `disk-${transport}.img`);
-      const tfd = openSync(tpath, 'w');
-      ftruncateSync(tfd, IMAGE_BYTES);
-      closeSync(tfd);
+      const path = join(dir, `disk-${transport}.img`);
+      const fd = openSync(path, 'w');
+      ftruncateSync(fd, IMAGE_BYTES);
+      closeSync(fd);
       const sim = await createSim({
         transport,
         devices: [
@@ -77,7 +82,7 @@ export async function run({ runtime = 'node', emit, opts }) {
           { type: 'console', service: 'console0' },
           { type: 'blk', service: 'disk0', queues: 1 },
         ],
-        services: { disk0: { kind: 'storage', path: tpath, readOnly: false } },
+        services: { disk0: { kind: 'storage', path, readOnly: false } },
         log: (level, msg) => level <= 1 && console.error(`[fw ${transport}] ${msg}`),
       });
       // Backend CPU: only the time spent inside calls into the firmware.
@@ -89,42 +94,55 @@ export async function run({ runtime = 'node', emit, opts }) {
         dev.ring = ring;
         return BlkDriver.open(dev, { queues: 1, queueSize: 128, queueDepth: 32 });
       };
-      sims.push({ transport, sim, backendUs, open, suffix: transport === 'msg' ? '' : `-${transport}` });
+      sims[transport] = { sim, backendUs, open };
     }
-    const capacity = (await sims[0].open(rings[0])).capacity;
+    /** What one run measures: a transport and a ring format, keyed `transport/ring`. */
+    const variants = transports.flatMap((t) => rings.map((r) => `${t}/${r}`));
+    const capacity = (await sims[transports[0]].open(rings[0])).capacity;
     let seed = 12345;
     const rand = (n) => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed % n;
     };
 
+    /** One timed run of scenario `name` on one transport and ring format: its figures. */
+    async function once(name, variant, depth, make, finish) {
+      const [transport, ring] = variant.split('/');
+      const { sim, backendUs, open } = sims[transport];
+      const blk = await open(ring);
+      // warm-up for S/5 (Node's WASM tiers, the tmpfs image's pages), then timed rounds until `seconds` pass
+      const w0 = performance.now();
+      do await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
+      while (performance.now() - w0 < seconds * 200);
+      const lines0 = { ...sim.lines };
+      const cpu0 = backendUs();
+      let n = 0;
+      let bytes = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < seconds * 1000) {
+        const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
+        const res = depth === 1 ? [] : await blk.run(reqs);
+        if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
+        for (const r of res) if (r.status !== 0) throw new Error(`${name} (${variant}): request failed with status ${r.status}`);
+        n += reqs.length;
+        bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+      }
+      if (finish) await finish(blk);
+      const s = (performance.now() - t0) / 1000;
+      const doorbells = sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend;
+      return { iops: n / s, mbps: bytes / s / 1e6, doorbells: doorbells / n, cpu: (backendUs() - cpu0) / n };
+    }
+
     async function scenario(name, depth, make, finish) {
-      for (const { sim, backendUs, open, suffix } of sims) {
-        for (const ring of rings) {
-          const blk = await open(ring);
-          // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
-          await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
-          const lines0 = { ...sim.lines };
-          const cpu0 = backendUs();
-          let n = 0;
-          let bytes = 0;
-          const t0 = performance.now();
-          const row = ringScenario(`${name}${suffix}`, ring);
-          while (performance.now() - t0 < seconds * 1000) {
-            const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
-            const res = depth === 1 ? [] : await blk.run(reqs);
-            if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
-            for (const r of res) if (r.status !== 0) throw new Error(`${row}: request failed with status ${r.status}`);
-            n += reqs.length;
-            bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
-          }
-          if (finish) await finish(blk);
-          const s = (performance.now() - t0) / 1000;
-          emit(row, 'iops', n / s, '1/s');
-          emit(row, 'throughput', bytes / s / 1e6, 'MB/s');
-          emit(row, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
-          emit(row, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
-        }
+      const runs = await alternated(variants, opts.rounds, (v) => once(name, v, depth, make, finish));
+      for (const v of variants) {
+        const [transport, ring] = v.split('/');
+        const row = ringScenario(transport === 'msg' ? name : `${name}-${transport}`, ring);
+        const m = (f) => median(runs[v].map(f));
+        emit(row, 'iops', m((r) => r.iops), '1/s');
+        emit(row, 'throughput', m((r) => r.mbps), 'MB/s');
+        emit(row, 'doorbells-per-request', m((r) => r.doorbells), '1');
+        emit(row, 'backend-cpu-per-request', m((r) => r.cpu), 'us');
       }
     }
 
@@ -137,7 +155,7 @@ export async function run({ runtime = 'node', emit, opts }) {
     const payload = new Uint8Array(65536).map((_, k) => k & 0xff);
     await scenario('blk-seqwrite-64k-qd8', 8, (k) => ({ type: 1, sector: (k % chunks) * per64k, data: payload }), (blk) => blk.flush());
   } finally {
-    for (const { sim } of sims) sim.dispose();
+    for (const { sim } of Object.values(sims)) sim.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -148,7 +166,6 @@ async function runNative(emit, opts, rings) {
   const LOADGEN = join(root, 'build/bulkhead-loadgen');
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(opts);
-  const rounds = opts.rounds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const disk = join(dir, 'disk.img');
   numberedImage(disk, IMAGE_BYTES);
@@ -159,20 +176,15 @@ async function runNative(emit, opts, rings) {
     const n = await startNative({ board, connect: false, args: fwArgs });
     try {
       for (const qd of [1, 32]) {
-        const runs = Object.fromEntries(rings.map((r) => [r, []]));
-        for (let k = 0; k < rounds; k++) {
-          for (const ring of k % 2 ? [...rings].reverse() : rings) {
-            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
-            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} --ring ${ring}: ${r.stderr.trim()}`);
-            runs[ring].push(JSON.parse(r.stdout));
-          }
-        }
+        const runs = await alternated(rings, opts.rounds, (ring) => loadgenRun(n, runToEnd, LOADGEN, 'randread', ['--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), ...extra]));
         for (const ring of rings) {
           const row = ringScenario(`blk-randread-4k-qd${qd}`, ring);
           const j = runs[ring];
           emit(row, 'iops', Math.round(median(j.map((x) => x.opsPerSec))), '1/s');
           emit(row, 'backend-cpu-per-request', round(median(j.map((x) => x.backendCpuUsPerOp))), 'us');
           emit(row, 'doorbells-per-request', round(median(j.map((x) => x.doorbellsToBackendPerOp + x.doorbellsFromBackendPerOp)), 4), '1');
+          emit(row, 'js-per-request', round(median(j.map((x) => x.jsUsPerOp))), 'us');
+          emit(row, 'passes-per-request', round(median(j.map((x) => x.passesPerOp)), 4), '1');
         }
       }
     } finally {
@@ -183,5 +195,4 @@ async function runNative(emit, opts, rings) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
