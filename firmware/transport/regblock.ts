@@ -15,10 +15,13 @@
  * Notifications: every queue reports device vector 0, the backend's one doorbell line, so a doorbell
  * does not say which queue has news. On each pass this transport looks at the available index of every
  * live queue (bounded by the board's devices and their queues) and kicks the ones that moved since it
- * last looked; the queue itself then fetches and validates the index as always.
+ * last looked; the queue itself then fetches and validates the index as always. A packed queue has no
+ * available index: it is kicked when its own check (`hasAvailable`, the next descriptor's flags against
+ * its wrap counter) finds a buffer.
  */
 import type { VirtioDevice } from '../devices/device';
 import { LOG_WARN } from '../hal';
+import { VIRTIO_F_RING_PACKED } from '../virtio';
 import type { QueueAddresses } from '../virtqueue/queue';
 import type { WindowLayout } from '../window/layout';
 import { REGBLOCK_STRIDE } from '../window/layout';
@@ -300,16 +303,23 @@ export class RegBlockTransport extends RunnerTransport {
     this.mirrorConfig(d); // the device's view, whatever the driver wrote there
   }
 
-  /** Kicks every live queue whose available index moved since the last look (module comment). */
+  /** Kicks every live queue whose available index moved since the last look (module comment); a packed queue when it has a buffer available. */
   private readNotifications(): void {
     const win = this.win;
     for (let d = 0; d < this.slots.length; d++) {
       const slot = this.slots[d]!;
       if (!slot.live) continue;
       const seen = this.regs[d]!.seenAvail;
+      const packed = (slot.driverFeatures & VIRTIO_F_RING_PACKED) !== 0n;
       for (let i = 0; i < slot.queues.length; i++) {
         const q = slot.queues[i]!;
         if (!q.live) continue;
+        if (packed) {
+          // a packed ring has no available index: the queue's own check (its next descriptor's flags
+          // against its wrap counter, read once and validated there) says whether there is news
+          if (q.live.hasAvailable()) slot.notify(i);
+          continue;
+        }
         const idx = win.u16(q.addrs.driverLo + 2); // a hint: the queue fetches and checks its own copy
         if (idx === seen[i]) continue;
         seen[i] = idx;
