@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 2). Errors are negative errno values. */
+/** What a runtime provides (ABI 3). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -39,6 +39,14 @@ export interface Hal {
   packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
+  i2cOpen(name: string): number;
+  /** One I2C transaction of `entries` entries of `msgs` (services.ts I2cBusService): messages completed, or −errno. */
+  i2cTransfer(h: number, msgs: Uint32Array, entries: number): number;
+  gpioOpen(name: string): number;
+  gpioSetDirection(h: number, line: number, direction: number): number;
+  gpioSetValue(h: number, line: number, value: number): number;
+  /** Every line's level and edges since the last sample into `out` (services.ts GpioService); the number of lines. */
+  gpioSample(h: number, out: Uint32Array): number;
 }
 
 export const LOG_ERROR = 0;

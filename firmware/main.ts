@@ -7,11 +7,13 @@ import { BlkDevice } from './devices/blk';
 import { ConsoleDevice } from './devices/console';
 import type { VirtioDevice } from './devices/device';
 import { FaultyTestDevice } from './devices/faulty';
+import { GpioDevice } from './devices/gpio';
+import { I2cDevice } from './devices/i2c';
 import { NetDevice, parseMac } from './devices/net';
 import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
-import type { EntropyService, PacketService, StorageService, StreamService } from './services';
+import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService } from './services';
 import { Transport } from './transport/transport';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
@@ -91,6 +93,24 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       const mac = typeof entry['mac'] === 'string' ? parseMac(entry['mac']) : Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, board.devices.indexOf(entry) & 0xff);
       if (!mac) throw new Error(`board ${board.name}: net mac ${String(entry['mac'])} is not aa:bb:cc:dd:ee:ff`);
       return new NetDevice({ port, log, mac, mtu: entry['mtu'] as number | undefined, queuePairs: entry['queuePairs'] as number | undefined });
+    }
+    case 'i2c': {
+      // The bus and its targets are the service's (board `services.<name>.targets`, docs/i2c.md).
+      const h = open(hal, board, entry, 'i2c', (n) => hal.i2cOpen(n));
+      const bus: I2cBusService = { transfer: hal.i2cTransfer.bind(hal, h) };
+      return new I2cDevice({ bus, log });
+    }
+    case 'gpio': {
+      // Lines and their names come from the service's board entry (`lines`, docs/gpio.md); both runtimes read the same.
+      const h = open(hal, board, entry, 'gpio', (n) => hal.gpioOpen(n));
+      const lines = board.services[entry.service!]!['lines'];
+      if (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string')) throw new Error(`board ${board.name}: gpio service ${entry.service} needs lines: an array of line names ('' for an unnamed line)`);
+      const gpio: GpioService = {
+        setDirection: hal.gpioSetDirection.bind(hal, h),
+        setValue: hal.gpioSetValue.bind(hal, h),
+        sample: hal.gpioSample.bind(hal, h),
+      };
+      return new GpioDevice({ gpio, names: lines as string[], log });
     }
     case 'faulty-test': // test-only misbehaving model (firmware/devices/faulty.ts); no shipped board lists it
       return new FaultyTestDevice({ log });

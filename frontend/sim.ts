@@ -27,10 +27,16 @@ export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';
 export { NetDriver } from './drivers/net';
+export { I2cDriver, I2cError } from './drivers/i2c';
+export type { I2cMessage } from './drivers/i2c';
+export { GpioDriver } from './drivers/gpio';
 export type { NetFrame } from './drivers/net';
 export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChecksum, PACKET_F_NEEDS_CSUM, PACKET_F_DATA_VALID } from '../runtime/node/switch';
 export type { Frame } from '../runtime/node/switch';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+export { GpioLines } from '../runtime/node/gpio';
+export type { GpioLineState } from '../runtime/node/gpio';
+export { I2cBus, Eeprom24c02, TemperatureSensor, SENSOR_REG, SENSOR_DEVICE_ID, SENSOR_MANUFACTURER_ID } from '../runtime/node/i2c';
 export type { FrontendPort } from './port';
 export type { WindowLayout } from './layout';
 export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
@@ -152,7 +158,7 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes for one doorbell`);
       more = this.step();
     }
-    this.runPackets();
+    this.runServices();
   }
 
   /** Rings the backend's doorbell without running it (pair with `step()` to interleave writes). */
@@ -175,11 +181,11 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes`);
       more = this.step();
     }
-    this.runPackets();
+    this.runServices();
   }
 
-  /** Runs `onService` for every packet port the switch delivered to, until the backend is idle. */
-  private runPackets(): void {
+  /** Runs `onService` for every service with input (packet ports the switch delivered to, gpio lines the host moved), until the backend is idle. */
+  private runServices(): void {
     for (let n = 0; ; n++) {
       const hs = this.runtime.takePendingServices();
       if (hs.length === 0) return;
@@ -209,7 +215,7 @@ export class Sim {
       /** Sends a frame into the switch from this port; returns the flow hash or −errno. */
       inject: (data: Uint8Array, meta: { flags?: number; csumStart?: number; csumOffset?: number } = {}): number => {
         const r = port.send(data, meta.flags ?? 0, meta.csumStart ?? 0, meta.csumOffset ?? 0);
-        this.runPackets();
+        this.runServices();
         return r;
       },
       /** Takes every frame queued towards this port. */
@@ -227,8 +233,32 @@ export class Sim {
         const p = sw.port(service);
         if (!p) throw new Error(`switch ${sw.name} has no port ${service}`);
         p.setLink(up);
-        this.runPackets();
+        this.runServices();
       },
+    };
+  }
+
+  /**
+   * The host side of gpio service `name` (default `gpio0`): drive a line the frontend reads (the backend
+   * runs until idle, so an interrupt it causes has been delivered), see what the frontend drives.
+   */
+  gpio(name = 'gpio0') {
+    const lines = this.runtime.gpio(name);
+    const line = (l: string | number): number => {
+      const i = lines.find(l);
+      if (i < 0) throw new Error(`gpio ${name} has no line ${String(l)} (lines: ${lines.names.map((n, k) => n || k).join(' ')})`);
+      return i;
+    };
+    return {
+      lines,
+      /** Drives line `l` (a name or a number) to `value` and runs the backend. */
+      set: (l: string | number, value: number): void => {
+        lines.hostSet(line(l), value);
+        this.runServices();
+      },
+      /** Line `l` as the host sees it: direction, level, the driver's output value, the host's input. */
+      get: (l: string | number) => lines.state(line(l)),
+      list: () => lines.list(),
     };
   }
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define BH_ABI 2
+#define BH_ABI 3
 #define BH_MAX_SERVICES 16
 
 /* log.c: one line per message on stderr, written with write(2) (seccomp allows nothing else). */
@@ -66,7 +66,7 @@ void bh_timer_set(double ms);      /* ms < 0 cancels */
 bool bh_timer_drain(void);
 
 /* services.c */
-enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET };
+enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_I2C, BH_SVC_GPIO };
 /* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH;
  * packet: tap:IFNAME or switch:NAME). */
 int bh_services_override(const char *arg);
@@ -85,10 +85,41 @@ int bh_stream_read(int h, double woff, double maxlen);
 int bh_entropy_open(const char *name);
 int bh_entropy_read(int h, double woff, double len);
 int bh_packet_open(const char *name, const char *sw, const char *tap);
-/* Event-loop hooks for streams: fds to watch and what happened. */
+/* Event-loop hooks for streams and gpio control sockets: fds to watch, and what happened (true:
+ * the firmware should hear of it, bulkhead.onService(h)). */
 typedef void (*bh_watch_fn)(int fd, uint32_t events, int handle);
 void bh_services_set_watch(bh_watch_fn fn);
+bool bh_service_event(int h, int fd, uint32_t events);
 bool bh_stream_event(int h, int fd, uint32_t events);
+
+/* i2c.c: I2C buses with simulated targets (docs/i2c.md). Handles are service handles. */
+#define BH_I2C_MAX_TARGETS 16
+#define BH_I2C_MAX_ENTRIES 256
+#define BH_I2C_MAX_MESSAGE 8192
+enum bh_i2c_target_type { BH_I2C_24C02, BH_I2C_SENSOR };
+struct bh_i2c_target_cfg {
+    char name[64];
+    int address;
+    enum bh_i2c_target_type type;
+    char path[512]; /* 24c02 */
+    double celsius; /* sensor */
+};
+int bh_i2c_open(const char *name, const struct bh_i2c_target_cfg *cfg, int n);
+int bh_i2c_attach(int h, const char *name, const struct bh_i2c_target_cfg *cfg, int n);
+int bh_i2c_transfer(int h, const uint32_t *entries, int n);
+void bh_i2c_log_counters(int level);
+
+/* gpio.c: named lines and their control socket (docs/gpio.md). Handles are service handles. */
+#define BH_GPIO_MAX_LINES 256
+#define BH_GPIO_MAX_NAME 31
+int bh_gpio_open(const char *name, const char *const *names, int n, const char *control);
+int bh_gpio_attach(int h, const char *name, const char *const *names, int n, const char *control);
+void bh_gpio_set_watch(bh_watch_fn fn);
+int bh_gpio_set_direction(int h, double line, double dir);
+int bh_gpio_set_value(int h, double line, double v);
+int bh_gpio_sample(int h, uint32_t *out, size_t room);
+bool bh_gpio_event(int h, int fd, uint32_t events);
+void bh_gpio_log_counters(int level);
 
 /* packet.c: the switch and TAP ports (docs/net.md). Handles are service handles. */
 int bh_packet_attach(int h, const char *name, const char *sw, const char *tap);

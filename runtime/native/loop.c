@@ -4,6 +4,7 @@
  *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
  *   timerfd                -> bulkhead.onTimer()
  *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
+ *   gpio control sockets   -> commands (gpio.c); a host set that moves a line -> bulkhead.onService(h)
  *   TAP fds                -> frames into the switch (packet.c), no JS
  *   packet ports pending   -> bulkhead.onService(h) once the call that delivered returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
@@ -118,6 +119,8 @@ static int stop(const char *why)
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
     bh_packet_log_counters(BH_LOG_INFO);
+    bh_i2c_log_counters(BH_LOG_INFO);
+    bh_gpio_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
     return 0;
 }
@@ -184,7 +187,7 @@ int bh_loop_run(void)
                 if (bh_timer_drain()) pending = bh_js_call("onTimer", 0, NULL) == 1;
                 break;
             case EV_STREAM:
-                if (bh_stream_event(handle, fd, evs[i].events)) {
+                if (bh_service_event(handle, fd, evs[i].events)) {
                     a[0] = handle;
                     pending = bh_js_call("onService", 1, a) == 1;
                 }

@@ -8,6 +8,8 @@
  *   stream   stdio | null | pty | unix:PATH (listening socket, one client at a time)
  *   entropy  getrandom(2)
  *   packet   a port on the in-process switch, optionally with a TAP behind it (packet.c)
+ *   i2c      a bus with the board's simulated targets (i2c.c)
+ *   gpio     named lines, and their host side on a control socket (gpio.c)
  *
  * Every service fd is opened during boot, before seccomp: afterwards only read/write-class calls
  * (and accept4 for a console socket) are allowed.
@@ -70,7 +72,19 @@ const char *bh_services_override_for(const char *name)
     return NULL;
 }
 
-void bh_services_set_watch(bh_watch_fn fn) { watch = fn; }
+void bh_services_set_watch(bh_watch_fn fn)
+{
+    watch = fn;
+    bh_gpio_set_watch(fn);
+}
+
+/* An event on a watched fd of service h (a stream's, or a gpio control socket's). */
+bool bh_service_event(int h, int fd, uint32_t events)
+{
+    if (h < 0 || h >= BH_MAX_SERVICES || !svc[h].used) return false;
+    if (svc[h].kind == BH_SVC_GPIO) return bh_gpio_event(h, fd, events);
+    return bh_stream_event(h, fd, events);
+}
 
 static int alloc(enum bh_svc_kind kind, const char *name)
 {
@@ -404,6 +418,27 @@ int bh_packet_open(const char *name, const char *sw, const char *tap)
     int h = alloc(BH_SVC_PACKET, name);
     if (h < 0) return h;
     int r = bh_packet_attach(h, name, sw, tap);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
+}
+
+/* --- i2c, gpio --------------------------------------------------------------------------------- */
+
+int bh_i2c_open(const char *name, const struct bh_i2c_target_cfg *cfg, int n)
+{
+    int h = alloc(BH_SVC_I2C, name);
+    if (h < 0) return h;
+    int r = bh_i2c_attach(h, name, cfg, n);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
+}
+
+int bh_gpio_open(const char *name, const char *const *names, int n, const char *control)
+{
+    const char *ov = bh_services_override_for(name);
+    int h = alloc(BH_SVC_GPIO, name);
+    if (h < 0) return h;
+    int r = bh_gpio_attach(h, name, names, n, ov ? ov : control);
     if (r < 0) { svc[h].used = false; return r; }
     return h;
 }
