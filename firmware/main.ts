@@ -14,7 +14,7 @@ import { RngDevice } from './devices/rng';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
 import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService } from './services';
-import { Transport } from './transport/transport';
+import { VirtioMsgTransport } from './transport/virtio-msg';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
 
@@ -130,7 +130,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
   const win = new GuestWindow(hal.window, layout.poolOffset);
   const devices = board.devices.map((d) => buildDevice(hal, board, d, log));
   const toFrontend = board.lines.toFrontend;
-  const transport = new Transport(
+  const transport = new VirtioMsgTransport(
     win,
     layout,
     devices,
