@@ -16,6 +16,7 @@ const COMMANDS = {
   image: 'build a partition image: `image --board B [--devices …] -o part.img`',
   run: 'run a partition image on the native runtime: `run part.img [options]`',
   qemu: 'QEMU board emulation: real Linux virtio drivers on Bulkhead',
+  gpio: 'a running backend\'s gpio lines from the host: `gpio list | get LINE | set LINE 0|1 | watch` [--socket PATH]',
 };
 
 function help() {

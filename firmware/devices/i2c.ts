@@ -33,7 +33,10 @@ import { VirtioDevice } from './device';
 
 /** struct virtio_i2c_out_hdr. */
 export const I2C_OUT_HDR_BYTES = 8;
-/** Requests one group (transaction) may have: a longer one fails whole (Linux's I2C_RDWR allows 42). */
+/**
+ * Requests one group (transaction) may have: a longer one fails whole (Linux's I2C_RDWR allows 42); so
+ * does one that reaches half the queue size (see processQueue).
+ */
 export const I2C_MAX_GROUP = 64;
 /** Largest queue the device accepts (a group is held in flight, so this also bounds what it holds). */
 export const I2C_MAX_QUEUE_SIZE = 256;
@@ -119,8 +122,10 @@ export class I2cDevice extends VirtioDevice {
     return this.drain(q, budget, (chain) => {
       const open = this.gather(chain);
       if (!open) this.runGroup(q, false);
-      else if (this.group.length >= Math.min(I2C_MAX_GROUP, q.size)) {
-        // The driver could not add the rest of this transaction anyway (its ring is full): fail it whole.
+      else if (this.group.length >= Math.min(I2C_MAX_GROUP, q.size >> 1 || 1)) {
+        // A request takes at least two descriptors (out_hdr, status) unless indirect: a transaction this
+        // long holds half the ring or more, and past I2C_MAX_GROUP it is longer than any driver sends.
+        // Fail it whole rather than hold the ring until the driver gives up.
         this.c['groupTooLong']!++;
         this.runGroup(q, true);
       }

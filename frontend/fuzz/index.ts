@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
-import { ARENA, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
+import { ARENA, FUZZ_GPIO_LINES, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
 import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
@@ -17,14 +17,26 @@ export { RawDriver, Ring, message } from './raw';
 export { le32, SplitRing } from './ring';
 export { Rand } from './rand';
 
-/** A fuzz sim: host-sim plus blk (a scratch image) and net, so every device type is a target. */
+/** A fuzz sim: host-sim plus blk (a scratch image), net, i2c (a scratch EEPROM) and gpio, so every device type is a target. */
 export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[] } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, new Uint8Array(1 << 20));
-  board.devices = opts.devices ?? [...board.devices, { type: 'blk', service: 'fuzzdisk' }, { type: 'net', service: 'fuzznet' }];
-  board.services = { ...board.services, fuzzdisk: { kind: 'storage', path: disk, readOnly: false }, fuzznet: { kind: 'packet', switch: 'fuzz' } };
+  board.devices = opts.devices ?? [
+    ...board.devices,
+    { type: 'blk', service: 'fuzzdisk' },
+    { type: 'net', service: 'fuzznet' },
+    { type: 'i2c', service: 'fuzzi2c' },
+    { type: 'gpio', service: 'fuzzgpio' },
+  ];
+  board.services = {
+    ...board.services,
+    fuzzdisk: { kind: 'storage', path: disk, readOnly: false },
+    fuzznet: { kind: 'packet', switch: 'fuzz' },
+    fuzzi2c: { kind: 'i2c', targets: [{ name: 'fuzzeeprom', type: '24c02', address: 0x50, path: join(dir, 'eeprom.bin') }, { name: 'fuzztemp', type: 'temperature-sensor', address: 0x48 }] },
+    fuzzgpio: { kind: 'gpio', lines: FUZZ_GPIO_LINES },
+  };
   const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {} });
   const ctx = { sim, drv: new RawDriver(sim), devices: board.devices.map((d) => d.type), arena: sim.layout.poolOffset };
   if (ARENA.size > sim.layout.poolSize) throw new Error('pool too small for the fuzz arena');
