@@ -34,6 +34,8 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <linux/virtio_ids.h>
+#include <linux/virtio_blk.h>
+#include <linux/rcupdate.h>
 #include <asm/unaligned.h>
 
 #include "bulkhead_msg.h"
@@ -45,6 +47,7 @@
 #define BH_GRANULE		(1u << BH_GRANULE_SHIFT)
 #define BH_DRAIN_BUDGET		256	/* messages per drain call */
 #define BH_MIN_POOL		(64 * 1024)
+#define BH_MAX_TRACKED		64	/* block queues with an in-flight ledger */
 
 static unsigned int timeout_ms = 3000;
 module_param(timeout_ms, uint, 0644);
@@ -116,14 +119,25 @@ struct bh_layout {		/* private, validated copy of the header */
 	u16 backend_peer;
 };
 
+struct bh_vdev;
+
 struct bh_vq {
 	struct virtqueue *vq;
 	void *ring;
 	u32 ring_off;
 	u32 ring_len;
-};
 
-struct bh_vdev;
+	/* in-flight ledger of a block queue (see "backend loss"), under ledger_lock */
+	struct bh_vdev *vd;
+	const struct vring *vr;
+	u16 slot;		/* index in t->tracked, 0 = not tracked */
+	u16 num;
+	u16 avail_seen;		/* available entries recorded so far */
+	bool ledger_lost;	/* the available ring stopped matching what the driver wrote */
+	unsigned long *inflight;	/* heads made available and not yet reaped */
+	unsigned long *todo;	/* scratch for bh_ledger_fail_vq */
+	u32 *head_pos;		/* pool granule carrying each in-flight head's tag */
+};
 
 struct bh_transport {
 	struct pci_dev *pdev;
@@ -141,7 +155,6 @@ struct bh_transport {
 	u32 failed_gen;
 	u32 failed_d2v_head;	/* our driver->device head when it failed */
 	bool have_failed_gen;
-	unsigned long last_ping;
 	u32 rejected_gen;
 	bool have_rejected_gen;
 	bool absent_reported;
@@ -184,6 +197,27 @@ struct bh_transport {
 	struct mutex lock;	/* attach/detach */
 	struct workqueue_struct *wq;
 	struct delayed_work monitor;
+
+	/*
+	 * Backend loss. The heartbeat and the reap run on their own queue so
+	 * that they work while the monitor is blocked in a driver's probe (a
+	 * partition scan waiting for a block request the backend will never
+	 * answer). The reap completes what is in flight and breaks the
+	 * devices; the monitor then unregisters them.
+	 */
+	struct workqueue_struct *live_wq;
+	struct delayed_work heartbeat;
+	struct work_struct reap_work;
+	bool dying;		/* new DMA mappings refused: nothing new goes in flight */
+	bool reaped;		/* this attachment's reap has run */
+	bool had_devices;
+	char fail_reason[160];
+
+	/* the in-flight ledger of every block queue (bh_ledger_*) */
+	spinlock_t ledger_lock;
+	struct bh_vq *tracked[BH_MAX_TRACKED + 1];	/* slot 0 unused */
+	unsigned int ntracked;
+	u32 *tags;		/* per pool granule: slot << 16 | head of the chain it starts, 0 = none */
 };
 
 struct bh_vdev {
@@ -331,11 +365,14 @@ static int bh_pool_init(struct bh_transport *t)
 	t->pool_units = t->lay.pool_size >> BH_GRANULE_SHIFT;
 	t->pool_map = bitmap_zalloc(t->pool_units, GFP_KERNEL);
 	t->maps = vzalloc(array_size(t->pool_units, sizeof(*t->maps)));
-	if (!t->pool_map || !t->maps) {
+	t->tags = vzalloc(array_size(t->pool_units, sizeof(*t->tags)));
+	if (!t->pool_map || !t->maps || !t->tags) {
 		bitmap_free(t->pool_map);
 		vfree(t->maps);
+		vfree(t->tags);
 		t->pool_map = NULL;
 		t->maps = NULL;
+		t->tags = NULL;
 		return -ENOMEM;
 	}
 	t->pool_hint = 0;
@@ -348,6 +385,7 @@ static void bh_pool_free(struct bh_transport *t)
 	unsigned long flags;
 	unsigned long *map;
 	struct bh_map *maps;
+	u32 *tags;
 	int left = atomic_read(&t->pool_outstanding);
 
 	if (left)
@@ -359,8 +397,13 @@ static void bh_pool_free(struct bh_transport *t)
 	t->maps = NULL;
 	t->pool_units = 0;
 	spin_unlock_irqrestore(&t->pool_lock, flags);
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	tags = t->tags;
+	t->tags = NULL;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
 	bitmap_free(map);
 	vfree(maps);
+	vfree(tags);
 }
 
 /* returns a window offset (never 0: the pool starts after the header), or 0 */
@@ -428,6 +471,9 @@ static long bh_map_index(struct bh_transport *t, dma_addr_t off)
 	return pos;
 }
 
+static void bh_ledger_catch_up(struct bh_transport *t);
+static void bh_ledger_unmapped(struct bh_transport *t, u32 pos);
+
 static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
 			      size_t size, enum dma_data_direction dir, unsigned long attrs)
 {
@@ -437,6 +483,10 @@ static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned lo
 
 	if (!t || !t->maps || size > (size_t)max_map_kb * 1024)
 		return DMA_MAPPING_ERROR;
+	/* backend lost: nothing new may go in flight while bh_reap completes what is */
+	if (READ_ONCE(t->dying))
+		return DMA_MAPPING_ERROR;
+	bh_ledger_catch_up(t);
 	off = bh_pool_alloc(t, size ? size : 1, BH_GRANULE);
 	if (!off)
 		return DMA_MAPPING_ERROR;
@@ -466,6 +516,7 @@ static void bh_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
 		return;
 	}
 	m = t->maps[pos];
+	bh_ledger_unmapped(t, pos);
 	if ((dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) &&
 	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
 		memcpy(m.cpu, t->win + addr, min_t(size_t, size, m.size));
@@ -575,7 +626,7 @@ static void *bh_alloc(struct device *dev, size_t size, dma_addr_t *handle, gfp_t
 	struct bh_transport *t = dev_to_bh(dev);
 	u32 off, pos;
 
-	if (!t || !t->maps)
+	if (!t || !t->maps || READ_ONCE(t->dying))
 		return NULL;
 	off = bh_pool_alloc(t, size, PAGE_SIZE);
 	if (!off)
@@ -630,6 +681,312 @@ static const struct dma_map_ops bh_dma_ops = {
 	.dma_supported = bh_dma_supported,
 	.max_mapping_size = bh_max_mapping_size,
 };
+
+/* ------------------------------------------------------------------ */
+/* in-flight ledger of the block queues                               */
+/*
+ * When the backend is lost, Linux 6.1's virtio_blk cannot get its requests
+ * back: it has no timeout handler, a broken queue returns no buffers, and
+ * its remove() waits in del_gendisk() for every request in flight. So the
+ * transport completes them itself, as the device would have with
+ * VIRTIO_BLK_S_IOERR (bh_reap). For that it must know which heads are in
+ * flight, which the ring API does not tell a transport: this ledger records
+ * every head from the available ring before its slot can be overwritten, and
+ * tags the pool mapping its descriptor points at; the driver's unmap of that
+ * mapping, when it reaps the chain, clears the head.
+ *
+ * Soundness: every chain the driver adds is mapped through bh_map_page()
+ * first (ACCESS_PLATFORM), and each map and unmap catches the ledger up with
+ * the available ring. An entry at available index i can only be overwritten
+ * by the chain at i + num, whose mapping first catches up, and a head can
+ * only be reaped (unmapped) after it was made available, so the ledger sees
+ * it first. Every head made available is therefore either reaped or in the
+ * ledger, and the driver's private last_used_idx is avail_seen - in flight.
+ *
+ * The rings are window memory the backend can write. The ledger reads each
+ * available entry and head descriptor once and accepts it only if it names
+ * a head not in flight whose address is the start of a live mapping;
+ * anything else marks the queue's ledger lost (logged): its requests are
+ * then not completed at backend loss (the stock driver's behaviour).
+ */
+
+static void bh_ledger_lose(struct bh_transport *t, struct bh_vq *bq, const char *why, u32 v)
+{
+	if (!bq->ledger_lost)
+		dev_warn(&bq->vd->vdev.dev,
+			 "queue %u: in-flight ledger lost (%s %u): its requests cannot be failed if the backend is lost\n",
+			 bq->vq->index, why, v);
+	bq->ledger_lost = true;
+}
+
+/* record the heads made available since the last look (ledger_lock held) */
+static void bh_ledger_scan_vq(struct bh_transport *t, struct bh_vq *bq)
+{
+	struct virtio_device *vdev = &bq->vd->vdev;
+	const struct vring *vr = bq->vr;
+	u16 idx, n, k;
+
+	if (bq->ledger_lost || !t->tags)
+		return;
+	idx = virtio16_to_cpu(vdev, READ_ONCE(vr->avail->idx));
+	n = idx - bq->avail_seen;
+	if (!n)
+		return;
+	if (n > bq->num) {
+		bh_ledger_lose(t, bq, "available index jumped by", n);
+		return;
+	}
+	virt_rmb();	/* entries and descriptors were written before the index */
+	for (k = 0; k < n; k++) {
+		u16 head = virtio16_to_cpu(vdev, READ_ONCE(vr->avail->ring[(u16)(bq->avail_seen + k) &
+									   (bq->num - 1)]));
+		u64 addr;
+		long pos;
+
+		if (head >= bq->num || test_bit(head, bq->inflight)) {
+			bh_ledger_lose(t, bq, "available head not free:", head);
+			return;
+		}
+		addr = virtio64_to_cpu(vdev, READ_ONCE(vr->desc[head].addr));
+		pos = bh_map_index(t, addr);
+		if (pos < 0 || t->maps[pos].coherent || t->tags[pos]) {
+			bh_ledger_lose(t, bq, "head descriptor not a fresh mapping, head", head);
+			return;
+		}
+		t->tags[pos] = (u32)bq->slot << 16 | head;
+		bq->head_pos[head] = pos;
+		set_bit(head, bq->inflight);
+	}
+	bq->avail_seen = idx;
+}
+
+static void bh_ledger_scan(struct bh_transport *t)
+{
+	unsigned int i;
+
+	for (i = 1; i <= BH_MAX_TRACKED; i++)
+		if (t->tracked[i])
+			bh_ledger_scan_vq(t, t->tracked[i]);
+}
+
+/* before every new mapping: no available entry is overwritten unseen */
+static void bh_ledger_catch_up(struct bh_transport *t)
+{
+	unsigned long flags;
+
+	if (!READ_ONCE(t->ntracked))
+		return;
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	bh_ledger_scan(t);
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+}
+
+/* the mapping at pool granule @pos is going away: the chain it tags was reaped */
+static void bh_ledger_unmapped(struct bh_transport *t, u32 pos)
+{
+	unsigned long flags;
+	u32 tag;
+
+	if (!READ_ONCE(t->ntracked))
+		return;
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	bh_ledger_scan(t);
+	tag = t->tags ? t->tags[pos] : 0;
+	if (tag) {
+		struct bh_vq *bq = t->tracked[tag >> 16];
+		u16 head = tag & 0xffff;
+
+		t->tags[pos] = 0;
+		if (bq && head < bq->num && bq->head_pos[head] == pos)
+			clear_bit(head, bq->inflight);
+	}
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+}
+
+/* a new block queue, before the driver can add to it */
+static int bh_ledger_track(struct bh_transport *t, struct bh_vdev *vd, struct bh_vq *bq, u16 num)
+{
+	unsigned long flags;
+	unsigned int i;
+
+	bq->inflight = bitmap_zalloc(num, GFP_KERNEL);
+	bq->todo = bitmap_zalloc(num, GFP_KERNEL);
+	bq->head_pos = kcalloc(num, sizeof(*bq->head_pos), GFP_KERNEL);
+	if (!bq->inflight || !bq->todo || !bq->head_pos)
+		goto nomem;
+	bq->vd = vd;
+	bq->vr = virtqueue_get_vring(bq->vq);
+	bq->num = num;
+	bq->avail_seen = 0;
+	bq->ledger_lost = false;
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	for (i = 1; i <= BH_MAX_TRACKED && t->tracked[i]; i++)
+		;
+	if (i <= BH_MAX_TRACKED) {
+		bq->slot = i;
+		t->tracked[i] = bq;
+		t->ntracked++;
+	}
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	if (i <= BH_MAX_TRACKED)
+		return 0;
+	dev_err(&vd->vdev.dev, "more than %u block queues: queue %u cannot be tracked\n",
+		BH_MAX_TRACKED, bq->vq->index);
+nomem:
+	bitmap_free(bq->inflight);
+	bitmap_free(bq->todo);
+	kfree(bq->head_pos);
+	bq->inflight = bq->todo = NULL;
+	bq->head_pos = NULL;
+	return -ENOMEM;
+}
+
+static void bh_ledger_untrack(struct bh_transport *t, struct bh_vq *bq)
+{
+	unsigned long flags;
+	unsigned int h;
+
+	if (!bq->slot)
+		return;
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	if (t->tags)
+		for_each_set_bit(h, bq->inflight, bq->num)
+			t->tags[bq->head_pos[h]] = 0;
+	t->tracked[bq->slot] = NULL;
+	t->ntracked--;
+	bq->slot = 0;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	bitmap_free(bq->inflight);
+	bitmap_free(bq->todo);
+	kfree(bq->head_pos);
+}
+
+/*
+ * One device-writable descriptor of a chain being failed: the device wrote
+ * nothing, so the driver's buffer must come back as it was (its unmap copies
+ * the window back); the last writable byte is where the status goes.
+ */
+static void bh_fail_writable(struct bh_transport *t, u64 addr, u32 len, u16 flags,
+			     u32 *status_off)
+{
+	long pos;
+
+	if (!(flags & VRING_DESC_F_WRITE) || !len)
+		return;
+	pos = bh_map_index(t, addr);
+	if (pos < 0 || t->maps[pos].coherent)
+		return;
+	len = min(len, t->maps[pos].size);
+	memcpy(t->win + addr, t->maps[pos].cpu, len);
+	*status_off = addr + len - 1;
+}
+
+/*
+ * Complete block request @head as the device does when it fails one:
+ * status VIRTIO_BLK_S_IOERR in the last byte of the last device-writable
+ * buffer (virtio 1.3 §5.2.6), used length 1. Indirect tables are read from
+ * the driver's own copy (private memory); direct chains from the window,
+ * bounded by the queue size.
+ */
+static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
+{
+	struct virtio_device *vdev = &bq->vd->vdev;
+	const struct vring_desc *desc = bq->vr->desc;
+	u32 status_off = 0, steps;
+	u16 i = head, flags;
+	u64 addr;
+	u32 len;
+
+	addr = virtio64_to_cpu(vdev, READ_ONCE(desc[i].addr));
+	len = virtio32_to_cpu(vdev, READ_ONCE(desc[i].len));
+	flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
+	if (flags & VRING_DESC_F_INDIRECT) {
+		long pos = bh_map_index(t, addr);
+		const struct vring_desc *tbl;
+		u32 n, k;
+
+		if (pos < 0 || t->maps[pos].coherent)
+			return 0;
+		tbl = t->maps[pos].cpu;
+		n = min(len, t->maps[pos].size) / sizeof(*tbl);
+		for (k = 0; k < n; k++)
+			bh_fail_writable(t, virtio64_to_cpu(vdev, tbl[k].addr),
+					 virtio32_to_cpu(vdev, tbl[k].len),
+					 virtio16_to_cpu(vdev, tbl[k].flags), &status_off);
+	} else {
+		for (steps = 0; steps < bq->num; steps++) {
+			bh_fail_writable(t, addr, len, flags, &status_off);
+			if (!(flags & VRING_DESC_F_NEXT))
+				break;
+			i = virtio16_to_cpu(vdev, READ_ONCE(desc[i].next));
+			if (i >= bq->num)
+				break;
+			addr = virtio64_to_cpu(vdev, READ_ONCE(desc[i].addr));
+			len = virtio32_to_cpu(vdev, READ_ONCE(desc[i].len));
+			flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
+		}
+	}
+	if (!status_off)
+		return 0;
+	t->win[status_off] = VIRTIO_BLK_S_IOERR;
+	return 1;
+}
+
+/*
+ * The backend is lost and nothing new goes in flight (t->dying): rebuild
+ * the used ring from the driver's position so that it holds every head in
+ * flight exactly once. Completions the backend made before it was lost keep
+ * their place and order; an entry that names no head in flight (a backend
+ * that wrote garbage) is dropped; every other head in flight is failed with
+ * bh_blk_fail_chain(). Returns the number of requests failed here
+ * (ledger_lock held).
+ */
+static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
+{
+	struct virtio_device *vdev = &bq->vd->vdev;
+	struct vring_used *used = bq->vr->used;
+	u16 mask = bq->num - 1, last, pub, seen, w, k;
+	unsigned int inflight, failed = 0;
+	unsigned int h;
+
+	bh_ledger_scan_vq(t, bq);
+	if (bq->ledger_lost)
+		return 0;
+	inflight = bitmap_weight(bq->inflight, bq->num);
+	if (!inflight)
+		return 0;
+	last = bq->avail_seen - inflight;	/* the driver's next used index */
+	pub = virtio16_to_cpu(vdev, READ_ONCE(used->idx));
+	seen = pub - last;
+	if (seen > inflight)
+		seen = 0;	/* more completions than requests: none of them is real */
+	virt_rmb();
+	bitmap_copy(bq->todo, bq->inflight, bq->num);
+	w = last;
+	for (k = 0; k < seen; k++) {
+		u32 id = virtio32_to_cpu(vdev, READ_ONCE(used->ring[(u16)(last + k) & mask].id));
+		u32 len = virtio32_to_cpu(vdev, READ_ONCE(used->ring[(u16)(last + k) & mask].len));
+
+		if (id >= bq->num || !test_and_clear_bit(id, bq->todo))
+			continue;
+		if (w != (u16)(last + k)) {
+			WRITE_ONCE(used->ring[w & mask].id, cpu_to_virtio32(vdev, id));
+			WRITE_ONCE(used->ring[w & mask].len, cpu_to_virtio32(vdev, len));
+		}
+		w++;
+	}
+	for_each_set_bit(h, bq->todo, bq->num) {
+		u32 len = bh_blk_fail_chain(t, bq, h);
+
+		WRITE_ONCE(used->ring[w & mask].id, cpu_to_virtio32(vdev, h));
+		WRITE_ONCE(used->ring[w & mask].len, cpu_to_virtio32(vdev, len));
+		w++;
+		failed++;
+	}
+	virt_wmb();	/* entries and status bytes before the index */
+	WRITE_ONCE(used->idx, cpu_to_virtio16(vdev, w));
+	return failed;
+}
 
 /* ------------------------------------------------------------------ */
 /* FIFOs                                                              */
@@ -834,9 +1191,13 @@ static void bh_poll_timer(struct timer_list *tl)
 	mod_timer(&t->poll_timer, jiffies + 1);
 }
 
+/*
+ * The backend is lost (any context): requests fail fast from now on, the
+ * reap completes what is in flight and reports @fmt in its one line, the
+ * monitor then removes the devices.
+ */
 static void bh_fail(struct bh_transport *t, const char *fmt, ...)
 {
-	struct va_format vaf;
 	va_list args;
 	int old = atomic_read(&t->state);
 
@@ -845,12 +1206,99 @@ static void bh_fail(struct bh_transport *t, const char *fmt, ...)
 	if (atomic_cmpxchg(&t->state, old, BH_FAILED) != old)
 		return;
 	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	dev_err(&t->pdev->dev, "backend failed: %pV; removing its devices\n", &vaf);
+	vsnprintf(t->fail_reason, sizeof(t->fail_reason), fmt, args);
 	va_end(args);
-	if (t->wq && !t->removing)
+	queue_work(t->live_wq, &t->reap_work);
+	if (!t->removing)
 		mod_delayed_work(t->wq, &t->monitor, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* backend loss                                                       */
+
+/*
+ * Runs once per lost backend, on live_wq (never behind the monitor, which
+ * may be blocked in a probe waiting for one of the requests completed here).
+ *
+ *  1. t->dying: every new DMA mapping fails, so no new chain goes in flight
+ *     (the driver sees -ENOMEM and retries later: blk requeues its request).
+ *     A mapping that passed the check belongs to an add running under the
+ *     driver's queue spinlock; synchronize_rcu() waits for all of those.
+ *  2. Every block queue's used ring is rebuilt to hold each head in flight
+ *     (bh_ledger_fail_vq): the backend's own completions, then IOERR for
+ *     the rest.
+ *  3. vring_interrupt() makes virtio_blk reap them all, synchronously, in
+ *     its callback; their requests end with BLK_STS_IOERR. A queue that the
+ *     driver broke on a bad used entry from the backend is unbroken first.
+ *  4. Every device is broken: new requests fail with -EIO at once (blk:
+ *     BLK_STS_IOERR), drivers spinning for a buffer (console, net control
+ *     queue) return, and remove() finds nothing in flight.
+ *
+ * Other drivers need no help: virtio_net and virtio_console take their
+ * buffers back with virtqueue_detach_unused_buf() in remove(), virtio-rng
+ * completes its waiter in remove().
+ */
+static void bh_reap(struct work_struct *w)
+{
+	struct bh_transport *t = container_of(w, struct bh_transport, reap_work);
+	unsigned int failed = 0, stuck = 0, ndev = 0, i, q;
+	unsigned long flags;
+	int d;
+
+	if (atomic_read(&t->state) != BH_FAILED || t->reaped)
+		return;
+	WRITE_ONCE(t->dying, true);
+	synchronize_rcu();
+
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	for (i = 1; i <= BH_MAX_TRACKED; i++)
+		if (t->tracked[i])
+			failed += bh_ledger_fail_vq(t, t->tracked[i]);
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	for (d = 0; d < BH_MAX_DEVS; d++) {
+		struct bh_vdev *vd = t->devs[d];
+
+		if (!vd)
+			continue;
+		ndev++;
+		if (vd->device_id != VIRTIO_ID_BLOCK)
+			continue;
+		__virtio_unbreak_device(&vd->vdev);
+		for (q = 0; q < BH_MAX_VQS; q++)
+			if (vd->vqs[q] && vd->vqs[q]->vq)
+				vring_interrupt(0, vd->vqs[q]->vq);
+	}
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	for (i = 1; i <= BH_MAX_TRACKED; i++)
+		if (t->tracked[i])
+			stuck += bitmap_weight(t->tracked[i]->inflight, t->tracked[i]->num);
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+
+	spin_lock_irqsave(&t->deliver_lock, flags);
+	for (d = 0; d < BH_MAX_DEVS; d++)
+		if (t->devs[d])
+			virtio_break_device(&t->devs[d]->vdev);
+	spin_unlock_irqrestore(&t->deliver_lock, flags);
+	t->reaped = true;
+
+	if (ndev || failed || stuck)
+		dev_err(&t->pdev->dev,
+			"backend lost: %s; %u block request(s) in flight failed with an I/O error, removing %u device(s)%s\n",
+			t->fail_reason, failed, ndev,
+			stuck ? "; some requests could not be completed (see the queue warnings)" : "");
+	if (!t->removing)
+		mod_delayed_work(t->wq, &t->monitor, 0);
+}
+
+/* the reap, now, from a context that may sleep */
+static void bh_reap_sync(struct bh_transport *t)
+{
+	queue_work(t->live_wq, &t->reap_work);
+	flush_work(&t->reap_work);
 }
 
 /* produce one message into the driver->device FIFO and ring the backend */
@@ -1015,6 +1463,48 @@ out:
 	r->done = false;
 	spin_unlock_irqrestore(&t->rx_lock, flags);
 	return ret;
+}
+
+#define BH_PING_DATA	0x42484c4b
+
+/* bus PING; an answer that does not come within timeout_ms fails the backend */
+static int bh_ping(struct bh_transport *t)
+{
+	u8 resp[VMSG_MAX_SIZE], req[4];
+	int err;
+
+	put_unaligned_le32(BH_PING_DATA, req);
+	err = bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_PING, 0, req, 4, resp, 4, NULL);
+	if (!err && get_unaligned_le32(resp + 8) != BH_PING_DATA)
+		dev_warn_ratelimited(&t->pdev->dev, "PING answered with wrong data %#x\n",
+				     get_unaligned_le32(resp + 8));
+	return err;
+}
+
+static void bh_fail_went_away(struct bh_transport *t, u32 state, u32 gen)
+{
+	bh_fail(t, "it went away (backendState %u, generation %u; attached to generation %u)",
+		state, gen, t->lay.generation);
+}
+
+/*
+ * A backend that dies without a word (kill -9, a crashed partition) leaves
+ * the header as it was, and the guest gets no ivshmem peer-disconnect
+ * notification (QEMU's ivshmem spec): it is seen by its silence.
+ */
+static void bh_heartbeat(struct work_struct *w)
+{
+	struct bh_transport *t = container_of(to_delayed_work(w), struct bh_transport, heartbeat);
+	u32 state, gen;
+
+	if (!bh_live(t))
+		return;
+	if (!bh_header_still_ours(t, &state, &gen))
+		bh_fail_went_away(t, state, gen);
+	else
+		bh_ping(t);
+	if (bh_live(t) && heartbeat_ms && !READ_ONCE(t->removing))
+		queue_delayed_work(t->live_wq, &t->heartbeat, msecs_to_jiffies(heartbeat_ms));
 }
 
 static int bh_vreq(struct bh_vdev *vd, u8 id, const void *payload, u16 plen,
@@ -1193,8 +1683,15 @@ static bool bh_notify(struct virtqueue *vq)
 
 	put_unaligned_le32(vq->index, pl);
 	put_unaligned_le32(0, pl + 4);
-	return bh_send(t, 0, VMSG_EVENT_AVAIL, vd->dev_num, 0, pl, 8,
-		       ktime_add_ms(ktime_get(), timeout_ms), bh_may_sleep()) == 0;
+	/*
+	 * A notification that cannot be delivered has failed the backend (or
+	 * it was lost already): bh_reap completes what is in flight. Returning
+	 * false would break the queue now, and a broken queue returns no
+	 * buffers, so the reap could not hand them back.
+	 */
+	bh_send(t, 0, VMSG_EVENT_AVAIL, vd->dev_num, 0, pl, 8,
+		ktime_add_ms(ktime_get(), timeout_ms), bh_may_sleep());
+	return true;
 }
 
 static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
@@ -1208,6 +1705,7 @@ static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
 	spin_lock_irqsave(&t->deliver_lock, flags);
 	vd->vqs[index] = NULL;
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
+	bh_ledger_untrack(t, bq);
 	vring_del_virtqueue(bq->vq);
 	bh_pool_release(t, bq->ring_off, bq->ring_len);
 	kfree(bq);
@@ -1292,6 +1790,11 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 			index, num, desc);
 		err = -EIO;
 		goto err_vq;
+	}
+	if (vd->device_id == VIRTIO_ID_BLOCK) {
+		err = bh_ledger_track(t, vd, bq, num);
+		if (err)
+			goto err_vq;
 	}
 	spin_lock_irqsave(&t->deliver_lock, flags);
 	vd->vqs[index] = bq;
@@ -1459,10 +1962,8 @@ static void bh_detach(struct bh_transport *t, bool lost)
 
 	if (lost) {
 		if (bh_live(t))
-			atomic_set(&t->state, BH_FAILED);
-		for (d = 0; d < BH_MAX_DEVS; d++)
-			if (t->devs[d])
-				virtio_break_device(&t->devs[d]->vdev);
+			bh_fail(t, "the transport is being detached from a backend that does not answer");
+		bh_reap_sync(t);	/* in flight completed, devices broken */
 	}
 	for (d = BH_MAX_DEVS - 1; d >= 0; d--) {
 		struct bh_vdev *vd = t->devs[d];
@@ -1482,6 +1983,7 @@ static void bh_detach(struct bh_transport *t, bool lost)
 		put_device(&vd->vdev.dev);
 	}
 	atomic_set(&t->state, BH_DETACHED);
+	cancel_delayed_work_sync(&t->heartbeat);
 	del_timer_sync(&t->poll_timer);
 	tasklet_kill(&t->deliver_tasklet);
 	if (t->lay.window_size) {
@@ -1501,15 +2003,11 @@ static int bh_discover(struct bh_transport *t)
 	int err, i;
 
 	/* PING first: a clear message when the backend does not answer at all */
-	put_unaligned_le32(0x42484c4b, req);
-	err = bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_PING, 0, req, 4, resp, 4, NULL);
+	err = bh_ping(t);
 	if (err) {
 		dev_err(&t->pdev->dev, "backend does not answer PING (%d)\n", err);
 		return err;
 	}
-	if (get_unaligned_le32(resp + 8) != 0x42484c4b)
-		dev_warn(&t->pdev->dev, "PING answered with wrong data %#x\n",
-			 get_unaligned_le32(resp + 8));
 
 	for (;;) {
 		put_unaligned_le16(off, req);
@@ -1592,6 +2090,9 @@ static void bh_try_attach(struct bh_transport *t)
 
 	t->lay = l;
 	t->msg_max = min_t(u32, l.slot_size, VMSG_MAX_SIZE);
+	WRITE_ONCE(t->dying, false);
+	t->reaped = false;
+	t->fail_reason[0] = 0;
 	err = bh_pool_init(t);
 	if (err)
 		return;
@@ -1619,6 +2120,8 @@ static void bh_try_attach(struct bh_transport *t)
 	t->absent_reported = false;
 	if (!t->msix)
 		mod_timer(&t->poll_timer, jiffies + 1);
+	if (heartbeat_ms)
+		queue_delayed_work(t->live_wq, &t->heartbeat, msecs_to_jiffies(heartbeat_ms));
 
 	dev_info(&t->pdev->dev,
 		 "backend ready: window %u KiB, pool %u KiB at %#x, FIFOs %u/%u x %u B, backend peer %u, we are peer %u, generation %u, %s\n",
@@ -1648,29 +2151,11 @@ static void bh_monitor(struct work_struct *w)
 		bh_try_attach(t);
 		break;
 	case BH_ATTACHED:
-		if (!bh_header_still_ours(t, &state, &gen)) {
-			dev_warn(&t->pdev->dev,
-				 "backend went away (backendState %u, generation %u, attached to %u): removing its devices\n",
-				 state, gen, t->lay.generation);
-			bh_detach(t, true);
-		} else if (heartbeat_ms &&
-			   time_after(jiffies, t->last_ping + msecs_to_jiffies(heartbeat_ms))) {
-			u8 resp[VMSG_MAX_SIZE], req[4];
-
-			/* a backend that died without saying so stops answering */
-			t->last_ping = jiffies;
-			put_unaligned_le32(0x42484c4b, req);
-			if (bh_request(t, VMSG_TYPE_BUS, VMSG_BUS_PING, 0, req, 4, resp, 4, NULL) == 0 &&
-			    atomic_read(&t->state) == BH_ATTACHED)
-				break;
-			if (atomic_read(&t->state) == BH_FAILED) {
-				t->failed_gen = t->lay.generation;
-				t->failed_d2v_head = t->tx.idx;
-				t->have_failed_gen = true;
-				bh_detach(t, true);
-			}
-		}
-		break;
+		if (!bh_header_still_ours(t, &state, &gen))
+			bh_fail_went_away(t, state, gen);
+		if (atomic_read(&t->state) != BH_FAILED)
+			break;
+		fallthrough;
 	case BH_FAILED:
 		t->failed_gen = t->lay.generation;
 		t->failed_d2v_head = t->tx.idx;
@@ -1730,12 +2215,15 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&t->rx_lock);
 	spin_lock_init(&t->deliver_lock);
 	spin_lock_init(&t->pool_lock);
+	spin_lock_init(&t->ledger_lock);
 	mutex_init(&t->lock);
 	for (i = 0; i < BH_MAX_REQS; i++)
 		init_completion(&t->reqs[i].comp);
 	tasklet_setup(&t->deliver_tasklet, bh_deliver_tasklet);
 	timer_setup(&t->poll_timer, bh_poll_timer, 0);
 	INIT_DELAYED_WORK(&t->monitor, bh_monitor);
+	INIT_DELAYED_WORK(&t->heartbeat, bh_heartbeat);
+	INIT_WORK(&t->reap_work, bh_reap);
 	atomic_set(&t->state, BH_DETACHED);
 
 	err = pcim_enable_device(pdev);
@@ -1787,7 +2275,14 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 
 	t->wq = alloc_ordered_workqueue("bulkhead-%s", 0, pci_name(pdev));
-	if (!t->wq) {
+	/* block requests depend on the reap for completion: it must run under memory pressure */
+	t->live_wq = alloc_workqueue("bulkhead-live-%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 2,
+				     pci_name(pdev));
+	if (!t->wq || !t->live_wq) {
+		if (t->wq)
+			destroy_workqueue(t->wq);
+		if (t->live_wq)
+			destroy_workqueue(t->live_wq);
 		err = -ENOMEM;
 		goto err_vec;
 	}
@@ -1815,6 +2310,7 @@ err_wq:
 	set_dma_ops(&pdev->dev, NULL);
 	pci_set_drvdata(pdev, NULL);
 	destroy_workqueue(t->wq);
+	destroy_workqueue(t->live_wq);
 err_vec:
 	if (t->irq >= 0)
 		pci_free_irq_vectors(pdev);
@@ -1830,12 +2326,19 @@ static void bh_remove(struct pci_dev *pdev)
 	WRITE_ONCE(t->removing, true);
 	mutex_unlock(&t->lock);
 	cancel_delayed_work_sync(&t->monitor);
+	cancel_delayed_work_sync(&t->heartbeat);
 
 	mutex_lock(&t->lock);
-	if (atomic_read(&t->state) != BH_DETACHED)
-		bh_detach(t, !bh_header_still_ours(t, &state, &gen) ||
-			  atomic_read(&t->state) == BH_FAILED);
+	if (atomic_read(&t->state) != BH_DETACHED) {
+		/* a backend that died unseen must not leave the drivers' remove() waiting */
+		if (bh_live(t) && !bh_header_still_ours(t, &state, &gen))
+			bh_fail_went_away(t, state, gen);
+		if (bh_live(t))
+			bh_ping(t);
+		bh_detach(t, atomic_read(&t->state) == BH_FAILED);
+	}
 	mutex_unlock(&t->lock);
+	flush_work(&t->reap_work);
 
 	if (t->irq >= 0) {
 		if (!t->msix)
@@ -1848,6 +2351,7 @@ static void bh_remove(struct pci_dev *pdev)
 	if (t->irq >= 0)
 		pci_free_irq_vectors(pdev);
 	destroy_workqueue(t->wq);
+	destroy_workqueue(t->live_wq);
 	set_dma_ops(&pdev->dev, NULL);
 	if (atomic_read(&t->bad_msgs) || atomic_read(&t->stray_responses))
 		dev_info(&pdev->dev, "dropped %d malformed messages, %d stray responses\n",

@@ -523,8 +523,15 @@ async function startFw(run) {
 }
 
 // actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
-async function hostAction(run, action) {
-  log(`  host: ${action}`);
+async function hostAction(run, action, arg) {
+  log(`  host: ${action}${arg ? ` ${arg}` : ''}`);
+  if (action === 'kill-backend-in') {
+    // a kill at a point of the guest's workload: the guest drew the delay from the run's seed
+    const ms = Number(arg);
+    if (!Number.isInteger(ms) || ms < 0 || ms > 60000) throw new Error(`kill-backend-in: bad delay ${arg}`);
+    await new Promise((r) => setTimeout(r, ms));
+    action = 'kill-backend';
+  }
   if (run.vm) {
     if (action === 'stop-backend' || action === 'kill-backend') await vmCommand(run, action === 'stop-backend' ? 'fw-stop' : 'fw-kill', /BHB-FW-EXIT/, 15000);
     else if (action === 'start-backend') await vmFwRunning(run, await vmCommand(run, 'fw-start'), 60000);
@@ -597,6 +604,16 @@ function procCpuSeconds(pid) {
   }
 }
 
+// the seed of the guest's random choices (the crash scenario's kill points): BULKHEAD_QEMU_SEED or
+// opts.seed replays a run, else a fresh one (printed)
+function crashSeed(opts) {
+  const v = opts.seed ?? process.env.BULKHEAD_QEMU_SEED;
+  if (v === undefined || v === '') return 1 + Math.floor(Math.random() * 0x7ffffffe);
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 0x7fffffff) throw new Error(`BULKHEAD_QEMU_SEED must be an integer in 1..2^31-1, got ${v}`);
+  return n;
+}
+
 // ---------------------------------------------------------------- main entry
 
 export async function runQemu(opts = {}) {
@@ -628,7 +645,7 @@ export async function runQemu(opts = {}) {
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
   const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
   let qemu;
-  const timeoutS = opts.timeout ?? 300;
+  const timeoutS = opts.timeout ?? (scenarios.includes('crash') ? 900 : 300);
   let netPeer = null;
   try {
     if (run.boardDef.services.net0 && effectivePeer === 'native') await stage('network namespace', () => setupNetns(run));
@@ -642,8 +659,14 @@ export async function runQemu(opts = {}) {
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
     const netDev = run.boardDef.devices.find((d) => d.type === 'net');
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
-    const modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    let modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
+    // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
+    if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
+    const rounds = process.env.BULKHEAD_QEMU_CRASH_ROUNDS ? ` bh.crash_rounds=${Number(process.env.BULKHEAD_QEMU_CRASH_ROUNDS) | 0}` : '';
+    const seed = crashSeed(opts);
+    if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
+    result.seed = seed;
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
@@ -672,8 +695,8 @@ export async function runQemu(opts = {}) {
         const lines = pending.split(/\r?\n/);
         pending = lines.pop();
         for (const line of lines) {
-          const h = /BHQ-HOST (\S+)/.exec(line);
-          if (h) hostAction(run, h[1]).catch((e) => log(`  host action ${h[1]} failed: ${e.message}`));
+          const h = /BHQ-HOST (\S+)(?: (\S+))?/.exec(line);
+          if (h) hostAction(run, h[1], h[2]).catch((e) => log(`  host action ${h[1]} failed: ${e.message}`));
           let m = /BHQ-START (\S+)/.exec(line);
           if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} ...`); }
           m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
@@ -710,6 +733,8 @@ export async function runQemu(opts = {}) {
     if (c.oops) result.scenarios.dmesg = { pass: false, detail: `kernel: ${c.oops}` };
     if (scenarios.includes('blk') && result.scenarios.blk?.pass)
       result.scenarios['blk-host'] = verifyImage(run.disk, c.files);
+    if (scenarios.includes('crash') && result.scenarios.crash?.pass)
+      result.scenarios['crash-host'] = verifyImage(run.disk, c.files);
     if (scenarios.includes('console') && hvc) {
       const ok = hvc.seen.length > 0;
       result.scenarios['console-host'] = { pass: ok, detail: ok ? `host read 'guest-to-host ${hvc.seen[0]}' and answered` : `host read nothing from the console socket (${run.hvcLog})` };

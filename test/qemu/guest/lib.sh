@@ -13,12 +13,14 @@ run_scenario() {
 	fi
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	echo "BHQ-START $name"
+	rm -f /tmp/scenario.summary
 	( . "$f" ) >/tmp/scenario.out 2>&1
 	rc=$?
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	sed 's/^/  | /' /tmp/scenario.out
 	if [ $rc -eq 0 ]; then
-		echo "BHQ-RESULT $name PASS ($(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s)"
+		# a scenario may leave one line of figures for the verdict in /tmp/scenario.summary
+		echo "BHQ-RESULT $name PASS ($(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s)$( [ -f /tmp/scenario.summary ] && echo " $(head -n 1 /tmp/scenario.summary)")"
 	else
 		echo "BHQ-RESULT $name FAIL $(tail -n 1 /tmp/scenario.out)"
 		echo "  dmesg tail:"
@@ -53,6 +55,11 @@ no_virtio_devs() { [ "$(virtio_dev_count)" -eq 0 ]; }
 
 # the virtio device id of a virtio bus device (decimal)
 virtio_id() { printf '%d' "$(cat "$1/device")"; }
+
+no_blk_dev() { ! blk_dev; }
+
+# gone PID: true when the process has exited
+gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # first block device served over virtio (vda...)
 blk_dev() {

@@ -13,14 +13,15 @@ blk_verify() {
 WAIT=40 wait_for have_virtio_devs "$n" || fail "expected $n devices before the restart"
 host stop-backend
 WAIT=20 wait_for no_virtio_devs || fail "devices still present 20 s after the backend stopped"
-dmesg | grep -q 'backend went away' || fail "no 'backend went away' line"
+dmesg | grep -q 'backend lost: it went away (backendState 3' || fail "no 'backend lost: it went away (backendState 3 STOPPED ...' line"
 echo "backend stopped: devices removed"
 host start-backend
 WAIT=60 wait_for have_virtio_devs "$n" || fail "devices did not come back after the backend restarted"
 blk_verify "a clean restart"
 host kill-backend
 WAIT=30 wait_for no_virtio_devs || fail "devices still present 30 s after the backend was killed"
-echo "backend killed: devices removed ($(dmesg | grep -c 'backend failed') failure line(s))"
+dmesg | grep -q 'backend lost: no answer to PING' || fail "no 'backend lost: no answer to PING' line after the kill"
+echo "backend killed: devices removed ($(dmesg | grep -c 'backend lost:') 'backend lost' line(s))"
 host start-backend
 WAIT=60 wait_for have_virtio_devs "$n" || fail "devices did not come back after the backend was killed and restarted"
 blk_verify "a kill and restart"
