@@ -460,6 +460,10 @@ export class NodeRuntime {
       const lines = handle(h, 'gpio')?.lines;
       if (!lines) return -EBADF;
       if (!out || ctx.typeof(out) !== 'object') return -EINVAL;
+      const len = ctx.getProp(out, 'length');
+      const n = ctx.typeof(len) === 'number' ? ctx.getNumber(len) : 0;
+      len.dispose();
+      if (n < lines.count) return -EINVAL;
       return lines.sample((i, v) => {
         const x = ctx.newNumber(v);
         ctx.setProp(out, i, x);

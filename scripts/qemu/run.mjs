@@ -31,7 +31,7 @@ const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'reset', 'restart'];
+export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'i2c', 'gpio', 'reset', 'restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -41,6 +41,10 @@ const DEBS = {
   debugfs: 'e2fsprogs',
   make: 'make',
   gcc: 'gcc',
+  xz: 'xz-utils',
+  // the i2c and gpio scenarios: Debian's tools, copied into the initramfs with their libraries
+  i2cdetect: 'i2c-tools',
+  gpioinfo: 'gpiod',
 };
 const WINDOW_SIZE = 8 << 20;
 // the net scenario: the namespace made for a run (bhq-<pid>), its addresses, the net-peer port
@@ -165,6 +169,68 @@ export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') 
   return { ko, key, note: `built for ${kver}` };
 }
 
+// Linux's virtio-i2c and virtio-gpio drivers for the guest. Debian's 6.1 kernel does not configure them
+// (CONFIG_I2C_VIRTIO, CONFIG_GPIO_VIRTIO are not set), so unless the guest kernel ships them the two
+// driver sources — drivers/i2c/busses/i2c-virtio.c and drivers/gpio/gpio-virtio.c, unmodified — are
+// taken from Debian's linux-source package of the guest kernel's own version and built out of tree
+// against its headers, the way frontend/linux is. Cached per kernel; the .deb is kept in .cache/qemu/deb.
+const VIRTIO_LOWSPEED = [
+  { name: 'i2c-virtio', src: 'drivers/i2c/busses/i2c-virtio.c' },
+  { name: 'gpio-virtio', src: 'drivers/gpio/gpio-virtio.c' },
+];
+
+export function ensureLowSpeedDrivers(kver, kroot) {
+  const own = VIRTIO_LOWSPEED.map((d) => {
+    const r = spawnSync('modprobe', ['-d', kroot, '-S', kver, '--show-depends', d.name], { encoding: 'utf8' });
+    return r.status === 0 ? /insmod (\S+)\s*$/.exec(r.stdout.trim())?.[1] : null;
+  });
+  if (own.every(Boolean)) return { kos: own, key: hashOf(own), note: "the guest kernel's own modules" };
+  const version = sh('dpkg-query', ['-W', '-f=${Version}', `linux-headers-${kver}`]).stdout.trim();
+  const series = /^(\d+\.\d+)/.exec(kver)?.[1];
+  const dir = path.join(CACHE, 'lowspeed', `${kver}-${version}`);
+  const kos = VIRTIO_LOWSPEED.map((d) => path.join(dir, `${d.name}.ko`));
+  const key = hashOf([kver, version]);
+  if (fs.existsSync(path.join(dir, '.done'))) return { kos, key, note: 'cached' };
+  const dl = path.join(CACHE, 'deb');
+  fs.mkdirSync(dl, { recursive: true });
+  const pkg = `linux-source-${series}`;
+  const find = () => fs.readdirSync(dl).find((f) => f.startsWith(`${pkg}_${version.replace(/^\d+:/, '')}_`) && f.endsWith('.deb'));
+  if (!find()) {
+    let r = sh('apt-get', ['download', `${pkg}=${version}`], { cwd: dl, allowFail: true });
+    if (r.status !== 0) {
+      sh('apt-get', ['update', '-q'], { allowFail: true });
+      r = sh('apt-get', ['download', `${pkg}=${version}`], { cwd: dl });
+    }
+  }
+  const deb = find();
+  if (!deb) throw new Error(`apt-get download ${pkg}=${version} produced no .deb`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  // the source tarball inside the .deb, and only the two files out of it
+  const members = VIRTIO_LOWSPEED.map((d) => `${pkg}/${d.src}`);
+  execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./usr/src/${pkg}.tar.xz | xz -dc | tar -x -C '${dir}' ${members.join(' ')}`]);
+  for (const d of VIRTIO_LOWSPEED) fs.renameSync(path.join(dir, pkg, d.src), path.join(dir, path.basename(d.src)));
+  fs.rmSync(path.join(dir, pkg), { recursive: true, force: true });
+  fs.writeFileSync(path.join(dir, 'Kbuild'), `obj-m := ${VIRTIO_LOWSPEED.map((d) => `${d.name}.o`).join(' ')}\n`);
+  const r = sh('make', ['-C', `/usr/src/linux-headers-${kver}`, `M=${dir}`, 'modules'], { allowFail: true });
+  if (r.status !== 0 || !kos.every((k) => fs.existsSync(k))) {
+    const err = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /error/i.test(l)).join('\n');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`building ${VIRTIO_LOWSPEED.map((d) => d.name).join(', ')} from ${deb} failed:\n${err || r.stderr.slice(-2000)}`);
+  }
+  fs.writeFileSync(path.join(dir, '.done'), `${deb}\n`);
+  return { kos, key, note: `built from ${deb}` };
+}
+
+// the guest's user-space tools of the i2c and gpio scenarios (installed on the host by ensureDeps)
+const LOWSPEED_TOOLS = ['i2cdetect', 'i2cget', 'i2cset', 'i2ctransfer', 'gpiodetect', 'gpioinfo', 'gpiofind', 'gpioget', 'gpioset', 'gpiomon'];
+
+function toolPath(bin) {
+  const p = which(bin) ?? [`/usr/sbin/${bin}`, `/sbin/${bin}`, `/usr/bin/${bin}`].find((f) => fs.existsSync(f));
+  if (!p) throw new Error(`${bin} is missing (Debian packages i2c-tools, gpiod)`);
+  return p;
+}
+
 function moduleDeps(kroot, kver, names) {
   const order = [];
   for (const n of names) {
@@ -196,15 +262,24 @@ function copyWithLibs(bin, root) {
 
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
 // mkfs.ext4/fsck.ext4 with their libraries, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod) {
+export function buildInitramfs(kver, kroot, mod, lowspeed) {
   const guestFiles = filesUnder(GUEST);
-  const key = hashOf([kver, mod.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const tools = LOWSPEED_TOOLS.map(toolPath);
+  const key = hashOf([kver, mod.key, lowspeed.key, ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'i2c-dev'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
-  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
+  // i2c-virtio and gpio-virtio load after virtio (load.list order): built here or the kernel's own
+  for (const ko of lowspeed.kos) {
+    const base = path.basename(ko).replace(/\.ko\.xz$/, '.ko');
+    if (ko.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${ko}' > '${path.join(root, 'lib/modules', base)}'`]);
+    else fs.copyFileSync(ko, path.join(root, 'lib/modules', base));
+    if (!list.includes(base)) list.push(base);
+  }
+  fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
+  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(b, root);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
@@ -525,6 +600,7 @@ async function startFw(run) {
 // actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
 async function hostAction(run, action, arg) {
   log(`  host: ${action}${arg ? ` ${arg}` : ''}`);
+  if (action === 'gpio-check') return gpioCheck(run, arg);
   if (action === 'kill-backend-in') {
     // a kill at a point of the guest's workload: the guest drew the delay from the run's seed
     const ms = Number(arg);
@@ -549,11 +625,60 @@ async function hostAction(run, action, arg) {
   }
 }
 
+// `bulkhead gpio` (the CLI a user runs) against the backend's control socket, in the run directory
+function gpioCli(run, args) {
+  const ctl = String(run.boardDef.services.gpio0?.control ?? '').replace(/^unix:/, '');
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/bulkhead.mjs'), 'gpio', ...args, '--socket', path.resolve(run.dir, ctl)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => resolve({ code, out: out.trim() }));
+  });
+}
+
+// "gpio-check NAME=V:RAISE=W": the host reads NAME; only if the guest drives it at V does it drive
+// RAISE to W (the guest waits for that edge), so the guest's PASS needs both directions to work
+async function gpioCheck(run, arg) {
+  const m = /^([^=:]+)=([01]):([^=:]+)=([01])$/.exec(arg ?? '');
+  if (!m) throw new Error(`gpio-check: bad argument ${arg}`);
+  const [, name, want, raise, value] = m;
+  const got = await gpioCli(run, ['get', name]);
+  const check = { name, want, saw: got.code === 0 ? got.out : `error: ${got.out}`, raised: false };
+  run.gpioChecks.push(check);
+  if (got.code !== 0 || got.out !== want) return;
+  const set = await gpioCli(run, ['set', raise, value]);
+  check.raised = set.code === 0 ? `${raise}=${value}` : `error: ${set.out}`;
+}
+
+// host-side check of the gpio scenario: what `bulkhead gpio get` saw and whether it raised the edge
+function checkGpioHost(checks) {
+  const c = checks[0];
+  if (!c) return { pass: false, detail: 'the guest asked for no gpio-check' };
+  if (c.saw !== c.want) return { pass: false, detail: `bulkhead gpio get ${c.name} printed '${c.saw}', the guest drives ${c.want}` };
+  if (c.raised === false || String(c.raised).startsWith('error')) return { pass: false, detail: `bulkhead gpio set failed: ${c.raised}` };
+  return { pass: true, detail: `bulkhead gpio get ${c.name} = ${c.saw} (the guest's output), then bulkhead gpio set ${c.raised}` };
+}
+
+// host-side check of the i2c scenario: the EEPROM file holds what the guest wrote (BHQ-EEPROM lines)
+function checkEeprom(file, expect) {
+  if (!expect.length) return { pass: false, detail: 'the guest reported no EEPROM contents' };
+  if (!fs.existsSync(file)) return { pass: false, detail: `${file} does not exist` };
+  const b = fs.readFileSync(file);
+  if (b.length !== 256) return { pass: false, detail: `${file} is ${b.length} bytes, a 24c02 holds 256` };
+  for (const e of expect) {
+    const got = b.subarray(e.off, e.off + e.hex.length / 2).toString('hex');
+    if (got !== e.hex) return { pass: false, detail: `eeprom.bin at 0x${e.off.toString(16)}: ${got}, the guest wrote ${e.hex}` };
+  }
+  return { pass: true, detail: `eeprom.bin on the host holds the ${expect.length} ranges the guest wrote` };
+}
+
 function parseConsole(text) {
   const results = {};
   const files = {};
   const bench = [];
   const netfiles = [];
+  const eeprom = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
     if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
@@ -563,8 +688,10 @@ function parseConsole(text) {
     if (m) bench.push({ disk: m[1], op: m[2], mb: Number(m[3]), s: Number(m[4]) });
     m = /BHQ-NETFILE (\S+) ([0-9a-f]{64}) (\d+)/.exec(line);
     if (m) netfiles.push({ what: m[1], sha256: m[2], bytes: Number(m[3]) });
+    m = /BHQ-EEPROM ([0-9a-f]+) ([0-9a-f]+)$/.exec(line);
+    if (m) eeprom.push({ off: parseInt(m[1], 16), hex: m[2] });
   }
-  return { results, files, bench, netfiles, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, netfiles, eeprom, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -623,7 +750,8 @@ export async function runQemu(opts = {}) {
   const kver = (await stage('deps', () => ensureDeps()), headersVersion());
   const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
   const mod = await stage('module frontend/linux', () => buildModule(kver));
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod));
+  const lowspeed = await stage('drivers i2c-virtio gpio-virtio', () => ensureLowSpeedDrivers(kver, kern.kroot));
+  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, lowspeed));
   let backendInitrd = null;
   if (peer === 'vm') {
     const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
@@ -638,7 +766,7 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null,
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null, gpioChecks: [],
     vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
   };
   const needsBackend = !scenarios.every((s) => s === 'noback');
@@ -740,6 +868,8 @@ export async function runQemu(opts = {}) {
       result.scenarios['console-host'] = { pass: ok, detail: ok ? `host read 'guest-to-host ${hvc.seen[0]}' and answered` : `host read nothing from the console socket (${run.hvcLog})` };
     }
     if (scenarios.includes('net') && netPeer) result.scenarios['net-host'] = checkNetPeer(netPeer, c.netfiles ?? []);
+    if (scenarios.includes('i2c') && !run.vm) result.scenarios['i2c-host'] = checkEeprom(path.join(run.dir, 'eeprom.bin'), c.eeprom ?? []);
+    if (scenarios.includes('gpio') && !run.vm) result.scenarios['gpio-host'] = checkGpioHost(run.gpioChecks);
     result.pass = !result.error && Object.values(result.scenarios).every((r) => r.pass);
   } catch (e) {
     result.error = e.message;
