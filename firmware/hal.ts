@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 3). Errors are negative errno values. */
+/** What a runtime provides (ABI 4). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -17,12 +17,23 @@ export interface Hal {
   log(level: number, msg: string): void;
   setTimer(ms: number): void;
   storageOpen(name: string): number;
+  /** [sizeBytes, readOnly ? 1 : 0, queueDepth, blockSize]: queueDepth 0 = synchronous only (ABI ≤ 2 answers the first two). */
   storageInfo(h: number): number[];
   storageRead(h: number, fileOffset: number, winOffset: number, len: number): number;
   storageWrite(h: number, fileOffset: number, winOffset: number, len: number): number;
   storageFlush(h: number): number;
   storageDiscard(h: number, fileOffset: number, len: number): number;
   storageWriteZeroes(h: number, fileOffset: number, len: number): number;
+  /**
+   * ABI 3, asynchronous storage: starts request `tag` (STORAGE_OP_*) over the `n` (winOffset, len) pairs of
+   * `ranges` (READ/WRITE; the file range starts at `fileOffset`); 0 or −errno. Its result comes later
+   * through `storageComplete`, after the runtime called `bulkhead.onService(h)`.
+   */
+  storageSubmit?(h: number, tag: number, op: number, fileOffset: number, ranges: Uint32Array, n: number): number;
+  /** Takes finished requests: (tag, result) pairs into `out`; returns how many pairs. */
+  storageComplete?(h: number, out: Int32Array): number;
+  /** After it returns, request `tag` no longer touches the window; its completion is still reported once. 0, or −ENOENT when it had finished. */
+  storageCancel?(h: number, tag: number): number;
   streamOpen(name: string): number;
   streamWrite(h: number, winOffset: number, len: number): number;
   streamRead(h: number, winOffset: number, maxLen: number): number;
@@ -39,6 +50,7 @@ export interface Hal {
   packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
+  /** ABI 4: an I2C bus and its targets (docs/i2c.md). */
   i2cOpen(name: string): number;
   /** One I2C transaction of `entries` entries of `msgs` (services.ts I2cBusService): messages completed, or −errno. */
   i2cTransfer(h: number, msgs: Uint32Array, entries: number): number;

@@ -40,6 +40,13 @@ function open(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, kind: st
   return h;
 }
 
+/** Devices of the manifest that name storage service `name` (an asynchronous one completes to exactly one device). */
+function storageUsers(board: BoardConfig, name: string): number {
+  return board.devices.filter((d) => d.service === name).length;
+}
+
+const ENOSYS = 38;
+
 /**
  * Builds one device of the manifest; each device reaches only the service it names. Services are HAL
  * functions bound to their handle (bind(), not arrow wrappers: a call goes straight to the runtime,
@@ -68,15 +75,25 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
     }
     case 'blk': {
       const h = open(hal, board, entry, 'storage', (n) => hal.storageOpen(n));
-      const [sizeBytes, ro] = hal.storageInfo(h) as [number, number];
+      const [sizeBytes, ro, depth, blockSize] = hal.storageInfo(h) as [number, number, number?, number?];
+      // Asynchronous when the runtime offers it for this service (ABI 3, board `io` not "sync").
+      const async = (depth ?? 0) > 0 && hal.storageSubmit !== undefined && hal.storageComplete !== undefined && hal.storageCancel !== undefined;
+      if (async && storageUsers(board, entry.service!) > 1) throw new Error(`board ${board.name}: asynchronous storage service ${entry.service} is named by more than one device`);
+      const unavailable = () => -ENOSYS;
       const storage: StorageService = {
         sizeBytes,
         readOnly: ro === 1,
+        queueDepth: async ? depth! : 0,
+        blockSize: blockSize ?? 512,
+        handle: h,
         read: hal.storageRead.bind(hal, h),
         write: hal.storageWrite.bind(hal, h),
         flush: hal.storageFlush.bind(hal, h),
         discard: hal.storageDiscard.bind(hal, h),
         writeZeroes: hal.storageWriteZeroes.bind(hal, h),
+        submit: async ? hal.storageSubmit!.bind(hal, h) : unavailable,
+        complete: async ? hal.storageComplete!.bind(hal, h) : unavailable,
+        cancel: async ? hal.storageCancel!.bind(hal, h) : unavailable,
       };
       return new BlkDevice({ storage, log, queues: entry['queues'] as number | undefined, serial: entry['serial'] as string | undefined, physicalBlockSize: entry['physicalBlockSize'] as number | undefined });
     }
@@ -106,6 +123,7 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       const lines = board.services[entry.service!]!['lines'];
       if (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string')) throw new Error(`board ${board.name}: gpio service ${entry.service} needs lines: an array of line names ('' for an unnamed line)`);
       const gpio: GpioService = {
+        handle: h,
         setDirection: hal.gpioSetDirection.bind(hal, h),
         setValue: hal.gpioSetValue.bind(hal, h),
         sample: hal.gpioSample.bind(hal, h),
@@ -153,7 +171,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     onInterrupt: () => (transport.service() ? 1 : 0),
     poll: () => (transport.service() ? 1 : 0),
     onTimer: () => (transport.service() ? 1 : 0),
-    onService: () => (transport.serviceEvent() ? 1 : 0),
+    onService: (h) => (transport.serviceEvent(h) ? 1 : 0),
     onFault: (kind, detail) => (transport.fault(kind, detail) ? 1 : 0),
     stop() {
       transport.stop();

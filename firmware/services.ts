@@ -22,13 +22,33 @@ export interface StreamService {
 export interface StorageService {
   readonly sizeBytes: number;
   readonly readOnly: boolean;
+  /** Requests `submit` takes at once; 0: the service is synchronous only (no submit/complete/cancel). */
+  readonly queueDepth: number;
+  /** The storage's logical block size (512, or the O_DIRECT alignment): file offsets and lengths of requests are multiples of it. */
+  readonly blockSize: number;
+  /** The runtime's handle: `onService(h)` with this handle means completions are waiting. */
+  readonly handle: number;
   read(fileOffset: number, winOffset: number, len: number): number;
   write(fileOffset: number, winOffset: number, len: number): number;
   /** Returns once written data is durable. */
   flush(): number;
   discard(fileOffset: number, len: number): number;
   writeZeroes(fileOffset: number, len: number): number;
+  /**
+   * Asynchronous storage (queueDepth > 0): starts request `tag` (STORAGE_OP_*) over `n` (winOffset, len)
+   * pairs of `ranges`; 0 or −errno. At most queueDepth requests are in flight.
+   */
+  submit(tag: number, op: number, fileOffset: number, ranges: Uint32Array, n: number): number;
+  /** Finished requests as (tag, result) pairs in `out`; returns the number of pairs (0: none). */
+  complete(out: Int32Array): number;
+  /** Request `tag` will not touch the window any more (it finished or was stopped); its completion still comes once. */
+  cancel(tag: number): number;
 }
+
+/** Asynchronous storage operations (docs/hal.md, `storageSubmit`). */
+export const STORAGE_OP_READ = 0;
+export const STORAGE_OP_WRITE = 1;
+export const STORAGE_OP_FLUSH = 2;
 
 /** Packet port (virtio-net); the contract is docs/hal.md's packet rows. */
 export interface PacketService {
@@ -84,6 +104,8 @@ export const I2C_MAX_MESSAGE_BYTES = 8192;
  * host side (a control socket, the simulator's API) sees the first two and sets the third.
  */
 export interface GpioService {
+  /** The runtime's handle: `onService(h)` with this handle means the host moved a line. */
+  readonly handle: number;
   /** VIRTIO_GPIO_DIRECTION_NONE / OUT / IN for `line`; 0 or −errno. */
   setDirection(line: number, direction: number): number;
   /** The value `line` drives while (or once) it is an output; 0 or −errno. */

@@ -2,7 +2,8 @@
  * `bulkhead/sim`: the firmware bundle running in the node runtime (quickjs-emscripten) on a board,
  * with the frontend side exposed raw — window bytes, FIFO messages, lines, counters — so that the
  * frontend driver model and hostile tests can drive it. Everything is synchronous on the backend
- * side: a doorbell runs the backend until it is idle (or one pass at a time with `step()`).
+ * side: a doorbell runs the backend until it is idle (or one pass at a time with `step()`); only an
+ * asynchronous storage service (`io: "async"`) finishes later, and the port's `wait()` then waits for it.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -184,8 +185,8 @@ export class Sim {
     this.runServices();
   }
 
-  /** Runs `onService` for every service with input (packet ports the switch delivered to, gpio lines the host moved), until the backend is idle. */
-  private runServices(): void {
+  /** Runs `onService` for every service with input (packet ports the switch delivered to, storage with completions, gpio lines the host moved), until the backend is idle. */
+  runServices(): void {
     for (let n = 0; ; n++) {
       const hs = this.runtime.takePendingServices();
       if (hs.length === 0) return;
@@ -300,7 +301,13 @@ export class Sim {
         return sim.bytes;
       },
       kick: () => sim.kick(),
-      wait: async () => {
+      // The backend runs on every doorbell until idle; only asynchronous storage finishes later, so a wait
+      // with nothing raised waits for its next completion and lets the firmware take it (onService).
+      wait: async (timeoutMs: number) => {
+        if (!sim.pendingRaise && sim.runtime.storageInFlight() > 0) {
+          await sim.runtime.storageSettled(timeoutMs);
+          sim.runServices();
+        }
         const r = sim.pendingRaise;
         sim.pendingRaise = false;
         return r;

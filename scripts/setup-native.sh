@@ -1,6 +1,7 @@
 #!/bin/bash
-# Installs what the native runtime and its tests need, fetches Debian's QuickJS source package
-# (trixie) into .cache/ without touching the system's apt configuration, and builds:
+# Installs what the native runtime and its tests need (liburing-dev among them: asynchronous storage),
+# fetches Debian's QuickJS source package (trixie) and the arm64 liburing-dev package (for the aarch64
+# firmware) into .cache/ without touching the system's apt configuration, and builds:
 #   .cache/quickjs/{x86_64,aarch64}/libquickjs.a   QuickJS at -O2 (the packaged .a is ~2x slower)
 #   build/bulkhead-fw, build/aarch64/bulkhead-fw   the partition firmware (runtime/native)
 #   build/bulkhead-ivshmem-server                  the ivshmem server (Debian ships none)
@@ -18,7 +19,7 @@ SUDO=""
 log() { echo "setup-native: $*" >&2; }
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
-PKGS=(gcc g++ make libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
+PKGS=(gcc g++ make libc6-dev liburing-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,11 +33,8 @@ fi
 # --- 2. QuickJS source from Debian trixie, through a private apt configuration ---------------------
 # The mirror is whatever this machine's apt already uses: taken from its sources at run time, so no
 # host name is written into the repository.
-QJS_SRC="$CACHE/quickjs/src"
-if [ ! -f "$QJS_SRC/quickjs.c" ]; then
-  APTDIR="$CACHE/apt"
-  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/src"
-  uri=""
+mirror_uri() {
+  local uri=""
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     # deb822: the first URIs line of a stanza whose suites are not -security
     uri=$(awk '/^URIs:/{u=$2} /^Suites:/{ if ($0 !~ /-security/ && u != "" && !done) {print u; done=1} }' /etc/apt/sources.list.d/debian.sources)
@@ -45,6 +43,13 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
     uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
   fi
   [ -n "$uri" ] || { log "cannot find a Debian mirror URI in /etc/apt/sources*"; exit 1; }
+  echo "$uri"
+}
+QJS_SRC="$CACHE/quickjs/src"
+if [ ! -f "$QJS_SRC/quickjs.c" ]; then
+  APTDIR="$CACHE/apt"
+  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/src"
+  uri=$(mirror_uri)
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $QJS_SUITE main" > "$APTDIR/sources.list"
   APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
             -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "APT::Sandbox::User=root")
@@ -60,6 +65,27 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
   dpkg-source --no-check -x "$dsc" "$QJS_SRC.tmp" >/dev/null
   rm -f "$CACHE/quickjs"/${QJS_PKG}_*
   rm -rf "$QJS_SRC" && mv "$QJS_SRC.tmp" "$QJS_SRC"
+fi
+
+# --- 2b. liburing for aarch64: Debian's arm64 liburing-dev (this machine's suite), unpacked -----------
+# The aarch64 firmware links liburing statically like the x86-64 one; only the .deb is fetched (a
+# private apt configuration with arm64 as its architecture), never installed.
+URING_ARM64="$CACHE/liburing/aarch64"
+if [ ! -f "$URING_ARM64/usr/lib/aarch64-linux-gnu/liburing.a" ]; then
+  APTDIR="$CACHE/apt-arm64"
+  mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/deb"
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(mirror_uri) $suite main" > "$APTDIR/sources.list"
+  APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+            -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "APT::Sandbox::User=root"
+            -o "APT::Architecture=arm64" -o "APT::Architectures::=arm64" -o "Dir::State::status=/dev/null")
+  log "fetching liburing-dev:arm64 from $suite"
+  apt-get "${APT_OPTS[@]}" -qq update
+  rm -f "$APTDIR/deb"/*.deb
+  (cd "$APTDIR/deb" && apt-get "${APT_OPTS[@]}" -qq download liburing-dev:arm64 >/dev/null)
+  rm -rf "$URING_ARM64.tmp" && mkdir -p "$URING_ARM64.tmp"
+  dpkg-deb -x "$APTDIR/deb"/liburing-dev_*_arm64.deb "$URING_ARM64.tmp"
+  rm -rf "$URING_ARM64" && mv "$URING_ARM64.tmp" "$URING_ARM64"
 fi
 
 # --- 3. Build (make decides what is stale) ----------------------------------------------------------

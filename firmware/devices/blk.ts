@@ -19,15 +19,22 @@
  * written + 1 (the status), so 1 for everything but a successful IN or GET_ID.
  * Cache: writeback when FLUSH is negotiated (switchable to writethrough with CONFIG_WCE), writethrough
  * otherwise; in writethrough every OUT, DISCARD and WRITE_ZEROES is flushed before it completes.
- * Not supported: GEOMETRY (legacy CHS), LIFETIME, SECURE_ERASE, ZONED. The storage service is
- * synchronous, so requests complete in order.
+ * Completion: on a synchronous storage service every request completes before the next is popped;
+ * on an asynchronous one (docs/hal.md, `storageSubmit`) IN, OUT and FLUSH are submitted and the device
+ * holds their chains (at most BLK_MAX_IN_FLIGHT, and the storage's queueDepth) until the storage
+ * completes them, in whatever order it finishes them (§2.7.8 allows used buffers in any order). A FLUSH
+ * is submitted only once every write submitted before it finished, so its fdatasync covers them.
+ * Reset (device or queue) cancels the requests it orphans: the storage stops touching the window for
+ * them before reset returns, and their late completions only free their records.
+ * Not supported: GEOMETRY (legacy CHS), LIFETIME, SECURE_ERASE, ZONED.
  */
 import { GuestProtocolError } from '../errors';
 import type { Logger } from '../hal';
 import { LOG_INFO } from '../hal';
 import type { StorageService } from '../services';
+import { STORAGE_OP_FLUSH, STORAGE_OP_READ, STORAGE_OP_WRITE } from '../services';
 import { VIRTIO_ID_BLOCK } from '../virtio';
-import type { DescriptorChain } from '../virtqueue/split';
+import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
 import { CHAIN_RANGES } from '../virtqueue/split';
 import { VirtioDevice } from './device';
 
@@ -87,6 +94,24 @@ export const BLK_MAX_DISCARD_SECTORS = 8192;
 export const BLK_MAX_DISCARD_SEG = 16;
 export const BLK_MAX_WRITE_ZEROES_SECTORS = 8192;
 export const BLK_MAX_WRITE_ZEROES_SEG = 16;
+/** Requests one device holds in flight at most on an asynchronous storage (also capped by the storage's queueDepth). */
+export const BLK_MAX_IN_FLIGHT = 128;
+/** Completions taken per storage.complete() call. */
+const REAP_BATCH = 32;
+/** complete() calls per reap: each request completes at most twice (an OUT, then its writethrough flush). */
+const REAP_ROUNDS = Math.ceil((2 * BLK_MAX_IN_FLIGHT) / REAP_BATCH) + 1;
+/** What a request record of the asynchronous path is doing. */
+const R_FREE = 0;
+const R_IN = 1;
+const R_OUT = 2;
+/** A writethrough OUT whose data is written: its flush is in flight under the same tag. */
+const R_OUT_FLUSH = 3;
+/** A FLUSH waiting for the writes submitted before it (not submitted yet). */
+const R_FLUSH_WAIT = 4;
+const R_FLUSH = 5;
+/** `transfer`/`flushRequest` result: the request was submitted, its chain is held. */
+const PENDING = -1;
+
 /** Highest sector number whose byte offset is exact in a JS number (2^53 / 512). */
 const MAX_EXACT_SECTOR = 2 ** (53 - SECTOR_SHIFT);
 
@@ -139,14 +164,14 @@ export interface BlkConfigFields {
 }
 
 /** Encodes the configuration space (§5.2.4). */
-export function encodeBlkConfig(c: BlkConfigFields): Uint8Array {
+export function encodeBlkConfig(c: BlkConfigFields & { blkSize?: number }): Uint8Array {
   const b = new Uint8Array(BLK_CONFIG_SIZE);
   const v = new DataView(b.buffer);
   v.setUint32(0, c.capacity % 2 ** 32, true);
   v.setUint32(4, Math.floor(c.capacity / 2 ** 32), true);
   v.setUint32(8, BLK_SIZE_MAX, true);
   v.setUint32(12, BLK_SEG_MAX, true);
-  v.setUint32(20, SECTOR_SIZE, true);
+  v.setUint32(20, c.blkSize ?? SECTOR_SIZE, true);
   v.setUint8(24, c.physicalBlockExp);
   v.setUint8(25, 0);
   v.setUint16(26, 1 << c.physicalBlockExp, true); // min_io_size, in logical blocks
@@ -179,6 +204,39 @@ export class BlkDevice extends VirtioDevice {
   private readonly hdrWords = new Uint32Array(BLK_HEADER_BYTES / 4);
   /** `handle` bound once (drain calls it per chain without a closure frame). */
   private readonly handleChain = this.handle.bind(this);
+  /** The storage's logical block size (blk_size): requests must be multiples of it. */
+  private readonly blockSize: number;
+  /**
+   * The asynchronous path (depth > 0): one record per request in flight, its index the storage tag.
+   * Records are struct-of-arrays of `depth` entries, allocated once; `freeSlots` is a stack of free ones.
+   */
+  private readonly depth: number;
+  private readonly recChain: (DescriptorChain | null)[];
+  private readonly recQueue: (SplitQueue | null)[];
+  private readonly recQi: Uint8Array;
+  private readonly recKind: Uint8Array;
+  /** The request's used length if it succeeds (IN: data + status, otherwise 1). */
+  private readonly recUsed: Float64Array;
+  /** OUT: its write sequence number (Infinity once its data is written); FLUSH: the newest write it waits for. */
+  private readonly recSeq: Float64Array;
+  /** Data bytes of an IN/OUT (counted when it completes). */
+  private readonly recBytes: Float64Array;
+  /** Orphaned by a reset (cancelled): its completion only frees the record. */
+  private readonly recCancelled: Uint8Array;
+  private readonly freeSlots: Int16Array;
+  private nFree: number;
+  /** Queues that stopped popping for want of a record: kicked when one frees. */
+  private readonly stalled: Uint8Array;
+  private anyStalled = false;
+  /** Writes submitted so far (sequence numbers), OUT records in flight, FLUSH records waiting. */
+  private writeSeq = 0;
+  private writesInFlight = 0;
+  private flushesWaiting = 0;
+  private readonly doneBuf = new Int32Array(2 * REAP_BATCH);
+  /** The queue `handleChain` serves (set by processQueue). */
+  private curQueue: SplitQueue | null = null;
+  private curQi = 0;
+  private readonly fullCheck = this.full.bind(this);
   /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
   private negotiated = 0n;
   /** The writeback field: 1 writeback, 0 writethrough. */
@@ -194,6 +252,9 @@ export class BlkDevice extends VirtioDevice {
   private bytesWritten = 0;
   private ioErrors = 0;
   private unsupported = 0;
+  private inFlightPeak = 0;
+  private cancelled = 0;
+  private flushesDeferred = 0;
 
   constructor(opts: BlkOptions) {
     super(opts.log);
@@ -202,10 +263,26 @@ export class BlkDevice extends VirtioDevice {
     if (!Number.isInteger(q) || q < 1 || q > BLK_MAX_QUEUES) throw new Error(`blk: queues must be 1..${BLK_MAX_QUEUES}, not ${q}`);
     this.numQueues = q;
     const pbs = opts.physicalBlockSize ?? 4096;
-    const exp = Math.log2(pbs / SECTOR_SIZE);
+    const exp = Math.log2(Math.max(pbs, opts.storage.blockSize) / opts.storage.blockSize);
     if (!Number.isInteger(exp) || exp < 0 || exp > 15) throw new Error(`blk: physicalBlockSize ${pbs} is not a power of two in 512..16M`);
     this.physicalBlockExp = exp;
-    this.capacity = Math.floor(this.storage.sizeBytes / SECTOR_SIZE);
+    this.blockSize = this.storage.blockSize;
+    if (!Number.isInteger(Math.log2(this.blockSize / SECTOR_SIZE)) || this.blockSize < SECTOR_SIZE || this.blockSize > 65536) throw new Error(`blk: storage block size ${this.blockSize} is not a power of two in 512..64K`);
+    this.capacity = Math.floor(this.storage.sizeBytes / this.blockSize) * (this.blockSize / SECTOR_SIZE);
+    const depth = Math.min(BLK_MAX_IN_FLIGHT, Math.max(0, Math.floor(this.storage.queueDepth)));
+    this.depth = depth;
+    this.recChain = new Array<DescriptorChain | null>(depth).fill(null);
+    this.recQueue = new Array<SplitQueue | null>(depth).fill(null);
+    this.recQi = new Uint8Array(depth);
+    this.recKind = new Uint8Array(depth);
+    this.recUsed = new Float64Array(depth);
+    this.recSeq = new Float64Array(depth);
+    this.recBytes = new Float64Array(depth);
+    this.recCancelled = new Uint8Array(depth);
+    this.freeSlots = new Int16Array(depth);
+    for (let r = 0; r < depth; r++) this.freeSlots[r] = depth - 1 - r;
+    this.nFree = depth;
+    this.stalled = new Uint8Array(q);
     const serial = opts.serial ?? 'bulkhead';
     this.id = new Uint8Array(VIRTIO_BLK_ID_BYTES);
     for (let i = 0; i < Math.min(serial.length, VIRTIO_BLK_ID_BYTES); i++) this.id[i] = serial.charCodeAt(i) & 0x7f;
@@ -216,7 +293,7 @@ export class BlkDevice extends VirtioDevice {
   }
 
   readConfig(): Uint8Array {
-    return encodeBlkConfig({ capacity: this.capacity, physicalBlockExp: this.physicalBlockExp, writeback: this.writeback, numQueues: this.numQueues });
+    return encodeBlkConfig({ capacity: this.capacity, physicalBlockExp: this.physicalBlockExp, writeback: this.writeback, numQueues: this.numQueues, blkSize: this.blockSize });
   }
 
   /** §5.2.5: only `writeback` is writable, with CONFIG_WCE negotiated, and only 0 or 1. */
@@ -239,14 +316,36 @@ export class BlkDevice extends VirtioDevice {
     return true;
   }
 
+  /** Device reset: the requests in flight are cancelled (they stop touching the window before this returns). */
   override reset(): void {
+    this.cancelWhere(-1);
+    this.stalled.fill(0);
+    this.anyStalled = false;
     super.reset();
     this.negotiated = 0n;
     this.writeback = 1;
   }
 
+  /** RESET_VQUEUE: the requests of queue `i` are cancelled; the other queues' go on. */
+  override queueReset(i: number): void {
+    this.cancelWhere(i);
+    this.stalled[i] = 0;
+  }
+
+  /** Shutdown: what is in flight stops (it was never acknowledged), then acknowledged writes are made durable. */
   override stop(): void {
+    this.cancelWhere(-1);
     if (!this.storage.readOnly) this.storage.flush();
+  }
+
+  override ownsService(h: number): boolean {
+    return this.depth > 0 && h === this.storage.handle;
+  }
+
+  /** The storage finished requests: complete their chains (in the order the storage finished them). */
+  override onService(_budget: number): boolean {
+    if (this.depth > 0) this.reap();
+    return false;
   }
 
   processQueue(i: number, budget: number): boolean {
@@ -255,11 +354,24 @@ export class BlkDevice extends VirtioDevice {
     if (i > 0 && !(this.negotiated & VIRTIO_BLK_F_MQ)) {
       throw new GuestProtocolError('BLK_QUEUE_WITHOUT_MQ', 'virtio §5.2.2', `requestq${i} used without VIRTIO_BLK_F_MQ`);
     }
-    return this.drain(q, budget, this.handleChain);
+    if (this.depth === 0) return this.drain(q, budget, this.handleChain);
+    this.curQueue = q;
+    this.curQi = i;
+    return this.drain(q, budget, this.handleChain, this.fullCheck);
+  }
+
+  /** drain's `full`: no free record even after taking the completions that are waiting; the queue is then kicked when one frees. */
+  private full(): boolean {
+    if (this.nFree > 0) return false;
+    this.reap();
+    if (this.nFree > 0) return false;
+    this.stalled[this.curQi] = 1;
+    this.anyStalled = true;
+    return true;
   }
 
   /** Executes one request; returns the used length. The status byte is written last. */
-  private handle(chain: DescriptorChain): number {
+  private handle(chain: DescriptorChain): number | null {
     // §5.2.6.1: a request is a 16-byte device-readable header, data, and a writable status byte.
     if (chain.readableBytes < BLK_HEADER_BYTES) {
       throw new GuestProtocolError('BLK_NO_HEADER', 'virtio §5.2.6', `chain ${chain.headIndex}: ${chain.readableBytes} readable bytes, the request header needs ${BLK_HEADER_BYTES}`);
@@ -277,14 +389,14 @@ export class BlkDevice extends VirtioDevice {
     let written = 0;
     switch (type) {
       case VIRTIO_BLK_T_IN:
-        status = this.transfer(false, blkSector(h[2]!, h[3]!), wr, dataOut);
+        status = this.transfer(false, blkSector(h[2]!, h[3]!), wr, dataOut, chain);
         if (status === VIRTIO_BLK_S_OK) written = dataOut;
         break;
       case VIRTIO_BLK_T_OUT:
-        status = this.transfer(true, blkSector(h[2]!, h[3]!), rd, rd.remaining);
+        status = this.transfer(true, blkSector(h[2]!, h[3]!), rd, rd.remaining, chain);
         break;
       case VIRTIO_BLK_T_FLUSH:
-        status = this.flush();
+        status = this.depth > 0 ? this.flushRequest(chain) : this.flush();
         break;
       case VIRTIO_BLK_T_GET_ID: {
         const n = Math.min(dataOut, VIRTIO_BLK_ID_BYTES);
@@ -303,6 +415,7 @@ export class BlkDevice extends VirtioDevice {
       default:
         status = VIRTIO_BLK_S_UNSUPP;
     }
+    if (status === PENDING) return null; // the chain is held until the storage completes it
     if (status === VIRTIO_BLK_S_IOERR) this.ioErrors++;
     else if (status === VIRTIO_BLK_S_UNSUPP) this.unsupported++;
     // The status is the chain's last writable byte, whatever the framing (§2.7.4).
@@ -316,14 +429,17 @@ export class BlkDevice extends VirtioDevice {
    * request reads or writes nothing. The cursor is the chain's writer (IN) or reader after the header
    * (OUT); `len` the data bytes. Writethrough makes an OUT durable before it completes.
    */
-  private transfer(write: boolean, sector: number, cursor: { take(n: number): number }, len: number): number {
+  private transfer(write: boolean, sector: number, cursor: { take(n: number): number }, len: number, chain: DescriptorChain): number {
     if (write && this.storage.readOnly) return VIRTIO_BLK_S_IOERR;
     if (len % SECTOR_SIZE !== 0 || len > BLK_MAX_REQUEST_BYTES || !sectorsInRange(sector, len / SECTOR_SIZE, this.capacity)) return VIRTIO_BLK_S_IOERR;
+    // A storage with a larger logical block (O_DIRECT on a 4K device) takes whole blocks only; blk_size says so.
+    if (this.blockSize !== SECTOR_SIZE && ((sector * SECTOR_SIZE) % this.blockSize !== 0 || len % this.blockSize !== 0)) return VIRTIO_BLK_S_IOERR;
     const nr = cursor.take(len);
     const r = CHAIN_RANGES;
     // The data segments count against seg_max and size_max.
     if (nr > BLK_SEG_MAX) return VIRTIO_BLK_S_IOERR;
     for (let k = 1; k < 2 * nr; k += 2) if (r[k]! > BLK_SIZE_MAX) return VIRTIO_BLK_S_IOERR;
+    if (this.depth > 0) return this.submitTransfer(write, sector * SECTOR_SIZE, nr, len, chain);
     const storage = this.storage;
     // Segments that are adjacent in the window (a frontend's pool usually hands them out that way) go
     // to the storage as one call: file offsets are contiguous by construction.
@@ -349,6 +465,180 @@ export class BlkDevice extends VirtioDevice {
   private flush(): number {
     this.flushes++;
     return this.storage.readOnly || this.storage.flush() >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+  }
+
+  // ---- the asynchronous path ------------------------------------------------------------------
+
+  /** Takes a free record for `chain` (drain's `full` guaranteed one) on the queue being served. */
+  private hold(chain: DescriptorChain, kind: number, used: number): number {
+    const r = this.freeSlots[--this.nFree]!;
+    this.recChain[r] = chain;
+    this.recQueue[r] = this.curQueue;
+    this.recQi[r] = this.curQi;
+    this.recKind[r] = kind;
+    this.recUsed[r] = used;
+    this.recCancelled[r] = 0;
+    const n = this.depth - this.nFree;
+    if (n > this.inFlightPeak) this.inFlightPeak = n;
+    return r;
+  }
+
+  private release(r: number): void {
+    this.recKind[r] = R_FREE;
+    this.recChain[r] = null;
+    this.recQueue[r] = null;
+    this.freeSlots[this.nFree++] = r;
+    if (!this.anyStalled || !this.ctx) return;
+    this.anyStalled = false;
+    for (let i = 0; i < this.stalled.length; i++) {
+      if (!this.stalled[i]) continue;
+      this.stalled[i] = 0;
+      this.ctx.kick(i);
+    }
+  }
+
+  /**
+   * IN/OUT on an asynchronous storage: the ranges (validated, the whole request checked) go to the
+   * storage in one vectored request, window-adjacent segments merged.
+   */
+  private submitTransfer(write: boolean, pos: number, nr: number, len: number, chain: DescriptorChain): number {
+    const ranges = CHAIN_RANGES;
+    let m = 0;
+    for (let k = 0; k < 2 * nr; k += 2) {
+      if (m > 0 && ranges[2 * m - 2]! + ranges[2 * m - 1]! === ranges[k]!) ranges[2 * m - 1] = ranges[2 * m - 1]! + ranges[k + 1]!;
+      else {
+        ranges[2 * m] = ranges[k]!;
+        ranges[2 * m + 1] = ranges[k + 1]!;
+        m++;
+      }
+    }
+    const r = this.hold(chain, write ? R_OUT : R_IN, write ? 1 : len + 1);
+    if (this.storage.submit(r, write ? STORAGE_OP_WRITE : STORAGE_OP_READ, pos, ranges, m) < 0) {
+      this.release(r);
+      return VIRTIO_BLK_S_IOERR;
+    }
+    this.recBytes[r] = len;
+    if (write) {
+      this.recSeq[r] = ++this.writeSeq;
+      this.writesInFlight++;
+    }
+    return PENDING;
+  }
+
+  /**
+   * FLUSH on an asynchronous storage. Writes acknowledged before it finished already; writes still in
+   * flight when it arrives are waited for too (the storage would run the flush beside them), so the
+   * flush's fdatasync covers every write submitted before it.
+   */
+  private flushRequest(chain: DescriptorChain): number {
+    if (this.storage.readOnly) return this.flush();
+    const r = this.hold(chain, R_FLUSH_WAIT, 1);
+    this.recSeq[r] = this.writeSeq;
+    if (this.writesInFlight > 0) {
+      this.flushesWaiting++;
+      this.flushesDeferred++;
+      return PENDING;
+    }
+    return this.submitFlush(r) ? PENDING : this.failHeld(r);
+  }
+
+  /** Submits the flush of record `r` (a FLUSH, or a writethrough OUT's); false if the storage refused. */
+  private submitFlush(r: number): boolean {
+    this.recKind[r] = this.recKind[r] === R_OUT ? R_OUT_FLUSH : R_FLUSH;
+    return this.storage.submit(r, STORAGE_OP_FLUSH, 0, CHAIN_RANGES, 0) >= 0;
+  }
+
+  /** A held request that could not be submitted: frees its record and answers IOERR to the caller. */
+  private failHeld(r: number): number {
+    this.release(r);
+    return VIRTIO_BLK_S_IOERR;
+  }
+
+  /** Takes the storage's completions (bounded: each request completes at most twice). */
+  private reap(): void {
+    const out = this.doneBuf;
+    for (let round = 0; round < REAP_ROUNDS; round++) {
+      const k = this.storage.complete(out);
+      for (let j = 0; j < k; j++) {
+        const tag = out[2 * j]!;
+        if (!(tag >= 0 && tag < this.depth) || this.recKind[tag] === R_FREE) throw new Error(`blk: storage completed request ${tag}, which is not in flight`);
+        this.finish(tag, out[2 * j + 1]!);
+      }
+      if (k < REAP_BATCH) return;
+    }
+    this.ctx?.kick(0); // more than the rounds allow (cannot happen while each completes ≤ twice): next pass
+  }
+
+  /** One completion of record `r` with the storage's result (0 or −errno). */
+  private finish(r: number, result: number): void {
+    const kind = this.recKind[r]!;
+    if (kind === R_OUT) this.writeFinished(r);
+    // Orphaned by a reset, or its queue is not the live one any more: the chain is not ours to complete.
+    if (this.recCancelled[r] || this.ctx?.queue(this.recQi[r]!) !== this.recQueue[r]) {
+      this.cancelled++;
+      this.release(r);
+      return;
+    }
+    let status = result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+    if (kind === R_IN && status === VIRTIO_BLK_S_OK) {
+      this.reads++;
+      this.bytesRead += this.recBytes[r]!;
+    } else if (kind === R_OUT && status === VIRTIO_BLK_S_OK) {
+      this.writes++;
+      this.bytesWritten += this.recBytes[r]!;
+      // Writethrough (decided now: a switch to it flushed what had finished before): durable before it completes.
+      if (!this.writeback) {
+        if (this.submitFlush(r)) return;
+        status = VIRTIO_BLK_S_IOERR;
+      }
+    } else if (kind === R_OUT_FLUSH || kind === R_FLUSH) this.flushes++;
+    this.completeHeld(r, status, status === VIRTIO_BLK_S_OK ? this.recUsed[r]! : 1);
+  }
+
+  /** An OUT's data finished: the FLUSHes waiting only for writes before it may go. */
+  private writeFinished(r: number): void {
+    this.writesInFlight--;
+    this.recSeq[r] = Infinity;
+    if (this.flushesWaiting === 0) return;
+    let oldest = Infinity;
+    for (let k = 0; k < this.depth; k++) if (this.recKind[k] === R_OUT && this.recSeq[k]! < oldest) oldest = this.recSeq[k]!;
+    for (let k = 0; k < this.depth && this.flushesWaiting > 0; k++) {
+      if (this.recKind[k] !== R_FLUSH_WAIT || this.recSeq[k]! >= oldest) continue;
+      this.flushesWaiting--;
+      if (this.recCancelled[k]) this.release(k);
+      else if (!this.submitFlush(k)) this.completeHeld(k, VIRTIO_BLK_S_IOERR, 1);
+    }
+  }
+
+  /** Writes the status of held record `r` (the chain's last writable byte) and returns the chain. */
+  private completeHeld(r: number, status: number, used: number): void {
+    const chain = this.recChain[r]!;
+    const q = this.recQueue[r]!;
+    if (status === VIRTIO_BLK_S_IOERR) this.ioErrors++;
+    const wr = chain.writer();
+    if (wr.remaining > 1) wr.skip(wr.remaining - 1);
+    wr.writeU8(status);
+    q.pushUsed(chain, used);
+    this.release(r);
+  }
+
+  /**
+   * Cancels the requests in flight on queue `qi` (−1: all): the storage stops touching the window for
+   * them before this returns, and their completions, when they come, only free the records. A FLUSH
+   * that was still waiting was never submitted: its record frees now.
+   */
+  private cancelWhere(qi: number): void {
+    for (let r = 0; r < this.depth; r++) {
+      const kind = this.recKind[r]!;
+      if (kind === R_FREE || this.recCancelled[r] || (qi >= 0 && this.recQi[r] !== qi)) continue;
+      this.recCancelled[r] = 1;
+      if (kind === R_FLUSH_WAIT) {
+        this.flushesWaiting--;
+        this.cancelled++;
+        this.release(r);
+      } else this.storage.cancel(r);
+    }
+    if (this.depth > this.nFree) this.reap(); // the cancelled ones that finished free their records now
   }
 
   /**
@@ -390,6 +680,10 @@ export class BlkDevice extends VirtioDevice {
       bytesWritten: this.bytesWritten,
       ioErrors: this.ioErrors,
       unsupported: this.unsupported,
+      inFlight: this.depth - this.nFree,
+      inFlightPeak: this.inFlightPeak,
+      cancelled: this.cancelled,
+      flushesDeferred: this.flushesDeferred,
       writeback: this.writeback,
     };
   }

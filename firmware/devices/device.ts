@@ -63,6 +63,11 @@ export abstract class VirtioDevice {
     return false;
   }
 
+  /** True when runtime service handle `h` may be one of this device's (its `onService` then runs); by default every device looks. */
+  ownsService(_h: number): boolean {
+    return true;
+  }
+
   /** Queue `i` was reset (RESET_VQUEUE): drop what the device holds of it. */
   queueReset(_i: number): void {}
 
@@ -81,12 +86,15 @@ export abstract class VirtioDevice {
 
   /**
    * Pops and handles up to `budget` chains of `q`. `handle` returns the used length, or null when the
-   * device keeps the chain to complete later. Returns true if the budget ran out with work left.
+   * device keeps the chain to complete later. Returns true if the budget ran out with work left. With
+   * `full`, no chain is popped while it answers true (the device holds as many as it can): the chains
+   * stay in the ring and the device kicks the queue once it has room again.
    */
-  protected drain(q: SplitQueue, budget: number, handle: (chain: DescriptorChain) => number | null): boolean {
+  protected drain(q: SplitQueue, budget: number, handle: (chain: DescriptorChain) => number | null, full?: () => boolean): boolean {
     let n = 0;
     for (;;) {
       while (n < budget) {
+        if (full && full()) return false;
         const chain = q.pop();
         if (!chain) break;
         n++;

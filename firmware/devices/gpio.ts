@@ -219,6 +219,11 @@ export class GpioDevice extends VirtioDevice {
     return more;
   }
 
+  /** Only the gpio service's own handle concerns this device (the host moved a line). */
+  override ownsService(h: number): boolean {
+    return h === this.svc.handle;
+  }
+
   override onService(_budget: number): boolean {
     if (!this.ctx) return false;
     this.sample();

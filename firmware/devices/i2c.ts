@@ -213,6 +213,11 @@ export class I2cDevice extends VirtioDevice {
     this.entryCount = 0;
   }
 
+  /** The bus is synchronous: no service event is ever this device's. */
+  override ownsService(_h: number): boolean {
+    return false;
+  }
+
   override queueReset(_i: number): void {
     this.group = [];
     this.entryCount = 0;

@@ -76,12 +76,12 @@ export class DeviceRunner {
     this.running = null;
   }
 
-  /** A backing service reported input or room: let every live device look. Returns true if work is left. */
-  serviceDevices(): boolean {
+  /** Backing service `h` reported input, room or finished requests: let every live device that may own it look. Returns true if work is left. */
+  serviceDevices(h: number): boolean {
     this.running = null;
     let more = false;
     for (const slot of this.slots) {
-      if (!slot.live) continue;
+      if (!slot.live || !slot.device.ownsService(h)) continue;
       more = this.runQueue(slot, SERVICE) || more;
       this.flushUsed(slot);
     }

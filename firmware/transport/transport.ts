@@ -33,8 +33,8 @@ export interface Transport {
    * kicked queues within their budgets, send notifications, ring the frontend once. True if work is left.
    */
   service(): boolean;
-  /** A backing service reported input or room: let every live device look, then `service()`. */
-  serviceEvent(): boolean;
+  /** Backing service `h` reported input, room or finished requests: let every live device that may own it look, then `service()`. */
+  serviceEvent(h: number): boolean;
   /**
    * The runtime stopped the last call (watchdog or memory limit): blame the device that was running,
    * then finish the interrupted pass for the others. True if work is left, like `service()`.

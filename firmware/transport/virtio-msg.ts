@@ -64,8 +64,8 @@ export class VirtioMsgTransport implements Transport {
     return more;
   }
 
-  serviceEvent(): boolean {
-    const more = this.runner.serviceDevices();
+  serviceEvent(h: number): boolean {
+    const more = this.runner.serviceDevices(h);
     return this.service() || more;
   }
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define BH_ABI 3
+#define BH_ABI 4
 #define BH_MAX_SERVICES 16
 
 /* log.c: one line per message on stderr, written with write(2) (seccomp allows nothing else). */
@@ -65,14 +65,45 @@ int bh_timer_init(void);           /* returns the timerfd */
 void bh_timer_set(double ms);      /* ms < 0 cancels */
 bool bh_timer_drain(void);
 
+/* storage-aio.c: asynchronous storage requests (io_uring through liburing, or a thread pool). */
+#define BH_AIO_DEPTH 128          /* requests in flight per storage at most (storageInfo's queueDepth) */
+#define BH_AIO_MAX_SEGS 256       /* window segments per request (blk: seg_max 254) */
+#define BH_AIO_THREADS 8          /* thread pool workers where io_uring is refused */
+#define BH_AIO_BOUNCE_CAP (16u << 20) /* bounce memory of requests in flight; beyond it, bounce synchronously */
+enum { BH_AIO_READ = 0, BH_AIO_WRITE = 1, BH_AIO_FLUSH = 2 };
+struct iovec;
+struct bh_aio;
+struct bh_aio_counters { unsigned long submitted, completed, cancelled, errors, bounced, bounced_bytes; int peak; };
+/* Opens the engine for fd (io_uring unless refused or force_threads); `engine` gets a description. */
+struct bh_aio *bh_aio_open(int fd, bool force_threads, char *engine, size_t engine_len);
+int bh_aio_fd(struct bh_aio *a);  /* eventfd the loop watches */
+bool bh_aio_uses_uring(struct bh_aio *a);
+int bh_aio_submit(struct bh_aio *a, uint32_t tag, int op, uint64_t off, const struct iovec *iov, int n, bool bounce);
+int bh_aio_post(struct bh_aio *a, uint32_t tag, int op, int32_t result);
+void bh_aio_flush(struct bh_aio *a);
+bool bh_aio_event(struct bh_aio *a);
+bool bh_aio_ready(struct bh_aio *a); /* io_uring: completions already posted (no syscall unless there are) */
+int bh_aio_complete(struct bh_aio *a, int32_t *out, int max);
+int bh_aio_cancel(struct bh_aio *a, uint32_t tag);
+const struct bh_aio_counters *bh_aio_counters(struct bh_aio *a);
+
 /* services.c */
 enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_I2C, BH_SVC_GPIO };
-/* Command-line override: name=value (storage: a path, or ro:path; stream: stdio|null|pty|unix:PATH;
- * packet: tap:IFNAME or switch:NAME). */
+/* Command-line override: name=value (storage: PATH[,ro][,direct][,sync|,async], or ro:PATH; stream:
+ * stdio|null|pty|unix:PATH; packet: tap:IFNAME or switch:NAME; gpio: unix:PATH, its control socket;
+ * an i2c target's name: PATH, a 24c02's file). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
-int bh_storage_open(const char *name, const char *path, bool read_only);
-int bh_storage_info(int h, double *size, int *ro);
+/* --aio threads / BULKHEAD_AIO=threads: asynchronous storage on the thread pool even where io_uring works. */
+extern bool bh_storage_force_threads;
+int bh_storage_open(const char *name, const char *path, bool read_only, bool direct, bool async);
+int bh_storage_info(int h, double *size, int *ro, int *depth, int *block_size);
+int bh_storage_submit(int h, double tag, double op, double foff, const uint32_t *ranges, double n);
+int bh_storage_complete(int h, int32_t *out, int max);
+int bh_storage_cancel(int h, double tag);
+void bh_storage_flush_submissions(void); /* the loop, once per turn: batched submissions go to the kernel */
+uint32_t bh_storage_take_ready(void);   /* bit h: storage h has completions already (onService(h) is due) */
+char *bh_storage_stats(void);            /* JSON per storage service: engine and counters (malloc'd) */
 int bh_storage_read(int h, double foff, double woff, double len);
 int bh_storage_write(int h, double foff, double woff, double len);
 int bh_storage_flush(int h);
@@ -89,8 +120,8 @@ int bh_packet_open(const char *name, const char *sw, const char *tap);
  * the firmware should hear of it, bulkhead.onService(h)). */
 typedef void (*bh_watch_fn)(int fd, uint32_t events, int handle);
 void bh_services_set_watch(bh_watch_fn fn);
+/* A watched fd of service h is ready: true when the firmware should hear of it (onService(h)). */
 bool bh_service_event(int h, int fd, uint32_t events);
-bool bh_stream_event(int h, int fd, uint32_t events);
 
 /* i2c.c: I2C buses with simulated targets (docs/i2c.md). Handles are service handles. */
 #define BH_I2C_MAX_TARGETS 16
@@ -183,7 +214,8 @@ const char *bh_image_load(const char *path, struct bh_image *img);
 void bh_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 
 /* seccomp.c */
-int bh_seccomp_install(void);
+int bh_seccomp_install(void);  /* TSYNC: covers every thread (the aio workers) */
+void bh_drop_capabilities(void); /* this thread's; capabilities are per thread */
 
 /* file helper (main.c) */
 uint8_t *bh_read_file(const char *path, size_t *len);

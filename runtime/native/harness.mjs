@@ -127,6 +127,19 @@ export async function startNative(opts = {}) {
     cleanup();
     throw e;
   }
+  /** SIGUSR1, then the JSON of the `[fw] <what>` line it makes the firmware write (runtime/native/loop.c). */
+  const sigusr1Line = async (what, timeoutMs) => {
+    const from = fw.out.stderr.length;
+    fw.child.kill('SIGUSR1');
+    const t0 = Date.now();
+    const re = new RegExp(`\\[fw\\] ${what} (\\{.*\\})\\n`);
+    for (;;) {
+      const m = re.exec(fw.out.stderr.slice(from));
+      if (m) return JSON.parse(m[1]);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`the firmware wrote no [fw] ${what} line after SIGUSR1`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
   return {
     socket,
     shm,
@@ -152,15 +165,11 @@ export async function startNative(opts = {}) {
      * ... }): SIGUSR1 makes the firmware write a `[fw] calls` line (runtime/native/loop.c).
      */
     async callTimes(timeoutMs = 2000) {
-      const from = fw.out.stderr.length;
-      fw.child.kill('SIGUSR1');
-      const t0 = Date.now();
-      for (;;) {
-        const m = /\[fw\] calls (\{.*\})\n/.exec(fw.out.stderr.slice(from));
-        if (m) return JSON.parse(m[1]);
-        if (Date.now() - t0 > timeoutMs) throw new Error('the firmware wrote no [fw] calls line after SIGUSR1');
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      return sigusr1Line('calls', timeoutMs);
+    },
+    /** Each storage service's engine and counters (`[fw] storage` line after SIGUSR1, runtime/native/services.c). */
+    async storageStats(timeoutMs = 2000) {
+      return sigusr1Line('storage', timeoutMs);
     },
     /** Sends `signal` (default SIGTERM) to the firmware and waits for it; then stops the server. */
     async stop(signal = 'SIGTERM', timeoutMs = 10000) {

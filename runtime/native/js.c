@@ -1,5 +1,5 @@
 /*
- * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 3), and every call
+ * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 4), and every call
  * into the bundle made under the budgets:
  *   - memory: JS_SetMemoryLimit(limits.memoryBytes) on the whole runtime;
  *   - watchdog: an interrupt handler that stops a call running longer than limits.watchdogMs.
@@ -136,7 +136,31 @@ static void override_i2c_targets(JSValueConst svc_obj)
     JS_FreeValue(ctx, targets);
 }
 
-/* Applies --service overrides (storage: path, "ro:path" also sets readOnly; stream: backing;
+/*
+ * A storage override: "PATH" or "ro:PATH", then any of ",ro", ",direct", ",sync", ",async" at the end
+ * (the last comma-separated words that are one of these; a path may hold commas otherwise).
+ */
+static void storage_override(JSValueConst s, const char *ov)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", ov);
+    bool ro = !strncmp(path, "ro:", 3), direct = false;
+    const char *io = NULL;
+    for (char *c; (c = strrchr(path, ',')) != NULL;) {
+        if (!strcmp(c, ",ro")) ro = true;
+        else if (!strcmp(c, ",direct")) direct = true;
+        else if (!strcmp(c, ",sync")) io = "sync";
+        else if (!strcmp(c, ",async")) io = "async";
+        else break;
+        *c = 0;
+    }
+    JS_SetPropertyStr(ctx, s, "path", JS_NewString(ctx, path + (!strncmp(path, "ro:", 3) ? 3 : 0)));
+    if (ro) JS_SetPropertyStr(ctx, s, "readOnly", JS_TRUE);
+    if (direct) JS_SetPropertyStr(ctx, s, "direct", JS_TRUE);
+    if (io) JS_SetPropertyStr(ctx, s, "io", JS_NewString(ctx, io));
+}
+
+/* Applies --service overrides (storage: storage_override; stream: backing;
  * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch; gpio: the control socket "unix:PATH";
  * an i2c target's name: its file) so
  * that __hal.boardJson says what the runtime really serves. */
@@ -155,9 +179,7 @@ static void apply_overrides(void)
                 JSValue kind = JS_GetPropertyStr(ctx, s, "kind");
                 const char *k = JS_ToCString(ctx, kind);
                 if (k && !strcmp(k, "storage")) {
-                    bool ro = !strncmp(ov, "ro:", 3);
-                    JS_SetPropertyStr(ctx, s, "path", JS_NewString(ctx, ro ? ov + 3 : ov));
-                    if (ro) JS_SetPropertyStr(ctx, s, "readOnly", JS_TRUE);
+                    storage_override(s, ov);
                 } else if (k && !strcmp(k, "stream")) {
                     JS_SetPropertyStr(ctx, s, "backing", JS_NewString(ctx, ov));
                 } else if (k && !strcmp(k, "packet") && !strncmp(ov, "tap:", 4)) {
@@ -401,12 +423,22 @@ static int n_opened;
 static int open_one(const char *name, const char *kind, JSValueConst s)
 {
     if (!strcmp(kind, "storage")) {
-        char *path = service_str(s, "path");
-        JSValue ro = JS_GetPropertyStr(ctx, s, "readOnly");
-        int r = path ? bh_storage_open(name, path, JS_ToBool(ctx, ro)) : -ENOENT;
-        if (!path) bh_log(BH_LOG_ERROR, "storage %s: no path", name);
+        char *path = service_str(s, "path"), *io = service_str(s, "io");
+        JSValue ro = JS_GetPropertyStr(ctx, s, "readOnly"), direct = JS_GetPropertyStr(ctx, s, "direct");
+        int r = -ENOENT;
+        /* io: "async" (the native runtime's default) or "sync" (docs/hal.md). */
+        if (io && strcmp(io, "sync") && strcmp(io, "async")) {
+            bh_log(BH_LOG_ERROR, "storage %s: io must be \"sync\" or \"async\", not \"%s\"", name, io);
+            r = -EINVAL;
+        } else if (!path) {
+            bh_log(BH_LOG_ERROR, "storage %s: no path", name);
+        } else {
+            r = bh_storage_open(name, path, JS_ToBool(ctx, ro), JS_ToBool(ctx, direct), !io || !strcmp(io, "async"));
+        }
         free(path);
+        free(io);
         JS_FreeValue(ctx, ro);
+        JS_FreeValue(ctx, direct);
         return r;
     }
     if (!strcmp(kind, "stream")) {
@@ -471,12 +503,65 @@ HAL_FN(hal_storage_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[
 HAL_FN(hal_storage_info)
 {
     double size = -EBADF;
-    int ro = 0;
-    bh_storage_info(H(0), &size, &ro);
+    int ro = 0, depth = 0, block = 512;
+    bh_storage_info(H(0), &size, &ro, &depth, &block);
     JSValue a = JS_NewArray(c);
     JS_SetPropertyUint32(c, a, 0, JS_NewFloat64(c, size));
     JS_SetPropertyUint32(c, a, 1, JS_NewInt32(c, ro));
+    JS_SetPropertyUint32(c, a, 2, JS_NewInt32(c, depth));
+    JS_SetPropertyUint32(c, a, 3, JS_NewInt32(c, block));
     return a;
+}
+
+/* The elements of typed array `v` of element size `bpe`, at least `min` of them, or NULL (*abuf to free). */
+static void *typed_elems(JSContext *c, JSValueConst v, size_t bpe_want, size_t min, size_t *count, JSValue *abuf)
+{
+    size_t off, len, bpe, size;
+    *abuf = JS_UNDEFINED;
+    if (!JS_IsObject(v)) return NULL;
+    *abuf = JS_GetTypedArrayBuffer(c, v, &off, &len, &bpe);
+    if (JS_IsException(*abuf)) { JS_FreeValue(c, JS_GetException(c)); *abuf = JS_UNDEFINED; return NULL; }
+    uint8_t *p = JS_GetArrayBuffer(c, &size, *abuf);
+    if (!p || bpe != bpe_want || len < min * bpe || off + len > size) return NULL;
+    *count = len / bpe;
+    return p + off;
+}
+
+/* storageSubmit(h, tag, op, fileOffset, ranges: Uint32Array, n): n (offset, length) pairs of ranges. */
+HAL_FN(hal_storage_submit)
+{
+    double n = A(5);
+    size_t count = 0;
+    JSValue abuf;
+    const uint32_t *ranges = argc > 4 ? typed_elems(c, argv[4], 4, 0, &count, &abuf) : NULL;
+    if (argc <= 4) abuf = JS_UNDEFINED;
+    int r;
+    if (A(2) != BH_AIO_FLUSH && (!ranges || !(n >= 0 && 2 * n <= (double)count))) r = -EINVAL;
+    else r = bh_storage_submit(H(0), A(1), A(2), A(3), ranges, n);
+    JS_FreeValue(c, abuf);
+    return JS_NewInt32(c, r);
+}
+
+/* storageComplete(h, out: Int32Array): (tag, result) pairs into out; the number of pairs. */
+HAL_FN(hal_storage_complete)
+{
+    size_t count = 0;
+    JSValue abuf;
+    int32_t *out = argc > 1 ? typed_elems(c, argv[1], 4, 2, &count, &abuf) : NULL;
+    if (argc <= 1) abuf = JS_UNDEFINED;
+    int r = out ? bh_storage_complete(H(0), out, (int)(count / 2)) : -EINVAL;
+    JS_FreeValue(c, abuf);
+    return JS_NewInt32(c, r);
+}
+
+/* storageCancel may wait for the disk: that time is the storage's, not the firmware's, so the watchdog's
+ * deadline moves on by it. */
+HAL_FN(hal_storage_cancel)
+{
+    double t0 = bh_now_ms();
+    int r = bh_storage_cancel(H(0), A(1));
+    deadline += bh_now_ms() - t0;
+    return JS_NewInt32(c, r);
 }
 
 HAL_FN(hal_storage_read) { return JS_NewInt32(c, bh_storage_read(H(0), A(1), A(2), A(3))); }
@@ -588,6 +673,8 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "storageRead", hal_storage_read, 4 },   { "storageWrite", hal_storage_write, 4 },
     { "storageFlush", hal_storage_flush, 1 }, { "storageDiscard", hal_storage_discard, 3 },
     { "storageWriteZeroes", hal_storage_write_zeroes, 3 },
+    { "storageSubmit", hal_storage_submit, 6 },  { "storageComplete", hal_storage_complete, 2 },
+    { "storageCancel", hal_storage_cancel, 2 },
     { "streamOpen", hal_stream_open, 1 },     { "streamWrite", hal_stream_write, 3 },
     { "streamRead", hal_stream_read, 3 },
     { "entropyOpen", hal_entropy_open, 1 },   { "entropyRead", hal_entropy_read, 3 },

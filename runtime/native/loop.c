@@ -4,6 +4,7 @@
  *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
  *   timerfd                -> bulkhead.onTimer()
  *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
+ *   storage eventfds       -> bulkhead.onService(h)   (asynchronous requests finished; storage-aio.c)
  *   gpio control sockets   -> commands (gpio.c); a host set that moves a line -> bulkhead.onService(h)
  *   TAP fds                -> frames into the switch (packet.c), no JS
  *   packet ports pending   -> bulkhead.onService(h) once the call that delivered returned
@@ -126,7 +127,8 @@ static int stop(const char *why)
 }
 
 /* SIGUSR1: the backend's counters as one line on stderr, written whole (one writer, so a reader
- * that sees the line sees every earlier log line too), then "[fw] calls {json}": how often each entry
+ * that sees the line sees every earlier log line too), then "[fw] storage {json}" (each storage
+ * service: sync/async, engine, requests, bounces; services.c), then "[fw] calls {json}": how often each entry
  * point ran and for how long (bh_js_call_times; the benchmarks' JS time per request). */
 static void write_line(const char *prefix, char *s)
 {
@@ -151,6 +153,8 @@ static void dump_stats(void)
     char *s = bh_js_stats();
     if (!s) { bh_log(BH_LOG_WARN, "stats: the firmware returned none"); return; }
     write_line("[fw] stats ", s);
+    s = bh_storage_stats();
+    if (s) write_line("[fw] storage ", s);
     s = bh_js_call_times();
     if (s) write_line("[fw] calls ", s);
 }
@@ -211,6 +215,18 @@ int bh_loop_run(void)
             pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
+        /* Storage requests the calls of this turn submitted go to the kernel together; what they
+         * finished at once (page-cache hits complete inside the submit) is taken now, not a turn later. */
+        bh_storage_flush_submissions();
+        for (int round = 0; round < 4; round++) {
+            uint32_t due = bh_storage_take_ready();
+            if (!due) break;
+            for (; due; due &= due - 1) {
+                a[0] = __builtin_ctz(due);
+                pending = bh_js_call("onService", 1, a) == 1;
+            }
+            bh_storage_flush_submissions();
+        }
         if (busy_poll_ms > 0 && n > 0) poll_until = bh_now_ms() + busy_poll_ms;
     }
 }

@@ -35,9 +35,13 @@ static const char usage[] =
     "  --ivshmem SOCKET       attach as a peer of an ivshmem server; its shared memory is the window\n"
     "  --shm PATH             no server: map PATH (created and sized as needed) as the window, no doorbells\n"
     "  --uio /dev/uioN        inside a VM: an ivshmem-doorbell device bound to bulkhead_uio.ko is the window\n"
-    "  --service NAME=VALUE   backing override: storage PATH or ro:PATH; stream stdio|null|pty|unix:PATH;\n"
+    "  --service NAME=VALUE   backing override: storage PATH[,ro][,direct][,sync|,async] (or ro:PATH):\n"
+    "                         direct opens it O_DIRECT; async (the default) serves it with io_uring or\n"
+    "                         a thread pool, sync with blocking calls; stream stdio|null|pty|unix:PATH;\n"
     "                         packet tap:IFNAME|switch:NAME; gpio unix:PATH (control socket); an i2c\n"
     "                         target's name: PATH (a 24c02's file)\n"
+    "  --aio auto|threads     asynchronous storage engine: io_uring where the kernel allows it (auto,\n"
+    "                         the default), or always the thread pool (also BULKHEAD_AIO=threads)\n"
     "  --busy-poll US         after each event keep polling (no sleep) for US microseconds before\n"
     "                         sleeping again: lower doorbell latency for a core that polls\n"
     "                         (default: the board's runtime.busyPollUs, else 0 = never poll)\n"
@@ -139,6 +143,11 @@ int main(int argc, char **argv)
             char *end;
             busy_poll_us = strtod(s, &end);
             if (end == s || *end || !(busy_poll_us >= 0 && busy_poll_us <= 1e6)) bh_die("--busy-poll %s: expected microseconds, 0 to 1000000", s);
+        } else if (!strcmp(a, "--aio")) {
+            const char *s;
+            TAKE(s);
+            if (!strcmp(s, "threads")) bh_storage_force_threads = true;
+            else if (strcmp(s, "auto")) bh_die("--aio %s: expected auto or threads", s);
         } else if (!strcmp(a, "--log-level")) { const char *s; TAKE(s); bh_log_level = atoi(s); }
         else if (!strcmp(a, "--no-seccomp")) use_seccomp = false;
         else if (!strcmp(a, "--selftest-seccomp")) return selftest_seccomp();
@@ -150,6 +159,8 @@ int main(int argc, char **argv)
         else { fputs(usage, stderr); bh_die("unknown argument %s", a); }
 #undef TAKE
     }
+    const char *aio_env = getenv("BULKHEAD_AIO");
+    if (aio_env && !strcmp(aio_env, "threads")) bh_storage_force_threads = true;
     if (compile_in) {
         if (!compile_out) bh_die("--compile needs -o OUT");
         return compile(compile_in, compile_out);

@@ -4,7 +4,9 @@
  *
  * Allowed: what the event loop and QuickJS's allocator need, and nothing that opens, creates or
  * names anything (no open*, socket, connect, execve, fork/clone, kill, ptrace, ioctl):
- *   I/O on fds we hold     read write pread64 pwrite64 recvmsg close fdatasync fallocate accept4
+ *   I/O on fds we hold     read write pread64 pwrite64 preadv pwritev recvmsg close fdatasync fallocate accept4
+ *   asynchronous storage   io_uring_enter (the rings are restricted to read/write/fsync on their image,
+ *                          storage-aio.c), futex (the thread pool's locks; no other thread exists)
  *   loop                   epoll_wait/epoll_pwait epoll_ctl timerfd_settime
  *   time, entropy          clock_gettime gettimeofday getrandom
  *   memory                 brk mmap munmap mremap madvise mprotect (mmap/mprotect never with PROT_EXEC)
@@ -12,7 +14,8 @@
  *   libc                   fstat newfstatat (stdio may stat a stream once)
  * Anything else raises SIGSYS; the handler names the syscall on stderr and exits 159 (128+SIGSYS),
  * so a missing entry is diagnosable rather than silent. Foreign ABIs (x32, a wrong audit arch) are
- * killed outright.
+ * killed outright. The filter is installed with SECCOMP_FILTER_FLAG_TSYNC: it covers every thread of
+ * the process (the storage thread pool's workers, started at boot), not only the caller.
  */
 #include <errno.h>
 #include <linux/audit.h>
@@ -38,8 +41,8 @@
 #endif
 
 static const int allowed[] = {
-    SYS_read, SYS_write, SYS_pread64, SYS_pwrite64, SYS_recvmsg, SYS_close, SYS_fdatasync,
-    SYS_fallocate, SYS_accept4,
+    SYS_read, SYS_write, SYS_pread64, SYS_pwrite64, SYS_preadv, SYS_pwritev, SYS_recvmsg, SYS_close, SYS_fdatasync,
+    SYS_fallocate, SYS_accept4, SYS_io_uring_enter, SYS_futex,
 #ifdef SYS_epoll_wait
     SYS_epoll_wait,
 #endif
@@ -71,8 +74,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP(code, k, jt, jf))
 #define NALLOWED (sizeof allowed / sizeof allowed[0])
 
-/* Drops every capability (a root-started firmware keeps none). Harmless when already unprivileged. */
-static void drop_capabilities(void)
+/* Drops every capability of this thread (a root-started firmware keeps none). Harmless when already unprivileged. */
+void bh_drop_capabilities(void)
 {
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
@@ -107,9 +110,11 @@ int bh_seccomp_install(void)
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSYS, &sa, NULL);
-    drop_capabilities();
+    bh_drop_capabilities();
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
     struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) return -errno;
+    /* TSYNC: every thread gets the filter (and no_new_privs), or none does (the call fails). */
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+    if (r != 0) return r < 0 ? -errno : -ESRCH;
     return 0;
 }

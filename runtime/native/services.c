@@ -4,7 +4,10 @@
  * and the backing size (-EIO), whatever the firmware already validated. Errors are -errno.
  *
  *   storage  pread/pwrite/fdatasync on a file or block device; discard = fallocate(PUNCH_HOLE),
- *            write-zeroes = fallocate(ZERO_RANGE); both fall back to writing zeroes
+ *            write-zeroes = fallocate(ZERO_RANGE); both fall back to writing zeroes. Asynchronous
+ *            (the default; `io: "sync"` or `,sync` turns it off): submit/complete/cancel through
+ *            storage-aio.c. `direct` opens the image O_DIRECT: offsets and lengths must be multiples
+ *            of its logical block size (-EINVAL), misaligned window segments are bounced (counted)
  *   stream   stdio | null | pty | unix:PATH (listening socket, one client at a time)
  *   entropy  getrandom(2)
  *   packet   a port on the in-process switch, optionally with a TAP behind it (packet.c)
@@ -26,6 +29,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "bh.h"
@@ -38,8 +42,14 @@ struct service {
     char name[64];
     /* storage */
     int fd;
+    int zero_fd;    /* where zeroes are written when fallocate cannot: fd, or a buffered fd beside an O_DIRECT one */
     double size;
     bool read_only;
+    bool direct;
+    unsigned lbs, mem_align; /* O_DIRECT: file offset/length and buffer address alignment (1 when buffered) */
+    struct bh_aio *aio;      /* NULL: synchronous */
+    char engine[112];
+    unsigned long sync_bounced, sync_bounced_bytes;
     /* stream: in_fd/out_fd are the same fd except for stdio; listen_fd for unix: */
     enum stream_backing backing;
     int in_fd, out_fd, listen_fd;
@@ -78,14 +88,6 @@ void bh_services_set_watch(bh_watch_fn fn)
     bh_gpio_set_watch(fn);
 }
 
-/* An event on a watched fd of service h (a stream's, or a gpio control socket's). */
-bool bh_service_event(int h, int fd, uint32_t events)
-{
-    if (h < 0 || h >= BH_MAX_SERVICES || !svc[h].used) return false;
-    if (svc[h].kind == BH_SVC_GPIO) return bh_gpio_event(h, fd, events);
-    return bh_stream_event(h, fd, events);
-}
-
 static int alloc(enum bh_svc_kind kind, const char *name)
 {
     for (int h = 0; h < BH_MAX_SERVICES; h++) {
@@ -94,7 +96,7 @@ static int alloc(enum bh_svc_kind kind, const char *name)
         svc[h].used = true;
         svc[h].kind = kind;
         snprintf(svc[h].name, sizeof svc[h].name, "%s", name);
-        svc[h].fd = svc[h].in_fd = svc[h].out_fd = svc[h].listen_fd = -1;
+        svc[h].fd = svc[h].zero_fd = svc[h].in_fd = svc[h].out_fd = svc[h].listen_fd = -1;
         return h;
     }
     return -EMFILE;
@@ -108,34 +110,74 @@ static struct service *get(int h, enum bh_svc_kind kind)
 
 /* --- storage --------------------------------------------------------------------------------- */
 
-int bh_storage_open(const char *name, const char *path, bool read_only)
+bool bh_storage_force_threads;
+
+/* O_DIRECT alignment of an open fd: statx's DIOALIGN where the kernel reports it (6.1+), a block
+ * device's logical block size, else 512 (the sector every Linux block device accepts). */
+static void dio_alignment(int fd, const struct stat *st, unsigned *lbs, unsigned *mem)
+{
+    *lbs = *mem = 512;
+#ifdef STATX_DIOALIGN
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
+        *lbs = sx.stx_dio_offset_align;
+        *mem = sx.stx_dio_mem_align ? sx.stx_dio_mem_align : sx.stx_dio_offset_align;
+        return;
+    }
+#endif
+    int ss;
+    if (S_ISBLK(st->st_mode) && ioctl(fd, BLKSSZGET, &ss) == 0 && ss > 0) *lbs = *mem = (unsigned)ss;
+}
+
+int bh_storage_open(const char *name, const char *path, bool read_only, bool direct, bool async)
 {
     int h = alloc(BH_SVC_STORAGE, name);
     if (h < 0) return h;
-    int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    int fd = open(path, flags | (direct ? O_DIRECT : 0));
     if (fd < 0) {
         int e = errno;
-        bh_log(BH_LOG_ERROR, "storage %s: cannot open %s: %s", name, path, strerror(e));
+        if (direct && e == EINVAL) bh_log(BH_LOG_ERROR, "storage %s: cannot open %s with O_DIRECT: its filesystem does not support direct I/O", name, path);
+        else bh_log(BH_LOG_ERROR, "storage %s: cannot open %s: %s", name, path, strerror(e));
         svc[h].used = false;
         return -e;
     }
+    struct service *s = &svc[h];
     struct stat st;
     fstat(fd, &st);
     uint64_t size = (uint64_t)st.st_size;
     if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0) size = 0;
-    svc[h].fd = fd;
-    svc[h].size = (double)size;
-    svc[h].read_only = read_only;
-    bh_log(BH_LOG_DEBUG, "storage %s: %s, %llu bytes%s", name, path, (unsigned long long)size, read_only ? ", read-only" : "");
+    s->fd = s->zero_fd = fd;
+    s->size = (double)size;
+    s->read_only = read_only;
+    s->direct = direct;
+    s->lbs = s->mem_align = 1;
+    if (direct) {
+        dio_alignment(fd, &st, &s->lbs, &s->mem_align);
+        /* Zeroes written by hand (no fallocate) need no alignment on a buffered descriptor of the same file. */
+        if (!read_only) s->zero_fd = open(path, flags);
+        if (s->zero_fd < 0) s->zero_fd = fd;
+    }
+    if (async) {
+        s->aio = bh_aio_open(fd, bh_storage_force_threads, s->engine, sizeof s->engine);
+        if (!s->aio) bh_die("storage %s: cannot start asynchronous I/O", name);
+        if (watch) watch(bh_aio_fd(s->aio), EPOLLIN, h);
+    }
+    char how[64] = "buffered";
+    if (direct) snprintf(how, sizeof how, "O_DIRECT (block %u, buffer alignment %u)", s->lbs, s->mem_align);
+    bh_log(BH_LOG_INFO, "storage %s: %s, %llu bytes%s, %s, %s%s", name, path, (unsigned long long)size, read_only ? ", read-only" : "", how,
+           async ? "asynchronous: " : "synchronous", async ? s->engine : "");
     return h;
 }
 
-int bh_storage_info(int h, double *size, int *ro)
+int bh_storage_info(int h, double *size, int *ro, int *depth, int *block_size)
 {
     struct service *s = get(h, BH_SVC_STORAGE);
     if (!s) return -EBADF;
     *size = s->size;
     *ro = s->read_only;
+    *depth = s->aio ? BH_AIO_DEPTH : 0;
+    *block_size = s->direct && s->lbs > 512 ? (int)s->lbs : 512;
     return 0;
 }
 
@@ -144,43 +186,169 @@ static bool file_range_ok(struct service *s, double off, double len)
     return off >= 0 && len >= 0 && off == (double)(uint64_t)off && len == (double)(uint64_t)len && off + len <= s->size;
 }
 
-int bh_storage_read(int h, double foff, double woff, double len)
+/* True when an O_DIRECT transfer of these segments needs no bounce (always, for a buffered fd). */
+static bool dio_aligned(const struct service *s, const struct iovec *iov, int n)
 {
-    struct service *s = get(h, BH_SVC_STORAGE);
-    if (!s) return -EBADF;
-    if (!bh_window_range_ok(woff, len)) return -EFAULT;
-    if (!file_range_ok(s, foff, len)) return -EIO;
-    uint8_t *p = bh_win.base + (size_t)woff;
-    size_t left = (size_t)len;
-    off_t off = (off_t)foff;
-    while (left) {
-        ssize_t n = pread(s->fd, p, left, off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n < 0 ? -errno : -EIO; /* short read past EOF */
-        p += n; left -= n; off += n;
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)iov[i].iov_base % s->mem_align || iov[i].iov_len % s->lbs) return false;
+    return true;
+}
+
+/* Plain transfer of all segments at `off`, restarting after short transfers and EINTR. */
+static int rw_all(int fd, bool write, uint64_t off, const struct iovec *iov, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left) {
+            ssize_t k = write ? pwrite(fd, p, left, (off_t)off) : pread(fd, p, left, (off_t)off);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) return k < 0 ? -errno : -EIO; /* short read past EOF */
+            p += k; left -= (size_t)k; off += (uint64_t)k;
+        }
     }
     return 0;
 }
 
-int bh_storage_write(int h, double foff, double woff, double len)
+/* A misaligned O_DIRECT transfer, synchronously through one aligned buffer, a chunk at a time. */
+static int bounce_rw(struct service *s, bool write, uint64_t off, const struct iovec *iov, int n)
+{
+    enum { CHUNK = 1 << 20 };
+    static uint8_t buf[CHUNK] __attribute__((aligned(4096)));
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += iov[i].iov_len;
+    s->sync_bounced++;
+    s->sync_bounced_bytes += total;
+    int seg = 0;
+    size_t seg_pos = 0;
+    for (size_t done = 0; done < total;) {
+        size_t len = total - done < CHUNK ? total - done : CHUNK; /* a multiple of lbs: total and CHUNK are */
+        struct iovec b = { buf, len };
+        if (!write) {
+            int r = rw_all(s->fd, false, off + done, &b, 1);
+            if (r < 0) return r;
+        }
+        for (size_t p = 0; p < len;) { /* gather into / scatter from the chunk */
+            size_t t = iov[seg].iov_len - seg_pos < len - p ? iov[seg].iov_len - seg_pos : len - p;
+            uint8_t *w = (uint8_t *)iov[seg].iov_base + seg_pos;
+            if (write) memcpy(buf + p, w, t);
+            else memcpy(w, buf + p, t);
+            p += t;
+            seg_pos += t;
+            if (seg_pos == iov[seg].iov_len) { seg++; seg_pos = 0; }
+        }
+        if (write) {
+            int r = rw_all(s->fd, true, off + done, &b, 1);
+            if (r < 0) return r;
+        }
+        done += len;
+    }
+    return 0;
+}
+
+/* One synchronous transfer (any segments), with O_DIRECT's checks and bounce. */
+static int transfer(struct service *s, bool write, uint64_t off, const struct iovec *iov, int n)
+{
+    if (!s->direct || dio_aligned(s, iov, n)) return rw_all(s->fd, write, off, iov, n);
+    return bounce_rw(s, write, off, iov, n);
+}
+
+static int storage_rw(int h, bool write, double foff, double woff, double len)
 {
     struct service *s = get(h, BH_SVC_STORAGE);
     if (!s) return -EBADF;
     if (!bh_window_range_ok(woff, len)) return -EFAULT;
-    if (s->read_only) return -EROFS;
+    if (write && s->read_only) return -EROFS;
     if (!file_range_ok(s, foff, len)) return -EIO;
+    if (((uint64_t)foff | (uint64_t)len) % s->lbs) return -EINVAL;
     /* The frontend may change these bytes while we copy: that is its own data race, and only ever
      * affects the bytes it asked us to write. */
-    const uint8_t *p = bh_win.base + (size_t)woff;
-    size_t left = (size_t)len;
-    off_t off = (off_t)foff;
-    while (left) {
-        ssize_t n = pwrite(s->fd, p, left, off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n < 0 ? -errno : -EIO;
-        p += n; left -= n; off += n;
+    struct iovec v = { bh_win.base + (size_t)woff, (size_t)len };
+    return transfer(s, write, (uint64_t)foff, &v, 1);
+}
+
+int bh_storage_read(int h, double foff, double woff, double len) { return storage_rw(h, false, foff, woff, len); }
+int bh_storage_write(int h, double foff, double woff, double len) { return storage_rw(h, true, foff, woff, len); }
+
+int bh_storage_submit(int h, double tag, double op, double foff, const uint32_t *ranges, double n)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s || !s->aio) return -EBADF;
+    if (!(tag >= 0 && tag <= 0x7fffffff) || tag != (double)(uint32_t)tag) return -EINVAL;
+    if (op == BH_AIO_FLUSH) return bh_aio_submit(s->aio, (uint32_t)tag, BH_AIO_FLUSH, 0, NULL, 0, false);
+    if (op != BH_AIO_READ && op != BH_AIO_WRITE) return -EINVAL;
+    bool write = op == BH_AIO_WRITE;
+    if (!(n >= 1 && n <= BH_AIO_MAX_SEGS) || n != (double)(int)n || !ranges) return -EINVAL;
+    if (write && s->read_only) return -EROFS;
+    struct iovec iov[BH_AIO_MAX_SEGS];
+    double total = 0;
+    for (int i = 0; i < (int)n; i++) {
+        double o = ranges[2 * i], l = ranges[2 * i + 1];
+        if (!bh_window_range_ok(o, l)) return -EFAULT;
+        iov[i].iov_base = bh_win.base + (size_t)o;
+        iov[i].iov_len = (size_t)l;
+        total += l;
     }
-    return 0;
+    if (!file_range_ok(s, foff, total)) return -EIO;
+    if (((uint64_t)foff | (uint64_t)total) % s->lbs) return -EINVAL;
+    bool bounce = s->direct && !dio_aligned(s, iov, (int)n);
+    int r = bh_aio_submit(s->aio, (uint32_t)tag, (int)op, (uint64_t)foff, iov, (int)n, bounce);
+    if (r != -ENOBUFS) return r;
+    /* Bounce memory in flight is at its cap: this one is bounced synchronously, its completion queued. */
+    return bh_aio_post(s->aio, (uint32_t)tag, (int)op, bounce_rw(s, write, (uint64_t)foff, iov, (int)n));
+}
+
+int bh_storage_complete(int h, int32_t *out, int max)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s || !s->aio) return -EBADF;
+    return bh_aio_complete(s->aio, out, max);
+}
+
+int bh_storage_cancel(int h, double tag)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (!s || !s->aio) return -EBADF;
+    if (!(tag >= 0 && tag <= 0x7fffffff)) return -ENOENT;
+    return bh_aio_cancel(s->aio, (uint32_t)tag);
+}
+
+void bh_storage_flush_submissions(void)
+{
+    for (int h = 0; h < BH_MAX_SERVICES; h++)
+        if (svc[h].used && svc[h].kind == BH_SVC_STORAGE && svc[h].aio) bh_aio_flush(svc[h].aio);
+}
+
+uint32_t bh_storage_take_ready(void)
+{
+    uint32_t due = 0;
+    for (int h = 0; h < BH_MAX_SERVICES; h++)
+        if (svc[h].used && svc[h].kind == BH_SVC_STORAGE && svc[h].aio && bh_aio_ready(svc[h].aio)) due |= 1u << h;
+    return due;
+}
+
+char *bh_storage_stats(void)
+{
+    size_t cap = 256 + BH_MAX_SERVICES * 512, n = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    n += (size_t)snprintf(out + n, cap - n, "{");
+    bool first = true;
+    for (int h = 0; h < BH_MAX_SERVICES; h++) {
+        struct service *s = &svc[h];
+        if (!s->used || s->kind != BH_SVC_STORAGE) continue;
+        struct bh_aio_counters z = { 0 };
+        const struct bh_aio_counters *c = s->aio ? bh_aio_counters(s->aio) : &z;
+        n += (size_t)snprintf(out + n, cap - n,
+                              "%s\"%s\":{\"io\":\"%s\",\"engine\":\"%s\",\"direct\":%s,\"blockSize\":%u,\"submitted\":%lu,\"completed\":%lu,"
+                              "\"cancelled\":%lu,\"errors\":%lu,\"peakInFlight\":%d,\"bounced\":%lu,\"bouncedBytes\":%lu}",
+                              first ? "" : ",", s->name, s->aio ? "async" : "sync", s->aio ? (bh_aio_uses_uring(s->aio) ? "io_uring" : "threads") : "none",
+                              s->direct ? "true" : "false", s->direct ? s->lbs : 512, c->submitted, c->completed, c->cancelled, c->errors, c->peak,
+                              c->bounced + s->sync_bounced, c->bounced_bytes + s->sync_bounced_bytes);
+        first = false;
+    }
+    snprintf(out + n, cap - n, "}");
+    return out;
 }
 
 int bh_storage_flush(int h)
@@ -202,7 +370,7 @@ static int write_zeroes(struct service *s, off_t off, size_t len)
     static const uint8_t zero[65536];
     while (len) {
         size_t n = len < sizeof zero ? len : sizeof zero;
-        ssize_t w = pwrite(s->fd, zero, n, off);
+        ssize_t w = pwrite(s->zero_fd, zero, n, off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return w < 0 ? -errno : -EIO;
         off += w; len -= w;
@@ -363,10 +531,20 @@ int bh_stream_read(int h, double woff, double maxlen)
     return (int)n;
 }
 
+static bool bh_stream_event(int h, int fd, uint32_t events);
+
+bool bh_service_event(int h, int fd, uint32_t events)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    if (s) return s->aio && bh_aio_event(s->aio);
+    if (get(h, BH_SVC_GPIO)) return bh_gpio_event(h, fd, events);
+    return bh_stream_event(h, fd, events);
+}
+
 /* Called by the loop for a stream fd; returns true when the firmware should hear of it (onService).
  * Input is reported once, then unwatched until the firmware reads again: a firmware that has no
  * buffers for console input does not make the loop spin, and nothing is queued on our side. */
-bool bh_stream_event(int h, int fd, uint32_t events)
+static bool bh_stream_event(int h, int fd, uint32_t events)
 {
     struct service *s = get(h, BH_SVC_STREAM);
     bool notify = false;

@@ -24,6 +24,18 @@ const EIO = 5;
 const EROFS = 30;
 const ENETDOWN = 100;
 const EINVAL = 22;
+const EAGAIN = 11;
+
+/** Requests one asynchronous storage handle takes at once in the node runtime (storageInfo's queueDepth). */
+export const NODE_STORAGE_DEPTH = 64;
+/** Window ranges one asynchronous request may carry (blk merges to at most seg_max). */
+const MAX_STORAGE_RANGES = 256;
+
+/** A request of an asynchronous storage handle in flight: its data moves through a private buffer. */
+interface StorageRequest {
+  /** Set by storageCancel: the request must not touch the window any more. */
+  cancelled: boolean;
+}
 
 /** A byte stream backing (console). */
 export interface HostStream {
@@ -85,6 +97,21 @@ export class MemoryStream implements HostStream {
 export interface HostStorage {
   path: string;
   readOnly: boolean;
+  /** `async`: storageSubmit/Complete/Cancel through node's asynchronous fs; `sync` (the node runtime's default): the synchronous calls only. */
+  io?: 'sync' | 'async';
+}
+
+/** An open storage service. */
+interface StorageHandle {
+  fd: number;
+  readOnly: boolean;
+  size: number;
+  async: boolean;
+  inFlight: Map<number, StorageRequest>;
+  /** Finished requests not yet taken: tag, result pairs. */
+  done: number[];
+  /** Dispose came while requests were in flight: the fd closes with the last one. */
+  closing: boolean;
 }
 
 export interface NodeRuntimeOptions {
@@ -154,7 +181,9 @@ export class NodeRuntime {
   private heapTripped = false;
   private disposed = false;
   readonly streams: Record<string, HostStream>;
-  private readonly handles: { kind: string; name: string; fd?: number; readOnly?: boolean; size?: number; stream?: HostStream; port?: SwitchPort; bus?: I2cBus; lines?: GpioLines }[] = [];
+  private readonly handles: { kind: string; name: string; storage?: StorageHandle; stream?: HostStream; port?: SwitchPort; bus?: I2cBus; lines?: GpioLines }[] = [];
+  /** Resolvers of `storageSettled()` waiting for the next asynchronous storage completion. */
+  private storageWaiters: (() => void)[] = [];
   /** Virtual switches behind the board's packet services (runtime/node/switch.ts). */
   readonly switches: Record<string, VirtualSwitch>;
   /** Packet and gpio service handles with input since the last `takePendingServices()` (for `bulkhead.onService`). */
@@ -243,7 +272,7 @@ export class NodeRuntime {
       ctx.setProp(hal, name, f);
       f.dispose();
     };
-    ctx.setProp(hal, 'abi', ctx.newNumber(3));
+    ctx.setProp(hal, 'abi', ctx.newNumber(4));
     ctx.setProp(hal, 'window', windowHandle);
     windowHandle.dispose();
     const bj = ctx.newString(JSON.stringify(board));
@@ -267,9 +296,17 @@ export class NodeRuntime {
       if (!svc || svc.kind !== kind) return -ENOENT;
       if (kind === 'storage') {
         const st = this.opts.storage?.[name] ?? { path: String(svc['path'] ?? ''), readOnly: svc['readOnly'] === true };
+        const io = st.io ?? svc['io'] ?? 'sync';
+        if (io !== 'sync' && io !== 'async') {
+          this.log(0, `storage ${name}: io must be "sync" or "async", not ${JSON.stringify(io)}`);
+          return -EINVAL;
+        }
+        // O_DIRECT needs aligned buffers, which node's Buffers are not: the node runtime serves `direct` buffered.
+        if (svc['direct'] === true) this.log(1, `storage ${name}: direct is a native-runtime option; the node runtime serves the image through the page cache`);
         try {
           const fd = fs.openSync(st.path, st.readOnly ? 'r' : 'r+');
-          this.handles.push({ kind, name, fd, readOnly: st.readOnly, size: fs.fstatSync(fd).size });
+          const storage: StorageHandle = { fd, readOnly: st.readOnly, size: fs.fstatSync(fd).size, async: io === 'async', inFlight: new Map(), done: [], closing: false };
+          this.handles.push({ kind, name, storage });
         } catch (e) {
           this.log(0, `storage ${name}: cannot open ${st.path}: ${(e as Error).message}`);
           return -ENOENT;
@@ -330,24 +367,32 @@ export class NodeRuntime {
     });
     fn('storageOpen', (n) => openService('storage', n));
     fn('storageInfo', (h) => {
-      const s = handle(h, 'storage');
+      const s = handle(h, 'storage')?.storage;
       const arr = ctx.newArray();
-      ctx.setProp(arr, 0, ctx.newNumber(s ? s.size! : -EBADF));
-      ctx.setProp(arr, 1, ctx.newNumber(s?.readOnly ? 1 : 0));
+      const info = [s ? s.size : -EBADF, s?.readOnly ? 1 : 0, s?.async ? NODE_STORAGE_DEPTH : 0, 512];
+      for (let i = 0; i < info.length; i++) ctx.setProp(arr, i, ctx.newNumber(info[i]!));
       return arr;
     });
+    const propNum = (o: QuickJSHandle, key: number | string) => {
+      const v = ctx.getProp(o, key);
+      const n = ctx.typeof(v) === 'number' ? ctx.getNumber(v) : NaN;
+      v.dispose();
+      return n;
+    };
+    const storageOf = (h: QuickJSHandle | undefined) => handle(h, 'storage')?.storage ?? null;
+    const fileRangeOk = (s: StorageHandle, f: number, l: number) => Number.isInteger(f) && Number.isInteger(l) && f >= 0 && l >= 0 && f + l <= s.size;
     const io = (write: boolean) => (h?: QuickJSHandle, fileOff?: QuickJSHandle, off?: QuickJSHandle, len?: QuickJSHandle) => {
-      const s = handle(h, 'storage');
+      const s = storageOf(h);
       const f = num(fileOff);
       const o = num(off);
       const l = num(len);
       if (!s) return -EBADF;
       if (!inWindow(o, l)) return -EFAULT;
       if (write && s.readOnly) return -EROFS;
-      if (!(Number.isInteger(f) && f >= 0 && f + l <= s.size!)) return -EIO;
+      if (!fileRangeOk(s, f, l)) return -EIO;
       try {
         const buf = this.window;
-        const n = write ? fs.writeSync(s.fd!, buf, o, l, f) : fs.readSync(s.fd!, buf, o, l, f);
+        const n = write ? fs.writeSync(s.fd, buf, o, l, f) : fs.readSync(s.fd, buf, o, l, f);
         return n === l ? 0 : -EIO;
       } catch {
         return -EIO;
@@ -356,11 +401,11 @@ export class NodeRuntime {
     fn('storageRead', io(false));
     fn('storageWrite', io(true));
     fn('storageFlush', (h) => {
-      const s = handle(h, 'storage');
+      const s = storageOf(h);
       if (!s) return -EBADF;
       if (s.readOnly) return 0;
       try {
-        fs.fdatasyncSync(s.fd!);
+        fs.fdatasyncSync(s.fd);
         return 0;
       } catch {
         return -EIO;
@@ -368,17 +413,17 @@ export class NodeRuntime {
     });
     // Node has no fallocate: discard and write-zeroes both write zeroes (reads return zeroes either way).
     const zero = (h?: QuickJSHandle, fileOff?: QuickJSHandle, len?: QuickJSHandle) => {
-      const s = handle(h, 'storage');
+      const s = storageOf(h);
       const f = num(fileOff);
       const l = num(len);
       if (!s) return -EBADF;
       if (s.readOnly) return -EROFS;
-      if (!(Number.isInteger(f) && Number.isInteger(l) && f >= 0 && l >= 0 && f + l <= s.size!)) return -EIO;
+      if (!fileRangeOk(s, f, l)) return -EIO;
       const chunk = new Uint8Array(Math.min(l, 1 << 20));
       try {
         for (let done = 0; done < l; ) {
           const n = Math.min(chunk.length, l - done);
-          fs.writeSync(s.fd!, chunk, 0, n, f + done);
+          fs.writeSync(s.fd, chunk, 0, n, f + done);
           done += n;
         }
         return 0;
@@ -388,6 +433,81 @@ export class NodeRuntime {
     };
     fn('storageDiscard', zero);
     fn('storageWriteZeroes', zero);
+    // Asynchronous storage (docs/hal.md): node's asynchronous fs (libuv's thread pool) completes into this
+    // process's event loop. The window lives in the WASM heap, which may move when it grows, so data goes
+    // through a private buffer: a write's is copied at submit, a read's into the window when it finishes,
+    // unless storageCancel came first.
+    fn('storageSubmit', (h, tagH, opH, fileOff, rangesH, nH) => {
+      const hi = num(h);
+      const s = storageOf(h);
+      const tag = num(tagH);
+      const op = num(opH);
+      const f = num(fileOff);
+      const n = num(nH);
+      if (!s || !s.async) return -EBADF;
+      if (!(Number.isInteger(tag) && tag >= 0 && tag <= 0x7fffffff) || s.inFlight.has(tag)) return -EINVAL;
+      if (s.inFlight.size >= NODE_STORAGE_DEPTH) return -EAGAIN;
+      if (op === 2) {
+        const req: StorageRequest = { cancelled: false };
+        s.inFlight.set(tag, req);
+        if (s.readOnly) queueMicrotask(() => this.storageDone(hi, s, tag, 0));
+        else fs.fdatasync(s.fd, (err) => this.storageDone(hi, s, tag, err ? -EIO : 0));
+        return 0;
+      }
+      if (op !== 0 && op !== 1) return -EINVAL;
+      if (!(Number.isInteger(n) && n >= 1 && n <= MAX_STORAGE_RANGES) || !rangesH) return -EINVAL;
+      if (op === 1 && s.readOnly) return -EROFS;
+      const ranges: number[] = [];
+      let total = 0;
+      for (let i = 0; i < 2 * n; i += 2) {
+        const o = propNum(rangesH, i);
+        const l = propNum(rangesH, i + 1);
+        if (!inWindow(o, l)) return -EFAULT;
+        ranges.push(o, l);
+        total += l;
+      }
+      if (!fileRangeOk(s, f, total)) return -EIO;
+      const buf = Buffer.allocUnsafe(total);
+      const req: StorageRequest = { cancelled: false };
+      s.inFlight.set(tag, req);
+      if (op === 1) {
+        const win = this.window;
+        for (let i = 0, p = 0; i < ranges.length; p += ranges[i + 1]!, i += 2) buf.set(win.subarray(ranges[i]!, ranges[i]! + ranges[i + 1]!), p);
+        fs.write(s.fd, buf, 0, total, f, (err, wrote) => this.storageDone(hi, s, tag, err || wrote !== total ? -EIO : 0));
+      } else {
+        fs.read(s.fd, buf, 0, total, f, (err, got) => {
+          const ok = !err && got === total;
+          if (ok && !req.cancelled && !this.disposed) {
+            const win = this.window;
+            for (let i = 0, p = 0; i < ranges.length; p += ranges[i + 1]!, i += 2) win.set(buf.subarray(p, p + ranges[i + 1]!), ranges[i]!);
+          }
+          this.storageDone(hi, s, tag, ok ? 0 : -EIO);
+        });
+      }
+      return 0;
+    });
+    fn('storageComplete', (h, out) => {
+      const s = storageOf(h);
+      if (!s || !s.async) return -EBADF;
+      if (!out) return -EINVAL;
+      const cap = Math.floor(propNum(out, 'length') / 2);
+      const k = Math.min(cap, s.done.length / 2);
+      for (let i = 0; i < 2 * k; i++) {
+        const v = ctx.newNumber(s.done[i]!);
+        ctx.setProp(out, i, v);
+        v.dispose();
+      }
+      s.done.splice(0, 2 * k);
+      return k;
+    });
+    fn('storageCancel', (h, tagH) => {
+      const s = storageOf(h);
+      if (!s || !s.async) return -EBADF;
+      const req = s.inFlight.get(num(tagH));
+      if (!req) return -ENOENT;
+      req.cancelled = true; // a read's data is not copied; a write's was copied at submit and may still land on the file
+      return 0;
+    });
     fn('packetOpen', (n) => openService('packet', n));
     // Packets (docs/hal.md): frames cross by window offset; the switch keeps them between ports.
     fn('packetSend', (h, off, len, flags, cs, co) => {
@@ -514,6 +634,40 @@ export class NodeRuntime {
     return typeof v === 'number' || typeof v === 'string' ? v : 0;
   }
 
+  /** An asynchronous storage request finished: queue its completion and tell whoever waits (`onService(h)` is due). */
+  private storageDone(h: number, s: StorageHandle, tag: number, result: number): void {
+    const req = s.inFlight.get(tag);
+    s.inFlight.delete(tag);
+    if (s.closing) {
+      if (s.inFlight.size === 0) fs.close(s.fd, () => {});
+      return;
+    }
+    if (this.disposed) return;
+    if (req) s.done.push(tag, result);
+    this.pendingServices.add(h);
+    const w = this.storageWaiters;
+    this.storageWaiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  /** Asynchronous storage requests in flight (their completions have not arrived yet). */
+  storageInFlight(): number {
+    let n = 0;
+    for (const x of this.handles) n += x.storage?.inFlight.size ?? 0;
+    return n;
+  }
+
+  /** Resolves at the next asynchronous storage completion, or after `timeoutMs`. */
+  storageSettled(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.storageWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
   /** The virtual switch `name` (created on first use). */
   switch(name: string): VirtualSwitch {
     return (this.switches[name] ??= new VirtualSwitch(name));
@@ -558,8 +712,12 @@ export class NodeRuntime {
     if (this.disposed) return;
     this.disposed = true;
     for (const h of this.handles) {
-      if (h.fd !== undefined) fs.closeSync(h.fd);
       for (const t of h.bus?.targets ?? []) (t as { close?(): void }).close?.();
+      const s = h.storage;
+      if (!s) continue;
+      // A request still in libuv's pool would otherwise run on whatever file reuses the number.
+      if (s.inFlight.size > 0) s.closing = true;
+      else fs.closeSync(s.fd);
     }
     this.entry.dispose();
     this.ctx.dispose();

@@ -22,13 +22,24 @@
 // plus `backend-ping-rtt` as the options ask (unpinned; --spin), latency only: an unpinned floor is not
 // a like-for-like baseline. blk QD1 also runs on the busy-polling firmware.
 //
+// Storage, synchronous vs asynchronous service, side by side (`storage-*`): 4 KiB random reads at QD1,
+// QD8 and QD32 on (a) an image in /dev/shm (buffered) and (b) an image file on the machine's disk opened
+// O_DIRECT (`--service disk0=PATH,direct`), each with `,sync` and `,async` (io_uring); rows iops, latency,
+// backend-cpu and `bounced` (requests the backend bounced for O_DIRECT alignment), and `async-vs-sync`
+// (IOPS ratio) per location and depth. `page-cache-bytes` is how much of the disk image sat in the page
+// cache after the O_DIRECT runs (fincore): near 0 means the reads really went to the disk.
+//
 // Options (after `bulkhead bench native-blk --runtime native`):
+//   --storage-only        only the storage comparison
+//   --disk-dir DIR        where the O_DIRECT image lives (default: the OS temp dir; it must be on a disk)
+//   --disk-mib N          its size (default 1024)
 //   --loadgen-seconds S   measured seconds per scenario (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
 import { loadgenOptions } from './_shared.mjs';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +54,7 @@ export async function run({ emit, args = [] }) {
   const { nativeBuilt, startNative, runToEnd, eventfdFloor } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(args);
+  if (args.includes('--storage-only')) return storage(emit, args, seconds, { startNative, runToEnd });
 
   // The floors, pinned: the best of three short runs each.
   const cross = cpus().length >= 2;
@@ -102,6 +114,7 @@ export async function run({ emit, args = [] }) {
     } finally {
       await n.stop();
     }
+    await storage(emit, args, seconds, { startNative, runToEnd });
     const b = await startNative({ board, connect: false, args: ['--busy-poll', '50'] });
     try {
       const q = await load(b, 'randread', ['--qd', '1', '--verify']);
@@ -117,3 +130,76 @@ export async function run({ emit, args = [] }) {
 }
 
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Writes an image whose every 4 KiB block holds its number (what the loadgen's --verify checks), in chunks. */
+function numberedImage(path, bytes) {
+  const chunk = 64 << 20;
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes; off += chunk) {
+      const b = Buffer.alloc(Math.min(chunk, bytes - off));
+      for (let k = 0; k < b.length; k += 4096) b.writeBigUInt64LE(BigInt((off + k) / 4096), k);
+      writeSync(fd, b, 0, b.length, off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bytes of `path` in the page cache (util-linux fincore), NaN if it cannot tell. */
+function pageCacheBytes(path) {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : NaN;
+}
+
+/** The storage comparison (header): one firmware per location and service, the loadgen at each depth. */
+async function storage(emit, args, seconds, { startNative, runToEnd }) {
+  const opt = (name, dflt) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : dflt);
+  const diskMib = Number(opt('--disk-mib', '1024'));
+  const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
+  const diskDir = mkdtempSync(join(opt('--disk-dir', tmpdir()), 'bulkhead-bench-disk-'));
+  const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
+  board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
+  board.services.disk0 = { kind: 'storage', path: '/nonexistent', readOnly: false };
+  try {
+    const shmImg = join(shmDir, 'disk.img');
+    const diskImg = join(diskDir, 'disk.img');
+    numberedImage(shmImg, DISK_BYTES);
+    numberedImage(diskImg, diskMib << 20);
+    // Out of the page cache before the O_DIRECT runs, so that nothing earlier warms it.
+    spawnSync('dd', [`if=${diskImg}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const places = [
+      { loc: 'shm', path: shmImg, flags: '' },
+      { loc: 'disk-direct', path: diskImg, flags: ',direct' },
+    ];
+    for (const p of places) {
+      const iops = {};
+      for (const io of ['sync', 'async']) {
+        const n = await startNative({ board, connect: false, services: { disk0: `${p.path}${p.flags},${io}` } });
+        try {
+          for (const qd of [1, 8, 32]) {
+            const before = (await n.storageStats())['disk0'];
+            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--seconds', String(seconds), '--backend-pid', String(n.fw.pid)]);
+            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} (${p.loc}, ${io}): ${r.stderr.trim()}`);
+            const after = (await n.storageStats())['disk0'];
+            const j = JSON.parse(r.stdout);
+            const s = `storage-randread-4k-qd${qd}-${p.loc}-${io}`;
+            emit(s, 'iops', Math.round(j.opsPerSec), '1/s');
+            emit(s, 'latency', round(j.usPerOp * qd), 'us');
+            emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/request');
+            emit(s, 'bounced', after.bounced - before.bounced, 'requests');
+            (iops[qd] ??= {})[io] = j.opsPerSec;
+          }
+        } finally {
+          await n.stop();
+        }
+      }
+      for (const qd of [1, 8, 32]) emit(`storage-randread-4k-qd${qd}-${p.loc}`, 'async-vs-sync', round(iops[qd].async / iops[qd].sync), 'x');
+      if (p.loc === 'disk-direct') emit('storage-disk-direct-image', 'page-cache-bytes', pageCacheBytes(diskImg), 'bytes');
+    }
+  } finally {
+    rmSync(shmDir, { recursive: true, force: true });
+    rmSync(diskDir, { recursive: true, force: true });
+  }
+}

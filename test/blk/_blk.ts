@@ -23,6 +23,8 @@ export interface BlkSimOptions {
   content?: Uint8Array;
   /** Serve this existing image instead (not rewritten, not removed by `done()`). */
   path?: string;
+  /** The storage service's `io` (docs/hal.md): the runtime's default when absent. */
+  io?: 'sync' | 'async';
 }
 
 /** A pattern image: byte i is (i * 31 + 7) & 0xff. */
@@ -56,7 +58,7 @@ export function blkBoard(path: string, o: BlkSimOptions = {}) {
       { type: 'console', service: 'console0' },
       { type: 'blk', service: 'disk0', queues: o.queues ?? 1 },
     ],
-    services: { disk0: { kind: 'storage', path, readOnly: o.readOnly === true } },
+    services: { disk0: { kind: 'storage', path, readOnly: o.readOnly === true, ...(o.io ? { io: o.io } : {}) } },
   };
 }
 

@@ -2,13 +2,14 @@
 // and runs a write+flush workload on it from iteration `start`. Iteration i writes WRITES_PER_ITER
 // blocks of 8 sectors (never rewritten later), then FLUSHes; only once the FLUSH completed OK does it
 // print "ACK i" (a synchronous write to stdout). The parent kills it with SIGKILL at a random point.
+// The third argument is the storage service's `io`: sync or async (docs/hal.md).
 import { writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-const [image, startArg] = process.argv.slice(2);
+const [image, startArg, io = 'sync'] = process.argv.slice(2);
 const WRITES_PER_ITER = 4; // keep in sync with crash-consistency.test.ts
 
 /** The bytes of write j of iteration i (the test computes the same). */
@@ -25,7 +26,7 @@ const sim = await createSim({
     { type: 'console', service: 'console0' },
     { type: 'blk', service: 'disk0', queues: 2 },
   ],
-  services: { disk0: { kind: 'storage', path: image, readOnly: false } },
+  services: { disk0: { kind: 'storage', path: image, readOnly: false, io } },
 });
 const blk = await BlkDriver.open((await sim.frontend()).find(2), { queues: 2 });
 const iters = Math.floor(blk.capacity / (8 * WRITES_PER_ITER));

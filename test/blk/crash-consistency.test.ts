@@ -23,9 +23,9 @@ function block(i: number, j: number): Uint8Array {
 }
 
 /** Runs the child from `start`, kills it `delayMs` after its first ACK; returns the last ACK seen (or start-1). */
-function crashRound(image: string, start: number, delayMs: number): Promise<{ lastAck: number; acks: number }> {
+function crashRound(image: string, start: number, delayMs: number, io: 'sync' | 'async'): Promise<{ lastAck: number; acks: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'crash-child.mjs'), image, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(here, 'crash-child.mjs'), image, String(start), io], { stdio: ['ignore', 'pipe', 'pipe'] });
     let lastAck = start - 1;
     let acks = 0;
     let buf = '';
@@ -58,37 +58,40 @@ function crashRound(image: string, start: number, delayMs: number): Promise<{ la
   });
 }
 
-test(`every write acknowledged by a completed FLUSH survives SIGKILL of the backend (seed ${SEED})`, async () => {
-  const r = rng(SEED);
-  const b = await blkSim({ sizeBytes: 8 << 20, content: new Uint8Array(8 << 20) });
-  b.s.dispose(); // the image is served by the child processes; this process only checks
-  let lastAck = -1;
-  for (let round = 0; round < 3; round++) {
-    const res = await crashRound(b.path, lastAck + 1, r.int(0, 120));
-    assert.ok(res.acks > 0, `round ${round}: the backend acknowledged at least one FLUSH before it was killed`);
-    lastAck = res.lastAck;
-    const img = b.image();
-    for (let i = 0; i <= lastAck; i++) {
-      for (let j = 0; j < WRITES_PER_ITER; j++) {
-        const off = (i * WRITES_PER_ITER + j) * 4096;
-        if (!Buffer.from(img.subarray(off, off + 4096)).equals(Buffer.from(block(i, j)))) {
-          assert.unreachable(`round ${round}: write ${j} of iteration ${i} was acknowledged by a FLUSH (last ACK ${lastAck}) but is not on the file`);
+// The same workload on the synchronous and the asynchronous storage service (docs/hal.md).
+for (const io of ['sync', 'async'] as const) {
+  test(`[${io} storage] every write acknowledged by a completed FLUSH survives SIGKILL of the backend (seed ${SEED})`, async () => {
+    const r = rng(SEED);
+    const b = await blkSim({ sizeBytes: 8 << 20, content: new Uint8Array(8 << 20) });
+    b.s.dispose(); // the image is served by the child processes; this process only checks
+    let lastAck = -1;
+    for (let round = 0; round < 3; round++) {
+      const res = await crashRound(b.path, lastAck + 1, r.int(0, 120), io);
+      assert.ok(res.acks > 0, `round ${round}: the backend acknowledged at least one FLUSH before it was killed`);
+      lastAck = res.lastAck;
+      const img = b.image();
+      for (let i = 0; i <= lastAck; i++) {
+        for (let j = 0; j < WRITES_PER_ITER; j++) {
+          const off = (i * WRITES_PER_ITER + j) * 4096;
+          if (!Buffer.from(img.subarray(off, off + 4096)).equals(Buffer.from(block(i, j)))) {
+            assert.unreachable(`round ${round}: write ${j} of iteration ${i} was acknowledged by a FLUSH (last ACK ${lastAck}) but is not on the file`);
+          }
         }
       }
     }
-  }
-  // Restart: a fresh backend on the same file serves the acknowledged data through the device.
-  const again = await blkSim({ path: b.path });
-  const blk = await BlkDriver.open((await again.s.frontend()).find(2)!);
-  const n = (lastAck + 1) * WRITES_PER_ITER;
-  const all = await blk.run(Array.from({ length: n }, (_, k) => ({ type: 0, sector: k * 8, len: 4096 })));
-  all.forEach((x, k) => {
-    if (!Buffer.from(x.data!).equals(Buffer.from(block(Math.floor(k / WRITES_PER_ITER), k % WRITES_PER_ITER)))) {
-      assert.unreachable(`after restart, block ${k} read through the device differs from what was acknowledged`);
-    }
+    // Restart: a fresh backend on the same file serves the acknowledged data through the device.
+    const again = await blkSim({ path: b.path, io });
+    const blk = await BlkDriver.open((await again.s.frontend()).find(2)!);
+    const n = (lastAck + 1) * WRITES_PER_ITER;
+    const all = await blk.run(Array.from({ length: n }, (_, k) => ({ type: 0, sector: k * 8, len: 4096 })));
+    all.forEach((x, k) => {
+      if (!Buffer.from(x.data!).equals(Buffer.from(block(Math.floor(k / WRITES_PER_ITER), k % WRITES_PER_ITER)))) {
+        assert.unreachable(`after restart, block ${k} read through the device differs from what was acknowledged`);
+      }
+    });
+    again.done();
+    b.done();
   });
-  again.done();
-  b.done();
-});
+}
 
 test.run();

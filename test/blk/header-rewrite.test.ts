@@ -25,6 +25,12 @@ test('rewriting type and sector after the backend read the header changes nothin
   const storage: StorageService = {
     sizeBytes: 1 << 20,
     readOnly: false,
+    queueDepth: 0, // synchronous: the header rewrite strikes inside read()
+    blockSize: 512,
+    handle: 0,
+    submit: () => -38,
+    complete: () => 0,
+    cancel: () => -38,
     read(fileOffset, _w, len) {
       calls.push(`read ${fileOffset} +${len}`);
       // The hostile frontend strikes between the backend's header read and the data transfer.

@@ -3,4 +3,5 @@
 import { sim } from '../shared/backends';
 import { register } from '../shared/blk-integrity.suite';
 
-register(sim);
+register(sim, 'sync');
+register(sim, 'async');

@@ -48,7 +48,7 @@ test('HAL probe: hardening, window aliasing, services and their bounds checks', 
     await command(n, v, 4);
     const len = v.getUint32(0x1000, true);
     const r = JSON.parse(new TextDecoder().decode(n.port!.bytes.subarray(0x1004, 0x1004 + len)));
-    assert.is(r.abi, 3);
+    assert.is(r.abi, 4);
     assert.is(r.windowBytes, 4 << 20);
     assert.ok(r.frozen, '__hal is frozen');
     assert.is(r.transfer, 'undefined');
@@ -65,7 +65,7 @@ test('HAL probe: hardening, window aliasing, services and their bounds checks', 
     assert.is(r.entropyWrongKind, -2, 'a service of another kind is not reachable');
     assert.is(r.unknownService, -2);
     assert.ok(r.storageHandle >= 0);
-    assert.equal(r.storageInfo, [DISK_BYTES, 0]);
+    assert.equal(r.storageInfo, [DISK_BYTES, 0, 128, 512], "size, read-only, queue depth (asynchronous by default), block size");
     assert.is(r.write, 0);
     assert.is(r.read, 0);
     assert.ok(r.readBack, 'read returns what was written');
@@ -79,7 +79,7 @@ test('HAL probe: hardening, window aliasing, services and their bounds checks', 
     assert.is(r.writeOutsideWindow, -14);
     assert.is(r.badHandle, -9, 'EBADF');
     assert.is(r.bigOffset, -5);
-    assert.equal(r.roInfo, [4096, 1]);
+    assert.equal(r.roInfo, [4096, 1, 128, 512]);
     assert.is(r.roWrite, -30, 'EROFS');
     assert.is(r.streamWrite, 100);
     assert.is(r.streamRead, 0);

@@ -3,4 +3,5 @@
 import { native } from '../shared/backends';
 import { register } from '../shared/blk-integrity.suite';
 
-register(native);
+register(native, 'sync');
+register(native, 'async');

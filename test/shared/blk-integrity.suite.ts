@@ -23,13 +23,14 @@ const SECTORS = 4096; // 2 MiB image
 const BATCHES = 40;
 const PER_BATCH = 24;
 
-export function register(kind: BackendKind): void {
-  const test = suite(`blk-integrity [${kind.name}]`);
-  test(`[${kind.name}] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
+/** Runs the workload on `kind` with the storage service synchronous or asynchronous (docs/hal.md). */
+export function register(kind: BackendKind, io: 'sync' | 'async' = 'sync'): void {
+  const test = suite(`blk-integrity [${kind.name}, ${io}]`);
+  test(`[${kind.name}, ${io} storage] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
     const ref = pattern(SECTORS * SECTOR_SIZE, 3);
     const disk = blkImage({ content: ref.slice() });
     try {
-      await withBackend(kind, blkBoard(disk.path, { queues: 4 }), async (b) => {
+      await withBackend(kind, blkBoard(disk.path, { queues: 4, io }), async (b) => {
         const r = rng(SEED);
         const blk = await BlkDriver.open((await Frontend.attach(b.port)).find(VIRTIO_ID_BLOCK)!, { queues: 4, queueDepth: 8, queueSize: 32 });
         assert.is(blk.queueCount, 4, 'four queues in use');
@@ -84,6 +85,10 @@ export function register(kind: BackendKind): void {
         assert.ok(Buffer.from(whole[0]!.data!).equals(Buffer.from(ref.subarray(0, 1 << 20))), 'first MiB through the device equals the reference');
         assert.ok(Buffer.from(whole[1]!.data!).equals(Buffer.from(ref.subarray(1 << 20))), 'second MiB through the device equals the reference');
         assert.ok(Buffer.from(disk.image()).equals(Buffer.from(ref)), 'the image file equals the reference');
+        const c = (await b.stats()).devices.find((d) => d.type === 'blk')!.counters;
+        if (io === 'async') assert.ok(c['inFlightPeak']! > 1, `the asynchronous storage held several requests at once (peak ${c['inFlightPeak']})`);
+        else assert.is(c['inFlightPeak'], 0, 'the synchronous storage holds no request');
+        assert.is(c['inFlight'], 0, 'nothing is left in flight');
       });
     } finally {
       disk.remove();
