@@ -315,7 +315,8 @@ function packInitramfs(root, out) {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-// the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, uio +
+// the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, virtio-rng for its
+// own entropy source, uio +
 // runtime/native/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
 export function buildBackendInitramfs(kver, kroot, uio) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
@@ -327,7 +328,7 @@ export function buildBackendInitramfs(kver, kroot, uio) {
   const out = path.join(CACHE, `backend-initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `backend-initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio_pci', 'uio'], ['bhb']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio-rng', 'virtio_pci', 'uio'], ['bhb']);
   fs.copyFileSync(uio.ko, path.join(root, 'lib/modules/bulkhead_uio.ko'));
   fs.copyFileSync(FW, path.join(root, 'bhb/bulkhead-fw'));
   fs.chmodSync(path.join(root, 'bhb/bulkhead-fw'), 0o755);
@@ -447,7 +448,10 @@ async function startBackendVm(run) {
     '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
     '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
     '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
-    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
+    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0',
+    // the partition's own hardware RNG: without one a TCG guest's CRNG takes about a minute to seed,
+    // and the firmware's entropy service (getrandom) blocks the event loop, every device with it, until then
+    '-device', 'virtio-rng-pci'];
   fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
   const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   p.bhName = 'backend-vm';
