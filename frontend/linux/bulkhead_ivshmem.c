@@ -77,6 +77,16 @@ static unsigned int max_map_kb = 256;
 module_param(max_map_kb, uint, 0444);
 MODULE_PARM_DESC(max_map_kb, "largest single DMA mapping in KiB (default 256)");
 
+/*
+ * Streaming mappings of at least this many bytes start on a multiple of it in the window: a block
+ * request's data then reaches a backend whose image is opened O_DIRECT aligned as the host wants it
+ * (512 bytes, a disk's logical block; 4096 for a 4Kn disk), so it is not bounced there again. Smaller
+ * mappings (blk headers, status bytes, net headers) keep the pool's 64-byte granule.
+ */
+static unsigned int data_align = 512;
+module_param(data_align, uint, 0444);
+MODULE_PARM_DESC(data_align, "window alignment of DMA mappings of at least this size, a power of two 64..4096 (default 512)");
+
 enum bh_state {
 	BH_DETACHED,	/* no backend attached */
 	BH_ATTACHING,	/* discovery in progress: requests allowed */
@@ -474,6 +484,12 @@ static long bh_map_index(struct bh_transport *t, dma_addr_t off)
 static void bh_ledger_catch_up(struct bh_transport *t);
 static void bh_ledger_unmapped(struct bh_transport *t, u32 pos);
 
+/* the pool alignment of a streaming mapping of @size bytes (data_align above) */
+static u32 bh_map_align(size_t size)
+{
+	return size >= data_align ? data_align : BH_GRANULE;
+}
+
 static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
 			      size_t size, enum dma_data_direction dir, unsigned long attrs)
 {
@@ -487,7 +503,7 @@ static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned lo
 	if (READ_ONCE(t->dying))
 		return DMA_MAPPING_ERROR;
 	bh_ledger_catch_up(t);
-	off = bh_pool_alloc(t, size ? size : 1, BH_GRANULE);
+	off = bh_pool_alloc(t, size ? size : 1, bh_map_align(size));
 	if (!off)
 		return DMA_MAPPING_ERROR;
 	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
@@ -2207,6 +2223,11 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	u32 pos;
 	int err, i;
 
+	if (data_align < BH_GRANULE || data_align > PAGE_SIZE || !is_power_of_2(data_align)) {
+		dev_err(&pdev->dev, "data_align=%u is not a power of two from %u to %lu\n", data_align,
+			BH_GRANULE, PAGE_SIZE);
+		return -EINVAL;
+	}
 	t = devm_kzalloc(&pdev->dev, sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;

@@ -8,9 +8,9 @@
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
-// Scenarios: probe blk console rng reset restart (default: all of them), noback (no backend
+// Scenarios: probe blkverify blk console rng reset restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
-// for the run), bench.
+// for the run), bench (dd), bench-iops (4 KiB random I/O with test/qemu/tools/bhq-blkio).
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
@@ -30,8 +30,10 @@ const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
+const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
-export const ALL_SCENARIOS = ['probe', 'blk', 'console', 'rng', 'i2c', 'gpio', 'reset', 'restart'];
+// blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
+export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'i2c', 'gpio', 'reset', 'restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -46,12 +48,27 @@ const DEBS = {
   i2cdetect: 'i2c-tools',
   gpioinfo: 'gpiod',
 };
+// files (not commands) the guest's bhq-blkio build needs: static libc and liburing
+const DEB_FILES = {
+  '/usr/include/liburing.h': 'liburing-dev',
+  '/usr/lib/x86_64-linux-gnu/liburing.a': 'liburing-dev',
+  '/usr/lib/x86_64-linux-gnu/libc.a': 'libc6-dev',
+};
 const WINDOW_SIZE = 8 << 20;
 // the net scenario: the namespace made for a run (bhq-<pid>), its addresses, the net-peer port
 const NETNS_PREFIX = 'bhq-';
 const NET = { hostIp: '10.201.77.1', guestIp: '10.201.77.2', prefix: 24, port: 8077 };
 const DISK_SIZE = 64 << 20;
 const BENCH_DISK_SIZE = 256 << 20;
+// the storage configurations of the Bulkhead disk (board service disk0's io and direct) that
+// bench-iops serves in turn, and start-backend CFG switches to (docs/hal.md, docs/qemu.md)
+export const STORAGE_CONFIGS = {
+  'async-direct': { io: 'async', direct: true },
+  'sync-direct': { io: 'sync', direct: true },
+  async: { io: 'async', direct: false },
+  sync: { io: 'sync', direct: false },
+};
+const BENCH_IOPS_CONFIGS = ['async-direct', 'sync-direct'];
 
 // ---------------------------------------------------------------- output
 
@@ -105,6 +122,7 @@ export function ensureDeps() {
   const missing = new Set();
   for (const [bin, deb] of Object.entries(DEBS)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
   if (!fs.existsSync('/bin/busybox')) missing.add('busybox-static');
+  for (const [file, deb] of Object.entries(DEB_FILES)) if (!fs.existsSync(file)) missing.add(deb);
   if (!headersVersion()) missing.add('linux-headers-amd64');
   if (missing.size) {
     if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${[...missing].join(' ')} (run as root, or: apt-get install ${[...missing].join(' ')})`);
@@ -231,6 +249,25 @@ function toolPath(bin) {
   return p;
 }
 
+// test/qemu/tools/bhq-blkio.c, the guest's random block I/O tool (verify and IOPS): a static binary
+// against Debian's liburing, keyed by its source
+export function buildBlkio() {
+  const src = fs.readFileSync(BLKIO_SRC);
+  const key = hashOf(['bhq-blkio', src]);
+  const dir = path.join(CACHE, 'tools', key);
+  const bin = path.join(dir, 'bhq-blkio');
+  if (fs.existsSync(bin)) return { bin, key, note: 'cached' };
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const r = sh('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', `${bin}.tmp`, BLKIO_SRC, '-luring'], { allowFail: true });
+  if (r.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`bhq-blkio build failed:\n${r.stderr.slice(-3000)}`);
+  }
+  fs.renameSync(`${bin}.tmp`, bin);
+  return { bin, key, note: `built, ${fs.statSync(bin).size >> 10} KiB` };
+}
+
 function moduleDeps(kroot, kver, names) {
   const order = [];
   for (const n of names) {
@@ -261,11 +298,11 @@ function copyWithLibs(bin, root) {
 }
 
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
-// mkfs.ext4/fsck.ext4 with their libraries, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod, lowspeed) {
+// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, i2c-tools and libgpiod tools, /init and the scenarios
+export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
   const guestFiles = filesUnder(GUEST);
   const tools = LOWSPEED_TOOLS.map(toolPath);
-  const key = hashOf([kver, mod.key, lowspeed.key, ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const key = hashOf([kver, mod.key, blkio.key, lowspeed.key, ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
@@ -280,6 +317,8 @@ export function buildInitramfs(kver, kroot, mod, lowspeed) {
   }
   fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(b, root);
+  fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
+  fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
@@ -416,6 +455,40 @@ function consoleClient(run) {
   };
   connect();
   return st;
+}
+
+// serve the Bulkhead disk with storage configuration `name` from the next (re)start on
+function useStorageConfig(run, name) {
+  const cfg = STORAGE_CONFIGS[name];
+  if (!cfg) throw new Error(`unknown storage configuration ${name} (have: ${Object.keys(STORAGE_CONFIGS).join(', ')})`);
+  run.boardDef.services.disk0 = { ...run.boardDef.services.disk0, ...cfg };
+  run.storageConfig = name;
+}
+
+// the live firmware's counters for the figures of a benchmark: SIGUSR1's "[fw] stats" (device
+// counters), "[fw] storage" (requests, bounces) and "[fw] calls" lines (runtime/native/loop.c) and its CPU time, under the storage
+// configuration it served
+async function fwSnapshot(run) {
+  const fw = run.fw;
+  if (!fw || fw.exited) return;
+  const from = fs.statSync(run.backendLog).size;
+  const cpuS = procCpuSeconds(fw.pid);
+  fw.kill('SIGUSR1');
+  const got = {};
+  await waitFor(() => {
+    const fd = fs.openSync(run.backendLog, 'r');
+    const len = fs.fstatSync(fd).size - from;
+    const b = Buffer.alloc(Math.max(0, len));
+    fs.readSync(fd, b, 0, b.length, from);
+    fs.closeSync(fd);
+    const t = b.toString('latin1');
+    for (const what of ['stats', 'storage', 'calls']) {
+      const m = new RegExp(`\\[fw\\] ${what} (\\{.*\\})\\n`).exec(t);
+      if (m) got[what] = JSON.parse(m[1]);
+    }
+    return got.stats && got.storage && got.calls;
+  }, 3000, 'the firmware\'s [fw] stats, storage and calls lines after SIGUSR1').catch((e) => log(`  ${e.message}`));
+  run.fwStats.push({ config: run.storageConfig ?? 'board', cpuS, ...got });
 }
 
 async function startBackend(run, peer) {
@@ -620,9 +693,13 @@ async function hostAction(run, action, arg) {
   }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
+    if (action === 'stop-backend' && run.collectStats) await fwSnapshot(run);
     await stopProc(run.fw, action === 'kill-backend' ? 0 : 5000, action === 'kill-backend' ? 'SIGKILL' : 'SIGTERM');
     run.fw = null;
   } else if (action === 'start-backend') {
+    // start-backend CFG: the disk served with another storage configuration from now on (bench-iops)
+    if (arg) useStorageConfig(run, arg);
+    fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
     await startFw(run);
   } else {
     throw new Error(`unknown host action ${action}`);
@@ -683,6 +760,7 @@ function parseConsole(text) {
   const bench = [];
   const netfiles = [];
   const eeprom = [];
+  const iops = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
     if (m) results[m[1]] = { pass: m[2] === 'PASS', detail: m[3] };
@@ -694,8 +772,17 @@ function parseConsole(text) {
     if (m) netfiles.push({ what: m[1], sha256: m[2], bytes: Number(m[3]) });
     m = /BHQ-EEPROM ([0-9a-f]+) ([0-9a-f]+)$/.exec(line);
     if (m) eeprom.push({ off: parseInt(m[1], 16), hex: m[2] });
+    m = /BHQ-IOPS (\S+) (randread|randwrite) ((?:\w+=[\d.]+ ?)+)$/.exec(line);
+    if (m) {
+      const row = { label: m[1], rw: m[2] };
+      for (const kv of m[3].trim().split(' ')) {
+        const [k, v] = kv.split('=');
+        row[k] = Number(v);
+      }
+      iops.push(row);
+    }
   }
-  return { results, files, bench, netfiles, eeprom, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, netfiles, eeprom, iops, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -722,6 +809,22 @@ function checkNetPeer(peer, netfiles) {
   if (!got) return { pass: false, detail: `net-peer received ${JSON.stringify(peer.uploads)}, the guest sent ${up.bytes} bytes sha256 ${up.sha256.slice(0, 16)}…` };
   if (peer.errors.length) return { pass: false, detail: `net-peer: ${peer.errors.join('; ')}` };
   return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
+}
+
+// an image of `size` bytes written through with pseudo-random data (no holes: an O_DIRECT read of a
+// hole or an unwritten extent would not reach the disk) and made durable
+function writeImage(file, size) {
+  const chunk = createHash('sha512').update(file).digest();
+  const buf = Buffer.alloc(1 << 20);
+  for (let i = 0; i < buf.length; i += chunk.length) chunk.copy(buf, i, 0, Math.min(chunk.length, buf.length - i));
+  for (let i = 0; i < buf.length; i += 4096) buf.writeUInt32LE(i, i); // no two 4 KiB blocks of a MiB alike
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let off = 0; off < size; off += buf.length) fs.writeSync(fd, buf, 0, Math.min(buf.length, size - off), off);
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 // user + system CPU of a live process, from /proc (clock ticks of 1/100 s on Linux)
@@ -754,8 +857,9 @@ export async function runQemu(opts = {}) {
   const kver = (await stage('deps', () => ensureDeps()), headersVersion());
   const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
   const mod = await stage('module frontend/linux', () => buildModule(kver));
+  const blkio = await stage('tool bhq-blkio', () => buildBlkio());
   const lowspeed = await stage('drivers i2c-virtio gpio-virtio', () => ensureLowSpeedDrivers(kver, kern.kroot));
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, lowspeed));
+  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, blkio, lowspeed));
   let backendInitrd = null;
   if (peer === 'vm') {
     const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
@@ -771,19 +875,36 @@ export async function runQemu(opts = {}) {
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
     netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null, gpioChecks: [],
-    vmlinuz: kern.vmlinuz, backendInitrd, vm: null,
+    vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
+    collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
+  // bench-iops: the Bulkhead disk under each storage configuration in turn (the first from boot),
+  // both images written through (not sparse: O_DIRECT reads reach the disk) in one host folder
+  const iopsBench = scenarios.includes('bench-iops');
+  const benchConfigs = opts.benchConfigs?.length ? opts.benchConfigs : BENCH_IOPS_CONFIGS;
+  if (iopsBench) for (const c of benchConfigs) if (!STORAGE_CONFIGS[c]) throw new Error(`unknown storage configuration ${c} (have: ${Object.keys(STORAGE_CONFIGS).join(', ')})`);
+  if (opts.storageConfig || iopsBench) useStorageConfig(run, opts.storageConfig ?? benchConfigs[0]);
+  if (opts.imageDir) {
+    fs.mkdirSync(opts.imageDir, { recursive: true });
+    run.disk = path.resolve(opts.imageDir, `bulkhead-qemu-${process.pid}.img`);
+    run.ref = path.resolve(opts.imageDir, `qemu-ref-${process.pid}.img`);
+    run.boardDef.services.disk0.path = run.disk;
+  }
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
   const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
   let qemu;
-  const timeoutS = opts.timeout ?? (scenarios.includes('crash') ? 900 : 300);
+  const benchSeconds = opts.benchSeconds ?? 5;
+  const benchRounds = opts.benchRounds ?? 3;
+  // bench-iops: per configuration 4 workloads × rounds × 2 disks of (ramp 1 s + benchSeconds), plus restarts
+  const timeoutS = opts.timeout ?? (scenarios.includes('crash') ? 900 : 300 + (iopsBench ? benchConfigs.length * 8 * benchRounds * (benchSeconds + 4) + 60 : 0));
   let netPeer = null;
   try {
     if (run.boardDef.services.net0 && effectivePeer === 'native') await stage('network namespace', () => setupNetns(run));
     fs.closeSync(fs.openSync(run.disk, 'w'));
     const diskSize = scenarios.some((s) => s.startsWith('bench')) ? BENCH_DISK_SIZE : DISK_SIZE;
     fs.truncateSync(run.disk, diskSize);
+    if (iopsBench) await stage(`images (2 × ${diskSize >> 20} MiB written in ${path.dirname(run.disk)})`, () => { writeImage(run.disk, diskSize); writeImage(run.ref, diskSize); });
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
     if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
@@ -794,20 +915,25 @@ export async function runQemu(opts = {}) {
     let modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
     // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
     if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
+    if (opts.modparams) modparams += `,${opts.modparams}`;
     const rounds = process.env.BULKHEAD_QEMU_CRASH_ROUNDS ? ` bh.crash_rounds=${Number(process.env.BULKHEAD_QEMU_CRASH_ROUNDS) | 0}` : '';
     const seed = crashSeed(opts);
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
     if (scenarios.some((s) => s.startsWith('bench'))) {
-      // the baseline: QEMU's own virtio-blk-pci over the same kind of image file
-      const ref = path.join(dir, 'qemu-ref.img');
-      fs.closeSync(fs.openSync(ref, 'w'));
-      fs.truncateSync(ref, diskSize);
-      qargs.push('-drive', `file=${ref},if=none,id=ref,format=raw`, '-device', 'virtio-blk-pci,drive=ref');
+      // the baseline: QEMU's own virtio-blk-pci over the same kind of image file, in the same folder;
+      // for bench-iops O_DIRECT on io_uring (cache=none,aio=io_uring), like the async-direct service
+      if (!iopsBench) {
+        fs.closeSync(fs.openSync(run.ref, 'w'));
+        fs.truncateSync(run.ref, diskSize);
+      }
+      const cache = iopsBench ? ',cache=none,aio=io_uring' : '';
+      qargs.push('-drive', `file=${run.ref},if=none,id=ref,format=raw${cache}`, '-device', 'virtio-blk-pci,drive=ref');
     }
     fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
     await stage(`guest (${scenarios.join(' ')})`, async () => {
@@ -853,6 +979,8 @@ export async function runQemu(opts = {}) {
     }).catch((e) => { result.error = e.message; });
 
     if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
+    if (run.collectStats) await fwSnapshot(run);
+    result.fwStats = run.fwStats;
     if (result.backendCpuS !== undefined) log(`backend CPU (bulkhead-fw user+system): ${result.backendCpuS.toFixed(2)} s`);
     if (run.vm) await stage('backend VM power off', () => powerOffVm(run));
     const c = result.console || { results: {}, files: {} };
@@ -883,6 +1011,7 @@ export async function runQemu(opts = {}) {
     await powerOffVm(run);
     for (const p of run.procs.reverse()) await stopProc(p);
     if (run.netns) ipCmd(['netns', 'del', run.netns], { allowFail: true });
+    if (opts.imageDir && !opts.keep) for (const f of [run.disk, run.ref]) fs.rmSync(f, { force: true });
   }
   for (const [s, r] of Object.entries(result.scenarios)) log(`${r.pass ? 'PASS' : 'FAIL'} ${s}: ${r.detail}`);
   if (result.pass && !opts.keep) {
@@ -906,6 +1035,9 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = true;
     else if (a === '--timeout') o.timeout = Number(argv[++i]);
     else if (a === '--kernel-args') o.kernelArgs = argv[++i];
+    else if (a === '--storage') o.storageConfig = argv[++i];
+    else if (a === '--image-dir') o.imageDir = argv[++i];
+    else if (a === '--modparams') o.modparams = argv[++i];
     else if (a === '-h' || a === '--help') o.help = true;
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else o.scenarios.push(a);
@@ -918,9 +1050,12 @@ export async function run(args) {
   let o;
   try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
   if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--keep] [--json] [--timeout S]
+    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--storage CFG] [--image-dir DIR] [--modparams P=V,…] [--keep] [--json] [--timeout S]
+--storage CFG: serve the Bulkhead disk as ${Object.keys(STORAGE_CONFIGS).join(', ')} (board service disk0's io and direct; default: the board's)
+--image-dir DIR: put the disk images in DIR instead of the run directory
+--modparams P=V[,P=V]: more parameters for bulkhead_ivshmem.ko (e.g. data_align=64)
 --backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
-scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, net (board qemu-net: a TAP in a network namespace),
+scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, bench-iops, net (board qemu-net: a TAP in a network namespace),
            and with --peer fake (a throwaway fixture, not a backend): garbage silent
 Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
     return 0;

@@ -73,6 +73,27 @@ blk_dev() {
 	return 1
 }
 
+# who serves a virtio disk (/sys/block/vdX): bulkhead (virtio vendor 0x4b4c4842), qemu (its own
+# virtio-blk-pci, 0x1af4) or unknown
+disk_who() {
+	case "$(cat "$1/device/vendor" 2>/dev/null)" in
+	0x4b4c4842) echo bulkhead ;;
+	0x1af4) echo qemu ;;
+	*) echo unknown ;;
+	esac
+}
+
+# disk_of WHO: the /dev node of the first virtio disk WHO serves
+disk_of() {
+	local b
+	for b in /sys/block/vd*; do
+		[ -e "$b" ] && [ "$(disk_who "$b")" = "$1" ] && { echo "/dev/${b##*/}"; return 0; }
+	done
+	return 1
+}
+bulkhead_disk() { disk_of bulkhead; }
+no_bulkhead_disk() { ! disk_of bulkhead; }
+
 transport_pci() { ls "$DRV" 2>/dev/null | grep -E '^[0-9a-f]{4}:' | head -n 1; }
 
 bhq_dmesg_check() {

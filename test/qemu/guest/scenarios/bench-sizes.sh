@@ -9,7 +9,7 @@ echo "DIAG copy_to_user (tmpfs read) $(awk "BEGIN{print ($t1-$t0)*1e6/64}") us/M
 rm -f /tmp/cp /tmp/cp2
 for b in /sys/block/vd*; do
 	d=/dev/${b##*/}
-	case "$(cat "$b/device/vendor")" in 0x4b4c4842) who=bulkhead ;; 0x1af4) who=qemu ;; *) who=unknown ;; esac
+	who=$(disk_who "$b")
 	q=$b/queue
 	echo "$who: max_sectors_kb $(cat $q/max_sectors_kb) max_hw $(cat $q/max_hw_sectors_kb) max_segments $(cat $q/max_segments) max_segment_size $(cat $q/max_segment_size) nr_requests $(cat $q/nr_requests)"
 	for bs in 4k:4000 64k:1000 256k:400 1M:192 4M:48; do

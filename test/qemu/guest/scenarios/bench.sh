@@ -4,11 +4,7 @@ MB=${BHQ_BENCH_MB:-192}
 WAIT=40 wait_for sh -c '[ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -ge 2 ]' || fail "expected 2 virtio disks, have: $(ls /sys/block)"
 for b in /sys/block/vd*; do
 	d=/dev/${b##*/}
-	case "$(cat "$b/device/vendor")" in
-	0x4b4c4842) who=bulkhead ;;
-	0x1af4) who=qemu ;;
-	*) who=unknown ;;
-	esac
+	who=$(disk_who "$b")
 	for pass in 1 2 3; do
 		t0=$(now); dd if=/dev/zero of="$d" bs=1M count="$MB" oflag=direct 2>/dev/null || fail "dd write $d"; t1=$(now)
 		echo 3 > /proc/sys/vm/drop_caches
