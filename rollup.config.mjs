@@ -6,7 +6,7 @@
 // chunk, shadowed names renamed): QuickJS checks every read and write of a lexical binding for the
 // temporal dead zone with its own opcodes (get_loc_check, put_loc_check, get_var_ref_check), which have
 // no short forms and block its peephole fusions (inc_loc, add_loc, ...). The firmware's per-packet path
-// costs ≈ 10 % less without them (docs/performance.md, "Bundle and build"). The checks only catch a use
+// costs ≈ 10 % less without them (docs/performance-log.md, "Bundle and build"). The checks only catch a use
 // before initialisation (TypeScript rejects the direct ones at compile time); without them such a use
 // reads `undefined` instead of throwing.
 import { getBabelOutputPlugin } from '@rollup/plugin-babel';
@@ -26,7 +26,7 @@ export default [
     plugins: [typescript({ tsconfig: './firmware/tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false } })],
   },
   {
-    input: 'frontend/sim.ts',
+    input: 'frontend/index.ts',
     output: { file: 'dist/sim.mjs', format: 'es', sourcemap: true },
     external: (id) => id.startsWith('node:') || id === 'quickjs-emscripten',
     plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts'] })],

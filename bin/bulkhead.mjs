@@ -1,54 +1,56 @@
 #!/usr/bin/env node
-// The `bulkhead` command line. Each command lives in scripts/cli/<command>.mjs and exports
-// `run(args)`; this file only dispatches and prints help.
-import { existsSync } from 'node:fs';
+// The `bulkhead` command line, on commander. Each command is scripts/cli/<name>.mjs exporting
+//   summary         one line for the command list
+//   define(cmd)     its arguments and options (a commander Command: `--help` per command, unknown
+//                   options and bad values are clear errors)
+//   run(opts, args) what it does (options as commander parsed them, then the positional arguments);
+//                   returns the exit status. Heavy imports happen inside run, so `--help` is instant.
+//   needsBundle     true when it runs the firmware bundle: dist/ is built first if missing or stale.
+// docs/cli.md is generated from these definitions (`npm run docs:cli`); test/unit/cli-docs.test.ts
+// fails when it is out of date, so every flag is documented in exactly one place.
+import { Command, CommanderError } from 'commander';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cliDir = join(root, 'scripts', 'cli');
 
-const COMMANDS = {
-  build: 'bundle the firmware and the host library with rollup (dist/)',
-  demo: 'the embedded default (`npm start`): firmware on host-sim serving the frontend model, with a summary',
-  sim: 'serve a board from the node runtime to the frontend model: `sim [--board B] [--blk disk.img[,ro]] [--script f.mjs]`',
-  bench: 'benchmarks: `bench [scenario…] [--runtime node|native] [--json]`',
-  fuzz: 'structure-aware fuzzer: `fuzz --target T --cases N --seed S`',
-  image: 'build a partition image: `image --board B [--devices …] -o part.img`',
-  run: 'run a partition image on the native runtime: `run part.img [options]`',
-  qemu: 'QEMU board emulation: real Linux virtio drivers on Bulkhead',
-  gpio: 'a running backend\'s gpio lines from the host: `gpio list | get LINE | set LINE 0|1 | watch` [--socket PATH]',
-};
-
-function help() {
-  const lines = ['usage: bulkhead <command> [options]', '', 'commands:'];
-  for (const [name, what] of Object.entries(COMMANDS)) {
-    const built = existsSync(join(root, 'scripts', 'cli', `${name}.mjs`));
-    lines.push(`  ${name.padEnd(7)} ${what}${built ? '' : '  (not built yet)'}`);
+/** The program with every command defined (exported for the docs generator and tests). */
+export async function program() {
+  const p = new Command('bulkhead')
+    .description('Bulkhead: a virtio backend for Type-1 hypervisors (README.md; docs/ has the design)')
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ sortSubcommands: true })
+    .exitOverride(); // inherited by the commands: errors come back here as CommanderError
+  const names = readdirSync(cliDir).filter((f) => f.endsWith('.mjs') && !f.startsWith('_')).map((f) => f.slice(0, -4));
+  for (const name of names.sort()) {
+    const mod = await import(pathToFileURL(join(cliDir, `${name}.mjs`)).href);
+    const cmd = p.command(name).summary(mod.summary).description(mod.description ?? mod.summary).showHelpAfterError('(add --help for usage)');
+    await mod.define(cmd);
+    cmd.action(async () => {
+      if (mod.needsBundle) (await import('../scripts/cli/_bundle.mjs')).ensureBundle();
+      process.exitCode = (await mod.run(cmd.opts(), cmd.processedArgs)) ?? 0;
+    });
   }
-  lines.push('', 'The README explains each; docs/ has the design.');
-  console.log(lines.join('\n'));
+  return p;
 }
 
-const [cmd, ...args] = process.argv.slice(2);
-if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-  help();
-  process.exit(0);
-}
-if (!(cmd in COMMANDS)) {
-  console.error(`bulkhead: unknown command '${cmd}' (try --help)`);
-  process.exit(2);
-}
-const file = join(root, 'scripts', 'cli', `${cmd}.mjs`);
-if (!existsSync(file)) {
-  console.error(`bulkhead: '${cmd}' is not built yet in this version`);
-  process.exit(2);
-}
-try {
-  const mod = await import(pathToFileURL(file).href);
-  const code = await mod.run(args);
-  process.exitCode = typeof code === 'number' ? code : 0;
-} catch (e) {
-  console.error(`bulkhead ${cmd}: ${e instanceof Error ? e.message : String(e)}`);
-  if (process.env.BULKHEAD_DEBUG) console.error(e);
-  process.exitCode = 1;
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
+if (isMain) {
+  const p = await program();
+  try {
+    if (process.argv.length <= 2) {
+      p.outputHelp();
+      process.exit(0);
+    }
+    await p.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 2; // commander already printed why
+    else {
+      console.error(`bulkhead ${process.argv[2] ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
+      if (process.env.BULKHEAD_DEBUG) console.error(e);
+      process.exitCode = 1;
+    }
+  }
 }

@@ -5,10 +5,7 @@
  * over everything. Layout: docs/image-format.md. The runtime refuses an image whose magic, format
  * version, length, hash, ABI, board or engine does not match (runtime/native/image.c).
  *
- *   node scripts/image.mjs --board host-sim [--devices rng,console] [--bundle dist/firmware.js]
- *                          [--source] [--fw build/bulkhead-fw] -o part.img
- *
- * Exported: buildImage(options) and parseImage(bytes) for tools and tests.
+ * The command line is `bulkhead image` (scripts/cli/image.mjs). Exported: buildImage(options) and parseImage(bytes) for tools and tests.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -138,39 +135,4 @@ export function parseImage(img) {
   const hash = createHash('sha256').update(img.subarray(0, img.length - IMAGE_HASH_SIZE)).digest();
   const hashOk = Buffer.from(img.subarray(img.length - IMAGE_HASH_SIZE)).equals(hash);
   return { header, manifest, firmware, hashOk };
-}
-
-function cli(argv) {
-  const o = { board: 'host-sim' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--board') o.board = next();
-    else if (a === '--devices') o.devices = next();
-    else if (a === '--bundle') o.bundle = next();
-    else if (a === '--fw') o.fw = next();
-    else if (a === '-o' || a === '--output') o.output = next();
-    else if (a === '--source') o.source = true;
-    else if (a === '-h' || a === '--help') {
-      console.log('usage: image --board BOARD [--devices t1,t2] [--bundle dist/firmware.js] [--source] [--fw build/bulkhead-fw] -o part.img');
-      return 0;
-    } else throw new Error(`unknown argument ${a}`);
-  }
-  if (!o.output) throw new Error('-o part.img is required');
-  const img = buildImage(o);
-  const p = parseImage(img);
-  console.log(`${o.output}: ${img.length} bytes, board ${p.manifest.board.name} (id ${p.header.boardId}), devices ${p.manifest.board.devices.map((d) => d.type).join(',')}, ${p.manifest.firmware.kind} ${p.firmware.length} bytes (${p.manifest.engine})`);
-  return 0;
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    process.exitCode = cli(process.argv.slice(2));
-  } catch (e) {
-    console.error(`image: ${e.message}`);
-    process.exitCode = 1;
-  }
 }

@@ -6,6 +6,7 @@
 #   build/bulkhead-fw, build/aarch64/bulkhead-fw   the partition firmware (runtime/native)
 #   build/bulkhead-ivshmem-server                  the ivshmem server (Debian ships none)
 #   build/bulkhead_port.node                       the Node addon behind runtime/native/port.mjs
+# and unpacks Debian's arm64 liburing-dev and libmbedtls-dev into .cache/sysroot/aarch64 for the cross build.
 # Idempotent: a second run checks and returns in seconds. Runs as root on Debian 12 (CI).
 set -euo pipefail
 
@@ -16,10 +17,12 @@ QJS_SUITE=trixie
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-log() { echo "setup-native: $*" >&2; }
+# Progress: every line says how long setup has run; each stage says when it starts and how long it took.
+log() { echo "setup-native [${SECONDS}s]: $*" >&2; }
+stage() { local name=$1 t=$SECONDS; shift; log "$name ..."; "$@"; log "$name done in $((SECONDS - t))s"; }
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
-PKGS=(gcc g++ make libc6-dev liburing-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
+PKGS=(gcc g++ make libc6-dev liburing-dev libmbedtls-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dpkg-dev xz-utils iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,11 +70,13 @@ if [ ! -f "$QJS_SRC/quickjs.c" ]; then
   rm -rf "$QJS_SRC" && mv "$QJS_SRC.tmp" "$QJS_SRC"
 fi
 
-# --- 2b. liburing for aarch64: Debian's arm64 liburing-dev (this machine's suite), unpacked -----------
-# The aarch64 firmware links liburing statically like the x86-64 one; only the .deb is fetched (a
-# private apt configuration with arm64 as its architecture), never installed.
-URING_ARM64="$CACHE/liburing/aarch64"
-if [ ! -f "$URING_ARM64/usr/lib/aarch64-linux-gnu/liburing.a" ]; then
+# --- 3. The aarch64 firmware's static libraries: Debian's arm64 liburing-dev and libmbedtls-dev -----
+# (this machine's suite), unpacked into .cache/sysroot/aarch64, never installed: a private apt
+# configuration with arm64 as its architecture and an empty dpkg status, so the host's apt and dpkg
+# are not touched. The x86-64 build links the same libraries from the packages installed above.
+ARM_SYSROOT="$CACHE/sysroot/aarch64"
+ARM_DEBS=(liburing-dev libmbedtls-dev)
+if [ ! -f "$ARM_SYSROOT/usr/lib/aarch64-linux-gnu/liburing.a" ] || [ ! -f "$ARM_SYSROOT/usr/lib/aarch64-linux-gnu/libmbedcrypto.a" ]; then
   APTDIR="$CACHE/apt-arm64"
   mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/deb"
   suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
@@ -79,17 +84,18 @@ if [ ! -f "$URING_ARM64/usr/lib/aarch64-linux-gnu/liburing.a" ]; then
   APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
             -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "APT::Sandbox::User=root"
             -o "APT::Architecture=arm64" -o "APT::Architectures::=arm64" -o "Dir::State::status=/dev/null")
-  log "fetching liburing-dev:arm64 from $suite"
+  log "fetching ${ARM_DEBS[*]} (arm64) from $suite"
   apt-get "${APT_OPTS[@]}" -qq update
   rm -f "$APTDIR/deb"/*.deb
-  (cd "$APTDIR/deb" && apt-get "${APT_OPTS[@]}" -qq download liburing-dev:arm64 >/dev/null)
-  rm -rf "$URING_ARM64.tmp" && mkdir -p "$URING_ARM64.tmp"
-  dpkg-deb -x "$APTDIR/deb"/liburing-dev_*_arm64.deb "$URING_ARM64.tmp"
-  rm -rf "$URING_ARM64" && mv "$URING_ARM64.tmp" "$URING_ARM64"
+  (cd "$APTDIR/deb" && apt-get "${APT_OPTS[@]}" -qq download "${ARM_DEBS[@]/%/:arm64}" >/dev/null)
+  rm -rf "$ARM_SYSROOT.tmp" && mkdir -p "$ARM_SYSROOT.tmp"
+  for d in "${ARM_DEBS[@]}"; do dpkg-deb -x "$APTDIR/deb"/${d}_*_arm64.deb "$ARM_SYSROOT.tmp"; done
+  rm -rf "$ARM_SYSROOT" && mv "$ARM_SYSROOT.tmp" "$ARM_SYSROOT"
 fi
 
-# --- 3. Build (make decides what is stale) ----------------------------------------------------------
+# --- 4. Build -------------------------------------------------------------------------------------------
 JOBS=$(nproc 2>/dev/null || echo 2)
-make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=x86_64 all
-make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=aarch64 fw
+# make decides what is stale; a build from scratch compiles QuickJS twice (about a minute each on 2 cores)
+stage "build x86_64 (QuickJS, firmware, ivshmem server, node addon, loadgen)" make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=x86_64 all
+stage "build aarch64 firmware (cross)" make -s -C "$ROOT/runtime/native" -j"$JOBS" ARCH=aarch64 fw
 log "ok: $(cd "$ROOT" && ls build/bulkhead-fw build/aarch64/bulkhead-fw build/bulkhead-ivshmem-server build/bulkhead_port.node | tr '\n' ' ')"

@@ -27,7 +27,8 @@ import {
 } from '../virtio';
 import type { QueueAddresses } from '../virtqueue/split';
 import { SplitQueue, validateQueueConfig } from '../virtqueue/split';
-import type { DeviceRunner } from './runner';
+import type { GuestWindow } from '../window/window';
+import type { TransportHost } from './transport';
 
 /** One virtqueue as the driver configured it, and the live queue once the device runs it. */
 export interface QueueState {
@@ -40,6 +41,19 @@ export interface QueueState {
 /** A queue nobody configured (after reset). */
 export function emptyQueue(): QueueState {
   return { size: 0, addrs: { descLo: 0, descHi: 0, driverLo: 0, driverHi: 0, deviceLo: 0, deviceHi: 0 }, enabled: false, live: null };
+}
+
+/**
+ * What a DeviceState asks of the runner that owns it (runner.ts's DeviceRunner is one): declared here,
+ * so that the state machine does not import its runner (no import cycle between the two).
+ */
+export interface DeviceStateOwner {
+  readonly win: GuestWindow;
+  readonly host: TransportHost;
+  count(name: string): void;
+  kick(slot: DeviceState, i: number): void;
+  queueConfigEvent(slot: DeviceState): void;
+  runDevice<T>(slot: DeviceState, fn: () => T): T | false;
 }
 
 /** The transport-independent state of one device and the operations a driver can apply to it. */
@@ -66,7 +80,7 @@ export class DeviceState {
   constructor(
     readonly devNum: number,
     readonly device: VirtioDevice,
-    private readonly runner: DeviceRunner,
+    private readonly runner: DeviceStateOwner,
   ) {
     this.queues = [];
     for (let i = 0; i < device.numQueues; i++) this.queues.push(emptyQueue());

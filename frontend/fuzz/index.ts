@@ -65,6 +65,8 @@ export interface FuzzRunOptions {
   minimise?: boolean;
   /** Called for progress lines. */
   log?: (line: string) => void;
+  /** Called with the number of cases done, every 64 cases and at the end (progress bars). */
+  progress?: (done: number) => void;
 }
 
 /** Runs `cases` generated cases of one target; returns throughput and minimised findings. */
@@ -78,6 +80,7 @@ export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ c
     const seen = new Set<string>();
     const t0 = performance.now();
     for (let n = 0; n < opts.cases; n++) {
+      if (n % 64 === 0) opts.progress?.(n);
       const input = generate(c, opts.target, opts.seed, n);
       for (const f of runCase(c, input)) {
         const key = `${f.invariant}:${f.detail.replace(/[0-9a-fx]{2,}/g, '#')}`;
@@ -88,6 +91,7 @@ export async function fuzz(opts: FuzzRunOptions, ctx?: FuzzContext): Promise<{ c
         opts.log?.(`finding in case ${n}: ${f.invariant}: ${f.detail}`);
       }
     }
+    opts.progress?.(opts.cases);
     const seconds = (performance.now() - t0) / 1000;
     return { cases: opts.cases, seconds, casesPerSecond: opts.cases / seconds, findings };
   } finally {

@@ -13,8 +13,8 @@
  *              get LINE           that GPIO's line, then "ok"
  *              set LINE 0|1       drive LINE (a name or a number) from the host, then "ok"
  *            where a GPIO's line is "<n>\t<name>\t<none|out|in>\t<level>\t<output>\t<input>" and
- *            every failure is one "error: <reason>" line. A set that changes a level makes the loop
- *            call bulkhead.onService(h) once this event is handled (interrupts reach the guest).
+ *            every failure is one "error: <reason>" line. A set that changes a level makes
+ *            onService(h) due (event.c): the loop calls it once this event is handled.
  *            `npx bulkhead gpio …` is the client. Replies are written without blocking; a client
  *            that does not read them (its socket buffer full) is dropped, never waited for.
  */
@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 #define GPIO_CLIENTS 4
 #define GPIO_LINE_MAX 256 /* longest command line */
@@ -59,9 +59,8 @@ struct gpio {
 };
 
 static struct gpio gpios[BH_MAX_SERVICES];
-static bh_watch_fn watch;
-
-void bh_gpio_set_watch(bh_watch_fn fn) { watch = fn; }
+static bool gpio_event(int fd, uint32_t events, int h);
+static void watch(int fd, uint32_t events, int h) { bh_event_watch(fd, events, gpio_event, h); }
 
 static struct gpio *get_gpio(int h)
 {
@@ -122,7 +121,7 @@ int bh_gpio_attach(int h, const char *name, const char *const *names, int n, con
             goto fail;
         }
         g->listen_fd = fd;
-        if (watch) watch(fd, EPOLLIN, h);
+        watch(fd, EPOLLIN, h);
         bh_log(BH_LOG_INFO, "gpio %s: %d lines, control socket %s", name, n, sa.sun_path);
     }
     g->used = true;
@@ -169,7 +168,7 @@ int bh_gpio_sample(int h, uint32_t *out, size_t room)
 
 static void drop(struct gpio *g, int h, struct client *c)
 {
-    if (watch) watch(c->fd, 0, h);
+    watch(c->fd, 0, h);
     close(c->fd);
     c->fd = -1;
     c->len = 0;
@@ -269,7 +268,7 @@ static void accept_client(struct gpio *g, int h)
             g->c[i].fd = fd;
             g->c[i].len = 0;
             g->c[i].overflow = false;
-            if (watch) watch(fd, EPOLLIN, h);
+            watch(fd, EPOLLIN, h);
             return;
         }
     static const char busy[] = "error: too many control clients\n";
@@ -278,7 +277,8 @@ static void accept_client(struct gpio *g, int h)
     close(fd);
 }
 
-bool bh_gpio_event(int h, int fd, uint32_t events)
+/* event.c's callback for the control socket's fds: true when a host set moved a level. */
+static bool gpio_event(int fd, uint32_t events, int h)
 {
     struct gpio *g = get_gpio(h);
     if (!g) return false;

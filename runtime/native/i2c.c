@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 #define I2C_M_READ 1
 #define I2C_M_MORE 0x100

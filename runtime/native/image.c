@@ -16,7 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "bh.h"
+#include <mbedtls/sha256.h>
+#include "image.h"
 
 #define IMG_MAGIC "BHLKIMG"
 #define IMG_VERSION 1
@@ -63,7 +64,7 @@ const char *bh_image_load(const char *path, struct bh_image *img)
     if (total > len) return refuse("image truncated: header says %llu bytes, file has %zu", (unsigned long long)total, len);
     if (total < len) return refuse("image has %zu bytes, header says %llu: trailing data", len, (unsigned long long)total);
     uint8_t h[32];
-    bh_sha256(d, len - IMG_HASH, h);
+    if (mbedtls_sha256_ret(d, len - IMG_HASH, h, 0) != 0) return refuse("image: SHA-256 failed");
     if (memcmp(h, d + len - IMG_HASH, IMG_HASH) != 0) return refuse("image corrupted: SHA-256 mismatch");
     if (le16(d + 0x0A) != IMG_HEADER) return refuse("image header size %u, expected %u", le16(d + 0x0A), IMG_HEADER);
     uint32_t abi = le32(d + 0x0C);

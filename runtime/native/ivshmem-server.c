@@ -233,17 +233,23 @@ int main(int argc, char **argv)
 
     char shm_path[256];
     snprintf(shm_path, sizeof shm_path, "%s%s", shm_name[0] == '/' ? "" : "/", shm_name);
+    /* Before anything is created: a unix socket path has at most 107 bytes (sun_path). */
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(sock_path) + 1 >= sizeof sa.sun_path) /* + 1: the temporary name it is bound under first */
+        die("socket path too long: %s is %zu bytes, the server takes at most %zu (use a shorter folder)", sock_path, strlen(sock_path), sizeof sa.sun_path - 2);
     shm_name = strdup(shm_path);
     shm_fd = shm_open(shm_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (shm_fd < 0) die("shm_open %s: %s", shm_name, strerror(errno));
     if (ftruncate(shm_fd, size) < 0) die("ftruncate %s: %s", shm_name, strerror(errno));
 
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(sock_path) >= sizeof sa.sun_path) die("socket path too long");
-    strcpy(sa.sun_path, sock_path);
-    unlink(sock_path);
+    /* Bound under a temporary name and renamed into place once it listens: whoever sees the path can
+     * connect (a peer that polls for the file never meets ECONNREFUSED between bind and listen). */
+    char tmp_path[sizeof sa.sun_path];
+    snprintf(tmp_path, sizeof tmp_path, "%s~", sock_path);
+    strcpy(sa.sun_path, tmp_path);
+    unlink(tmp_path);
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(listen_fd, 16) < 0)
+    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(listen_fd, 16) < 0 || rename(tmp_path, sock_path) < 0)
         die("listen on %s: %s", sock_path, strerror(errno));
 
     if (!foreground) {

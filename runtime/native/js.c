@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "bh.h"
+#include "js.h"
 #include "quickjs.h"
 
 static JSRuntime *rt;

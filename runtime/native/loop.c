@@ -1,13 +1,16 @@
 /*
- * The event loop: one epoll set, one thread, JS only from here.
+ * The event loop (the top floor but main.c): one thread, JS only from here. It waits on event.c's
+ * epoll set, where every fd has a callback, registered by the loop itself or by a service:
  *
  *   our doorbell eventfd   -> bulkhead.onInterrupt(fromFrontend)
  *   timerfd                -> bulkhead.onTimer()
- *   stream fds             -> bulkhead.onService(h)   (input or room; see services.c)
- *   storage eventfds       -> bulkhead.onService(h)   (asynchronous requests finished; storage-aio.c)
- *   gpio control sockets   -> commands (gpio.c); a host set that moves a line -> bulkhead.onService(h)
- *   TAP fds                -> frames into the switch (packet.c), no JS
- *   packet ports pending   -> bulkhead.onService(h) once the call that delivered returned
+ *   stream fds             -> services.c: input or room makes onService(h) due
+ *   storage eventfds       -> services.c: asynchronous requests finished (storage-aio.c) make onService(h) due;
+ *                             after every turn the loop submits what the calls queued and takes at once what
+ *                             finished inside the submit (page-cache hits)
+ *   TAP fds                -> packet.c: frames into the switch; a delivery makes the port's onService(h) due
+ *   gpio control sockets   -> gpio.c: commands; a host set that moves a level makes onService(h) due
+ *   due service handles    -> bulkhead.onService(h), once the calls of this wake-up returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
  *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
  *   signalfd (USR1)        -> one stderr line "[fw] stats JSON" (bulkhead.stats(), for tests)
@@ -32,13 +35,13 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include "bh.h"
+#include "loop.h"
 
-enum { EV_DOORBELL = 1, EV_TIMER, EV_SIGNAL, EV_IVSHMEM, EV_STREAM, EV_TAP };
-
-static int ep = -1, sig_fd = -1, timer_fd = -1;
+static int sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
 static double busy_poll_ms; /* 0: never */
+static bool pending;        /* the last call said work was left over */
+static int stop_status = -1; /* >= 0: a signal asked us to stop; the exit status */
 
 void bh_loop_set_busy_poll(double us)
 {
@@ -46,47 +49,61 @@ void bh_loop_set_busy_poll(double us)
     if (busy_poll_ms > 0) bh_log(BH_LOG_INFO, "busy polling %.0f us after each event", us);
 }
 
-/* epoll_wait that, with busy polling on, looks without sleeping until `until` (bh_now_ms) before it sleeps. */
+/* bh_event_wait that, with busy polling on, looks without sleeping until `until` (bh_now_ms) before it sleeps. */
 static int wait_events(struct epoll_event *evs, int max, bool ready_now, double until)
 {
-    if (ready_now) return epoll_wait(ep, evs, max, 0);
+    if (ready_now) return bh_event_wait(evs, max, 0);
     if (busy_poll_ms > 0) {
         do {
-            int n = epoll_wait(ep, evs, max, 0);
+            int n = bh_event_wait(evs, max, 0);
             if (n != 0) return n;
         } while (bh_now_ms() < until);
     }
-    return epoll_wait(ep, evs, max, -1);
+    return bh_event_wait(evs, max, -1);
 }
 
-static uint64_t tag(int type, int handle, int fd)
-{
-    return (uint64_t)type << 48 | (uint64_t)(uint16_t)handle << 32 | (uint32_t)fd;
-}
+static int stop(const char *why);
+static void dump_stats(void);
 
-static void add(int fd, uint32_t events, uint64_t data)
+/* The loop's own fds. They call into the bundle themselves and never make a service handle due. */
+static bool on_doorbell(int fd, uint32_t events, int handle)
 {
-    struct epoll_event ev = { .events = events, .data.u64 = data };
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) bh_die("epoll_ctl: %s", strerror(errno));
-}
-
-/* services.c tells us which stream fds to watch; events 0 removes. A file that epoll refuses
- * (stdin redirected from a regular file or /dev/null) is simply never reported. */
-void bh_loop_watch(int fd, uint32_t events, int handle)
-{
-    struct epoll_event ev = { .events = events, .data.u64 = tag(EV_STREAM, handle, fd) };
-    if (events == 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-        return;
+    if (bh_lines_edge() || bh_lines_drain()) {
+        double a[1] = { bh_lines_from_frontend() };
+        pending = bh_js_call("onInterrupt", 1, a) == 1;
     }
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT) epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    return false;
+}
+
+static bool on_timer(int fd, uint32_t events, int handle)
+{
+    if (bh_timer_drain()) pending = bh_js_call("onTimer", 0, NULL) == 1;
+    return false;
+}
+
+static bool on_signal(int fd, uint32_t events, int handle)
+{
+    struct signalfd_siginfo si;
+    if (read(sig_fd, &si, sizeof si) != sizeof si) return false;
+    if (si.ssi_signo == SIGUSR1) dump_stats();
+    else stop_status = stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    return false;
+}
+
+static bool on_ivshmem(int fd, uint32_t events, int handle)
+{
+    if (ivs_process(ivs) < 0) {
+        /* Existing doorbells keep working without the server; new peers cannot join. */
+        bh_log(BH_LOG_WARN, "ivshmem server went away; serving the peers we have");
+        bh_event_watch(ivs->sock, 0, NULL, 0);
+    }
+    return false;
 }
 
 void bh_loop_init(struct ivs_client *c)
 {
     ivs = c;
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) bh_die("epoll_create1: %s", strerror(errno));
+    bh_event_init();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -95,24 +112,17 @@ void bh_loop_init(struct ivs_client *c)
     sigprocmask(SIG_BLOCK, &set, NULL);
     sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sig_fd < 0) bh_die("signalfd: %s", strerror(errno));
-    add(sig_fd, EPOLLIN, tag(EV_SIGNAL, 0, sig_fd));
+    bh_event_watch(sig_fd, EPOLLIN, on_signal, -1);
     timer_fd = bh_timer_init();
-    add(timer_fd, EPOLLIN, tag(EV_TIMER, 0, timer_fd));
-    if (ivs) add(ivs->sock, EPOLLIN, tag(EV_IVSHMEM, 0, ivs->sock));
-    bh_services_set_watch(bh_loop_watch);
-}
-
-/* A TAP fd: level-triggered, read by packet.c (a bounded burst per wake-up). */
-void bh_loop_watch_tap(int fd, int port)
-{
-    add(fd, EPOLLIN, tag(EV_TAP, port, fd));
+    bh_event_watch(timer_fd, EPOLLIN, on_timer, -1);
+    if (ivs) bh_event_watch(ivs->sock, EPOLLIN, on_ivshmem, -1);
 }
 
 /* The doorbell fd exists only after the ivshmem handshake; main adds it before the bundle runs. */
 void bh_loop_watch_doorbell(void)
 {
     int fd = bh_lines_rx_fd();
-    if (fd >= 0) add(fd, EPOLLIN | (bh_lines_edge() ? EPOLLET : 0), tag(EV_DOORBELL, 0, fd));
+    if (fd >= 0) bh_event_watch(fd, EPOLLIN | (bh_lines_edge() ? EPOLLET : 0), on_doorbell, -1);
 }
 
 static int stop(const char *why)
@@ -128,7 +138,7 @@ static int stop(const char *why)
 
 /* SIGUSR1: the backend's counters as one line on stderr, written whole (one writer, so a reader
  * that sees the line sees every earlier log line too), then "[fw] storage {json}" (each storage
- * service: sync/async, engine, requests, bounces; services.c), then "[fw] calls {json}": how often each entry
+ * service's engine and counters), then "[fw] calls {json}": how often each entry
  * point ran and for how long (bh_js_call_times; the benchmarks' JS time per request). */
 static void write_line(const char *prefix, char *s)
 {
@@ -162,56 +172,22 @@ static void dump_stats(void)
 int bh_loop_run(void)
 {
     struct epoll_event evs[16];
-    bool pending = false; /* the last call said work was left over */
-    double a[1];
     double poll_until = 0;
     for (;;) {
-        int n = wait_events(evs, 16, pending || bh_packet_pending(), poll_until);
+        int n = wait_events(evs, 16, pending || bh_event_any_due(), poll_until);
         if (n < 0) {
             if (errno == EINTR) continue;
             bh_die("epoll_wait: %s", strerror(errno));
         }
         for (int i = 0; i < n; i++) {
-            uint64_t t = evs[i].data.u64;
-            int type = (int)(t >> 48), handle = (int)(uint16_t)(t >> 32), fd = (int)(uint32_t)t;
-            switch (type) {
-            case EV_SIGNAL: {
-                struct signalfd_siginfo si;
-                if (read(sig_fd, &si, sizeof si) != sizeof si) break;
-                if (si.ssi_signo == SIGUSR1) { dump_stats(); break; }
-                return stop(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-            }
-            case EV_DOORBELL:
-                if (bh_lines_edge() || bh_lines_drain()) {
-                    a[0] = bh_lines_from_frontend();
-                    pending = bh_js_call("onInterrupt", 1, a) == 1;
-                }
-                break;
-            case EV_TIMER:
-                if (bh_timer_drain()) pending = bh_js_call("onTimer", 0, NULL) == 1;
-                break;
-            case EV_STREAM:
-                if (bh_service_event(handle, fd, evs[i].events)) {
-                    a[0] = handle;
-                    pending = bh_js_call("onService", 1, a) == 1;
-                }
-                break;
-            case EV_TAP:
-                bh_packet_tap_event(handle);
-                break;
-            case EV_IVSHMEM:
-                if (ivs_process(ivs) < 0) {
-                    /* Existing doorbells keep working without the server; new peers cannot join. */
-                    bh_log(BH_LOG_WARN, "ivshmem server went away; serving the peers we have");
-                    epoll_ctl(ep, EPOLL_CTL_DEL, ivs->sock, NULL);
-                }
-                break;
-            }
+            bh_event_dispatch(&evs[i]);
+            if (stop_status >= 0) return stop_status;
         }
-        /* Frames delivered to packet ports during the calls above (or from a TAP): one onService
-         * per port, after those calls returned. Ports they make pending wait for the next turn. */
-        for (uint32_t due = bh_packet_take_pending(); due; due &= due - 1) {
-            a[0] = __builtin_ctz(due);
+        /* Services that reported news during the calls above (a stream's fd, a frame delivered to a
+         * packet port, from a TAP or another port): one onService per handle, after those calls
+         * returned. Handles they make due wait for the next turn. */
+        for (uint32_t due = bh_event_take_due(); due; due &= due - 1) {
+            double a[1] = { __builtin_ctz(due) };
             pending = bh_js_call("onService", 1, a) == 1;
         }
         if (n == 0 && pending) pending = bh_js_call("poll", 0, NULL) == 1;
@@ -219,10 +195,10 @@ int bh_loop_run(void)
          * finished at once (page-cache hits complete inside the submit) is taken now, not a turn later. */
         bh_storage_flush_submissions();
         for (int round = 0; round < 4; round++) {
-            uint32_t due = bh_storage_take_ready();
-            if (!due) break;
-            for (; due; due &= due - 1) {
-                a[0] = __builtin_ctz(due);
+            uint32_t ready = bh_storage_take_ready();
+            if (!ready) break;
+            for (; ready; ready &= ready - 1) {
+                double a[1] = { __builtin_ctz(ready) };
                 pending = bh_js_call("onService", 1, a) == 1;
             }
             bh_storage_flush_submissions();

@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "bh.h"
+#include "image.h"
+#include "loop.h"
 
 #if defined(__x86_64__)
 #define BH_ARCH "x86_64"
@@ -47,27 +48,6 @@ static const char usage[] =
     "                         (default: the board's runtime.busyPollUs, else 0 = never poll)\n"
     "  --log-level N          0 error, 1 warn, 2 info (default), 3 debug\n"
     "  --no-seccomp           run without the syscall filter (debugging; qemu-user cannot filter)\n";
-
-uint8_t *bh_read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size > (1 << 30)) { close(fd); errno = EFBIG; return NULL; }
-    uint8_t *buf = malloc(st.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += n;
-    }
-    close(fd);
-    if (!buf || got != (size_t)st.st_size) { free(buf); errno = EIO; return NULL; }
-    buf[got] = 0;
-    *len = got;
-    return buf;
-}
 
 static char *read_board(const char *arg)
 {

@@ -28,9 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 #define PKT_F_NEEDS_CSUM 1
 #define PKT_F_DATA_VALID 2
@@ -84,7 +85,6 @@ static struct port ports[MAX_PORTS];
 static struct sw switches[MAX_SWITCHES];
 static int n_switches;
 static int port_of_handle[BH_MAX_SERVICES] = { [0 ... BH_MAX_SERVICES - 1] = -1 };
-static uint32_t pending; /* service handles with input or a link change since the last take */
 
 /* --- checksums and the flow hash (same arithmetic as switch.ts) ------------------------------- */
 
@@ -152,9 +152,10 @@ static bool csum_offsets_ok(uint32_t len, unsigned start, unsigned offset)
     return (uint64_t)start + offset + 2 <= len;
 }
 
+/* Input or a link change: the consumer's onService is due (event.c). */
 static void mark_pending(struct port *p)
 {
-    if (p->handle >= 0) pending |= 1u << p->handle;
+    if (p->handle >= 0) bh_event_due(p->handle);
 }
 
 static void shift(struct port *p)
@@ -272,23 +273,23 @@ static void tap_gone(int port, int err)
 {
     struct port *p = &ports[port];
     bh_log(BH_LOG_WARN, "packet %s: the TAP is gone (%s); its ports are down", p->name, strerror(err));
-    bh_loop_watch(p->tap_fd, 0, -1);
+    bh_event_watch(p->tap_fd, 0, NULL, -1);
     set_link(p, false);
     for (int i = 0; i < MAX_PORTS; i++)
         if (ports[i].used && ports[i].tap_port == port) set_link(&ports[i], false);
 }
 
-/* The loop saw the TAP readable: up to TAP_READ_BURST frames into the switch (level-triggered
- * epoll brings us back for the rest). */
-void bh_packet_tap_event(int port)
+/* The TAP is readable (event.c calls this from the loop): up to TAP_READ_BURST frames into the
+ * switch (level-triggered epoll brings us back for the rest). Delivering marks the consumers due. */
+static bool tap_event(int fd, uint32_t events, int port)
 {
     static uint8_t buf[VNET_HDR + PKT_MAX_FRAME];
     struct port *p = &ports[port];
-    if (!p->link_up) return;
+    if (!p->link_up) return false;
     for (int k = 0; k < TAP_READ_BURST; k++) {
         ssize_t n = read(p->tap_fd, buf, sizeof buf);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return; /* drained */
-        if (n < 0) { tap_gone(port, errno); return; }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false; /* drained */
+        if (n < 0) { tap_gone(port, errno); return false; }
         if (n < VNET_HDR + 14 || buf[1] != 0 /* gso_type NONE */) { p->c.tx_errors++; continue; }
         uint16_t cs, co;
         memcpy(&cs, buf + 6, 2);
@@ -305,6 +306,7 @@ void bh_packet_tap_event(int port)
         p->c.tx_bytes += len;
         forward(port, f);
     }
+    return false;
 }
 
 static int tap_open(const char *ifname)
@@ -381,7 +383,7 @@ int bh_packet_attach(int h, const char *name, const char *sw_name, const char *t
         if (tap_port < 0) { close(fd); return tap_port; }
         ports[tap_port].tap_fd = fd;
         ports[tap_port].partial_csum = true; /* the kernel takes NEEDS_CSUM frames as they are */
-        bh_loop_watch_tap(fd, tap_port);
+        bh_event_watch(fd, EPOLLIN, tap_event, tap_port);
     }
     int p = port_new(sw, name, h);
     if (p < 0) return p;
@@ -528,15 +530,6 @@ int bh_packet_set_offloads(int h, double offloads)
     p->partial_csum = offloads >= 1 && offloads < 65536 && ((unsigned)offloads & 1);
     return 0;
 }
-
-uint32_t bh_packet_take_pending(void)
-{
-    uint32_t p = pending;
-    pending = 0;
-    return p;
-}
-
-bool bh_packet_pending(void) { return pending != 0; }
 
 /* One line per port and switch (at stop, and for tests that read counters from stderr). */
 void bh_packet_log_counters(int level)

@@ -32,7 +32,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 
 enum stream_backing { ST_NULL, ST_STDIO, ST_PTY, ST_UNIX };
 
@@ -58,7 +58,6 @@ struct service {
 };
 
 static struct service svc[BH_MAX_SERVICES];
-static bh_watch_fn watch;
 
 /* --- command-line overrides: --service name=value ----------------------------------------------- */
 static struct { char name[64]; char value[512]; } overrides[BH_MAX_SERVICES];
@@ -80,12 +79,6 @@ const char *bh_services_override_for(const char *name)
     for (int i = n_overrides - 1; i >= 0; i--)
         if (!strcmp(overrides[i].name, name)) return overrides[i].value;
     return NULL;
-}
-
-void bh_services_set_watch(bh_watch_fn fn)
-{
-    watch = fn;
-    bh_gpio_set_watch(fn);
 }
 
 static int alloc(enum bh_svc_kind kind, const char *name)
@@ -129,6 +122,14 @@ static void dio_alignment(int fd, const struct stat *st, unsigned *lbs, unsigned
     if (S_ISBLK(st->st_mode) && ioctl(fd, BLKSSZGET, &ss) == 0 && ss > 0) *lbs = *mem = (unsigned)ss;
 }
 
+/* The completion eventfd of an asynchronous storage is ready (event.c calls this from the loop): true
+ * when completions wait, so onService(h) is due. */
+static bool storage_event(int fd, uint32_t events, int h)
+{
+    struct service *s = get(h, BH_SVC_STORAGE);
+    return s && s->aio && bh_aio_event(s->aio);
+}
+
 int bh_storage_open(const char *name, const char *path, bool read_only, bool direct, bool async)
 {
     int h = alloc(BH_SVC_STORAGE, name);
@@ -161,7 +162,7 @@ int bh_storage_open(const char *name, const char *path, bool read_only, bool dir
     if (async) {
         s->aio = bh_aio_open(fd, bh_storage_force_threads, s->engine, sizeof s->engine);
         if (!s->aio) bh_die("storage %s: cannot start asynchronous I/O", name);
-        if (watch) watch(bh_aio_fd(s->aio), EPOLLIN, h);
+        bh_event_watch(bh_aio_fd(s->aio), EPOLLIN, storage_event, h);
     }
     char how[64] = "buffered";
     if (direct) snprintf(how, sizeof how, "O_DIRECT (block %u, buffer alignment %u)", s->lbs, s->mem_align);
@@ -418,10 +419,13 @@ static int private_nonblock(int fd, int flags)
     return nfd;
 }
 
+static bool stream_event(int fd, uint32_t events, int h);
+
+static void watch(int fd, uint32_t events, int h) { bh_event_watch(fd, events, stream_event, h); }
+
 static void stream_watch(int h)
 {
     struct service *s = &svc[h];
-    if (!watch) return;
     if (s->listen_fd >= 0 && s->in_fd < 0) { watch(s->listen_fd, EPOLLIN, h); return; }
     if (s->in_fd >= 0) {
         uint32_t ev = s->in_armed ? EPOLLIN : 0;
@@ -485,12 +489,12 @@ static void stream_hangup(int h)
 {
     struct service *s = &svc[h];
     if (s->backing == ST_UNIX && s->in_fd >= 0) { /* client left: accept the next one */
-        if (watch) watch(s->in_fd, 0, h);
+        watch(s->in_fd, 0, h);
         close(s->in_fd);
         s->in_fd = s->out_fd = -1;
         s->want_out = false;
     } else if (s->backing == ST_STDIO && s->in_fd >= 0) { /* stdin closed: output goes on */
-        if (watch) watch(s->in_fd, 0, h);
+        watch(s->in_fd, 0, h);
         close(s->in_fd);
         s->in_fd = -1;
         return;
@@ -531,20 +535,10 @@ int bh_stream_read(int h, double woff, double maxlen)
     return (int)n;
 }
 
-static bool bh_stream_event(int h, int fd, uint32_t events);
-
-bool bh_service_event(int h, int fd, uint32_t events)
-{
-    struct service *s = get(h, BH_SVC_STORAGE);
-    if (s) return s->aio && bh_aio_event(s->aio);
-    if (get(h, BH_SVC_GPIO)) return bh_gpio_event(h, fd, events);
-    return bh_stream_event(h, fd, events);
-}
-
-/* Called by the loop for a stream fd; returns true when the firmware should hear of it (onService).
- * Input is reported once, then unwatched until the firmware reads again: a firmware that has no
- * buffers for console input does not make the loop spin, and nothing is queued on our side. */
-static bool bh_stream_event(int h, int fd, uint32_t events)
+/* A stream fd is ready (event.c calls this from the loop); returns true when the firmware should hear
+ * of it (onService). Input is reported once, then unwatched until the firmware reads again: a firmware
+ * that has no buffers for console input does not make the loop spin, and nothing is queued on our side. */
+static bool stream_event(int fd, uint32_t events, int h)
 {
     struct service *s = get(h, BH_SVC_STREAM);
     bool notify = false;
@@ -553,7 +547,7 @@ static bool bh_stream_event(int h, int fd, uint32_t events)
         int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) return false;
         if (s->in_fd >= 0) { close(c); return false; } /* one client at a time */
-        if (watch) watch(fd, 0, h);
+        watch(fd, 0, h);
         s->in_fd = s->out_fd = c;
         s->in_armed = true;
         stream_watch(h);
@@ -600,7 +594,7 @@ int bh_packet_open(const char *name, const char *sw, const char *tap)
     return h;
 }
 
-/* --- i2c, gpio --------------------------------------------------------------------------------- */
+/* --- i2c, gpio: handles in this numbering, the buses and lines in i2c.c and gpio.c ------------- */
 
 int bh_i2c_open(const char *name, const struct bh_i2c_target_cfg *cfg, int n)
 {

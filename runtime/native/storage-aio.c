@@ -36,7 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "bh.h"
+#include "services.h"
 #ifdef BH_HAVE_LIBURING
 #include <liburing.h>
 #endif

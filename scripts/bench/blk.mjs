@@ -9,20 +9,21 @@
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
 // the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
 import { backendCpu } from './_backend-cpu.mjs';
+import { positive } from '../cli/_options.mjs';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const runtimes = ['node'];
+export const options = [['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1]];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
 const SECTOR = 512;
 
-export async function run({ emit, args = [] }) {
+export async function run({ emit, opts }) {
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const i = args.indexOf('--blk-seconds');
-  const seconds = i >= 0 ? Number(args[i + 1]) : 1;
+  const seconds = opts.blkSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const path = join(dir, 'disk.img');
   const fd = openSync(path, 'w');

@@ -37,7 +37,8 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { loadgenOptions } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions } from './_shared.mjs';
+import { count } from '../cli/_options.mjs';
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { existsSync } from 'node:fs';
@@ -50,11 +51,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADGEN = join(root, 'build/bulkhead-loadgen');
 const DISK_BYTES = 64 << 20;
 
-export async function run({ emit, args = [] }) {
+export const options = [
+  ...LOADGEN_OPTIONS,
+  ['--storage-only', 'only the storage comparison, synchronous vs asynchronous service'],
+  ['--disk-dir <dir>', 'where the O_DIRECT image of the storage comparison lives (default: the OS temp dir; it must be on a disk)'],
+  ['--disk-mib <n>', 'the size of that image in MiB', count, 1024],
+];
+
+export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd, eventfdFloor } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
-  if (args.includes('--storage-only')) return storage(emit, args, seconds, { startNative, runToEnd });
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  if (opts.storageOnly) return storage(emit, opts, seconds, { startNative, runToEnd });
 
   // The floors, pinned: the best of three short runs each.
   const cross = cpus().length >= 2;
@@ -114,7 +122,7 @@ export async function run({ emit, args = [] }) {
     } finally {
       await n.stop();
     }
-    await storage(emit, args, seconds, { startNative, runToEnd });
+    await storage(emit, opts, seconds, { startNative, runToEnd });
     const b = await startNative({ board, connect: false, args: ['--busy-poll', '50'] });
     try {
       const q = await load(b, 'randread', ['--qd', '1', '--verify']);
@@ -154,11 +162,10 @@ function pageCacheBytes(path) {
 }
 
 /** The storage comparison (header): one firmware per location and service, the loadgen at each depth. */
-async function storage(emit, args, seconds, { startNative, runToEnd }) {
-  const opt = (name, dflt) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : dflt);
-  const diskMib = Number(opt('--disk-mib', '1024'));
+async function storage(emit, opts, seconds, { startNative, runToEnd }) {
+  const diskMib = opts.diskMib;
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
-  const diskDir = mkdtempSync(join(opt('--disk-dir', tmpdir()), 'bulkhead-bench-disk-'));
+  const diskDir = mkdtempSync(join(opts.diskDir ?? tmpdir(), 'bulkhead-bench-disk-'));
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: '/nonexistent', readOnly: false };

@@ -13,7 +13,7 @@
 //   --loadgen-seconds S   measured seconds per frame size (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
 //   --spin                the loadgen spins instead of sleeping on its eventfd
-import { loadgenOptions, TWO_NICS } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, TWO_NICS } from './_shared.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,10 +24,12 @@ const LOADGEN = join(root, 'build/bulkhead-loadgen');
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export async function run({ emit, args = [] }) {
+export const options = LOADGEN_OPTIONS;
+
+export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
-  const { seconds, extra, fwArgs } = loadgenOptions(args);
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
 
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices = DEVICES;

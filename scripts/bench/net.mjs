@@ -9,6 +9,7 @@
 // from /proc). `--net-seconds S` sets the time per scenario.
 import { TWO_NICS } from './_shared.mjs';
 import { backendCpu } from './_backend-cpu.mjs';
+import { positive } from '../cli/_options.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -18,10 +19,11 @@ const BURST = 64;
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export async function run({ runtime = 'node', emit, args = [] }) {
+export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1]];
+
+export async function run({ runtime = 'node', emit, opts }) {
   const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const i = args.indexOf('--net-seconds');
-  const seconds = i >= 0 ? Number(args[i + 1]) : 1;
+  const seconds = opts.netSeconds;
   if (runtime === 'native') return runNative(mod, emit, seconds);
   const { createSim, NetDriver } = mod;
   const sim = await createSim({

@@ -1,11 +1,11 @@
-// `bulkhead build`: rollup with the project's config.
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// `bulkhead build`: the firmware bundle and the host library (dist/) with rollup.
+export const summary = 'bundle the firmware and the host library with rollup (dist/)';
+export const description = `${summary}. Every other command does this by itself when dist/ is missing or older than its sources.`;
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export function define() {}
 
-export function run() {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'), '-c', '--silent'], { cwd: root, stdio: 'inherit' });
-  return r.status ?? 1;
+export async function run() {
+  const { build } = await import('./_bundle.mjs');
+  build();
+  return 0;
 }

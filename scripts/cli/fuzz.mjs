@@ -1,32 +1,36 @@
-// `bulkhead fuzz --target T --cases N --seed S [--out DIR] [--no-minimise]`
+// `bulkhead fuzz`: options in define() below (docs/cli.md).
 // Structure-aware fuzzing of the firmware in the node runtime (frontend/fuzz/, docs/security.md).
 // Deterministic by seed; prints cases/s and findings; minimised findings are written under --out
 // (default test/fuzz/corpus), where `npm test` replays them. Exit status 1 when something was found.
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { ROOT, importSim } from './_bundle.mjs';
+import { count, integer } from './_options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const summary = 'structure-aware fuzzer of the firmware, deterministic by seed (docs/security.md)';
+export const needsBundle = true;
 
-function opt(args, name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : def;
+export function define(cmd) {
+  cmd
+    .option('--target <target>', 'what to fuzz: a target name (transport, virtqueue, rng, console, blk, net, …) or all', 'all')
+    .option('--cases <n>', 'cases per target', count, 1000)
+    .option('--seed <n>', 'seed of the first case (a run is reproducible from target, cases and seed)', integer, 1)
+    .option('--out <dir>', 'where minimised findings go (npm test replays test/fuzz/corpus)', join(ROOT, 'test', 'fuzz', 'corpus'))
+    .option('--no-minimise', 'keep findings as found, without minimising them');
 }
 
-export async function run(args) {
-  const { fuzz } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  if (!fuzz) throw new Error('dist/sim.mjs has no fuzz export: run `npx bulkhead build`');
+export async function run({ target, cases, seed, out, minimise }) {
+  const { fuzz } = await importSim();
+  const { counter } = await import('../progress.mjs');
   const ctx = await fuzz.fuzzContext();
   try {
     const all = fuzz.targetsFor(ctx.devices);
-    const target = opt(args, '--target', 'all');
-    const cases = Number(opt(args, '--cases', '1000'));
-    const seed = Number(opt(args, '--seed', '1'));
-    const out = opt(args, '--out', join(root, 'test', 'fuzz', 'corpus'));
-    if (!Number.isInteger(cases) || cases < 1 || !Number.isInteger(seed)) throw new Error('--cases and --seed take integers');
+    if (target !== 'all' && !all.includes(target)) throw new Error(`--target ${target}: no such target (have: ${all.join(', ')}, all)`);
     const targets = target === 'all' ? all : [target];
     let found = 0;
     for (const t of targets) {
-      const r = await fuzz.fuzz({ target: t, cases, seed, minimise: !args.includes('--no-minimise'), log: (l) => console.log(`  ${t}: ${l}`) }, ctx);
+      const bar = counter({ title: `fuzz ${t}`, total: cases });
+      const r = await fuzz.fuzz({ target: t, cases, seed, minimise, log: (l) => bar.log(`  ${t}: ${l}`), progress: (n) => bar.tick(n) }, ctx);
+      bar.stop();
       console.log(`${t.padEnd(10)} ${r.cases} cases in ${r.seconds.toFixed(1)} s = ${r.casesPerSecond.toFixed(0)} cases/s, ${r.findings.length} findings`);
       for (const f of r.findings) console.log(`  saved ${fuzz.saveFinding(out, seed, f)}`);
       found += r.findings.length;

@@ -1,65 +1,63 @@
-// `bulkhead gpio list | get LINE | set LINE 0|1 | watch [LINE…]  [--socket PATH]`
-// The host side of a running backend's virtio-gpio lines, through its gpio control socket
-// (runtime/native/gpio.c, docs/gpio.md): drive an input the guest reads (and interrupts on), see the
-// value and direction the guest gives its lines. LINE is a line name from the board or a number.
-// The socket is --socket, else $BULKHEAD_GPIO_SOCKET, else ./gpio.sock (the qemu-ivshmem board's,
-// relative to the backend's working directory).
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// `bulkhead gpio list | get LINE | set LINE 0|1 | watch [LINE…]`: the host side of a running native
+// backend's virtio-gpio lines, through its gpio control socket (runtime/native/gpio.c, docs/gpio.md):
+// drive an input the guest reads (and interrupts on), see the value and direction the guest gives its
+// lines. LINE is a line name from the board (names may hold spaces: quote them) or a number.
+import { Argument } from 'commander';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './_bundle.mjs';
+import { positive } from './_options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const USAGE = 'usage: bulkhead gpio list | get LINE | set LINE 0|1 | watch [LINE…]  [--socket PATH] (default $BULKHEAD_GPIO_SOCKET or ./gpio.sock)';
+export const summary = "a running backend's gpio lines from the host: list, get LINE, set LINE 0|1, watch [LINE…]";
 
-function parse(args) {
-  const o = { socket: process.env.BULKHEAD_GPIO_SOCKET || 'gpio.sock', rest: [], interval: 100 };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--socket' || a === '-s') {
-      if (i + 1 >= args.length) throw new Error(`${a} needs a path`);
-      o.socket = args[++i];
-    } else if (a === '--interval') o.interval = Number(args[++i]);
-    else if (a === '-h' || a === '--help') o.help = true;
-    else o.rest.push(a);
-  }
-  return o;
+export function define(cmd) {
+  cmd
+    .addArgument(new Argument('<action>', 'list | get | set | watch').choices(['list', 'get', 'set', 'watch']))
+    .argument('[args...]', 'get: LINE; set: LINE 0|1; watch: the lines to watch (default all)')
+    .option('-s, --socket <path>', "the backend's gpio control socket (the board's `control`)", process.env.BULKHEAD_GPIO_SOCKET || 'gpio.sock')
+    .option('--interval <ms>', 'watch: how often to look, in milliseconds', positive, 100)
+    .addHelpText('after', '\nThe socket defaults to $BULKHEAD_GPIO_SOCKET, else ./gpio.sock (the qemu-ivshmem board\'s, relative to the\nbackend\'s working directory). Exit status 1 with the backend\'s reason for a mistake (no such line).');
 }
 
 const row = (s) => `${String(s.line).padStart(4)}  ${(s.name || '-').padEnd(24)} ${s.direction.padEnd(5)} ${s.value}${s.direction === 'out' || s.direction === 'none' ? '' : `  (host drives ${s.input})`}`;
 
-export async function run(args) {
-  const o = parse(args);
-  const [cmd, ...rest] = o.rest;
-  if (o.help || !cmd) {
-    console.log(USAGE);
-    return o.help ? 0 : 2;
+/** Checks the positional arguments of `action`; a mistake is a usage error (exit 2). */
+function usage(action, args) {
+  const ok = { list: args.length === 0, get: args.length === 1, set: args.length === 2 && (args[1] === '0' || args[1] === '1'), watch: true }[action];
+  if (ok) return null;
+  return { list: 'list takes no arguments', get: 'usage: gpio get LINE', set: 'usage: gpio set LINE 0|1' }[action];
+}
+
+export async function run(o, [action, args]) {
+  const bad = usage(action, args);
+  if (bad) {
+    console.error(`bulkhead gpio: ${bad}`);
+    return 2;
   }
-  const { GpioControl } = await import(pathToFileURL(join(root, 'runtime', 'native', 'gpio-control.mjs')).href);
+  const { GpioControl } = await import(pathToFileURL(join(ROOT, 'runtime', 'native', 'gpio-control.mjs')).href);
   const c = await GpioControl.connect(o.socket);
   try {
-    if (cmd === 'list' && rest.length === 0) {
+    if (action === 'list') {
       console.log(`line  ${'name'.padEnd(24)} dir   value`);
       for (const s of await c.list()) console.log(row(s));
-    } else if (cmd === 'get' && rest.length === 1) {
-      const s = await c.get(rest[0]);
+    } else if (action === 'get') {
+      const s = await c.get(args[0]);
       console.log(String(s.value));
       if (process.stdout.isTTY) console.error(row(s));
-    } else if (cmd === 'set' && rest.length === 2 && (rest[1] === '0' || rest[1] === '1')) {
-      await c.set(rest[0], Number(rest[1]));
-    } else if (cmd === 'watch') {
-      // Prints every line whose direction or value changes (polled), until interrupted.
-      const pick = async () => (await c.list()).filter((s) => rest.length === 0 || rest.includes(s.name) || rest.includes(String(s.line)));
-      let last = new Map();
+    } else if (action === 'set') {
+      await c.set(args[0], Number(args[1]));
+    } else {
+      // every line whose direction or value changes, until interrupted
+      const last = new Map();
       for (;;) {
-        for (const s of await pick()) {
+        for (const s of await c.list()) {
+          if (args.length && !args.includes(s.name) && !args.includes(String(s.line))) continue;
           const k = `${s.direction} ${s.value}`;
           if (last.get(s.line) !== k) console.log(`${new Date().toISOString()} ${row(s)}`);
           last.set(s.line, k);
         }
         await new Promise((r) => setTimeout(r, o.interval));
       }
-    } else {
-      console.error(USAGE);
-      return 2;
     }
     return 0;
   } finally {

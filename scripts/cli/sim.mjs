@@ -1,34 +1,28 @@
-// `bulkhead sim [--board B] [--blk path.img[,ro]]… [--script file.mjs] [--verbose]`
+// `bulkhead sim`: options in define() below (docs/cli.md).
 // Boots the firmware in the node runtime on a board (default host-sim), adds a virtio-blk device per
 // --blk image, attaches the TypeScript frontend driver model and either runs your script
 // (`export default async ({ sim, frontend, drivers }) => {…}`) or checks every device once and prints
 // the backend's counters.
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { importSim } from './_bundle.mjs';
+import { collect } from './_options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const summary = 'serve a board from the node runtime to the frontend model; run your script or check each device';
+export const needsBundle = true;
 
-function parse(args) {
-  const o = { board: 'host-sim', blk: [], script: null, verbose: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const val = () => {
-      if (i + 1 >= args.length) throw new Error(`${a} needs a value`);
-      return args[++i];
-    };
-    if (a === '--board') o.board = val();
-    else if (a === '--blk') o.blk.push(val());
-    else if (a === '--script') o.script = resolve(val());
-    else if (a === '--verbose') o.verbose = true;
-    else throw new Error(`unknown option ${a} (see npx bulkhead --help)`);
-  }
-  return o;
+export function define(cmd) {
+  cmd
+    .option('--board <board>', 'board name (boards/NAME.json) or path', 'host-sim')
+    .option('--blk <image[,ro]>', 'add a virtio-blk device backed by a raw image file (repeatable; ,ro: read-only)', collect, [])
+    .option('--script <file.mjs>', 'run `export default async ({ sim, frontend, drivers }) => {…}` instead of the device check')
+    .option('--verbose', "print the firmware's info and debug log lines too");
 }
 
-export async function run(args) {
-  const o = parse(args);
-  const sim$ = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
+export async function run(opts) {
+  const o = { ...opts, script: opts.script ? resolve(opts.script) : null };
+  const sim$ = await importSim();
   const board = sim$.loadBoard(o.board);
   o.blk.forEach((spec, n) => {
     const [path, ...flags] = spec.split(',');

@@ -23,32 +23,21 @@ export const options = [
   ['--qemu-image-dir <dir>', 'the host folder of both disk images (default: the run directory, on the disk under .cache/qemu)'],
 ];
 
-/** An option's value from the argument list (`--name value` or `--name=value`), or from commander's opts. */
-function option(args, opts, name) {
-  const key = name.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
-  if (opts?.[key] !== undefined) return String(opts[key]);
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === name) return args[i + 1];
-    if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
-  }
-  return undefined;
-}
-
-export async function run({ runtime = 'native', emit, args = [], opts }) {
-  const only = option(args, opts, '--qemu-only');
+export async function run({ runtime = 'native', emit, opts }) {
+  const only = opts.qemuOnly;
   if (only && only !== 'dd' && only !== 'iops') throw new Error(`--qemu-only must be dd or iops, not ${only}`);
-  const quiet = args.includes('--json') || !!opts?.json;
-  const modparams = option(args, opts, '--qemu-modparams');
+  const quiet = !!opts.json;
+  const modparams = opts.qemuModparams;
   if (modparams && !/^\w+=\w+(,\w+=\w+)*$/.test(modparams)) throw new Error(`--qemu-modparams: P=V[,P=V…], not ${modparams}`);
   const extra = modparams ? { modparams } : {};
   if (only !== 'iops') await dd(emit, quiet, extra);
   if (only !== 'dd') {
-    const seconds = Number(option(args, opts, '--qemu-seconds') ?? 5);
+    const seconds = Number(opts.qemuSeconds ?? 5);
     if (!(seconds > 0 && seconds <= 600)) throw new Error('--qemu-seconds must be in (0, 600]');
-    const rounds = Number(option(args, opts, '--qemu-rounds') ?? 3);
+    const rounds = Number(opts.qemuRounds ?? 3);
     if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20)) throw new Error('--qemu-rounds must be an integer in 1..20');
-    const configs = (option(args, opts, '--qemu-storage') ?? 'async-direct,sync-direct').split(',').filter(Boolean);
-    await iops(emit, quiet, { seconds, rounds, configs, imageDir: option(args, opts, '--qemu-image-dir'), extra });
+    const configs = (opts.qemuStorage ?? 'async-direct,sync-direct').split(',').filter(Boolean);
+    await iops(emit, quiet, { seconds, rounds, configs, imageDir: opts.qemuImageDir, extra });
   }
   void runtime;
 }
@@ -125,18 +114,4 @@ function median(xs) {
 function round(v, d = 1) {
   const f = 10 ** d;
   return Math.round(v * f) / f;
-}
-
-// standalone: node scripts/qemu/bench.mjs [--json] [--qemu-only dd|iops] [--qemu-seconds S] …
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const json = process.argv.includes('--json');
-  const rows = [];
-  await run({ runtime: 'native', args: process.argv.slice(2), emit: (scenario, metric, value, unit) => {
-    const row = { scenario, runtime: 'native', metric, value, unit };
-    rows.push(row);
-    if (json) console.log(JSON.stringify(row));
-  } });
-  if (!json) for (const r of rows) console.log(`${r.scenario.padEnd(48)} ${r.metric.padEnd(24)} ${String(r.value).padStart(10)} ${r.unit}`);
 }

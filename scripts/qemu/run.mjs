@@ -3,7 +3,8 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   node scripts/qemu/run.mjs [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   npx bulkhead qemu [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   (npm run qemu -- … is the same; the options are defined in scripts/cli/qemu.mjs)
 //
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
@@ -17,6 +18,7 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -152,6 +154,7 @@ export function ensureKernel(kver) {
   fs.mkdirSync(dl, { recursive: true });
   let deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
   if (!deb) {
+    log(`  downloading linux-image-${kver} from Debian (about 70 MB, once; cached in .cache/qemu/deb)`);
     let r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl, allowFail: true });
     if (r.status !== 0) {
       sh('apt-get', ['update', '-q'], { allowFail: true });
@@ -387,12 +390,14 @@ function ensureBundle() {
 
 // ---------------------------------------------------------------- processes
 
+// Polls `pred` until it holds; a pred that throws ends the wait at once with its error (a helper
+// process that exited is the failure, not a time-out later).
 function waitFor(pred, ms, what) {
   return new Promise((resolve, reject) => {
     const end = Date.now() + ms;
     const tick = () => {
       let ok = false;
-      try { ok = pred(); } catch { ok = false; }
+      try { ok = pred(); } catch (e) { return reject(e); }
       if (ok) return resolve();
       if (Date.now() > end) return reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
       setTimeout(tick, 50);
@@ -411,6 +416,13 @@ function startProc(name, cmd, args, logFile, opts = {}) {
   return p;
 }
 
+// A pred for waitFor: throws with the process's own last words when it has exited.
+function alive(p, logFile) {
+  if (!p.exited) return true;
+  const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n') : '';
+  throw new Error(`${p.bhName} exited (${p.exited.code ?? p.exited.sig}) before it was ready${tail ? `:\n${tail}` : ''}`);
+}
+
 async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p || p.exited) return;
   p.kill(sig);
@@ -424,6 +436,16 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
 function boardFor(withNet) {
   const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
   if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
+  return board;
+}
+
+// The board's relative `unix:` stream backings (the console socket, and any a scenario adds) are moved
+// into the run's short socket folder, so that they fit a socket path whatever the checkout's path.
+function socketsInto(board, sockDir) {
+  for (const svc of Object.values(board.services)) {
+    for (const k of ['backing', 'control']) // a stream's socket, a gpio service's control socket
+      if (typeof svc[k] === 'string' && svc[k].startsWith('unix:') && !path.isAbsolute(svc[k].slice(5))) svc[k] = `unix:${path.join(sockDir, svc[k].slice(5))}`;
+  }
   return board;
 }
 
@@ -494,15 +516,17 @@ async function fwSnapshot(run) {
 async function startBackend(run, peer) {
   if (peer.startsWith('fake')) {
     const mode = peer.split(':')[1] || 'ok';
-    run.procs.push(startProc('fake-peer', 'python3', [FAKE, run.ivSock, '--mode', mode, '--size', String(WINDOW_SIZE)], run.backendLog));
-    await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the fake peer socket');
+    const fake = startProc('fake-peer', 'python3', [FAKE, run.ivSock, '--mode', mode, '--size', String(WINDOW_SIZE)], run.backendLog);
+    run.procs.push(fake);
+    await waitFor(() => alive(fake, run.backendLog) && fs.existsSync(run.ivSock), 10000, 'the fake peer socket');
     return;
   }
   for (const f of [IVSERVER, FW])
     if (!fs.existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: build the native runtime first (npm run setup:native / see docs/native.md)`);
   const shmName = `bulkhead-qemu-${process.pid}`;
-  run.procs.push(startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog));
-  await waitFor(() => fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
+  const server = startProc('ivshmem-server', IVSERVER, ['-S', run.ivSock, '-M', shmName, '-l', String(WINDOW_SIZE), '-n', '2', '-F'], run.serverLog);
+  run.procs.push(server);
+  await waitFor(() => alive(server, run.serverLog) && fs.existsSync(run.ivSock), 10000, 'the ivshmem server socket');
   if (peer === 'none') return;
   if (peer === 'vm') return startBackendVm(run);
   fs.writeFileSync(run.board, JSON.stringify(run.boardDef, null, 2));
@@ -866,15 +890,19 @@ export async function runQemu(opts = {}) {
     backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
   }
 
-  const dir = path.join(CACHE, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  // opts.runsDir: where run directories go (default .cache/qemu/runs; the tier puts one run under a deep path)
+  const dir = path.join(opts.runsDir ?? path.join(CACHE, 'runs'), `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
+  // Unix sockets live in a short folder of their own, whatever the checkout's path: a socket path is
+  // limited to 108 bytes, and .cache/qemu/runs/… under a deep checkout is longer.
+  const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bhq-'));
   const run = {
-    dir, procs: [], stopped: false,
-    ivSock: path.join(dir, 'ivshmem.sock'), consoleSock: path.join(dir, 'console.sock'),
+    dir, procs: [], stopped: false, sockDir,
+    ivSock: path.join(sockDir, 'ivshmem.sock'), consoleSock: path.join(sockDir, 'console.sock'),
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: boardFor(scenarios.includes('net')), netns: null, gpioChecks: [],
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null, gpioChecks: [],
     vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
     collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
@@ -956,7 +984,7 @@ export async function runQemu(opts = {}) {
           const h = /BHQ-HOST (\S+)(?: (\S+))?/.exec(line);
           if (h) hostAction(run, h[1], h[2]).catch((e) => log(`  host action ${h[1]} failed: ${e.message}`));
           let m = /BHQ-START (\S+)/.exec(line);
-          if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} ...`); }
+          if (m) { started[m[1]] = Date.now(); log(`  ${m[1]} (${Object.keys(started).length}/${scenarios.length}) ...`); }
           m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
           if (m) log(`  ${m[1]}: ${m[2]} ${m[3]}`);
           if (/BHQ-BOOT/.test(line)) log('  guest booted');
@@ -1011,6 +1039,7 @@ export async function runQemu(opts = {}) {
     await powerOffVm(run);
     for (const p of run.procs.reverse()) await stopProc(p);
     if (run.netns) ipCmd(['netns', 'del', run.netns], { allowFail: true });
+    fs.rmSync(sockDir, { recursive: true, force: true });
     if (opts.imageDir && !opts.keep) for (const f of [run.disk, run.ref]) fs.rmSync(f, { force: true });
   }
   for (const [s, r] of Object.entries(result.scenarios)) log(`${r.pass ? 'PASS' : 'FAIL'} ${s}: ${r.detail}`);
@@ -1026,46 +1055,11 @@ export async function runQemu(opts = {}) {
 
 // ---------------------------------------------------------------- CLI
 
-function parseArgs(argv) {
-  const o = { scenarios: [], peer: 'native', keep: false, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--peer' || a === '--backend') o.peer = argv[++i];
-    else if (a === '--keep') o.keep = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--timeout') o.timeout = Number(argv[++i]);
-    else if (a === '--kernel-args') o.kernelArgs = argv[++i];
-    else if (a === '--storage') o.storageConfig = argv[++i];
-    else if (a === '--image-dir') o.imageDir = argv[++i];
-    else if (a === '--modparams') o.modparams = argv[++i];
-    else if (a === '-h' || a === '--help') o.help = true;
-    else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
-    else o.scenarios.push(a);
-  }
-  return o;
-}
-
-// `bulkhead qemu …` (scripts/cli/qemu.mjs can re-export this): returns the exit code
-export async function run(args) {
-  let o;
-  try { o = parseArgs(args); } catch (e) { console.error(e.message); return 2; }
-  if (o.help) {
-    console.log(`usage: bulkhead qemu [scenario...] [--backend native|vm] [--peer fake[:ok|absent|garbage|silent]] [--storage CFG] [--image-dir DIR] [--modparams P=V,…] [--keep] [--json] [--timeout S]
---storage CFG: serve the Bulkhead disk as ${Object.keys(STORAGE_CONFIGS).join(', ')} (board service disk0's io and direct; default: the board's)
---image-dir DIR: put the disk images in DIR instead of the run directory
---modparams P=V[,P=V]: more parameters for bulkhead_ivshmem.ko (e.g. data_align=64)
---backend vm: the backend partition is a second QEMU guest running bulkhead-fw --uio (blk, rng, reset, restart; not console)
-scenarios: ${ALL_SCENARIOS.join(' ')} (default: all), noback (no backend attached), bench, bench-iops, net (board qemu-net: a TAP in a network namespace),
-           and with --peer fake (a throwaway fixture, not a backend): garbage silent
-Everything is cached under .cache/qemu/; a failed run keeps its directory (console and backend logs).`);
-    return 0;
-  }
+// `bulkhead qemu …` and `npm run qemu -- …` (scripts/cli/qemu.mjs defines the options): returns the exit code.
+export async function runCli(o) {
   const r = await runQemu(o);
   if (o.json) console.log(JSON.stringify({ pass: r.pass, scenarios: r.scenarios, error: r.error, consoleLog: r.pass ? undefined : r.consoleLog }));
   const n = Object.values(r.scenarios);
   console.log(`${n.filter((x) => x.pass).length} passed, ${n.filter((x) => !x.pass).length} failed`);
   return r.pass ? 0 : 1;
 }
-
-const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) process.exit(await run(process.argv.slice(2)));

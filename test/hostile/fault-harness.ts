@@ -16,7 +16,11 @@ export const FAULTY = 2;
  * Returns the sim's runtime faults and the device's stats for mode-specific checks.
  */
 export async function faultScenario(mode: number) {
-  const { sim, drv, area } = await hostile({ extra: [{ type: 'faulty-test' }], limits: { watchdogMs: mode === FAULTY_LOOP || mode === FAULTY_BUFFERS ? 150 : 2000, memoryBytes: 16 << 20 } });
+  // The loop modes test the watchdog (short); the memory modes test the memory limit, so their watchdog
+  // is only the guard that ends the test should the limit fail: long enough that allocating 16 MiB on a
+  // loaded machine (seen: 2 s at load average 17 on 2 cores) never reaches it first.
+  const watchdogMs = mode === FAULTY_LOOP || mode === FAULTY_BUFFERS ? 150 : 10_000;
+  const { sim, drv, area } = await hostile({ extra: [{ type: 'faulty-test' }], limits: { watchdogMs, memoryBytes: 16 << 20 } });
   const faulty = drv.live(FAULTY, [{ size: 8, at: area(0) }])[0]!;
   const rng = liveRng(drv, area(1));
   const memBefore = sim.runtime.memoryUsed();

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { DEVICE_NEEDS_RESET } from '../../firmware/virtio';
 import type { Ring } from '../../frontend/fuzz/raw';
 import { RawDriver } from '../../frontend/fuzz/raw';
-import type { DeviceManifestEntry, Sim, SimOptions } from '../../frontend/sim';
+import type { DeviceManifestEntry } from '../../firmware/hal';
+import type { Sim, SimOptions } from '../../frontend/sim';
 import { createSim, loadBoard } from '../../frontend/sim';
 
 export const RNG = 0;

@@ -56,7 +56,8 @@ test('watchdog: a device model that loops is stopped (onFault "watchdog"), the p
 test('memory limit: a device model that allocates without end is stopped (onFault "memory")', async () => {
   // Native QuickJS throws a catchable null on OOM; the dispatcher catches it and quarantines the
   // model, so the runtime reports the limit hit rather than stopping the call itself.
-  await scenario(FAULTY_ALLOC, { memoryBytes: 16 << 20 }, /memory limit reached \(\d+ allocations refused\)|stopped \(memory\)/);
+  // The watchdog only guards the test here (long enough that a loaded machine never reaches it first).
+  await scenario(FAULTY_ALLOC, { memoryBytes: 16 << 20, watchdogMs: 10_000 }, /memory limit reached \(\d+ allocations refused\)|stopped \(memory\)/);
 });
 
 test('a device model that throws: the firmware contains it, NEEDS_RESET, the others keep serving', async () => {
