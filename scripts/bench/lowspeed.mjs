@@ -12,15 +12,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { backendCpu } from './_backend-cpu.mjs';
+import { positive } from '../cli/_options.mjs';
 
 export const runtimes = ['node'];
+export const options = [['--lowspeed-seconds <s>', 'measured seconds per lowspeed scenario', positive, 1]];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export async function run({ emit, args = [] }) {
+export async function run({ emit, opts }) {
   const { createSim, I2cDriver, GpioDriver, virtio } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
-  const si = args.indexOf('--lowspeed-seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 1;
-  if (!(seconds > 0)) throw new Error('--lowspeed-seconds must be a positive number');
+  const seconds = opts.lowspeedSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-lowspeed-'));
   const sim = await createSim({
     devices: [
