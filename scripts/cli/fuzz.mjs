@@ -2,6 +2,7 @@
 // Structure-aware fuzzing of the firmware in the node runtime (frontend/fuzz/, docs/security.md).
 // Deterministic by seed; prints cases/s and findings; minimised findings are written under --out
 // (default test/fuzz/corpus), where `npm test` replays them. Exit status 1 when something was found.
+import { Option } from 'commander';
 import { join } from 'node:path';
 import { ROOT, importSim } from './_bundle.mjs';
 import { count, integer } from './_options.mjs';
@@ -14,7 +15,7 @@ export function define(cmd) {
     .option('--target <target>', 'what to fuzz: a target name (transport, virtqueue, rng, console, blk, net, …) or all', 'all')
     .option('--cases <n>', 'cases per target', count, 1000)
     .option('--seed <n>', 'seed of the first case (a run is reproducible from target, cases and seed)', integer, 1)
-    .option('--out <dir>', 'where minimised findings go (npm test replays test/fuzz/corpus)', join(ROOT, 'test', 'fuzz', 'corpus'))
+    .addOption(new Option('--out <dir>', 'where minimised findings go (npm test replays test/fuzz/corpus)').default(join(ROOT, 'test', 'fuzz', 'corpus'), 'test/fuzz/corpus'))
     .option('--no-minimise', 'keep findings as found, without minimising them');
 }
 

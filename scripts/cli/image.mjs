@@ -1,5 +1,6 @@
 // `bulkhead image`: a partition image for the native runtime (docs/image-format.md); the builder is
 // scripts/image.mjs (buildImage, parseImage).
+import { Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, ensureBundle } from './_bundle.mjs';
@@ -13,7 +14,7 @@ export function define(cmd) {
     .option('--devices <types>', "keep only these of the board's devices, e.g. rng,console (default: all)")
     .option('--bundle <file>', 'the firmware bundle (default: dist/firmware.js, built when missing or stale)')
     .option('--source', 'store the bundle source instead of bytecode (no native runtime needed to build)')
-    .option('--fw <binary>', 'the native runtime that compiles the bytecode', join(ROOT, 'build', 'bulkhead-fw'));
+    .addOption(new Option('--fw <binary>', 'the native runtime that compiles the bytecode').default(join(ROOT, 'build', 'bulkhead-fw'), 'build/bulkhead-fw'));
 }
 
 export async function run(o) {

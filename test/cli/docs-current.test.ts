@@ -15,4 +15,9 @@ test('docs/cli.md is what `npm run docs:cli` writes from the command definitions
   assert.ok(have === want, 'docs/cli.md is out of date: run `npm run docs:cli` and commit it');
 });
 
+test('docs/cli.md does not depend on where the checkout is (no absolute paths)', () => {
+  const have = readFileSync(join(root, 'docs', 'cli.md'), 'utf8');
+  assert.not.match(have, new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'docs/cli.md names this checkout\'s path: give the option a display default');
+});
+
 test.run();
