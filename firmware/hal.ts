@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 4). Errors are negative errno values. */
+/** What a runtime provides (ABI 5). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -50,7 +50,16 @@ export interface Hal {
   packetPromote(h: number, k: number): number;
   packetRecv(h: number, winOffset: number, maxLen: number, flags: number): number;
   packetSetOffloads(h: number, offloads: number): number;
-  /** ABI 4: an I2C bus and its targets (docs/i2c.md). */
+  /** ABI 4, virtio-vsock host side (services.ts VsockService): the same functions with the handle first. */
+  vsockOpen(name: string): number;
+  vsockConnect(h: number, port: number): number;
+  vsockEstablished(h: number, id: number, localPort: number): number;
+  vsockSend(h: number, id: number, winOffset: number, len: number): number;
+  vsockRecv(h: number, id: number, winOffset: number, maxLen: number): number;
+  vsockShutdown(h: number, id: number, how: number): number;
+  vsockClose(h: number, id: number): number;
+  vsockPoll(h: number, out: Uint32Array): number;
+  /** ABI 5: an I2C bus and its targets (docs/i2c.md). */
   i2cOpen(name: string): number;
   /** One I2C transaction of `entries` entries of `msgs` (services.ts I2cBusService): messages completed, or −errno. */
   i2cTransfer(h: number, msgs: Uint32Array, entries: number): number;

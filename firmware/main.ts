@@ -11,9 +11,10 @@ import { GpioDevice } from './devices/gpio';
 import { I2cDevice } from './devices/i2c';
 import { NetDevice, parseMac } from './devices/net';
 import { RngDevice } from './devices/rng';
+import { VsockDevice } from './devices/vsock';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
-import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService } from './services';
+import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService, VsockService } from './services';
 import { VirtioMsgTransport } from './transport/virtio-msg';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
@@ -40,6 +41,12 @@ function open(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, kind: st
   return h;
 }
 
+/** What a device may need to know about this boot. */
+export interface BootInfo {
+  /** The window already held a previous backend instance's header: this boot is a restart. */
+  restarted: boolean;
+}
+
 /** Devices of the manifest that name storage service `name` (an asynchronous one completes to exactly one device). */
 function storageUsers(board: BoardConfig, name: string): number {
   return board.devices.filter((d) => d.service === name).length;
@@ -52,7 +59,7 @@ const ENOSYS = 38;
  * functions bound to their handle (bind(), not arrow wrappers: a call goes straight to the runtime,
  * without an interpreted frame).
  */
-export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, log: Logger): VirtioDevice {
+export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestEntry, log: Logger, boot: BootInfo = { restarted: false }): VirtioDevice {
   switch (entry.type) {
     case 'rng': {
       const h = open(hal, board, entry, 'entropy', (n) => hal.entropyOpen(n));
@@ -111,6 +118,21 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       if (!mac) throw new Error(`board ${board.name}: net mac ${String(entry['mac'])} is not aa:bb:cc:dd:ee:ff`);
       return new NetDevice({ port, log, mac, mtu: entry['mtu'] as number | undefined, queuePairs: entry['queuePairs'] as number | undefined });
     }
+    case 'vsock': {
+      const h = open(hal, board, entry, 'vsock', (n) => hal.vsockOpen(n));
+      const service: VsockService = {
+        connect: hal.vsockConnect.bind(hal, h),
+        established: hal.vsockEstablished.bind(hal, h),
+        send: hal.vsockSend.bind(hal, h),
+        recv: hal.vsockRecv.bind(hal, h),
+        shutdown: hal.vsockShutdown.bind(hal, h),
+        close: hal.vsockClose.bind(hal, h),
+        poll: hal.vsockPoll.bind(hal, h),
+      };
+      const guestCid = entry['guestCid'];
+      if (typeof guestCid !== 'number') throw new Error(`board ${board.name}: vsock needs "guestCid" (the guest's context ID, 3..0xfffffffe)`);
+      return new VsockDevice({ service, log, guestCid, transportResetOnStart: boot.restarted });
+    }
     case 'i2c': {
       // The bus and its targets are the service's (board `services.<name>.targets`, docs/i2c.md).
       const h = open(hal, board, entry, 'i2c', (n) => hal.i2cOpen(n));
@@ -146,7 +168,8 @@ export function boot(hal: Hal): FirmwareEntryPoints {
     throw new Error(`board ${board.name} says the window is ${layout.windowSize} bytes, the runtime mapped ${hal.window.byteLength}`);
   }
   const win = new GuestWindow(hal.window, layout.poolOffset);
-  const devices = board.devices.map((d) => buildDevice(hal, board, d, log));
+  const bootInfo: BootInfo = { restarted: nextGeneration(win) > 1 };
+  const devices = board.devices.map((d) => buildDevice(hal, board, d, log, bootInfo));
   const toFrontend = board.lines.toFrontend;
   const transport = new VirtioMsgTransport(
     win,

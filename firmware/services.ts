@@ -72,6 +72,48 @@ export interface PacketService {
 }
 
 /**
+ * Host side of virtio-vsock (docs/hal.md vsock rows, docs/vsock.md): stream connections to host
+ * programs, identified by the runtime's connection id (0 ≤ id < VSOCK_HOST_CONNECTIONS). Bytes move
+ * between the window and the host connection by window offset. Errors are −errno.
+ */
+export interface VsockService {
+  /** Connects to the host program listening on `port` (native: the unix socket `<uds>_<port>`): id, or −errno (nobody listens, no room). */
+  connect(port: number): number;
+  /** The guest accepted host connection `id` (RESPONSE): the runtime tells the host client (`OK <localPort>\n`). */
+  established(id: number, localPort: number): number;
+  /**
+   * Bytes for the host from the window: what the host connection cannot take now is buffered, at most
+   * VSOCK_HOST_BUFFER per connection. Returns the bytes still buffered after the call, or −errno
+   * (−ENOBUFS: the buffer would overflow, nothing taken; −EPIPE: the host no longer reads).
+   */
+  send(id: number, winOffset: number, len: number): number;
+  /** Bytes from the host into the window: > 0, 0 = none now, −ESHUTDOWN the host sends no more (EOF), −ECONNRESET. */
+  recv(id: number, winOffset: number, maxLen: number): number;
+  /** Half-close: VSOCK_SHUT_RD (no more reads from the host), VSOCK_SHUT_WR (after the buffered bytes, no more writes). */
+  shutdown(id: number, how: number): number;
+  /** Closes the connection now (buffered bytes are dropped); the id may be reused afterwards. */
+  close(id: number): number;
+  /**
+   * Connections with news since the last call, as (id, VSOCK_EV_* flags, value) triples in `out`
+   * (at most out.length / 3; each id once); returns how many. `value`: the guest port a new host client
+   * asked for (ACCEPT), else the bytes still buffered towards the host.
+   */
+  poll(out: Uint32Array): number;
+}
+
+/** vsockPoll flags: host data or EOF to read; buffered bytes went out; the host end closed entirely; a new host client (CONNECT line read). */
+export const VSOCK_EV_READABLE = 1;
+export const VSOCK_EV_WRITABLE = 2;
+export const VSOCK_EV_HUP = 4;
+export const VSOCK_EV_ACCEPT = 8;
+/** vsockShutdown `how`. */
+export const VSOCK_SHUT_RD = 1;
+export const VSOCK_SHUT_WR = 2;
+/** HAL limits every runtime keeps: connection ids are below VSOCK_HOST_CONNECTIONS; bytes buffered per connection towards the host. */
+export const VSOCK_HOST_CONNECTIONS = 32;
+export const VSOCK_HOST_BUFFER = 128 * 1024;
+
+/**
  * An I2C bus controller (virtio-i2c); the contract is docs/hal.md's i2c rows. One call is one I2C
  * transaction, the way Linux's i2c_transfer() takes it: START, the messages in order with a repeated
  * START between them, STOP. Each entry of `msgs` is four words: 7-bit target address, flags
@@ -132,9 +174,17 @@ export const PACKET_F_NEEDS_CSUM = 1;
 export const PACKET_F_DATA_VALID = 2;
 export const PACKET_F_MORE = 0x100;
 
+export const EBADF = 9;
 export const EIO = 5;
 export const EINVAL = 22;
 export const EAGAIN = 11;
 export const EROFS = 30;
 export const EMSGSIZE = 90;
 export const ENETDOWN = 100;
+export const EPIPE = 32;
+export const EMFILE = 24;
+export const ENOBUFS = 105;
+export const ECONNRESET = 104;
+export const ENOTCONN = 107;
+export const ESHUTDOWN = 108;
+export const ECONNREFUSED = 111;

@@ -36,6 +36,33 @@ export const VIRTIO_ID_NET = 1;
 export const VIRTIO_ID_BLOCK = 2;
 export const VIRTIO_ID_CONSOLE = 3;
 export const VIRTIO_ID_RNG = 4;
+export const VIRTIO_ID_VSOCK = 19;
+
+/** virtio-vsock (virtio 1.3 §5.10): feature bits (§5.10.3), as bigint masks. */
+export const VIRTIO_VSOCK_F_STREAM = 1n << 0n;
+export const VIRTIO_VSOCK_F_SEQPACKET = 1n << 1n;
+export const VIRTIO_VSOCK_F_NO_IMPLIED_STREAM = 1n << 2n;
+/** Well-known CID of the host (§5.10.4); 0, 1, 0xffffffff and the upper 32 bits are reserved. */
+export const VMADDR_CID_HOST = 2;
+/** Packet header `struct virtio_vsock_hdr` (§5.10.6): 44 bytes. */
+export const VIRTIO_VSOCK_HDR_SIZE = 44;
+/** Header `op` (§5.10.6). */
+export const VIRTIO_VSOCK_OP_INVALID = 0;
+export const VIRTIO_VSOCK_OP_REQUEST = 1;
+export const VIRTIO_VSOCK_OP_RESPONSE = 2;
+export const VIRTIO_VSOCK_OP_RST = 3;
+export const VIRTIO_VSOCK_OP_SHUTDOWN = 4;
+export const VIRTIO_VSOCK_OP_RW = 5;
+export const VIRTIO_VSOCK_OP_CREDIT_UPDATE = 6;
+export const VIRTIO_VSOCK_OP_CREDIT_REQUEST = 7;
+/** Header `type` (§5.10.6.2). */
+export const VIRTIO_VSOCK_TYPE_STREAM = 1;
+export const VIRTIO_VSOCK_TYPE_SEQPACKET = 2;
+/** SHUTDOWN `flags` (§5.10.6.5), as masks: the sender will not receive / will not send any more data. */
+export const VIRTIO_VSOCK_SHUTDOWN_F_RECEIVE = 1;
+export const VIRTIO_VSOCK_SHUTDOWN_F_SEND = 2;
+/** Event `id` (§5.10.6.7): `struct virtio_vsock_event { le32 id; }`. */
+export const VIRTIO_VSOCK_EVENT_TRANSPORT_RESET = 0;
 export const VIRTIO_ID_I2C_ADAPTER = 34;
 export const VIRTIO_ID_GPIO = 41;
 

@@ -11,6 +11,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';
 import { DEVICE_NEEDS_RESET } from '../firmware/virtio';
 import type { HostStorage, HostStream } from '../runtime/node/runtime';
+import type { HostVsock } from '../runtime/node/vsock';
+import { MemoryVsockHost } from '../runtime/node/vsock';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
@@ -45,6 +47,10 @@ export interface SimOptions {
   streams?: Record<string, HostStream>;
   storage?: Record<string, HostStorage>;
   entropy?: (dst: Uint8Array) => void;
+  /** Host sides of vsock services (default: a MemoryVsockHost each, reached with `sim.vsock(name)`). */
+  vsock?: Record<string, HostVsock>;
+  /** Window contents at boot: e.g. `previousSim.bytes`, to boot as a backend restarted over that window. */
+  window?: Uint8Array;
   /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
   maxPasses?: number;
 }
@@ -98,6 +104,9 @@ export class Sim {
       streams: opts.streams,
       storage: opts.storage,
       entropy: opts.entropy,
+      vsock: opts.vsock,
+      window: opts.window,
+      onServicePending: () => sim?.runServices(),
     });
     sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
     return sim;
@@ -159,8 +168,13 @@ export class Sim {
     this.runServices();
   }
 
-  /** Runs `onService` for every service with input (packet ports the switch delivered to, storage with completions, gpio lines the host moved), until the backend is idle. */
+  /**
+   * Runs `onService` for every packet port the switch delivered to, every storage with completions and
+   * every vsock service with news, every gpio service whose lines the host moved, until the backend is idle (a MemoryVsockHost's host-side actions run
+   * this by themselves).
+   */
   runServices(): void {
+    if (this.runtime.inCall) return;
     for (let n = 0; ; n++) {
       const hs = this.runtime.takePendingServices();
       if (hs.length === 0) return;
@@ -250,6 +264,16 @@ export class Sim {
   /** True when the backend marked `devNum` DEVICE_NEEDS_RESET. */
   needsReset(devNum: number): boolean {
     return (this.deviceStatus(devNum) & DEVICE_NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * The host side of vsock service `name` (default `vsock0`): host programs listening on host ports and
+   * host clients connecting to guest ports (runtime/node/vsock.ts). What they do runs the backend.
+   */
+  vsock(name = 'vsock0'): MemoryVsockHost {
+    const v = this.runtime.vsock[name];
+    if (!(v instanceof MemoryVsockHost)) throw new Error(`vsock service ${name} is not a memory host (services: ${Object.keys(this.runtime.vsock).join(', ') || 'none'})`);
+    return v;
   }
 
   /** The host side of a console stream (default: the board's `console0`). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importSim } from './cli/_bundle.mjs';
 
-const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, I2cDriver, GpioDriver, virtio } = await importSim();
+const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, VsockDriver, I2cDriver, GpioDriver, virtio } = await importSim();
 
 const fmt = (n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 
@@ -101,6 +101,48 @@ const STEPS = [
     },
   },
   {
+    name: 'vsock',
+    deviceId: virtio.VIRTIO_ID_VSOCK,
+    async run(sim, fe, dev) {
+      // guest CID 3 ↔ host: an echo program on host port 5000 (native: the unix socket <uds>_5000), and a
+      // host client reaching a listening guest port (native: CONNECT 7000 on <uds>)
+      const host = sim.vsock();
+      host.listen(5000, (c) => (c.onData = (cc) => cc.write(cc.read())));
+      const vs = await VsockDriver.open(dev);
+      const sock = await vs.connect(5000);
+      const total = 4 << 20;
+      const pattern = (from, n) => new Uint8Array(n).map((_, i) => ((from + i) * 131 + ((from + i) >> 9)) & 0xff);
+      let sent = 0;
+      let got = 0;
+      const { s } = await timed(() =>
+        vs.until(
+          () => {
+            if (sent < total && sock.txPending < 256 * 1024) {
+              const n = Math.min(65536, total - sent);
+              sock.send(pattern(sent, n));
+              sent += n;
+            }
+            const r = sock.read();
+            if (!Buffer.from(r).equals(Buffer.from(pattern(got, r.length)))) throw new Error(`vsock echo differs at byte ${got}`);
+            got += r.length;
+            return got === total;
+          },
+          60000,
+          () => `vsock: ${got} of ${total} bytes echoed`,
+        ),
+      );
+      await sock.close();
+      const listener = vs.listen(7000);
+      const client = host.connectToGuest(7000);
+      const gs = await listener.accept();
+      await vs.until(() => client.state === 'open', 2000, () => 'the host client was not accepted');
+      client.write('hello guest');
+      const hello = new TextDecoder().decode(await gs.readExactly(11));
+      const c = sim.stats().devices[dev.devNum].counters;
+      return `guest CID ${vs.guestCid}: ${fmt(total / 2 ** 20)} MiB echoed by a host program on port 5000 and verified, ${fmt((2 * total) / s / 1e6)} MB/s both ways (${c.creditUpdates ?? 0} credit updates); host client → guest port 7000 as host port ${client.localPort}: "${hello}"`;
+    },
+  },
+  {
     name: 'i2c',
     deviceId: virtio.VIRTIO_ID_I2C_ADAPTER,
     async run(sim, fe, dev) {
@@ -149,7 +191,9 @@ const STEPS = [
 
 export async function run({ quiet }) {
   const t0 = performance.now();
-  // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step), a disk, an i2c bus and gpio lines
+  // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step), a disk
+  // (blk step), a vsock device whose host side is the node runtime's in-memory host (vsock step), an i2c
+  // bus and gpio lines
   const board = loadBoard('host-sim');
   // blk step: a sparse 16 MiB temporary image (in /dev/shm when there is one), removed at the end
   const imgDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-demo-'));
@@ -163,6 +207,7 @@ export async function run({ quiet }) {
       { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
       { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
       { type: 'blk', service: 'disk0' },
+      { type: 'vsock', service: 'vsock0', guestCid: 3 },
       { type: 'i2c', service: 'i2c0' },
       { type: 'gpio', service: 'gpio0' },
     ],
@@ -170,6 +215,7 @@ export async function run({ quiet }) {
       net0: { kind: 'packet', switch: 'sw0' },
       net1: { kind: 'packet', switch: 'sw0' },
       disk0: { kind: 'storage', path: img, readOnly: false },
+      vsock0: { kind: 'vsock', uds: 'vsock.sock' },
       // i2c step: a 24C02 whose contents file lives with the disk image, and a temperature sensor
       i2c0: { kind: 'i2c', targets: [{ name: 'eeprom0', type: '24c02', address: 0x50, path: join(imgDir, 'eeprom.bin') }, { name: 'temp0', type: 'temperature-sensor', address: 0x48, celsius: 23.5 }] },
       gpio0: { kind: 'gpio', lines: ['LED0', 'BUTTON0', 'RESET_N', 'ALERT_N', '', '', '', ''] },

@@ -31,6 +31,8 @@ export interface FuzzCase {
   irq?: [number, number][];
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
+  /** vsock: well-formed rx buffers posted on queue 0 (an auxiliary ring after the arena) when the target queue is another. */
+  rxBuffers?: number;
 }
 
 /** A broken invariant. */
@@ -39,10 +41,30 @@ export interface Finding {
   detail: string;
 }
 
+/** The vsock device of the fuzz board: its guest CID, and the host ports its host side listens on (echoing). */
+export const FUZZ_VSOCK_CID = 3;
+export const FUZZ_VSOCK_LISTEN = [5000, 5001];
+
+/**
+ * Host-side activity for a vsock case: every open host connection writes the input and ends or closes
+ * now and then, and a host client asks for a guest port (the device sends the guest a REQUEST).
+ */
+function vsockHostInput(sim: Sim, input: Uint8Array): void {
+  const host = sim.vsock('fuzzvsock');
+  for (const c of host.connections()) {
+    c.write(input);
+    if (input[0]! % 5 === 0) c.end();
+    else if (input[0]! % 7 === 0) c.close();
+  }
+  host.connectToGuest(VSOCK_GUEST_PORTS[input.length % VSOCK_GUEST_PORTS.length]!);
+}
+
 /** Arena layout inside the pool: rings at fixed offsets, buffers after them. */
 export const ARENA = { size: 0x40000, desc: 0, avail: 0x1000, used: 0x2000, data: 0x4000, tables: 0x30000 };
 /** The gpio lines of the fuzz board. */
 export const FUZZ_GPIO_LINES = ['L0', 'L1', 'L2', 'L3', '', 'L5', 'L6', 'L7'];
+/** The auxiliary vsock rx ring after the arena (offsets from the arena start): 16 entries, buffers of a header + 4096. */
+export const AUX_RX = { base: ARENA.size, size: 16, avail: ARENA.size + 0x100, used: ARENA.size + 0x1000, bufs: ARENA.size + 0x2000, stride: 0x1100, bufLen: 44 + 4096, end: ARENA.size + 0x13000 };
 /** Backend passes one doorbell may take before the fuzzer calls it unbounded. */
 export const MAX_PASSES_PER_DOORBELL = 512;
 const MAX_FUZZ_QUEUE = 256;
@@ -108,9 +130,31 @@ function genDesc(r: Rand, ctx: FuzzContext, size: number, out: DataView, at: num
   out.setUint16(at + 14, r.chance(0.9) ? r.int(size) : r.pick([size, size + 1, 0xffff, r.u32() & 0xffff]), true);
 }
 
+/** Guest and host ports vsock cases use: host ports the fuzz host listens on (FUZZ_VSOCK_LISTEN) and one it does not. */
+const VSOCK_GUEST_PORTS = [1000, 1001, 0xffffffff];
+const VSOCK_HOST_PORTS = [...FUZZ_VSOCK_LISTEN, 6000, 2 ** 30];
+
+/** A virtio-vsock packet header (§5.10.6) for the tx queue: plausible most of the time, anything sometimes. */
+function genVsockPacket(r: Rand, b: Uint8Array): void {
+  const v = new DataView(b.buffer);
+  v.setUint32(0, r.chance(0.9) ? FUZZ_VSOCK_CID : r.pick([0, 2, FUZZ_VSOCK_CID + 1, r.u32()]), true); // src_cid
+  v.setUint32(4, r.chance(0.97) ? 0 : r.u32(), true);
+  v.setUint32(8, r.chance(0.9) ? 2 : r.pick([0, 1, FUZZ_VSOCK_CID, r.u32()]), true); // dst_cid: the host
+  v.setUint32(12, r.chance(0.97) ? 0 : r.u32(), true);
+  v.setUint32(16, r.pick(VSOCK_GUEST_PORTS), true); // src_port
+  v.setUint32(20, r.chance(0.9) ? r.pick(VSOCK_HOST_PORTS) : r.u32(), true); // dst_port
+  v.setUint32(24, r.pick([0, 1, b.length - 44, b.length - 43, 4096, 0x20001, 0xffffffff, r.u32()]) >>> 0, true); // len
+  v.setUint16(28, r.chance(0.9) ? 1 : r.pick([0, 2, 3, r.u32() & 0xffff]), true); // type
+  v.setUint16(30, r.chance(0.92) ? 1 + r.int(7) : r.pick([0, 8, 0xffff, r.u32() & 0xffff]), true); // op
+  v.setUint32(32, r.chance(0.8) ? r.int(4) : r.u32(), true); // flags (SHUTDOWN bits)
+  v.setUint32(36, r.pick([0, 4096, 0x40000, 0xffffffff, r.u32()]) >>> 0, true); // buf_alloc
+  v.setUint32(40, r.pick([0, 0, 1, 44, 4096, 0xffffffff, r.u32()]) >>> 0, true); // fwd_cnt
+}
+
 /** Device-specific payload bytes for readable buffers (headers the device parses). */
 function genPayload(r: Rand, target: string, minLen = 1): Uint8Array {
-  const b = r.bytes(r.pick([1, 8, 16, 24, 64].filter((n) => n >= minLen)));
+  const b = r.bytes(r.pick(target === 'vsock' ? [44, 44, 48, 64, 300, 43] : [1, 8, 16, 24, 64].filter((n) => n >= minLen)));
+  if (target === 'vsock' && b.length >= 44) genVsockPacket(r, b);
   const v = new DataView(b.buffer);
   if (target === 'blk' && b.length >= 16) {
     v.setUint32(0, r.pick([0, 1, 4, 8, 11, 13, 16, r.u32()]), true); // request type
@@ -200,7 +244,7 @@ function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
   if (target === 'gpio' && r.chance(0.7)) features |= VIRTIO_GPIO_F_IRQ;
   const dev = devFor(ctx, target);
   const numQueues = ctx.sim.stats().devices[dev]!.queues.length;
-  const index = r.chance(0.95) ? r.int(numQueues) : r.pick([numQueues, 0xffffffff]);
+  const index = target === 'vsock' && r.chance(0.6) ? 1 : r.chance(0.95) ? r.int(numQueues) : r.pick([numQueues, 0xffffffff]);
   const window: FuzzCase['window'] = [];
   const desc = new Uint8Array(16 * size);
   const dv = new DataView(desc.buffer);
@@ -225,15 +269,86 @@ function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
     heads.forEach((h, i) => av.setUint16(4 + 2 * i, h, true));
     av.setUint16(2, r.chance(0.9) ? heads.length : r.int(size + 1), true);
   }
+  if (target === 'vsock' && index === 1 && r.chance(0.7)) vsockTxChains(r, ctx, size, dv, av, window);
   const messages = [];
   for (let k = 0; k < 1 + r.int(3); k++) messages.push(toHex(message(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, le32(r.chance(0.9) ? index : r.u32(), 0))));
   const c: FuzzCase = { target, queue: { index, size, features: features.toString(16) }, desc: toHex(desc), avail: toHex(avail), window, messages, kicks: 1 + r.int(2) };
-  if (target === 'console' && r.chance(0.6)) c.input = toHex(r.bytes(1 + r.int(300)));
+  if ((target === 'console' || target === 'vsock') && r.chance(0.6)) c.input = toHex(r.bytes(1 + r.int(300)));
+  if (target === 'vsock' && index !== 0 && r.chance(0.8)) c.rxBuffers = r.pick([1, 2, 4, 16]);
   if (target === 'gpio') {
     if (r.chance(0.7)) c.input = toHex(r.bytes(1 + r.int(40)));
     if (index === 1 && r.chance(0.8)) c.irq = Array.from({ length: 1 + r.int(8) }, () => [r.int(FUZZ_GPIO_LINES.length), r.pick([1, 2, 3, 4, 8])] as [number, number]);
   }
   return c;
+}
+
+/**
+ * Well-formed tx chains of vsock packets over the random ring: header descriptors (44 bytes, now and
+ * then one off) chained to a payload descriptor, heads 0, 2, 4, … in the available ring, so that
+ * packets reach the device's protocol logic rather than stopping at the ring rules.
+ */
+function vsockTxChains(r: Rand, ctx: FuzzContext, size: number, dv: DataView, av: DataView, w: FuzzCase['window']): void {
+  const n = Math.max(1, Math.min(size >> 1, 1 + r.int(8)));
+  for (let k = 0; k < n; k++) {
+    const hdrOff = ARENA.data + 0x3000 * k;
+    const payLen = r.chance(0.3) ? 0 : r.pick([1, 100, 4096, 0x2000]);
+    const full = new Uint8Array(48);
+    genVsockPacket(r, full);
+    const h = full.subarray(0, r.chance(0.95) ? 44 : r.pick([43, 45]));
+    if (r.chance(0.7)) new DataView(full.buffer).setUint32(24, payLen, true); // len = the payload, mostly
+    w.push({ off: hdrOff, data: toHex(h) });
+    const d = 16 * 2 * k;
+    dv.setUint32(d, ctx.arena + hdrOff, true);
+    dv.setUint32(d + 4, 0, true);
+    dv.setUint32(d + 8, h.length, true);
+    dv.setUint16(d + 12, payLen ? VIRTQ_DESC_F_NEXT : 0, true);
+    dv.setUint16(d + 14, 2 * k + 1, true);
+    dv.setUint32(d + 16, ctx.arena + hdrOff + 0x100, true);
+    dv.setUint32(d + 20, 0, true);
+    dv.setUint32(d + 24, payLen, true);
+    dv.setUint16(d + 28, 0, true);
+    dv.setUint16(d + 30, 0, true);
+    av.setUint16(4 + 2 * k, 2 * k, true);
+  }
+  av.setUint16(2, n, true);
+}
+
+/** Posts `n` rx buffers on the auxiliary ring (queue 0 of the vsock device). */
+function postAuxRx(ctx: FuzzContext, n: number): void {
+  const b = ctx.sim.bytes;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const a = ctx.arena;
+  for (let i = 0; i < Math.min(n, AUX_RX.size); i++) {
+    const at = a + AUX_RX.base + 16 * i;
+    v.setUint32(at, a + AUX_RX.bufs + AUX_RX.stride * i, true);
+    v.setUint32(at + 4, 0, true);
+    v.setUint32(at + 8, AUX_RX.bufLen, true);
+    v.setUint16(at + 12, VIRTQ_DESC_F_WRITE, true);
+    v.setUint16(at + 14, 0, true);
+    v.setUint16(a + AUX_RX.avail + 4 + 2 * i, i, true);
+  }
+  v.setUint16(a + AUX_RX.avail + 2, Math.min(n, AUX_RX.size), true);
+}
+
+/** Every packet the device put into the auxiliary rx ring is well-formed (§5.10.6): a header for the guest, `len` = its payload. */
+function checkAuxRx(ctx: FuzzContext, findings: Finding[]): void {
+  const b = ctx.sim.bytes;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const a = ctx.arena;
+  const usedIdx = v.getUint16(a + AUX_RX.used + 2, true);
+  for (let u = 0; u < Math.min(usedIdx, AUX_RX.size); u++) {
+    const id = v.getUint32(a + AUX_RX.used + 4 + 8 * u, true);
+    const len = v.getUint32(a + AUX_RX.used + 8 + 8 * u, true);
+    const bad = (why: string): void => void findings.push({ invariant: 'vsock-packet-well-formed', detail: `rx used ${u} (id ${id}, len ${len}): ${why}` });
+    if (id >= AUX_RX.size) return bad('id out of range');
+    if (len < 44 || len > AUX_RX.bufLen) return bad('used length is not a header plus at most the buffer');
+    const h = a + AUX_RX.bufs + AUX_RX.stride * id;
+    if (v.getUint32(h + 8, true) !== FUZZ_VSOCK_CID || v.getUint32(h + 12, true) !== 0) return bad(`dst_cid ${v.getUint32(h + 8, true)} is not the guest`);
+    if (v.getUint32(h + 4, true) !== 0) return bad('src_cid upper half set');
+    if (v.getUint32(h + 24, true) !== len - 44) return bad(`header len ${v.getUint32(h + 24, true)} ≠ payload ${len - 44}`);
+    const op = v.getUint16(h + 30, true);
+    if (op < 1 || op > 7) return bad(`op ${op}`);
+  }
 }
 
 const MSG_IDS = [...Object.keys(P.REQUEST_PAYLOAD).map(Number), P.VIRTIO_MSG_EVENT_CONFIG, P.VIRTIO_MSG_EVENT_USED, 0, 1, 0x0d, 0x3f, 0x43, 0xff];
@@ -355,16 +470,19 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   const header = sim.bytes.slice(0, 0x44);
   const size = c.queue.size;
   const bytes = () => sim.bytes;
-  bytes().fill(0, arena, arena + ARENA.size);
+  bytes().fill(0, arena, arena + AUX_RX.end);
+  const aux = c.target === 'vsock' && c.rxBuffers !== undefined && c.queue.index !== 0;
   if (dev >= 0) {
     const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`) | (c.irq ? VIRTIO_GPIO_F_IRQ : 0n));
     if (st & 8) {
       drv.setQueue(dev, c.queue.index, size, arena + ARENA.desc, arena + ARENA.avail, arena + ARENA.used);
       const prelude = c.irq && c.queue.index !== 0 ? new Ring(drv, dev, 0, 16, arena + ARENA.size) : null;
       if (prelude) drv.setQueue(dev, 0, 16, prelude.desc, prelude.avail, prelude.used);
+      if (aux) drv.setQueue(dev, 0, AUX_RX.size, arena + AUX_RX.base, arena + AUX_RX.avail, arena + AUX_RX.used);
       drv.setStatus(dev, STATUS_LIVE);
       if (prelude) gpioPrelude(prelude, c.irq!);
     }
+    if (aux) postAuxRx(ctx, c.rxBuffers!);
     bytes().set(fromHex(c.desc).subarray(0, 16 * MAX_FUZZ_QUEUE), arena + ARENA.desc);
     bytes().set(fromHex(c.avail).subarray(0, 6 + 2 * MAX_FUZZ_QUEUE), arena + ARENA.avail);
   }
@@ -387,7 +505,8 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
     guard('doorbell', () => sim.kick());
     if (!c.noDrain) drv.pump();
   }
-  if (c.input && dev >= 0 && c.target === 'gpio') {
+  if (c.input && dev >= 0 && c.target === 'vsock') guard('vsock host input', () => vsockHostInput(sim, fromHex(c.input!)));
+  else if (c.input && dev >= 0 && c.target === 'gpio') {
     guard('gpio input', () => {
       const g = sim.gpio('fuzzgpio');
       for (const x of fromHex(c.input!)) g.set((x & 0x7f) % FUZZ_GPIO_LINES.length, x >> 7);
@@ -395,6 +514,7 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   } else if (c.input && dev >= 0) guard('console input', () => sim.console().input(fromHex(c.input!)));
   drv.pump();
 
+  if (aux) checkAuxRx(ctx, findings);
   if (sim.runtime.faults.length > faults0) findings.push({ invariant: 'no-escape', detail: `runtime fault: ${JSON.stringify(sim.runtime.faults.slice(faults0))}` });
   if (threwCount(sim) > threw0) {
     const d = sim.stats().devices.find((x) => /device model threw/.test(x.lastViolation));

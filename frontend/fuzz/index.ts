@@ -8,16 +8,17 @@ import { join } from 'node:path';
 import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
-import { ARENA, FUZZ_GPIO_LINES, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
+import { MemoryVsockHost } from '../../runtime/node/vsock';
+import { AUX_RX, FUZZ_GPIO_LINES, FUZZ_VSOCK_CID, FUZZ_VSOCK_LISTEN, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
 import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
-export { ARENA, generate, minimise, runCase, targetsFor } from './engine';
+export { ARENA, AUX_RX, generate, minimise, runCase, targetsFor } from './engine';
 export { RawDriver, Ring, message } from './raw';
 export { le32, SplitRing } from './ring';
 export { Rand } from './rand';
 
-/** A fuzz sim: host-sim plus blk (a scratch image), net, i2c (a scratch EEPROM) and gpio, so every device type is a target. */
+/** A fuzz sim: host-sim plus blk (a scratch image), net, vsock (a host that echoes on FUZZ_VSOCK_LISTEN), i2c (a scratch EEPROM) and gpio, so every device type is a target. */
 export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[] } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
@@ -27,6 +28,7 @@ export async function fuzzContext(opts: { board?: string; devices?: DeviceManife
     ...board.devices,
     { type: 'blk', service: 'fuzzdisk' },
     { type: 'net', service: 'fuzznet' },
+    { type: 'vsock', service: 'fuzzvsock', guestCid: FUZZ_VSOCK_CID },
     { type: 'i2c', service: 'fuzzi2c' },
     { type: 'gpio', service: 'fuzzgpio' },
   ];
@@ -34,12 +36,15 @@ export async function fuzzContext(opts: { board?: string; devices?: DeviceManife
     ...board.services,
     fuzzdisk: { kind: 'storage', path: disk, readOnly: false },
     fuzznet: { kind: 'packet', switch: 'fuzz' },
+    fuzzvsock: { kind: 'vsock', uds: 'fuzz.sock' },
     fuzzi2c: { kind: 'i2c', targets: [{ name: 'fuzzeeprom', type: '24c02', address: 0x50, path: join(dir, 'eeprom.bin') }, { name: 'fuzztemp', type: 'temperature-sensor', address: 0x48 }] },
     fuzzgpio: { kind: 'gpio', lines: FUZZ_GPIO_LINES },
   };
-  const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {} });
+  const vsockHost = new MemoryVsockHost({ socketBuffer: 8192 });
+  for (const port of FUZZ_VSOCK_LISTEN) vsockHost.listen(port, (c) => (c.onData = (cc) => cc.write(cc.read())));
+  const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {}, vsock: { fuzzvsock: vsockHost } });
   const ctx = { sim, drv: new RawDriver(sim), devices: board.devices.map((d) => d.type), arena: sim.layout.poolOffset };
-  if (ARENA.size > sim.layout.poolSize) throw new Error('pool too small for the fuzz arena');
+  if (AUX_RX.end > sim.layout.poolSize) throw new Error('pool too small for the fuzz arena');
   return {
     ...ctx,
     dispose: () => {

@@ -1,5 +1,5 @@
 /*
- * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 4), and every call
+ * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 5), and every call
  * into the bundle made under the budgets:
  *   - memory: JS_SetMemoryLimit(limits.memoryBytes) on the whole runtime;
  *   - watchdog: an interrupt handler that stops a call running longer than limits.watchdogMs.
@@ -161,8 +161,8 @@ static void storage_override(JSValueConst s, const char *ov)
 }
 
 /* Applies --service overrides (storage: storage_override; stream: backing;
- * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch; gpio: the control socket "unix:PATH";
- * an i2c target's name: its file) so
+ * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch; vsock: uds; gpio: the control socket
+ * "unix:PATH"; an i2c target's name: its file) so
  * that __hal.boardJson says what the runtime really serves. */
 static void apply_overrides(void)
 {
@@ -188,6 +188,8 @@ static void apply_overrides(void)
                     JS_SetPropertyStr(ctx, s, "switch", JS_NewString(ctx, ov + 7));
                 } else if (k && !strcmp(k, "gpio")) {
                     JS_SetPropertyStr(ctx, s, "control", JS_NewString(ctx, ov));
+                } else if (k && !strcmp(k, "vsock")) {
+                    JS_SetPropertyStr(ctx, s, "uds", JS_NewString(ctx, ov));
                 }
                 if (k) JS_FreeCString(ctx, k);
                 JS_FreeValue(ctx, kind);
@@ -457,6 +459,12 @@ static int open_one(const char *name, const char *kind, JSValueConst s)
     }
     if (!strcmp(kind, "i2c")) return open_i2c(name, s);
     if (!strcmp(kind, "gpio")) return open_gpio(name, s);
+    if (!strcmp(kind, "vsock")) {
+        char *uds = service_str(s, "uds");
+        int r = bh_vsock_open(name, uds);
+        free(uds);
+        return r;
+    }
     bh_log(BH_LOG_WARN, "service %s: unknown kind %s", name, kind);
     return -ENOENT;
 }
@@ -615,6 +623,32 @@ HAL_FN(hal_packet_peek)
     return a;
 }
 
+HAL_FN(hal_vsock_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "vsock") : -ENOENT); }
+HAL_FN(hal_vsock_connect) { return JS_NewInt32(c, bh_vsock_connect(H(0), A(1))); }
+HAL_FN(hal_vsock_established) { return JS_NewInt32(c, bh_vsock_established(H(0), A(1), A(2))); }
+HAL_FN(hal_vsock_send) { return JS_NewInt32(c, bh_vsock_send(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_vsock_recv) { return JS_NewInt32(c, bh_vsock_recv(H(0), A(1), A(2), A(3))); }
+HAL_FN(hal_vsock_shutdown) { return JS_NewInt32(c, bh_vsock_shutdown(H(0), A(1), A(2))); }
+HAL_FN(hal_vsock_close) { return JS_NewInt32(c, bh_vsock_close(H(0), A(1))); }
+
+/* vsockPoll(h, out): out a Uint32Array; (id, flags, value) triples of connections with news, as many
+ * as fit; answers how many. */
+HAL_FN(hal_vsock_poll)
+{
+    size_t off, len, bpe, size;
+    if (argc < 2 || !JS_IsObject(argv[1])) return JS_ThrowTypeError(c, "vsockPoll: out must be a Uint32Array");
+    JSValue abuf = JS_GetTypedArrayBuffer(c, argv[1], &off, &len, &bpe);
+    if (JS_IsException(abuf)) return abuf;
+    uint8_t *p = JS_GetArrayBuffer(c, &size, abuf);
+    if (!p || bpe != 4 || off + len > size) {
+        JS_FreeValue(c, abuf);
+        return JS_ThrowTypeError(c, "vsockPoll: out must be a Uint32Array");
+    }
+    int r = bh_vsock_poll(H(0), (uint32_t *)(p + off), (int)(len / 12));
+    JS_FreeValue(c, abuf);
+    return JS_NewInt32(c, r);
+}
+
 /* A Uint32Array argument's elements (NULL unless argv[i] is one with at least `min` elements). */
 static uint32_t *u32_array(JSContext *c, JSValueConst v, size_t min, size_t *count, JSValue *abuf)
 {
@@ -681,6 +715,10 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "packetOpen", hal_packet_open, 1 },     { "packetSend", hal_packet_send, 6 },
     { "packetRecv", hal_packet_recv, 4 },     { "packetPeek", hal_packet_peek, 3 },
     { "packetPromote", hal_packet_promote, 2 }, { "packetSetOffloads", hal_packet_set_offloads, 2 },
+    { "vsockOpen", hal_vsock_open, 1 },       { "vsockConnect", hal_vsock_connect, 2 },
+    { "vsockEstablished", hal_vsock_established, 3 }, { "vsockSend", hal_vsock_send, 4 },
+    { "vsockRecv", hal_vsock_recv, 4 },       { "vsockShutdown", hal_vsock_shutdown, 3 },
+    { "vsockClose", hal_vsock_close, 2 },     { "vsockPoll", hal_vsock_poll, 2 },
     { "i2cOpen", hal_i2c_open, 1 },           { "i2cTransfer", hal_i2c_transfer, 3 },
     { "gpioOpen", hal_gpio_open, 1 },         { "gpioSetDirection", hal_gpio_set_direction, 3 },
     { "gpioSetValue", hal_gpio_set_value, 3 }, { "gpioSample", hal_gpio_sample, 2 },

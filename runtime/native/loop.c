@@ -9,6 +9,7 @@
  *                             after every turn the loop submits what the calls queued and takes at once what
  *                             finished inside the submit (page-cache hits)
  *   TAP fds                -> packet.c: frames into the switch; a delivery makes the port's onService(h) due
+ *   vsock fds              -> vsock.c: a host client's CONNECT line, connection news make onService(h) due
  *   gpio control sockets   -> gpio.c: commands; a host set that moves a level makes onService(h) due
  *   due service handles    -> bulkhead.onService(h), once the calls of this wake-up returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
@@ -130,6 +131,7 @@ static int stop(const char *why)
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
     bh_packet_log_counters(BH_LOG_INFO);
+    bh_vsock_log_counters(BH_LOG_INFO);
     bh_i2c_log_counters(BH_LOG_INFO);
     bh_gpio_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */

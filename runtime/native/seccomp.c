@@ -2,11 +2,14 @@
  * The syscall allowlist, installed once boot is over (every fd is open, the bundle has run
  * start()). A hand-written classic-BPF filter, no libseccomp: it is short enough to read.
  *
- * Allowed: what the event loop and QuickJS's allocator need, and nothing that opens, creates or
- * names anything (no open*, socket, connect, execve, fork/clone, kill, ptrace, ioctl):
- *   I/O on fds we hold     read write pread64 pwrite64 preadv pwritev recvmsg close fdatasync fallocate accept4
+ * Allowed: what the event loop and QuickJS's allocator need, and nothing that opens or creates a file
+ * or reaches beyond unix sockets (no open*, execve, fork/clone, kill, ptrace, ioctl):
+ *   I/O on fds we hold     read write pread64 pwrite64 preadv pwritev recvmsg close fdatasync fallocate accept4 shutdown
  *   asynchronous storage   io_uring_enter (the rings are restricted to read/write/fsync on their image,
  *                          storage-aio.c), futex (the thread pool's locks; no other thread exists)
+ *   vsock to the host      socket(AF_UNIX) connect: a guest connection to host port P connects to the
+ *                          unix socket "<uds>_P" (vsock.c builds the path from the board's uds; the
+ *                          firmware only gives the number). Any other socket family is refused.
  *   loop                   epoll_wait/epoll_pwait epoll_ctl timerfd_settime
  *   time, entropy          clock_gettime gettimeofday getrandom
  *   memory                 brk mmap munmap mremap madvise mprotect (mmap/mprotect never with PROT_EXEC)
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "bh.h"
@@ -42,7 +46,7 @@
 
 static const int allowed[] = {
     SYS_read, SYS_write, SYS_pread64, SYS_pwrite64, SYS_preadv, SYS_pwritev, SYS_recvmsg, SYS_close, SYS_fdatasync,
-    SYS_fallocate, SYS_accept4, SYS_io_uring_enter, SYS_futex,
+    SYS_fallocate, SYS_accept4, SYS_io_uring_enter, SYS_futex, SYS_shutdown, SYS_connect,
 #ifdef SYS_epoll_wait
     SYS_epoll_wait,
 #endif
@@ -99,6 +103,12 @@ int bh_seccomp_install(void)
         f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)allowed[i], 0, 1);
         f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     }
+    /* socket: AF_UNIX only (args[0], low word). */
+    f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)); /* reload for the next test */
     /* mmap and mprotect: allowed unless the protection asks for PROT_EXEC (args[2], low word). */
     f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 1, 0);
     f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3);

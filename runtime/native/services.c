@@ -11,11 +11,12 @@
  *   stream   stdio | null | pty | unix:PATH (listening socket, one client at a time)
  *   entropy  getrandom(2)
  *   packet   a port on the in-process switch, optionally with a TAP behind it (packet.c)
+ *   vsock    unix sockets in Firecracker's convention: <uds> and <uds>_PORT (vsock.c)
  *   i2c      a bus with the board's simulated targets (i2c.c)
  *   gpio     named lines, and their host side on a control socket (gpio.c)
  *
  * Every service fd is opened during boot, before seccomp: afterwards only read/write-class calls
- * (and accept4 for a console socket) are allowed.
+ * (and accept4 for a console socket; socket(AF_UNIX)/connect/shutdown for vsock) are allowed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -590,6 +591,20 @@ int bh_packet_open(const char *name, const char *sw, const char *tap)
     int h = alloc(BH_SVC_PACKET, name);
     if (h < 0) return h;
     int r = bh_packet_attach(h, name, sw, tap);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
+}
+
+/* --- vsock ------------------------------------------------------------------------------------ */
+
+/* A handle in the same numbering as the other services; the connections live in vsock.c. */
+int bh_vsock_open(const char *name, const char *uds)
+{
+    const char *ov = bh_services_override_for(name);
+    if (ov) uds = ov;
+    int h = alloc(BH_SVC_VSOCK, name);
+    if (h < 0) return h;
+    int r = bh_vsock_attach(h, name, uds);
     if (r < 0) { svc[h].used = false; return r; }
     return h;
 }

@@ -1,4 +1,4 @@
-/* Bulkhead native runtime, floor 1: backing services (services.c, packet.c, i2c.c, gpio.c; docs/hal.md "Services").
+/* Bulkhead native runtime, floor 1: backing services (services.c, packet.c, vsock.c, i2c.c, gpio.c; docs/hal.md "Services").
  * They wake the firmware through event.c (bh_event_watch, bh_event_due), never through the loop. */
 #ifndef BH_SERVICES_H
 #define BH_SERVICES_H
@@ -28,10 +28,10 @@ int bh_aio_cancel(struct bh_aio *a, uint32_t tag);
 const struct bh_aio_counters *bh_aio_counters(struct bh_aio *a);
 
 /* services.c */
-enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_I2C, BH_SVC_GPIO };
+enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_VSOCK, BH_SVC_I2C, BH_SVC_GPIO };
 /* Command-line override: name=value (storage: PATH[,ro][,direct][,sync|,async], or ro:PATH; stream:
- * stdio|null|pty|unix:PATH; packet: tap:IFNAME or switch:NAME; gpio: unix:PATH, its control socket;
- * an i2c target's name: PATH, a 24c02's file). */
+ * stdio|null|pty|unix:PATH; packet: tap:IFNAME or switch:NAME; vsock: the uds PATH; gpio: unix:PATH,
+ * its control socket; an i2c target's name: PATH, a 24c02's file). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
 /* --aio threads / BULKHEAD_AIO=threads: asynchronous storage on the thread pool even where io_uring works. */
@@ -56,6 +56,7 @@ int bh_stream_read(int h, double woff, double maxlen);
 int bh_entropy_open(const char *name);
 int bh_entropy_read(int h, double woff, double len);
 int bh_packet_open(const char *name, const char *sw, const char *tap);
+int bh_vsock_open(const char *name, const char *uds);
 
 /* packet.c: the switch and TAP ports (docs/net.md). Handles are service handles. */
 int bh_packet_attach(int h, const char *name, const char *sw, const char *tap);
@@ -65,6 +66,18 @@ int bh_packet_promote(int h, double k);
 int bh_packet_recv(int h, double woff, double maxlen, double flags);
 int bh_packet_set_offloads(int h, double offloads);
 void bh_packet_log_counters(int level);
+
+/* vsock.c: virtio-vsock's host side on unix sockets in Firecracker's convention (docs/vsock.md).
+ * Handles are service handles; its fds wake the firmware through event.c. */
+int bh_vsock_attach(int h, const char *name, const char *uds);
+int bh_vsock_connect(int h, double port);
+int bh_vsock_established(int h, double id, double local_port);
+int bh_vsock_send(int h, double id, double woff, double len);
+int bh_vsock_recv(int h, double id, double woff, double maxlen);
+int bh_vsock_shutdown(int h, double id, double how);
+int bh_vsock_close(int h, double id);
+int bh_vsock_poll(int h, uint32_t *out, int max);
+void bh_vsock_log_counters(int level);
 
 /* i2c.c: I2C buses with simulated targets (docs/i2c.md). Handles are service handles. */
 #define BH_I2C_MAX_TARGETS 16

@@ -16,6 +16,8 @@ import { GpioLines } from './gpio';
 import { buildTargets, I2cBus } from './i2c';
 import type { SwitchPort } from './switch';
 import { flowHash, PACKET_F_MORE, VirtualSwitch } from './switch';
+import type { HostVsock } from './vsock';
+import { MemoryVsockHost } from './vsock';
 
 const EFAULT = 14;
 const EBADF = 9;
@@ -130,6 +132,18 @@ export interface NodeRuntimeOptions {
   entropy?(dst: Uint8Array): void;
   /** Virtual switches by name, for `packet` services (default: one per name the board uses, private to this runtime). */
   switches?: Record<string, VirtualSwitch>;
+  /** Host sides of `vsock` services by name (default: a MemoryVsockHost per vsock service). */
+  vsock?: Record<string, HostVsock>;
+  /**
+   * Window contents at boot (default zeroes): the bytes a previous backend instance left, as a window
+   * that survives a backend restart holds them (the firmware then counts this boot as a restart).
+   */
+  window?: Uint8Array;
+  /**
+   * A vsock host side had news outside a firmware call (a host program wrote, connected, closed): the
+   * caller may run `onService` for `takePendingServices()` now. News during a call only marks the handle.
+   */
+  onServicePending?(): void;
 }
 
 let modulePromise: Promise<QuickJSWASMModule> | null = null;
@@ -180,13 +194,16 @@ export class NodeRuntime {
   private heapCeiling = Infinity;
   private heapTripped = false;
   private disposed = false;
+  private depth = 0;
   readonly streams: Record<string, HostStream>;
-  private readonly handles: { kind: string; name: string; storage?: StorageHandle; stream?: HostStream; port?: SwitchPort; bus?: I2cBus; lines?: GpioLines }[] = [];
+  private readonly handles: { kind: string; name: string; storage?: StorageHandle; stream?: HostStream; port?: SwitchPort; vsock?: HostVsock; bus?: I2cBus; lines?: GpioLines }[] = [];
   /** Resolvers of `storageSettled()` waiting for the next asynchronous storage completion. */
   private storageWaiters: (() => void)[] = [];
+  /** Host sides of the board's vsock services (runtime/node/vsock.ts). */
+  readonly vsock: Record<string, HostVsock>;
   /** Virtual switches behind the board's packet services (runtime/node/switch.ts). */
   readonly switches: Record<string, VirtualSwitch>;
-  /** Packet and gpio service handles with input since the last `takePendingServices()` (for `bulkhead.onService`). */
+  /** Packet, vsock and gpio service handles with news since the last `takePendingServices()` (for `bulkhead.onService`). */
   private readonly pendingServices = new Set<number>();
   readonly windowSize: number;
   private readonly log: (level: number, msg: string) => void;
@@ -197,8 +214,10 @@ export class NodeRuntime {
     this.log = opts.log ?? ((level, msg) => level <= 1 && process.stderr.write(`[fw] ${msg}\n`));
     this.streams = { ...(opts.streams ?? {}) };
     this.switches = { ...(opts.switches ?? {}) };
+    this.vsock = { ...(opts.vsock ?? {}) };
     for (const [name, s] of Object.entries(board.services)) {
       if (s.kind === 'stream' && !this.streams[name]) this.streams[name] = new MemoryStream();
+      if (s.kind === 'vsock' && !this.vsock[name]) this.vsock[name] = new MemoryVsockHost();
     }
     this.rt = mod.newRuntime();
     this.rt.setMemoryLimit(board.limits.memoryBytes);
@@ -218,6 +237,7 @@ export class NodeRuntime {
     this.winPtr = win.ptr;
     this.heap = win.heap;
     this.view = this.heap().subarray(this.winPtr, this.winPtr + this.windowSize);
+    if (opts.window) this.view.set(opts.window.subarray(0, this.windowSize));
     this.installHal(win.handle, board);
     const harden = this.ctx.evalCode(
       // fence(): the WASM heap is touched by one thread only (firmware and simulated frontend take
@@ -272,7 +292,7 @@ export class NodeRuntime {
       ctx.setProp(hal, name, f);
       f.dispose();
     };
-    ctx.setProp(hal, 'abi', ctx.newNumber(4));
+    ctx.setProp(hal, 'abi', ctx.newNumber(5));
     ctx.setProp(hal, 'window', windowHandle);
     windowHandle.dispose();
     const bj = ctx.newString(JSON.stringify(board));
@@ -328,6 +348,14 @@ export class NodeRuntime {
       } else if (kind === 'packet') {
         const h = this.handles.length;
         this.handles.push({ kind, name, port: this.switch(String(svc['switch'] ?? 'sw0')).attach(name, () => this.pendingServices.add(h)) });
+      } else if (kind === 'vsock') {
+        const h = this.handles.length;
+        const v = this.vsock[name]!;
+        v.onNews = () => {
+          this.pendingServices.add(h);
+          if (this.depth === 0) this.opts.onServicePending?.();
+        };
+        this.handles.push({ kind, name, vsock: v });
       } else this.handles.push({ kind, name });
       return this.handles.length - 1;
     };
@@ -557,6 +585,41 @@ export class NodeRuntime {
       p.acceptsPartialCsum = (num(offloads) & 1) !== 0;
       return 0;
     });
+    // vsock (docs/hal.md): connection ids and buffering are the HostVsock's; bytes cross by window offset.
+    const vs = (h: QuickJSHandle | undefined) => handle(h, 'vsock')?.vsock ?? null;
+    fn('vsockOpen', (n) => openService('vsock', n));
+    fn('vsockConnect', (h, port) => vs(h)?.connect(num(port)) ?? -EBADF);
+    fn('vsockEstablished', (h, id, lp) => vs(h)?.established(num(id), num(lp)) ?? -EBADF);
+    const vsIo = (send: boolean) => (h?: QuickJSHandle, id?: QuickJSHandle, off?: QuickJSHandle, len?: QuickJSHandle) => {
+      const v = vs(h);
+      const o = num(off);
+      const l = num(len);
+      if (!v) return -EBADF;
+      if (!inWindow(o, l)) return -EFAULT;
+      const bytes = this.window.subarray(o, o + l);
+      return send ? v.send(num(id), bytes) : v.recv(num(id), bytes);
+    };
+    fn('vsockSend', vsIo(true));
+    fn('vsockRecv', vsIo(false));
+    fn('vsockShutdown', (h, id, how) => vs(h)?.shutdown(num(id), num(how)) ?? -EBADF);
+    fn('vsockClose', (h, id) => vs(h)?.close(num(id)) ?? -EBADF);
+    fn('vsockPoll', (h, out) => {
+      const v = vs(h);
+      if (!v) return -EBADF;
+      let len = 0;
+      if (out && ctx.typeof(out) === 'object') {
+        const lh = ctx.getProp(out, 'length');
+        len = ctx.typeof(lh) === 'number' ? ctx.getNumber(lh) : 0;
+        lh.dispose();
+      }
+      const e = v.poll(Math.floor(len / 3));
+      for (let i = 0; i < e.length; i++) {
+        const x = ctx.newNumber(e[i]!);
+        ctx.setProp(out!, i, x);
+        x.dispose();
+      }
+      return e.length / 3;
+    });
     fn('i2cOpen', (n) => openService('i2c', n));
     // The transfer entries are read out of the QuickJS array once, into host memory, before anything moves.
     fn('i2cTransfer', (h, msgs, entries) => {
@@ -605,7 +668,9 @@ export class NodeRuntime {
     const f = ctx.getProp(this.entry, name);
     const handles = args.map((a) => (typeof a === 'number' ? ctx.newNumber(a) : ctx.newString(a)));
     this.deadline = performance.now() + this.opts.board.limits.watchdogMs;
+    this.depth++;
     const r = ctx.callFunction(f, this.entry, ...handles);
+    this.depth--;
     this.deadline = Infinity;
     f.dispose();
     for (const h of handles) h.dispose();
@@ -632,6 +697,11 @@ export class NodeRuntime {
     const v = ctx.dump(r.value);
     r.value.dispose();
     return typeof v === 'number' || typeof v === 'string' ? v : 0;
+  }
+
+  /** True while a call into the firmware runs (host callbacks must then not call in again). */
+  get inCall(): boolean {
+    return this.depth > 0;
   }
 
   /** An asynchronous storage request finished: queue its completion and tell whoever waits (`onService(h)` is due). */
@@ -673,7 +743,7 @@ export class NodeRuntime {
     return (this.switches[name] ??= new VirtualSwitch(name));
   }
 
-  /** Packet service handles that received input since the last call (the caller then runs `onService`). */
+  /** Packet and vsock service handles with news since the last call (the caller then runs `onService`). */
   takePendingServices(): number[] {
     if (this.pendingServices.size === 0) return [];
     const hs = [...this.pendingServices];

@@ -9,7 +9,7 @@
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
 // bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
 //
-// Scenarios: probe blkverify blk console rng reset restart (default: all of them), noback (no backend
+// Scenarios: probe blkverify blk console rng vsock reset restart vsock-restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
 // for the run), bench (dd), bench-iops (4 KiB random I/O with test/qemu/tools/bhq-blkio).
 // Exit 0 when every scenario passed. Everything is cached under .cache/qemu/ (idempotent).
@@ -21,6 +21,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectClient, echoServer } from './vsock-peer.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CACHE = path.join(ROOT, '.cache/qemu');
@@ -32,10 +33,13 @@ const FW = path.join(ROOT, 'build/bulkhead-fw');
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
+const VSOCK_TEST = path.join(GUEST, 'tools/vsock-test.c');
+// the vsock scenario: the host echo program's port and stream seed (test/qemu/guest/scenarios/vsock.sh)
+const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 << 20 };
 const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
 // blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
-export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'i2c', 'gpio', 'reset', 'restart'];
+export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'i2c', 'gpio', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -309,7 +313,7 @@ export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'i2c-dev'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport', 'i2c-dev'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
   // i2c-virtio and gpio-virtio load after virtio (load.list order): built here or the kernel's own
   for (const ko of lowspeed.kos) {
@@ -322,6 +326,8 @@ export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
   for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(b, root);
   fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
   fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
+  // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries
+  sh('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', path.join(root, 'bin/vsock-test'), VSOCK_TEST]);
   if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
@@ -329,7 +335,7 @@ export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko + vsock-test, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
 // a fresh initramfs tree: directories, static busybox, the named kernel modules with their
@@ -439,12 +445,14 @@ function boardFor(withNet) {
   return board;
 }
 
-// The board's relative `unix:` stream backings (the console socket, and any a scenario adds) are moved
-// into the run's short socket folder, so that they fit a socket path whatever the checkout's path.
+// The board's relative `unix:` stream backings (the console socket, and any a scenario adds), gpio control sockets and
+// relative vsock `uds` paths (with their `<uds>_PORT` sockets) are moved into the run's short socket
+// folder, so that they fit a socket path whatever the checkout's path.
 function socketsInto(board, sockDir) {
   for (const svc of Object.values(board.services)) {
     for (const k of ['backing', 'control']) // a stream's socket, a gpio service's control socket
       if (typeof svc[k] === 'string' && svc[k].startsWith('unix:') && !path.isAbsolute(svc[k].slice(5))) svc[k] = `unix:${path.join(sockDir, svc[k].slice(5))}`;
+    if (svc.kind === 'vsock' && typeof svc.uds === 'string' && !path.isAbsolute(svc.uds)) svc.uds = path.join(sockDir, svc.uds);
   }
   return board;
 }
@@ -491,12 +499,19 @@ function useStorageConfig(run, name) {
 // counters), "[fw] storage" (requests, bounces) and "[fw] calls" lines (runtime/native/loop.c) and its CPU time, under the storage
 // configuration it served
 async function fwSnapshot(run) {
+  const got = await fwCounters(run);
+  if (got) run.fwStats.push({ config: run.storageConfig ?? 'board', ...got });
+}
+
+// SIGUSR1 to the live firmware: its "[fw] stats", "[fw] storage" and "[fw] calls" lines (those that
+// come within 3 s) and its CPU time; undefined without a live firmware
+async function fwCounters(run) {
   const fw = run.fw;
-  if (!fw || fw.exited) return;
+  if (!fw || fw.exited) return undefined;
   const from = fs.statSync(run.backendLog).size;
   const cpuS = procCpuSeconds(fw.pid);
   fw.kill('SIGUSR1');
-  const got = {};
+  const got = { cpuS };
   await waitFor(() => {
     const fd = fs.openSync(run.backendLog, 'r');
     const len = fs.fstatSync(fd).size - from;
@@ -510,7 +525,7 @@ async function fwSnapshot(run) {
     }
     return got.stats && got.storage && got.calls;
   }, 3000, 'the firmware\'s [fw] stats, storage and calls lines after SIGUSR1').catch((e) => log(`  ${e.message}`));
-  run.fwStats.push({ config: run.storageConfig ?? 'board', cpuS, ...got });
+  return got;
 }
 
 async function startBackend(run, peer) {
@@ -715,6 +730,21 @@ async function hostAction(run, action, arg) {
     else throw new Error(`unknown host action ${action}`);
     return;
   }
+  const vc = /^vsock-connect:(\d+):(\d+):(\d+)$/.exec(action);
+  if (vc) {
+    // a host client for a listening guest port: CONNECT on <uds>, then the stream both ways
+    run.vsockClient = connectClient(path.join(run.sockDir, VSOCK.uds), Number(vc[1]), Number(vc[2]), Number(vc[3]));
+    return;
+  }
+  if (action === 'vsock-stats') {
+    // the counters of this backend instance, before a later scenario restarts it
+    run.vsockStats = backendStats(run);
+    return;
+  }
+  if (action === 'vsock-stats:restart') {
+    run.vsockStatsRestart = backendStats(run); // the restarted instance's
+    return;
+  }
   if (action === 'stop-backend' || action === 'kill-backend') {
     if (!run.fw) throw new Error('no backend process');
     if (action === 'stop-backend' && run.collectStats) await fwSnapshot(run);
@@ -835,6 +865,45 @@ function checkNetPeer(peer, netfiles) {
   return { pass: true, detail: `net-peer received ${got.bytes} bytes with the guest's sha256 and served ${peer.served.length} blob(s) of ${peer.ready.blobBytes} bytes` };
 }
 
+// the backend's device counters now ([fw] stats after SIGUSR1, fwCounters), or null
+async function backendStats(run) {
+  return (await fwCounters(run))?.stats ?? null;
+}
+
+// host-side check of the vsock scenario: the echo program saw the guest's stream intact, the host
+// client's stream came back intact, and credit ran out both ways on the way (the backend's counters)
+async function checkVsockHost(run) {
+  const echo = run.vsockEcho.results[0];
+  if (!echo) return { pass: false, detail: `no guest connection reached ${VSOCK.uds}_${VSOCK.echoPort}` };
+  if (echo.error) return { pass: false, detail: `host echo program: ${echo.error} (after ${echo.bytes} bytes)` };
+  if (echo.bytes !== VSOCK.echoBytes) return { pass: false, detail: `host echo program received ${echo.bytes} bytes, the guest sent ${VSOCK.echoBytes}` };
+  if (!run.vsockClient) return { pass: false, detail: 'the guest never asked for the host client (BHQ-HOST vsock-connect)' };
+  const client = await run.vsockClient;
+  if (!client.ok) return { pass: false, detail: `host client → guest port 7000: ${client.detail}` };
+  const st = await (run.vsockStats ?? backendStats(run));
+  const v = st?.devices.find((d) => d.type === 'vsock')?.counters;
+  if (!v) return { pass: false, detail: 'no vsock counters from the backend (SIGUSR1)' };
+  const bad = Object.keys(v).filter((k) => /^rst\.(creditOverrun|creditLie|badLength|hostError)/.test(k) || k.startsWith('violation'));
+  if (bad.length) return { pass: false, detail: `backend counters show ${bad.map((k) => `${k}=${v[k]}`).join(' ')}` };
+  if (!(v.guestOutOfCredit > 0) || !(v.guestCreditWaits > 0)) return { pass: false, detail: `credit never ran out both ways (guestOutOfCredit ${v.guestOutOfCredit ?? 0}, guestCreditWaits ${v.guestCreditWaits ?? 0}): the check did not exercise flow control` };
+  return {
+    pass: true,
+    detail: `host echo checked ${echo.bytes} bytes (${echo.pauses} pauses); host client via CONNECT 7000 (OK ${client.localPort}) got ${client.bytes} bytes back intact in ${client.seconds.toFixed(1)} s; credit ran out ${v.guestOutOfCredit}× guest→host and ${v.guestCreditWaits}× host→guest, ${v.creditUpdates ?? 0} credit updates, no resets`,
+  };
+}
+
+// host-side check of vsock-restart: the restarted backend sent the re-probed driver one
+// TRANSPORT_RESET (docs/vsock.md, "Backend restart"), and the new connection's bytes were intact
+async function checkVsockRestart(run) {
+  const st = await run.vsockStatsRestart;
+  const v = st?.devices.find((d) => d.type === 'vsock')?.counters;
+  if (!v) return { pass: false, detail: 'no vsock counters from the restarted backend (BHQ-HOST vsock-stats:restart)' };
+  if (v.transportResets !== 1 || v.transportResetOwed !== 0) return { pass: false, detail: `the restarted backend sent ${v.transportResets ?? 0} TRANSPORT_RESET event(s), owes ${v.transportResetOwed}; want exactly one, delivered` };
+  const last = run.vsockEcho.results.at(-1);
+  if (!last || last.error || last.bytes !== 1 << 20) return { pass: false, detail: `the connection after the restart: ${last ? last.error ?? `${last.bytes} bytes` : 'none reached the host'}` };
+  return { pass: true, detail: `the restarted backend sent one TRANSPORT_RESET to the re-probed driver (${v.droppedByTransportReset ?? 0} connection(s) dropped with it); 1 MiB intact through the host echo afterwards` };
+}
+
 // an image of `size` bytes written through with pseudo-random data (no holes: an O_DIRECT read of a
 // hole or an unwritten extent would not reach the disk) and made durable
 function writeImage(file, size) {
@@ -935,6 +1004,8 @@ export async function runQemu(opts = {}) {
     if (iopsBench) await stage(`images (2 × ${diskSize >> 20} MiB written in ${path.dirname(run.disk)})`, () => { writeImage(run.disk, diskSize); writeImage(run.ref, diskSize); });
     await stage(`backend (${effectivePeer})`, () => startBackend(run, effectivePeer));
     const hvc = effectivePeer === 'native' ? consoleClient(run) : null;
+    // the host program the guest's vsock connections to port 5000 reach: <uds>_5000 (Firecracker's convention)
+    if (scenarios.some((x) => x.startsWith('vsock')) && effectivePeer === 'native') run.vsockEcho = echoServer(path.join(run.sockDir, `${VSOCK.uds}_${VSOCK.echoPort}`), VSOCK.echoSeed);
     if (run.netns) netPeer = await stage('net-peer', () => startNetPeer(run, timeoutS + 30));
 
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
@@ -1006,6 +1077,9 @@ export async function runQemu(opts = {}) {
       return { note: `qemu exit ${how.code ?? how.sig}` };
     }).catch((e) => { result.error = e.message; });
 
+    if (scenarios.includes('vsock') && run.vsockEcho) result.scenarios['vsock-host'] = await checkVsockHost(run);
+    if (scenarios.includes('vsock-restart') && run.vsockEcho) result.scenarios['vsock-restart-host'] = await checkVsockRestart(run);
+    run.vsockEcho?.close();
     if (run.fw && !run.fw.exited) result.backendCpuS = procCpuSeconds(run.fw.pid);
     if (run.collectStats) await fwSnapshot(run);
     result.fwStats = run.fwStats;

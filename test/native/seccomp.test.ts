@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { runToEnd } from '../../runtime/native/harness.mjs';
 import { board, FW, requireNative, withNative } from './_native';
 
-test('a syscall outside the allowlist (socket) is refused: one line naming it, exit 159', async () => {
+test('a syscall outside the allowlist (socket(AF_INET): only AF_UNIX is allowed, for vsock) is refused: one line naming it, exit 159', async () => {
   requireNative();
   const r = await runToEnd(FW, ['--selftest-seccomp']);
   assert.is(r.code, 159, r.stderr);

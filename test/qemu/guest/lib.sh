@@ -104,3 +104,12 @@ bhq_dmesg_check() {
 		echo "BHQ-RESULT dmesg PASS no oops, no kernel warning"
 	fi
 }
+
+# a virtio-vsock device bound to Linux's vmw_vsock_virtio_transport
+vsock_dev() {
+	local d
+	for d in /sys/bus/virtio/devices/*; do
+		[ -e "$d/driver" ] && [ "$(virtio_id "$d")" = 19 ] && [ "$(basename "$(readlink "$d/driver")")" = vmw_vsock_virtio_transport ] && return 0
+	done
+	return 1
+}
