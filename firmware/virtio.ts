@@ -21,7 +21,7 @@ export const VIRTIO_F_RING_RESET = 1n << 40n;
 
 /** Features every Bulkhead device offers on top of its own. */
 export const TRANSPORT_FEATURES =
-  VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_RESET;
+  VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_PACKED | VIRTIO_F_RING_RESET;
 
 /** Split virtqueue descriptor flags (virtio 1.3 §2.7.5). */
 export const VIRTQ_DESC_F_NEXT = 1;
@@ -30,6 +30,15 @@ export const VIRTQ_DESC_F_INDIRECT = 4;
 /** Available ring flag (§2.7.6) and used ring flag (§2.7.8). */
 export const VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
 export const VIRTQ_USED_F_NO_NOTIFY = 1;
+
+/** Packed virtqueue descriptor flags (§2.8.1; NEXT, WRITE and INDIRECT as above). */
+export const VIRTQ_DESC_F_AVAIL = 1 << 7;
+export const VIRTQ_DESC_F_USED = 1 << 15;
+/** Packed virtqueue event suppression: `flags` values (§2.8.10) and the wrap bit of `off_wrap` (§2.8.14). */
+export const RING_EVENT_FLAGS_ENABLE = 0;
+export const RING_EVENT_FLAGS_DISABLE = 1;
+export const RING_EVENT_FLAGS_DESC = 2;
+export const RING_EVENT_WRAP = 1 << 15;
 
 /** Device IDs (virtio 1.3 §5). */
 export const VIRTIO_ID_NET = 1;

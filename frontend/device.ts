@@ -3,13 +3,27 @@
  * handshake of virtio 1.3 §3.1.1, feature negotiation, config access and queue setup.
  */
 import * as P from '../firmware/transport/protocol';
-import { ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_RING_EVENT_IDX } from '../firmware/virtio';
+import { ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_PACKED } from '../firmware/virtio';
 import type { BusMessage } from './bus';
 import { FrontendBus } from './bus';
 import { readLayout } from './layout';
 import { PoolAllocator } from './pool';
 import type { FrontendPort } from './port';
-import { DriverQueue } from './vring';
+import type { DriverQueue } from './vring';
+import { SplitDriverQueue } from './vring';
+import { PackedDriverQueue } from './vring-packed';
+
+/** The virtqueue format a frontend asks for: split (virtio 1.3 §2.7) or packed (§2.8, VIRTIO_F_RING_PACKED). */
+export type RingFormat = 'split' | 'packed';
+
+/** Options of `Frontend.attach`. */
+export interface FrontendOptions {
+  /**
+   * The ring format the drivers ask for (default split). With `packed`, every device's negotiation adds
+   * VIRTIO_F_RING_PACKED; a device that does not offer it gets split rings, as with Linux.
+   */
+  ring?: RingFormat;
+}
 
 /** GET_DEVICE_INFO. */
 export interface DeviceInfo {
@@ -31,6 +45,8 @@ export class DriverDevice {
   features = 0n;
   status = 0;
   readonly queues: (DriverQueue<number> | null)[] = [];
+  /** Buffers a driver keeps for the device's lifetime (allocOwned): the pool gets them back at reset. */
+  private readonly owned: { off: number; len: number }[] = [];
   /** EVENT_CONFIG messages received: the last status and generation they carried. */
   configEvents = 0;
   lastEventStatus = 0;
@@ -41,6 +57,8 @@ export class DriverDevice {
     readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly info: DeviceInfo,
+    /** The ring format this device's driver asks for at the next `negotiate()` (a bench may switch it between runs). */
+    public ring: RingFormat = 'split',
   ) {}
 
   /** Handles an event addressed to this device. */
@@ -92,15 +110,16 @@ export class DriverDevice {
   }
 
   /**
-   * Resets the device and runs the §3.1.1 handshake up to FEATURES_OK with `wanted ∩ offered`;
-   * throws if the device refuses FEATURES_OK.
+   * Resets the device and runs the §3.1.1 handshake up to FEATURES_OK with `wanted ∩ offered` (plus
+   * VIRTIO_F_RING_PACKED when this device's ring format is packed and the device offers it); throws if
+   * the device refuses FEATURES_OK.
    */
   async negotiate(wanted: bigint): Promise<bigint> {
     await this.reset();
     await this.setStatus(ACKNOWLEDGE);
     await this.setStatus(ACKNOWLEDGE | DRIVER);
     const offered = await this.deviceFeatures();
-    const f = offered & wanted;
+    const f = offered & (this.ring === 'packed' ? wanted | VIRTIO_F_RING_PACKED : wanted & ~VIRTIO_F_RING_PACKED);
     await this.request(P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, Number(f & 0xffffffffn), Number(f >> 32n)));
     const s = await this.setStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
     if (!(s & FEATURES_OK)) throw new Error(`device ${this.devNum} refused features 0x${f.toString(16)}`);
@@ -108,10 +127,14 @@ export class DriverDevice {
     return f;
   }
 
-  /** Allocates queue `i` in the pool and configures it with SET_VQUEUE. */
+  /** Allocates queue `i` in the pool (split or packed, as negotiated) and configures it with SET_VQUEUE. */
   async setupQueue(i: number, size: number): Promise<DriverQueue<number>> {
-    const q = new DriverQueue<number>(this.bus, this.pool, this.devNum, i, size, (this.features & VIRTIO_F_RING_EVENT_IDX) !== 0n);
-    await this.request(P.VIRTIO_MSG_SET_VQUEUE, u32s(i, 0, size, 0, q.descTable, 0, q.availRing, 0, q.usedRing, 0));
+    const eventIdx = (this.features & VIRTIO_F_RING_EVENT_IDX) !== 0n;
+    const q = this.features & VIRTIO_F_RING_PACKED
+      ? new PackedDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx)
+      : new SplitDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx);
+    const a = q.areas;
+    await this.request(P.VIRTIO_MSG_SET_VQUEUE, u32s(i, 0, size, 0, a.desc, 0, a.driver, 0, a.device, 0));
     const g = await this.request(P.VIRTIO_MSG_GET_VQUEUE, u32s(i));
     if (g.getUint32(8, true) !== size) throw new Error(`device ${this.devNum} refused queue ${i} of size ${size}`);
     this.queues[i] = q;
@@ -123,11 +146,24 @@ export class DriverDevice {
     if (!(s & DRIVER_OK)) throw new Error(`device ${this.devNum} refused DRIVER_OK (status 0x${s.toString(16)})`);
   }
 
-  /** Writes status 0 and gives the queues' memory back to the pool. */
+  /**
+   * A pool buffer the driver keeps posted while the device runs (receive buffers, transmit slots): the
+   * next reset gives it back with the queues, so a driver opened again on the same device (a bench
+   * switching ring formats) does not leak the first one's buffers.
+   */
+  allocOwned(len: number, align = 8): number {
+    const off = this.pool.alloc(len, align);
+    this.owned.push({ off, len });
+    return off;
+  }
+
+  /** Writes status 0 and gives the queues' memory and the driver's owned buffers back to the pool. */
   async reset(): Promise<void> {
     await this.setStatus(0);
     for (const q of this.queues) q?.release();
     this.queues.length = 0;
+    for (const b of this.owned) this.pool.release(b.off, b.len);
+    this.owned.length = 0;
   }
 
   /** True once the device reported DEVICE_NEEDS_RESET. */
@@ -147,8 +183,11 @@ export class Frontend {
     bus.onEvent = (m) => this.devices[m.devNum]?.handleEvent(m);
   }
 
-  /** Attaches to a backend's window: checks the header, discovers devices with GET_DEVICES and GET_DEVICE_INFO. */
-  static async attach(port: FrontendPort): Promise<Frontend> {
+  /**
+   * Attaches to a backend's window: checks the header, discovers devices with GET_DEVICES and
+   * GET_DEVICE_INFO. `opts.ring` chooses the ring format every device's driver asks for.
+   */
+  static async attach(port: FrontendPort, opts: FrontendOptions = {}): Promise<Frontend> {
     const layout = readLayout(port.bytes);
     const fe = new Frontend(new FrontendBus(port), new PoolAllocator(layout.poolOffset, layout.poolSize));
     const present: number[] = [];
@@ -168,7 +207,7 @@ export class Frontend {
         numFeatureBits: a.getUint32(8, true),
         configSize: a.getUint32(12, true),
         maxQueues: a.getUint32(16, true),
-      });
+      }, opts.ring ?? 'split');
     }
     return fe;
   }

@@ -5,9 +5,11 @@
  */
 export * from './sim';
 export { Frontend, DriverDevice } from './device';
+export type { FrontendOptions, RingFormat } from './device';
 export { FrontendBus } from './bus';
 export { PoolAllocator } from './pool';
-export { DriverQueue } from './vring';
+export { DriverQueue, SplitDriverQueue } from './vring';
+export { PackedDriverQueue } from './vring-packed';
 export { RngDriver } from './drivers/rng';
 export { ConsoleDriver } from './drivers/console';
 export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drivers/blk';

@@ -16,6 +16,7 @@ import { MemoryVsockHost } from '../runtime/node/vsock';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
+import type { FrontendOptions } from './device';
 import { Frontend } from './device';
 import type { WindowLayout } from './layout';
 import { fifoPush, fifoTakeAll } from './fifo';
@@ -314,9 +315,9 @@ export class Sim {
     };
   }
 
-  /** Attaches the frontend driver model. */
-  frontend(): Promise<Frontend> {
-    return Frontend.attach(this.port);
+  /** Attaches the frontend driver model (`opts.ring`: the ring format its drivers ask for). */
+  frontend(opts: FrontendOptions = {}): Promise<Frontend> {
+    return Frontend.attach(this.port, opts);
   }
 
   dispose(): void {

@@ -1,7 +1,8 @@
 /**
- * Driver side of a split virtqueue (virtio 1.3 §2.7), written into the window pool: what a guest's
- * virtio_ring does, for the TypeScript frontend model. It trusts the device only as far as a driver
- * must (used ids are checked, so a broken backend gives an error rather than a corrupted model).
+ * Driver side of a virtqueue, written into the window pool: what a guest's virtio_ring does, for the
+ * TypeScript frontend model. `DriverQueue` is what the drivers use; `SplitDriverQueue` (below, virtio
+ * 1.3 §2.7) and `PackedDriverQueue` (vring-packed.ts, §2.8) implement it. It trusts the device only as far
+ * as a driver must (used ids are checked, so a broken backend gives an error rather than a corrupted model).
  */
 import { splitAreaSizes } from '../firmware/virtqueue/split';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY } from '../firmware/virtio';
@@ -15,55 +16,115 @@ export interface Buf {
   len: number;
 }
 
-export class DriverQueue<T = unknown> {
-  /** Window offsets of the three areas (what SET_VQUEUE carries). */
+/** The driver side of one virtqueue, split or packed. */
+export abstract class DriverQueue<T = unknown> {
+  /** Notifications sent to the device for this queue, and ones suppressed by the device. */
+  readonly counters = { notifies: 0, suppressed: 0, added: 0, used: 0 };
+  /** Completed chains not yet collected: token → used length. */
+  readonly done = new Map<T, number>();
+  /** The pool allocation holding the rings. */
+  protected readonly area: { off: number; len: number };
+
+  constructor(
+    protected readonly bus: FrontendBus,
+    private readonly pool: PoolAllocator,
+    readonly devNum: number,
+    readonly index: number,
+    readonly size: number,
+    protected readonly eventIdx: boolean,
+    /** Bytes of the ring areas, allocated page-aligned and zeroed. */
+    ringBytes: number,
+  ) {
+    this.area = { off: pool.alloc(ringBytes, 4096), len: ringBytes };
+    this.bus.port.bytes.fill(0, this.area.off, this.area.off + ringBytes);
+  }
+
+  /** Window offsets of the three areas, as SET_VQUEUE carries them (desc, driver, device). */
+  abstract readonly areas: { desc: number; driver: number; device: number };
+  /** Free descriptors. */
+  abstract readonly numFree: number;
+  /** Chains made available and not yet used. */
+  abstract readonly inFlight: number;
+  /** Makes a chain available: `out` device-readable buffers, then `inn` device-writable ones; false when there is no room. */
+  abstract add(out: Buf[], inn: Buf[], token: T): boolean;
+  /** Notifies the device of what `add` made available, if it asked to be notified. */
+  abstract kick(): Promise<void>;
+  /** Collects used chains into `done`; returns how many arrived. */
+  abstract reap(): number;
+
+  protected view(): DataView {
+    const b = this.bus.port.bytes;
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** Sends EVENT_AVAIL for this queue (when `need`), counting sent and suppressed notifications. */
+  protected async notify(need: boolean): Promise<void> {
+    if (!need) {
+      this.counters.suppressed++;
+      return;
+    }
+    this.counters.notifies++;
+    const p = new Uint8Array(8);
+    new DataView(p.buffer).setUint32(0, this.index, true);
+    await this.bus.event(this.devNum, VIRTIO_MSG_EVENT_AVAIL, p);
+  }
+
+  /** The (device, queue) a failure message names. */
+  protected get where(): string {
+    return `device ${this.devNum} queue ${this.index}`;
+  }
+
+  /** Waits until `token` completes; returns its used length. */
+  async complete(token: T, timeoutMs = 5000): Promise<number> {
+    await this.bus.until(
+      () => {
+        this.reap();
+        return this.done.has(token);
+      },
+      timeoutMs,
+      () => `${this.where}: request not completed within ${timeoutMs} ms`,
+    );
+    const len = this.done.get(token)!;
+    this.done.delete(token);
+    return len;
+  }
+
+  /** Returns the ring memory to the pool (after the device or queue was reset). */
+  release(): void {
+    this.pool.release(this.area.off, this.area.len);
+  }
+}
+
+/** The driver side of a split virtqueue (§2.7): descriptor table, available ring, used ring on its own page. */
+export class SplitDriverQueue<T = unknown> extends DriverQueue<T> {
   readonly descTable: number;
   readonly availRing: number;
   readonly usedRing: number;
-  /** Notifications sent to the device for this queue, and ones suppressed by the device. */
-  readonly counters = { notifies: 0, suppressed: 0, added: 0, used: 0 };
+  readonly areas: { desc: number; driver: number; device: number };
   private readonly freeDesc: number[] = [];
   private readonly chainNext: Int32Array;
   private readonly tokens: (T | undefined)[];
   private availIdx = 0;
   private kickedIdx = 0;
   private lastUsed = 0;
-  private readonly area: { off: number; len: number };
-  /** Completed chains not yet collected: token → used length. */
-  readonly done = new Map<T, number>();
 
-  constructor(
-    private readonly bus: FrontendBus,
-    private readonly pool: PoolAllocator,
-    readonly devNum: number,
-    readonly index: number,
-    readonly size: number,
-    private readonly eventIdx: boolean,
-  ) {
+  constructor(bus: FrontendBus, pool: PoolAllocator, devNum: number, index: number, size: number, eventIdx: boolean) {
     const s = splitAreaSizes(size);
     const usedOff = Math.ceil((s.desc + s.avail) / 4096) * 4096; // used ring on its own page
-    const len = usedOff + s.used + 2;
-    this.area = { off: pool.alloc(len, 4096), len };
-    this.bus.port.bytes.fill(0, this.area.off, this.area.off + len);
+    super(bus, pool, devNum, index, size, eventIdx, usedOff + s.used + 2);
     this.descTable = this.area.off;
     this.availRing = this.area.off + s.desc;
     this.usedRing = this.area.off + usedOff;
+    this.areas = { desc: this.descTable, driver: this.availRing, device: this.usedRing };
     this.chainNext = new Int32Array(size);
     this.tokens = new Array(size);
     for (let i = size - 1; i >= 0; i--) this.freeDesc.push(i);
   }
 
-  private view(): DataView {
-    const b = this.bus.port.bytes;
-    return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-
-  /** Free descriptors. */
   get numFree(): number {
     return this.freeDesc.length;
   }
 
-  /** Makes a chain available: `out` device-readable buffers, then `inn` device-writable ones. */
   add(out: Buf[], inn: Buf[], token: T): boolean {
     const n = out.length + inn.length;
     if (n === 0) throw new Error('a chain needs at least one buffer');
@@ -106,17 +167,9 @@ export class DriverQueue<T = unknown> {
       need = ((this.availIdx - availEvent - 1) & 0xffff) < ((this.availIdx - this.kickedIdx) & 0xffff);
     } else need = (v.getUint16(this.usedRing, true) & VIRTQ_USED_F_NO_NOTIFY) === 0;
     this.kickedIdx = this.availIdx;
-    if (!need) {
-      this.counters.suppressed++;
-      return;
-    }
-    this.counters.notifies++;
-    const p = new Uint8Array(8);
-    new DataView(p.buffer).setUint32(0, this.index, true);
-    await this.bus.event(this.devNum, VIRTIO_MSG_EVENT_AVAIL, p);
+    await this.notify(need);
   }
 
-  /** Collects used chains into `done`; returns how many arrived. */
   reap(): number {
     const v = this.view();
     const usedIdx = v.getUint16(this.usedRing + 2, true);
@@ -125,7 +178,7 @@ export class DriverQueue<T = unknown> {
       const e = this.usedRing + 4 + 8 * (this.lastUsed & (this.size - 1));
       const id = v.getUint32(e, true);
       const len = v.getUint32(e + 4, true);
-      if (id >= this.size || this.tokens[id] === undefined) throw new Error(`device ${this.devNum} queue ${this.index}: used id ${id} was not in flight`);
+      if (id >= this.size || this.tokens[id] === undefined) throw new Error(`${this.where}: used id ${id} was not in flight`);
       const token = this.tokens[id]!;
       this.tokens[id] = undefined;
       for (let d = id; d >= 0; ) {
@@ -143,28 +196,7 @@ export class DriverQueue<T = unknown> {
     return n;
   }
 
-  /** Chains made available and not yet used. */
   get inFlight(): number {
     return (this.availIdx - this.lastUsed) & 0xffff;
-  }
-
-  /** Waits until `token` completes; returns its used length. */
-  async complete(token: T, timeoutMs = 5000): Promise<number> {
-    await this.bus.until(
-      () => {
-        this.reap();
-        return this.done.has(token);
-      },
-      timeoutMs,
-      () => `device ${this.devNum} queue ${this.index}: request not completed within ${timeoutMs} ms`,
-    );
-    const len = this.done.get(token)!;
-    this.done.delete(token);
-    return len;
-  }
-
-  /** Returns the ring memory to the pool (after the device or queue was reset). */
-  release(): void {
-    this.pool.release(this.area.off, this.area.len);
   }
 }

@@ -34,8 +34,9 @@ import { LOG_INFO } from '../hal';
 import type { StorageService } from '../services';
 import { STORAGE_OP_FLUSH, STORAGE_OP_READ, STORAGE_OP_WRITE } from '../services';
 import { VIRTIO_ID_BLOCK } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import { VirtioDevice } from './device';
 
 /** Feature bits (§5.2.3). */
@@ -212,7 +213,7 @@ export class BlkDevice extends VirtioDevice {
    */
   private readonly depth: number;
   private readonly recChain: (DescriptorChain | null)[];
-  private readonly recQueue: (SplitQueue | null)[];
+  private readonly recQueue: (Virtqueue | null)[];
   private readonly recQi: Uint8Array;
   private readonly recKind: Uint8Array;
   /** The request's used length if it succeeds (IN: data + status, otherwise 1). */
@@ -234,7 +235,7 @@ export class BlkDevice extends VirtioDevice {
   private flushesWaiting = 0;
   private readonly doneBuf = new Int32Array(2 * REAP_BATCH);
   /** The queue `handleChain` serves (set by processQueue). */
-  private curQueue: SplitQueue | null = null;
+  private curQueue: Virtqueue | null = null;
   private curQi = 0;
   private readonly fullCheck = this.full.bind(this);
   /** Features accepted at FEATURES_OK (the config's writeback field depends on them). */
@@ -272,7 +273,7 @@ export class BlkDevice extends VirtioDevice {
     const depth = Math.min(BLK_MAX_IN_FLIGHT, Math.max(0, Math.floor(this.storage.queueDepth)));
     this.depth = depth;
     this.recChain = new Array<DescriptorChain | null>(depth).fill(null);
-    this.recQueue = new Array<SplitQueue | null>(depth).fill(null);
+    this.recQueue = new Array<Virtqueue | null>(depth).fill(null);
     this.recQi = new Uint8Array(depth);
     this.recKind = new Uint8Array(depth);
     this.recUsed = new Float64Array(depth);

@@ -16,8 +16,9 @@
 import type { Logger } from '../hal';
 import type { StreamService } from '../services';
 import { VIRTIO_ID_CONSOLE } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import { VirtioDevice } from './device';
 
 export const VIRTIO_CONSOLE_F_SIZE = 1n << 0n;
@@ -206,7 +207,7 @@ export class ConsoleDevice extends VirtioDevice {
   }
 
   /** Driver → device control messages (§5.3.6.2). */
-  private controlIn(q: SplitQueue, budget: number): boolean {
+  private controlIn(q: Virtqueue, budget: number): boolean {
     return this.drain(q, budget, (chain) => {
       const rd = chain.reader();
       const msg = parseControl(rd.read(Math.min(rd.remaining, CONTROL_HEADER)));
@@ -245,7 +246,7 @@ export class ConsoleDevice extends VirtioDevice {
   }
 
   /** Device → driver control messages into the driver's control receive buffers. */
-  private flushControl(q: SplitQueue, budget: number): boolean {
+  private flushControl(q: Virtqueue, budget: number): boolean {
     for (let n = 0; n < budget && this.controlOut.length > 0; n++) {
       const chain = q.pop();
       if (!chain) return false;
@@ -265,7 +266,7 @@ export class ConsoleDevice extends VirtioDevice {
   // ---- data queues ----------------------------------------------------------------------------
 
   /** Host input into driver buffers: fill held buffers first, then pop more while input lasts. */
-  private receive(p: Port, q: SplitQueue, budget: number): boolean {
+  private receive(p: Port, q: Virtqueue, budget: number): boolean {
     for (let n = 0; n < budget; n++) {
       let chain = p.rxHeld.shift();
       if (!chain) {
@@ -301,7 +302,7 @@ export class ConsoleDevice extends VirtioDevice {
   }
 
   /** Driver output to the host; a stream that would block keeps the chain until it has room. */
-  private transmit(p: Port, q: SplitQueue, budget: number): boolean {
+  private transmit(p: Port, q: Virtqueue, budget: number): boolean {
     for (let n = 0; n < budget; n++) {
       let held = p.txHeld;
       if (!held) {

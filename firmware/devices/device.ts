@@ -4,14 +4,15 @@
  * reader and writer.
  */
 import type { Logger } from '../hal';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 
 /** What the transport gives a device while it is live (after DRIVER_OK). */
 export interface DeviceContext {
   /** The negotiated features. */
   readonly features: bigint;
   /** The live queue `i`, or null while the driver has not set it up. */
-  queue(i: number): SplitQueue | null;
+  queue(i: number): Virtqueue | null;
   /** The device changed its configuration: bump the generation and send EVENT_CONFIG. */
   configChanged(): void;
   /** Ask the transport to call `processQueue(i)` again soon (e.g. a service became ready). */
@@ -90,7 +91,7 @@ export abstract class VirtioDevice {
    * `full`, no chain is popped while it answers true (the device holds as many as it can): the chains
    * stay in the ring and the device kicks the queue once it has room again.
    */
-  protected drain(q: SplitQueue, budget: number, handle: (chain: DescriptorChain) => number | null, full?: () => boolean): boolean {
+  protected drain(q: Virtqueue, budget: number, handle: (chain: DescriptorChain) => number | null, full?: () => boolean): boolean {
     let n = 0;
     for (;;) {
       while (n < budget) {

@@ -11,10 +11,13 @@
  *   3 FAULTY_ALLOC  allocate until the runtime's memory limit stops it (garbage once stopped)
  *   4 FAULTY_LEAK   like ALLOC but keeps what it allocated until the device is reset
  *   5 FAULTY_BUFFERS keeps allocating 1 MiB typed arrays until the device is reset
+ *   6 FAULTY_HOLD    keep the chain in flight (a device waiting for its backing service)
+ *   7 FAULTY_RELEASE complete every held chain, newest first (out of order), then this one
  * ALLOC and LEAK allocate small objects (QuickJS's own limit counts them); BUFFERS allocates storage
  * that limit does not count in quickjs-emscripten 0.32, which the node runtime's heap guard catches.
  */
 import type { Logger } from '../hal';
+import type { DescriptorChain } from '../virtqueue/chain';
 import { VirtioDevice } from './device';
 
 export const VIRTIO_ID_FAULTY_TEST = 0xfffe;
@@ -24,6 +27,8 @@ export const FAULTY_LOOP = 2;
 export const FAULTY_ALLOC = 3;
 export const FAULTY_LEAK = 4;
 export const FAULTY_BUFFERS = 5;
+export const FAULTY_HOLD = 6;
+export const FAULTY_RELEASE = 7;
 
 /** A linked list of small objects: what the QuickJS memory limit counts. */
 interface Cell {
@@ -39,6 +44,8 @@ export class FaultyTestDevice extends VirtioDevice {
   readonly configSize = 0;
   private leaked: Cell | null = null;
   private buffers: Uint8Array[] = [];
+  /** Chains kept by FAULTY_HOLD (at most the queue size: they are in flight). */
+  private held: DescriptorChain[] = [];
   private leakedCells = 0;
   private allocatedCells = 0;
   private served = 0;
@@ -66,6 +73,11 @@ export class FaultyTestDevice extends VirtioDevice {
       if (mode === FAULTY_LEAK) for (;;) this.leaked = { n: this.leakedCells++, next: this.leaked };
       if (mode === FAULTY_BUFFERS) for (;;) this.buffers.push(new Uint8Array(1 << 20).fill(1));
       this.served++;
+      if (mode === FAULTY_HOLD) {
+        this.held.push(chain);
+        return null;
+      }
+      if (mode === FAULTY_RELEASE) for (let c = this.held.pop(); c; c = this.held.pop()) q.pushUsed(c, 0);
       return 0;
     });
   }
@@ -75,9 +87,10 @@ export class FaultyTestDevice extends VirtioDevice {
     this.leaked = null;
     this.leakedCells = 0;
     this.buffers = [];
+    this.held = [];
   }
 
   override counters(): Record<string, number> {
-    return { served: this.served, leakedCells: this.leakedCells, allocatedCells: this.allocatedCells, buffers: this.buffers.length };
+    return { served: this.served, leakedCells: this.leakedCells, allocatedCells: this.allocatedCells, buffers: this.buffers.length, held: this.held.length };
   }
 }

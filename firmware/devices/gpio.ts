@@ -52,7 +52,8 @@ import {
   VIRTIO_GPIO_STATUS_OK,
   VIRTIO_ID_GPIO,
 } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import { VirtioDevice } from './device';
 
 export const GPIO_CONFIG_SIZE = 8;
@@ -374,7 +375,7 @@ export class GpioDevice extends VirtioDevice {
     this.flushEvents(q);
   }
 
-  private flushEvents(q: SplitQueue): void {
+  private flushEvents(q: Virtqueue): void {
     for (const [chain, status] of this.eventOut) {
       chain.writer().writeU8(status);
       q.pushUsed(chain, 1);

@@ -27,8 +27,9 @@ import { LOG_WARN } from '../hal';
 import type { I2cBusService } from '../services';
 import { I2C_ENTRY_WORDS, I2C_M_MORE, I2C_M_READ, I2C_MAX_ENTRIES, I2C_MAX_MESSAGE_BYTES } from '../services';
 import { VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, VIRTIO_I2C_FLAGS_FAIL_NEXT, VIRTIO_I2C_FLAGS_M_RD, VIRTIO_I2C_MSG_ERR, VIRTIO_I2C_MSG_OK, VIRTIO_ID_I2C_ADAPTER } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import { VirtioDevice } from './device';
 
 /** struct virtio_i2c_out_hdr. */
@@ -174,7 +175,7 @@ export class I2cDevice extends VirtioDevice {
    * Runs the gathered group as one transaction: the requests before the first one that failed its own
    * checks go to the bus; that one, and everything after the first failure, gets VIRTIO_I2C_MSG_ERR.
    */
-  private runGroup(q: SplitQueue, tooLong: boolean): void {
+  private runGroup(q: Virtqueue, tooLong: boolean): void {
     const g = this.group;
     let firstBad = tooLong ? 0 : g.findIndex((p) => p.bad !== null);
     if (firstBad < 0) firstBad = g.length;

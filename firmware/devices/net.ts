@@ -26,8 +26,9 @@ import type { Logger } from '../hal';
 import type { PacketService } from '../services';
 import { ENETDOWN, PACKET_F_DATA_VALID, PACKET_F_MORE, PACKET_F_NEEDS_CSUM } from '../services';
 import { VIRTIO_F_VERSION_1, VIRTIO_ID_NET } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import { VirtioDevice } from './device';
 
 /** Feature bits (virtio 1.3 §5.1.3). */
@@ -298,7 +299,7 @@ export class NetDevice extends VirtioDevice {
    * per-packet path). Each chain: header read once, checked, frame handed to the packet service by window
    * ranges, chain returned with 0 bytes written.
    */
-  private drainTx(q: SplitQueue, budget: number): boolean {
+  private drainTx(q: Virtqueue, budget: number): boolean {
     const hdrSize = this.hdrSize;
     const words = this.hdrInWords;
     const maxFrame = this.maxFrame;
@@ -536,7 +537,7 @@ export class NetDevice extends VirtioDevice {
   }
 
   /** Without MRG_RXBUF: the whole frame in one buffer (§5.1.6.3.2), num_buffers 1. Returns false if no buffer. */
-  private fillOne(q: SplitQueue, pair: number, len: number): boolean {
+  private fillOne(q: Virtqueue, pair: number, len: number): boolean {
     const held = this.rxHeld[pair]!;
     const chain = held.shift() ?? q.pop();
     if (!chain) {
@@ -559,7 +560,7 @@ export class NetDevice extends VirtioDevice {
   }
 
   /** With MRG_RXBUF: as many buffers as the frame needs, all but the last filled completely (§5.1.6.4). */
-  private fillMerged(q: SplitQueue, pair: number, len: number): boolean {
+  private fillMerged(q: Virtqueue, pair: number, len: number): boolean {
     const held = this.rxHeld[pair]!;
     const need = this.hdrSize + len;
     let have = 0;

@@ -8,7 +8,7 @@
 import type { Logger } from '../hal';
 import type { EntropyService } from '../services';
 import { VIRTIO_ID_RNG } from '../virtio';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import { CHAIN_RANGES } from '../virtqueue/chain';
 import { VirtioDevice } from './device';
 
 /** Bytes filled per request at most: bounds the work one chain can cost. */

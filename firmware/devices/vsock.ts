@@ -66,8 +66,9 @@ import {
   VIRTIO_VSOCK_TYPE_STREAM,
   VMADDR_CID_HOST,
 } from '../virtio';
-import type { DescriptorChain, SplitQueue } from '../virtqueue/split';
-import { CHAIN_RANGES } from '../virtqueue/split';
+import type { DescriptorChain } from '../virtqueue/chain';
+import { CHAIN_RANGES } from '../virtqueue/chain';
+import type { Virtqueue } from '../virtqueue/queue';
 import type { DeviceContext } from './device';
 import { VirtioDevice } from './device';
 
@@ -432,7 +433,7 @@ export class VsockDevice extends VirtioDevice {
 
   // ---- driver → device (tx) ------------------------------------------------------------------
 
-  private drainTx(q: SplitQueue, budget: number): boolean {
+  private drainTx(q: Virtqueue, budget: number): boolean {
     for (let n = 0; n < budget; n++) {
       if (this.rstBacklog.length >= VSOCK_RST_BACKLOG) {
         // §5.10.6.1: the replies we hold for unknown connections are used up until the driver gives rx
@@ -615,7 +616,7 @@ export class VsockDevice extends VirtioDevice {
   }
 
   /** Puts the most urgent packet `c` owes into `chain`; false when it had nothing to send after all. */
-  private sendOne(c: Conn, chain: DescriptorChain, q: SplitQueue): boolean {
+  private sendOne(c: Conn, chain: DescriptorChain, q: Virtqueue): boolean {
     if (c.owe & OWE_RST) {
       this.writeConnPacket(chain, q, c, VIRTIO_VSOCK_OP_RST, 0, 0);
       this.count('rstSent');
@@ -651,7 +652,7 @@ export class VsockDevice extends VirtioDevice {
   }
 
   /** Reads host bytes straight into the buffer's payload part (at most the guest's credit) and sends them as RW. */
-  private sendData(c: Conn, chain: DescriptorChain, q: SplitQueue): boolean {
+  private sendData(c: Conn, chain: DescriptorChain, q: Virtqueue): boolean {
     const w = chain.writer();
     const credit = this.credit(c);
     let max = w.remaining - HDR;
@@ -696,14 +697,14 @@ export class VsockDevice extends VirtioDevice {
     return true;
   }
 
-  private writeConnPacket(chain: DescriptorChain, q: SplitQueue, c: Conn, op: number, flags: number, len: number): void {
+  private writeConnPacket(chain: DescriptorChain, q: Virtqueue, c: Conn, op: number, flags: number, len: number): void {
     c.owe &= ~OWE_CREDIT; // every packet carries the credit (§5.10.6.3)
     c.advFwdCnt = c.fwdCnt;
     this.writePacket(chain, q, VMADDR_CID_HOST, c.hostPort, c.guestPort, VIRTIO_VSOCK_TYPE_STREAM, op, flags, len, VSOCK_BUF_ALLOC, c.fwdCnt);
   }
 
   /** Writes the header at the start of `chain` (the payload, if any, is already after it) and completes it. */
-  private writePacket(chain: DescriptorChain, q: SplitQueue, srcCid: number, srcPort: number, dstPort: number, type: number, op: number, flags: number, len: number, bufAlloc: number, fwdCnt: number): void {
+  private writePacket(chain: DescriptorChain, q: Virtqueue, srcCid: number, srcPort: number, dstPort: number, type: number, op: number, flags: number, len: number, bufAlloc: number, fwdCnt: number): void {
     const h = this.hout;
     h[W_SRC_CID] = srcCid;
     h[W_SRC_CID_HI] = 0;

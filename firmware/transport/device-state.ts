@@ -1,7 +1,8 @@
 /**
  * The per-device virtio state machine every transport shares: device status (virtio 1.3 §2.1, §3.1),
  * feature negotiation (§2.2), the configuration generation (§2.5), queue configuration and its turn
- * into a live queue at DRIVER_OK (§2.6, §2.7), queue reset (§2.6.1) and DEVICE_NEEDS_RESET (§2.1.2).
+ * into a live queue at DRIVER_OK (§2.6; split §2.7 or packed §2.8 as negotiated: virtqueue/format.ts),
+ * queue reset (§2.6.1) and DEVICE_NEEDS_RESET (§2.1.2).
  *
  * A transport decodes its own wire format (virtio-msg messages, register-block write transactions,
  * trapped MMIO access records) into these operations and encodes what they answer; it never changes a
@@ -20,13 +21,11 @@ import {
   FAILED,
   FEATURES_OK,
   TRANSPORT_FEATURES,
-  VIRTIO_F_RING_EVENT_IDX,
-  VIRTIO_F_RING_INDIRECT_DESC,
   VIRTIO_F_RING_RESET,
   VIRTIO_F_VERSION_1,
 } from '../virtio';
-import type { QueueAddresses } from '../virtqueue/split';
-import { SplitQueue, validateQueueConfig } from '../virtqueue/split';
+import { openQueue, validateQueueConfig } from '../virtqueue/format';
+import type { QueueAddresses, Virtqueue } from '../virtqueue/queue';
 import type { GuestWindow } from '../window/window';
 import type { TransportHost } from './transport';
 
@@ -35,7 +34,7 @@ export interface QueueState {
   size: number;
   addrs: QueueAddresses;
   enabled: boolean;
-  live: SplitQueue | null;
+  live: Virtqueue | null;
 }
 
 /** A queue nobody configured (after reset). */
@@ -199,7 +198,7 @@ export class DeviceState {
       return false;
     }
     try {
-      validateQueueConfig(this.runner.win, size, this.device.maxQueueSize, addrs);
+      validateQueueConfig(this.runner.win, this.driverFeatures, size, this.device.maxQueueSize, addrs);
     } catch (e) {
       if (!(e instanceof GuestProtocolError)) throw e;
       this.count(`violation.${e.code}`);
@@ -238,9 +237,7 @@ export class DeviceState {
 
   private makeLive(i: number): void {
     const q = this.queues[i]!;
-    const r = validateQueueConfig(this.runner.win, q.size, this.device.maxQueueSize, q.addrs);
-    const f = this.driverFeatures;
-    q.live = new SplitQueue(this.runner.win, i, q.size, r.desc, r.avail, r.used, (f & VIRTIO_F_RING_EVENT_IDX) !== 0n, (f & VIRTIO_F_RING_INDIRECT_DESC) !== 0n, this.runner.host.fence);
+    q.live = openQueue(this.runner.win, this.driverFeatures, i, q.size, this.device.maxQueueSize, q.addrs, this.runner.host.fence);
     // A driver may have made buffers available before going live without a notify reaching us.
     this.runner.kick(this, i);
   }

@@ -10,7 +10,7 @@
  */
 import { GuestProtocolError } from '../errors';
 import { LOG_WARN } from '../hal';
-import type { QueueAddresses } from '../virtqueue/split';
+import type { QueueAddresses } from '../virtqueue/queue';
 import type { WindowLayout } from '../window/layout';
 import type { GuestWindow } from '../window/window';
 import type { VirtioDevice } from '../devices/device';

@@ -47,7 +47,7 @@ export class ConsolePort {
   /** Posts the receive buffers (before DRIVER_OK for port 0, at PORT_READY for the others). */
   postReceiveBuffers(): void {
     for (let i = 0; i < RX_BUFFERS; i++) {
-      const off = this.dev.pool.alloc(RX_BUFFER_SIZE);
+      const off = this.dev.allocOwned(RX_BUFFER_SIZE);
       this.rxBufs[i] = off;
       this.rx.add([], [{ off, len: RX_BUFFER_SIZE }], i);
     }
@@ -123,7 +123,7 @@ export class ConsoleDriver {
     d.cout = await dev.setupQueue(3, QUEUE_SIZE);
     for (let id = 1; id < maxPorts; id++) d.ports[id] = new ConsolePort(id, dev, await dev.setupQueue(2 + 2 * id, QUEUE_SIZE), await dev.setupQueue(3 + 2 * id, QUEUE_SIZE));
     for (let i = 0; i < CONTROL_BUFFERS; i++) {
-      const off = dev.pool.alloc(CONTROL_BUFFER_SIZE);
+      const off = dev.allocOwned(CONTROL_BUFFER_SIZE);
       d.cinBufs[i] = off;
       d.cin.add([], [{ off, len: CONTROL_BUFFER_SIZE }], i);
     }

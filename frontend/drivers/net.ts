@@ -74,17 +74,17 @@ export class NetDriver {
     d.tx = await dev.setupQueue(1, size);
     if (f & VIRTIO_NET_F_CTRL_VQ) {
       d.ctrlq = await dev.setupQueue(2 * pairs, 16);
-      d.ctrlBuf = dev.pool.alloc(512);
+      d.ctrlBuf = dev.allocOwned(512);
     }
     d.rxBufSize = opts.rxBufferSize ?? 1526;
     for (let i = 0; i < size; i++) {
-      const off = dev.pool.alloc(d.rxBufSize);
+      const off = dev.allocOwned(d.rxBufSize);
       d.rxBufs[i] = off;
       d.rx.add([], [{ off, len: d.rxBufSize }], i);
     }
     d.txBufSize = HDR + d.mtu + 32; // a little beyond the largest legal frame, so tests can send oversized ones
     for (let i = 0; i < size; i++) {
-      d.txBufs[i] = dev.pool.alloc(d.txBufSize);
+      d.txBufs[i] = dev.allocOwned(d.txBufSize);
       d.txFree.push(i);
     }
     await dev.driverOk();

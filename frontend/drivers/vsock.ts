@@ -244,11 +244,11 @@ export class VsockDriver {
     // Linux's virtio_vsock_vqs_start: rx buffers until the ring is full, then the event buffers.
     d.rxSize = opts.rxBufferSize ?? 4096;
     for (let i = 0; i < size >> 1; i++) {
-      d.rxBufs[i] = { hdr: dev.pool.alloc(HDR, 4), data: dev.pool.alloc(d.rxSize) };
+      d.rxBufs[i] = { hdr: dev.allocOwned(HDR, 4), data: dev.allocOwned(d.rxSize) };
       d.postRx(i);
     }
     for (let i = 0; i < (opts.txSlots ?? 8); i++) {
-      d.txSlots[i] = { hdr: dev.pool.alloc(HDR, 4), data: dev.pool.alloc(VSOCK_DRIVER_MAX_PKT) };
+      d.txSlots[i] = { hdr: dev.allocOwned(HDR, 4), data: dev.allocOwned(VSOCK_DRIVER_MAX_PKT) };
       d.txFree.push(i);
     }
     await d.rx.kick();
@@ -260,7 +260,7 @@ export class VsockDriver {
   async postEventBuffers(n: number): Promise<void> {
     for (let k = 0; k < n; k++) {
       const i = this.evBufs.length;
-      this.evBufs[i] = this.dev.pool.alloc(4, 4);
+      this.evBufs[i] = this.dev.allocOwned(4, 4);
       this.evq.add([], [{ off: this.evBufs[i]!, len: 4 }], i);
     }
     await this.evq.kick();

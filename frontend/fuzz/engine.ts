@@ -5,8 +5,10 @@
  * DESIGN §6 are checked. One sim serves many cases: the target device is reset between them.
  */
 import * as P from '../../firmware/transport/protocol';
-import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_RESET, VIRTIO_GPIO_F_IRQ, VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_GPIO_F_IRQ, VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
+import type { FuzzRound } from './packed';
+import { checkPackedRound, genPackedCase, PACKED_ARENA } from './packed';
 import { Rand, fromHex, toHex } from './rand';
 import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, Ring, STATUS_LIVE, message } from './raw';
 import { le32 } from './ring';
@@ -31,6 +33,10 @@ export interface FuzzCase {
   irq?: [number, number][];
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
+  /** `packed`: the device type whose queue is fuzzed (rng or console). */
+  device?: string;
+  /** `packed`: rounds after the set-up, each window writes and messages, then one doorbell (frontend/fuzz/packed.ts). */
+  rounds?: FuzzRound[];
   /** vsock: well-formed rx buffers posted on queue 0 (an auxiliary ring after the arena) when the target queue is another. */
   rxBuffers?: number;
 }
@@ -77,13 +83,14 @@ export interface FuzzContext {
   arena: number;
 }
 
-/** Targets: `transport` (message streams), `virtqueue` (rings on rng), one per device type. */
+/** Targets: `transport` (message streams), `virtqueue` (split rings on rng), `packed` (packed rings on rng and console), one per device type. */
 export function targetsFor(devices: string[]): string[] {
-  return ['transport', 'virtqueue', ...new Set(devices)];
+  return ['transport', 'virtqueue', 'packed', ...new Set(devices)];
 }
 
-function devFor(ctx: FuzzContext, target: string): number {
-  return target === 'virtqueue' ? ctx.devices.indexOf('rng') : ctx.devices.indexOf(target);
+function devFor(ctx: FuzzContext, c: FuzzCase): number {
+  if (c.target === 'packed') return ctx.devices.indexOf(c.device ?? 'rng');
+  return c.target === 'virtqueue' ? ctx.devices.indexOf('rng') : ctx.devices.indexOf(c.target);
 }
 
 // ---- generation ---------------------------------------------------------------------------------
@@ -242,7 +249,8 @@ function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
   if (aggressive && r.chance(0.03)) features |= BigInt(r.u32()) << 32n;
   if (target === 'i2c' && r.chance(0.95)) features |= VIRTIO_I2C_F_ZERO_LENGTH_REQUEST; // without it FEATURES_OK is refused
   if (target === 'gpio' && r.chance(0.7)) features |= VIRTIO_GPIO_F_IRQ;
-  const dev = devFor(ctx, target);
+  features &= ~VIRTIO_F_RING_PACKED; // split rings here; packed ones are the `packed` target's
+  const dev = target === 'virtqueue' ? ctx.devices.indexOf('rng') : ctx.devices.indexOf(target);
   const numQueues = ctx.sim.stats().devices[dev]!.queues.length;
   const index = target === 'vsock' && r.chance(0.6) ? 1 : r.chance(0.95) ? r.int(numQueues) : r.pick([numQueues, 0xffffffff]);
   const window: FuzzCase['window'] = [];
@@ -380,10 +388,17 @@ function genTransportCase(r: Rand, ctx: FuzzContext): FuzzCase {
   return { target: 'transport', queue: { index: 0, size: 1, features: '0' }, desc: '', avail: '', window: [], messages, kicks: 1 + r.int(2), noDrain: r.chance(0.1) };
 }
 
+function genPacked(r: Rand, ctx: FuzzContext): FuzzCase {
+  const l = ctx.sim.layout;
+  const g = genPackedCase(r, { arena: ctx.arena, windowSize: l.windowSize, poolOffset: l.poolOffset, devNum: (t) => ctx.devices.indexOf(t) });
+  return { target: 'packed', device: g.device, queue: { index: g.index, size: g.size, features: g.features.toString(16) }, desc: '', avail: g.avail, window: [], messages: [], kicks: 0, rounds: g.rounds };
+}
+
 /** Generates case number `n` of `target` for `seed` (deterministic). */
 export function generate(ctx: FuzzContext, target: string, seed: number, n: number): FuzzCase {
   const r = new Rand((seed * 0x9e3779b1 + n * 0x85ebca77) >>> 0);
-  return target === 'transport' ? genTransportCase(r, ctx) : genQueueCase(r, ctx, target);
+  if (target === 'transport') return genTransportCase(r, ctx);
+  return target === 'packed' ? genPacked(r, ctx) : genQueueCase(r, ctx, target);
 }
 
 // ---- execution and invariants -------------------------------------------------------------------
@@ -464,7 +479,8 @@ function threwCount(sim: Sim): number {
 export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   const { sim, drv, arena } = ctx;
   const findings: Finding[] = [];
-  const dev = c.target === 'transport' ? -1 : devFor(ctx, c.target);
+  const dev = c.target === 'transport' ? -1 : devFor(ctx, c);
+  const packed = c.target === 'packed';
   const faults0 = sim.runtime.faults.length;
   const threw0 = threwCount(sim);
   const header = sim.bytes.slice(0, 0x44);
@@ -472,7 +488,14 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   const bytes = () => sim.bytes;
   bytes().fill(0, arena, arena + AUX_RX.end);
   const aux = c.target === 'vsock' && c.rxBuffers !== undefined && c.queue.index !== 0;
-  if (dev >= 0) {
+  if (dev >= 0 && packed) {
+    const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`));
+    if (st & 8) {
+      drv.setQueue(dev, c.queue.index, size, arena + PACKED_ARENA.desc, arena + PACKED_ARENA.driver, arena + PACKED_ARENA.device);
+      drv.setStatus(dev, STATUS_LIVE);
+    }
+    bytes().set(fromHex(c.avail).subarray(0, 4), arena + PACKED_ARENA.driver);
+  } else if (dev >= 0) {
     const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`) | (c.irq ? VIRTIO_GPIO_F_IRQ : 0n));
     if (st & 8) {
       drv.setQueue(dev, c.queue.index, size, arena + ARENA.desc, arena + ARENA.avail, arena + ARENA.used);
@@ -500,10 +523,24 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
       findings.push({ invariant: /still busy/.test(msg) ? 'bounded-passes' : 'host-exception', detail: `${what}: ${msg}` });
     }
   };
-  for (let k = 0; k < Math.max(1, Math.min(c.kicks, 8)); k++) {
+  for (let k = 0; k < (packed ? 0 : Math.max(1, Math.min(c.kicks, 8))); k++) {
     if (k > 0 && c.noDrain) for (const m of c.messages) sim.send(fromHex(m)); // keep pushing while never draining
     guard('doorbell', () => sim.kick());
     if (!c.noDrain) drv.pump();
+  }
+  // Packed rounds: the driver's writes, a snapshot, the doorbell, the checks of that doorbell.
+  const history: Uint8Array[] = [];
+  for (const round of packed ? (c.rounds ?? []).slice(0, 16) : []) {
+    for (const w of round.window) {
+      const d = fromHex(w.data);
+      if (w.off >= 0 && w.off + d.length <= ARENA.size) bytes().set(d, arena + w.off);
+    }
+    const before = bytes().slice(arena, arena + ARENA.size);
+    history.push(before);
+    for (const m of round.messages) sim.send(fromHex(m));
+    guard('doorbell', () => sim.kick());
+    drv.pump();
+    if (dev >= 0) findings.push(...checkPackedRound(before, bytes().slice(arena, arena + ARENA.size), history, arena, size));
   }
   if (c.input && dev >= 0 && c.target === 'vsock') guard('vsock host input', () => vsockHostInput(sim, fromHex(c.input!)));
   else if (c.input && dev >= 0 && c.target === 'gpio') {
@@ -521,7 +558,7 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
     findings.push({ invariant: 'no-internal-error', detail: `device model threw (window bounds or a host bug): ${d?.lastViolation ?? '?'}` });
   }
   if (Buffer.compare(sim.bytes.slice(0, 0x44), header) !== 0) findings.push({ invariant: 'header-intact', detail: 'window header changed' });
-  if (dev >= 0) {
+  if (dev >= 0 && !packed) {
     const post = bytes().slice(arena, arena + ARENA.size);
     const preV = new DataView(pre.buffer);
     const preRanges = writableRanges(preV, arena, size);
@@ -599,6 +636,11 @@ export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRu
   tryEdit((x) => (x.input ? (delete x.input, true) : false));
   tryEdit((x) => (x.kicks > 1 ? ((x.kicks = 1), true) : false));
   for (let i = best.messages.length - 1; i >= 0; i--) tryEdit((x) => (x.messages.splice(i, 1), true));
+  for (let i = (best.rounds?.length ?? 0) - 1; i >= 0; i--) tryEdit((x) => (x.rounds!.splice(i, 1), true));
+  for (let i = 0; i < (best.rounds?.length ?? 0); i++) {
+    for (let j = best.rounds![i]!.window.length - 1; j >= 0; j--) tryEdit((x) => (x.rounds![i]!.window.splice(j, 1), true));
+    for (let j = best.rounds![i]!.messages.length - 1; j > 0; j--) tryEdit((x) => (x.rounds![i]!.messages.splice(j, 1), true));
+  }
   for (let i = best.window.length - 1; i >= 0; i--) tryEdit((x) => (x.window.splice(i, 1), true));
   for (let i = 0; i < best.queue.size && best.desc; i++) {
     tryEdit((x) => {

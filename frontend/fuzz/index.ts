@@ -14,8 +14,8 @@ import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
 export { ARENA, AUX_RX, generate, minimise, runCase, targetsFor } from './engine';
-export { RawDriver, Ring, message } from './raw';
-export { le32, SplitRing } from './ring';
+export { PackedRawRing, RawDriver, Ring, message } from './raw';
+export { le32, PackedRing, SplitRing } from './ring';
 export { Rand } from './rand';
 
 /** A fuzz sim: host-sim plus blk (a scratch image), net, vsock (a host that echoes on FUZZ_VSOCK_LISTEN), i2c (a scratch EEPROM) and gpio, so every device type is a target. */

@@ -4,9 +4,9 @@
  * corrupt; it checks nothing the backend answers beyond matching tokens.
  */
 import * as P from '../../firmware/transport/protocol';
-import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
-import { le32, SplitRing } from './ring';
+import { le32, PackedRing, SplitRing } from './ring';
 
 /** Status of a device after DRIVER_OK, and after FEATURES_OK. */
 export const STATUS_LIVE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
@@ -136,11 +136,24 @@ export class RawDriver {
    * throws if the device refuses.
    */
   live(devNum: number, queues: { size: number; at: number }[], features = BASE_FEATURES): Ring[] {
+    return this.bringUp(devNum, queues, features, (i, q) => new Ring(this, devNum, i, q.size, q.at));
+  }
+
+  /**
+   * Brings `devNum` live with packed rings (VIRTIO_F_RING_PACKED added to `features`), one per entry of
+   * `queues` (ring i placed at `queues[i].at`); throws if the device refuses.
+   */
+  livePacked(devNum: number, queues: { size: number; at: number }[], features = BASE_FEATURES): PackedRawRing[] {
+    return this.bringUp(devNum, queues, features | VIRTIO_F_RING_PACKED, (i, q) => new PackedRawRing(this, devNum, i, q.size, q.at));
+  }
+
+  /** Negotiates `features`, sets up the rings `make` builds with SET_VQUEUE, goes live; throws if the device refuses. */
+  private bringUp<R extends SplitRing | PackedRing>(devNum: number, queues: { size: number; at: number }[], features: bigint, make: (i: number, q: { size: number; at: number }) => R): R[] {
     const s = this.negotiate(devNum, features);
     if (!(s & FEATURES_OK)) throw new Error(`device ${devNum} refused features 0x${features.toString(16)}`);
     const rings = queues.map((q, i) => {
-      const r = new Ring(this, devNum, i, q.size, q.at);
-      this.setQueue(devNum, i, q.size, r.desc, r.avail, r.used);
+      const r = make(i, q);
+      this.setQueue(devNum, i, q.size, r.areas.desc, r.areas.driver, r.areas.device);
       return r;
     });
     const st = this.setStatus(devNum, STATUS_LIVE);
@@ -215,6 +228,24 @@ export class Ring extends SplitRing {
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
     }
     return out;
+  }
+
+  /** EVENT_AVAIL for this ring and a backend run. */
+  notify(kick = true): void {
+    this.drv.notify(this.devNum, this.index, kick);
+  }
+}
+
+/** A packed ring (ring.ts) installed on a device by a RawDriver. */
+export class PackedRawRing extends PackedRing {
+  constructor(
+    readonly drv: RawDriver,
+    readonly devNum: number,
+    readonly index: number,
+    size: number,
+    at: number,
+  ) {
+    super(() => drv.sim.bytes, size, at);
   }
 
   /** EVENT_AVAIL for this ring and a backend run. */

@@ -87,6 +87,10 @@ static unsigned int data_align = 512;
 module_param(data_align, uint, 0444);
 MODULE_PARM_DESC(data_align, "window alignment of DMA mappings of at least this size, a power of two 64..4096 (default 512)");
 
+static bool packed_ring;
+module_param(packed_ring, bool, 0444);
+MODULE_PARM_DESC(packed_ring, "accept VIRTIO_F_RING_PACKED when a device offers it (default 0: split rings)");
+
 enum bh_state {
 	BH_DETACHED,	/* no backend attached */
 	BH_ATTACHING,	/* discovery in progress: requests allowed */
@@ -132,10 +136,7 @@ struct bh_layout {		/* private, validated copy of the header */
 struct bh_vdev;
 
 struct bh_vq {
-	struct virtqueue *vq;
-	void *ring;
-	u32 ring_off;
-	u32 ring_len;
+	struct virtqueue *vq;	/* its rings are window memory from the pool (bh_alloc) */
 
 	/* in-flight ledger of a block queue (see "backend loss"), under ledger_lock */
 	struct bh_vdev *vd;
@@ -1671,8 +1672,9 @@ static int bh_finalize_features(struct virtio_device *vdev)
 	u8 resp[VMSG_MAX_SIZE], req[16];
 
 	vring_transport_features(vdev);
-	/* split rings only, no per-queue reset, no notification data */
-	__virtio_clear_bit(vdev, VIRTIO_F_RING_PACKED);
+	/* packed rings only when asked for (packed_ring=1); no per-queue reset, no notification data */
+	if (!packed_ring)
+		__virtio_clear_bit(vdev, VIRTIO_F_RING_PACKED);
 	__virtio_clear_bit(vdev, VIRTIO_F_RING_RESET);
 	__virtio_clear_bit(vdev, BH_F_NOTIFICATION_DATA);
 
@@ -1722,8 +1724,7 @@ static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
 	vd->vqs[index] = NULL;
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 	bh_ledger_untrack(t, bq);
-	vring_del_virtqueue(bq->vq);
-	bh_pool_release(t, bq->ring_off, bq->ring_len);
+	vring_del_virtqueue(bq->vq);	/* frees the rings: dma_free_coherent, bh_free */
 	kfree(bq);
 }
 
@@ -1737,15 +1738,22 @@ static void bh_del_vqs(struct virtio_device *vdev)
 	vd->nvqs = 0;
 }
 
+/*
+ * One virtqueue, split or packed as negotiated: virtio_ring allocates its rings with
+ * dma_alloc_coherent on our PCI device, whose dma_map_ops (bh_alloc) hand out zeroed window memory
+ * from the pool, so every ring area is in the window and its DMA address is its window offset. For a
+ * packed ring those are the descriptor ring and the driver and device event suppression structures
+ * (three allocations); SET_VQUEUE carries them in its desc, driver and device fields.
+ */
 static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 				     vq_callback_t *callback, const char *name, bool ctx)
 {
 	struct bh_transport *t = vd->t;
 	u8 resp[VMSG_MAX_SIZE], req[40];
 	struct bh_vq *bq;
-	const struct vring *vr;
 	unsigned long flags;
-	u32 max, num, desc, avail, used;
+	u64 desc, avail, used;
+	u32 max, num;
 	int err;
 
 	if (index >= BH_MAX_VQS || index >= vd->max_vqs)
@@ -1759,32 +1767,22 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 		return ERR_PTR(-ENOENT);
 	num = min_t(u32, max, max_queue_size);
 	num = min_t(u32, num, 32768);
-	num = rounddown_pow_of_two(num);
+	num = rounddown_pow_of_two(num);	/* split rings need it; packed ones take it too */
 
 	bq = kzalloc(sizeof(*bq), GFP_KERNEL);
 	if (!bq)
 		return ERR_PTR(-ENOMEM);
-	bq->ring_len = PAGE_ALIGN(vring_size(num, SMP_CACHE_BYTES));
-	bq->ring_off = bh_pool_alloc(t, bq->ring_len, PAGE_SIZE);
-	if (!bq->ring_off) {
-		dev_err(&vd->vdev.dev, "window pool exhausted for queue %u (%u bytes)\n",
-			index, bq->ring_len);
+	bq->vq = vring_create_virtqueue(index, num, SMP_CACHE_BYTES, &vd->vdev, true, false, ctx,
+					bh_notify, callback, name);
+	if (!bq->vq) {
+		dev_err(&vd->vdev.dev, "window pool exhausted for %s queue %u of %u entries\n",
+			virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED) ? "packed" : "split", index, num);
 		kfree(bq);
 		return ERR_PTR(-ENOMEM);
 	}
-	bq->ring = t->win + bq->ring_off;
-	memset(bq->ring, 0, bq->ring_len);
-
-	bq->vq = vring_new_virtqueue(index, num, SMP_CACHE_BYTES, &vd->vdev, true, ctx,
-				     bq->ring, bh_notify, callback, name);
-	if (!bq->vq) {
-		err = -ENOMEM;
-		goto err_ring;
-	}
-	vr = virtqueue_get_vring(bq->vq);
-	desc = (u8 *)vr->desc - t->win;
-	avail = (u8 *)vr->avail - t->win;
-	used = (u8 *)vr->used - t->win;
+	desc = virtqueue_get_desc_addr(bq->vq);
+	avail = virtqueue_get_avail_addr(bq->vq);
+	used = virtqueue_get_used_addr(bq->vq);
 
 	memset(req, 0, sizeof(req));
 	put_unaligned_le32(index, req);
@@ -1802,15 +1800,19 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 		goto err_vq;
 	if (get_unaligned_le32(resp + 16) != num || get_unaligned_le64(resp + 24) != desc ||
 	    get_unaligned_le64(resp + 32) != avail || get_unaligned_le64(resp + 40) != used) {
-		dev_err(&vd->vdev.dev, "backend refused queue %u (size %u at window offset %#x)\n",
+		dev_err(&vd->vdev.dev, "backend refused queue %u (size %u at window offset %#llx)\n",
 			index, num, desc);
 		err = -EIO;
 		goto err_vq;
 	}
-	if (vd->device_id == VIRTIO_ID_BLOCK) {
+	if (vd->device_id == VIRTIO_ID_BLOCK && !virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED)) {
 		err = bh_ledger_track(t, vd, bq, num);
 		if (err)
 			goto err_vq;
+	} else if (vd->device_id == VIRTIO_ID_BLOCK && index == 0) {
+		/* the ledger reads split rings (the available ring is the driver's alone; a packed ring's
+		 * slots are overwritten by the device's used descriptors, out of order) */
+		dev_info(&vd->vdev.dev, "packed rings: block requests in flight when the backend is lost are not failed (packed_ring=0 for that)\n");
 	}
 	spin_lock_irqsave(&t->deliver_lock, flags);
 	vd->vqs[index] = bq;
@@ -1819,8 +1821,6 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 
 err_vq:
 	vring_del_virtqueue(bq->vq);
-err_ring:
-	bh_pool_release(t, bq->ring_off, bq->ring_len);
 	kfree(bq);
 	return ERR_PTR(err);
 }

@@ -24,6 +24,8 @@
  *   --pin-backend C   pin P to CPU C first (with --backend-pid)
  *   --verify          every 4 KiB block of the image holds its block number (u64 LE) at offset 0:
  *                     check it in every completed read
+ *   --ring R          split (default) or packed: negotiate VIRTIO_F_RING_PACKED and drive packed
+ *                     virtqueues (virtio 1.3 §2.8) instead of split ones (§2.7)
  *
  * Prints one JSON object on stdout: ops (measured), opsTotal (with the warm-up), seconds, ops/s, µs per op, doorbells to the backend and
  * from it per op, backend CPU µs per op (with --backend-pid). Exit 1 with a reason on any failure
@@ -75,9 +77,14 @@
 #define F_EVENT_IDX_LO (1u << 29)
 #define F_VERSION_1_HI (1u << 0)
 #define F_ACCESS_PLATFORM_HI (1u << 1)
+#define F_RING_PACKED_HI (1u << 2)
 #define VIRTIO_ID_BLOCK 2
 #define DESC_F_NEXT 1
 #define DESC_F_WRITE 2
+#define DESC_F_AVAIL (1u << 7)     /* packed (§2.8.1) */
+#define DESC_F_USED (1u << 15)
+#define EVENT_F_DISABLE 1          /* packed event suppression (§2.8.10) */
+#define EVENT_F_DESC 2
 
 #define QSIZE 128
 #define MAX_QD 64
@@ -92,6 +99,7 @@ static uint32_t slot_size, d2v_off, d2v_n, v2d_off, v2d_n, pool_off, pool_size;
 static uint32_t d2v_head, v2d_tail;
 static uint16_t token = 1;
 static unsigned long rings_out, rings_in;
+static int packed;                /* --ring packed */
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -240,11 +248,15 @@ static void attach(const char *sock)
     consume(0, NULL);
 }
 
-/* One split virtqueue placed in the pool (window offsets). */
+/* One virtqueue placed in the pool (window offsets), split or packed (--ring). */
 struct vq {
     uint16_t dev, index, size;
-    uint32_t desc, avail, used;
-    uint16_t avail_idx, last_used;
+    uint32_t desc, avail, used;   /* split: table, avail ring, used ring; packed: ring, driver and device event */
+    uint16_t avail_idx, last_used, kicked; /* split: free-running indices */
+    /* packed: next descriptor to fill and the Driver Ring Wrap Counter, next used descriptor and its
+     * wrap counter, descriptors made available since the last kick, descriptors per buffer id */
+    uint16_t next_avail, avail_wrap, next_used, used_wrap, added;
+    uint16_t count[256];
 };
 
 struct blk {
@@ -293,11 +305,18 @@ static void negotiate(uint16_t dev, uint32_t want_lo, uint32_t want_hi)
 static void vq_place(struct vq *q, uint16_t dev, uint16_t index, uint16_t size, uint32_t *p)
 {
     uint8_t a[512];
-    *q = (struct vq){ .dev = dev, .index = index, .size = size };
+    if (size > 256) die("queue size %u > 256", size);
+    *q = (struct vq){ .dev = dev, .index = index, .size = size, .avail_wrap = 1, .used_wrap = 1 };
     *p = (*p + 15) & ~15u;
     q->desc = *p; *p += 16 * size;
-    q->avail = *p; *p += 6 + 2 * size; *p = (*p + 3) & ~3u;
-    q->used = *p; *p += 6 + 8 * size; *p = (*p + 15) & ~15u;
+    if (packed) {
+        q->avail = *p; *p += 4;   /* driver event suppression */
+        q->used = *p; *p += 4;    /* device event suppression */
+    } else {
+        q->avail = *p; *p += 6 + 2 * size; *p = (*p + 3) & ~3u;
+        q->used = *p; *p += 6 + 8 * size;
+    }
+    *p = (*p + 15) & ~15u;
     if (*p > pool_off + pool_size) die("pool too small");
     memset(win + q->desc, 0, *p - q->desc);
     uint32_t sv[10] = { index, 0, size, 0, q->desc, 0, q->avail, 0, q->used, 0 };
@@ -311,50 +330,120 @@ static void driver_ok(uint16_t dev)
     if (!(rd32(a + 8) & S_DRIVER_OK)) die("device %u refused DRIVER_OK (status 0x%x)", dev, rd32(a + 8));
 }
 
-/* Makes descriptor head `d` available (published by vq_kick). */
-static void vq_add(struct vq *q, uint16_t d)
+struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
+struct pdesc { uint64_t addr; uint32_t len; uint16_t id, flags; };   /* packed (§2.8.13) */
+struct seg { uint32_t addr, len; int write; };
+
+/* Makes buffer `id` of `n` segments available. Split: descriptors id..id+n-1 of the table (the caller
+ * spaces its ids by their lists' lengths), head id, published by vq_kick. Packed: descriptors from the
+ * next position with buffer id `id` (< size), the head's flags written last (§2.8.21.1). */
+static void vq_add(struct vq *q, uint16_t id, const struct seg *sg, int n)
 {
-    *u16p(q->avail + 4 + 2 * (q->avail_idx & (q->size - 1))) = d;
-    q->avail_idx++;
+    if (!packed) {
+        struct desc *t = (void *)(win + q->desc);
+        for (int k = 0; k < n; k++)
+            t[id + k] = (struct desc){ sg[k].addr, sg[k].len, (sg[k].write ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0), id + k + 1 };
+        *u16p(q->avail + 4 + 2 * (q->avail_idx & (q->size - 1))) = id;
+        q->avail_idx++;
+        return;
+    }
+    volatile struct pdesc *r = (volatile struct pdesc *)(win + q->desc);
+    uint16_t head = q->next_avail, head_flags = 0;
+    for (int k = 0; k < n; k++) {
+        uint16_t f = (sg[k].write ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0) | (q->avail_wrap ? DESC_F_AVAIL : DESC_F_USED);
+        volatile struct pdesc *d = &r[q->next_avail];
+        d->addr = sg[k].addr;
+        d->len = sg[k].len;
+        d->id = id;
+        if (k) d->flags = f;
+        else head_flags = f;
+        if (++q->next_avail == q->size) q->next_avail = 0, q->avail_wrap ^= 1;
+    }
+    fence();
+    r[head].flags = head_flags;
+    q->count[id] = n;
+    q->added += n;
 }
 
-/* Publishes avail.idx; queues EVENT_AVAIL only if the device asked (virtio §2.7.10 vring_need_event).
- * Returns 1 when a message was queued (the caller publishes the FIFO and rings). */
-static int vq_kick(struct vq *q, uint16_t old)
+/* Publishes what vq_add made available (split: avail.idx) and queues EVENT_AVAIL only if the device
+ * asked (split: avail_event, §2.7.10; packed: the device event suppression, §2.8.10 — vring_need_event
+ * either way). Returns 1 when a message was queued (the caller publishes the FIFO and rings). */
+static int vq_kick(struct vq *q)
 {
+    int need;
     fence();
-    *u16p(q->avail + 2) = q->avail_idx;
-    fence();
-    uint16_t ev = *u16p(q->used + 4 + 8 * q->size);
-    if ((uint16_t)(q->avail_idx - ev - 1) >= (uint16_t)(q->avail_idx - old)) return 0;
+    if (!packed) {
+        uint16_t old = q->kicked;
+        if (old == q->avail_idx) return 0;
+        *u16p(q->avail + 2) = q->avail_idx;
+        q->kicked = q->avail_idx;
+        fence();
+        uint16_t ev = *u16p(q->used + 4 + 8 * q->size);
+        need = (uint16_t)(q->avail_idx - ev - 1) < (uint16_t)(q->avail_idx - old);
+    } else {
+        if (!q->added) return 0;
+        uint32_t ev = *u32p(q->used);
+        uint16_t mode = (ev >> 16) & 3;
+        need = mode != EVENT_F_DISABLE;
+        if (mode == EVENT_F_DESC) {
+            int off = (int)(ev & 0x7fff) - (((ev >> 15) & 1) != q->avail_wrap ? q->size : 0);
+            need = (uint16_t)(q->next_avail - off - 1) < (uint16_t)q->added;
+        }
+        q->added = 0;
+    }
+    if (!need) return 0;
     uint32_t pl[2] = { q->index, 0 };
     push(0, MSG_EVENT_AVAIL, q->dev, 0, pl, 8);
     return 1;
 }
 
-/* The next used entry's id (its length in *len), or -1 when the device has returned nothing more. */
+/* The next used buffer's id (its length in *len), or -1 when the device has returned nothing more. */
 static int64_t vq_pop_used(struct vq *q, uint32_t *len)
 {
-    if (q->last_used == *u16p(q->used + 2)) return -1;
+    if (!packed) {
+        if (q->last_used == *u16p(q->used + 2)) return -1;
+        fence();
+        uint32_t e = q->used + 4 + 8 * (q->last_used++ & (q->size - 1));
+        *len = *u32p(e + 4);
+        return *u32p(e);
+    }
+    volatile struct pdesc *d = (volatile struct pdesc *)(win + q->desc) + q->next_used;
+    uint16_t f = d->flags, want = q->used_wrap ? DESC_F_AVAIL | DESC_F_USED : 0;
+    if ((f & (DESC_F_AVAIL | DESC_F_USED)) != want) return -1;
     fence();
-    uint32_t e = q->used + 4 + 8 * (q->last_used++ & (q->size - 1));
-    *len = *u32p(e + 4);
-    return *u32p(e);
+    uint16_t id = d->id;
+    *len = d->len;
+    if (id >= q->size || !q->count[id]) die("used buffer id %u was not in flight", id);
+    q->next_used += q->count[id]; /* skip the rest of that buffer's descriptors (§2.8.6) */
+    q->count[id] = 0;
+    if (q->next_used >= q->size) q->next_used -= q->size, q->used_wrap ^= 1;
+    q->last_used++;
+    return id;
 }
 
-/* Asks for a doorbell once the used index passes `at` (used_event); 1 if used entries are already there. */
-static int vq_arm(struct vq *q, uint16_t at)
+/* Asks for a doorbell at the next used buffer (`want`), or for none from this queue; 1 if a used
+ * buffer is already there. Split: used_event; packed: the driver event suppression (DESC or DISABLE). */
+static int vq_arm(struct vq *q, int want)
 {
-    *u16p(q->avail + 4 + 2 * q->size) = at;
+    if (!packed) {
+        *u16p(q->avail + 4 + 2 * q->size) = want ? q->last_used : (uint16_t)(q->last_used - 1);
+        fence();
+        return *u16p(q->used + 2) != q->last_used;
+    }
+    *u32p(q->avail) = want ? (uint32_t)EVENT_F_DESC << 16 | q->next_used | (uint32_t)q->used_wrap << 15 : (uint32_t)EVENT_F_DISABLE << 16;
     fence();
-    return *u16p(q->used + 2) != q->last_used;
+    uint16_t f = ((volatile struct pdesc *)(win + q->desc))[q->next_used].flags;
+    return (f & (DESC_F_AVAIL | DESC_F_USED)) == (q->used_wrap ? DESC_F_AVAIL | DESC_F_USED : 0);
 }
+
+/* Features every loadgen device negotiates (upper half): VERSION_1, ACCESS_PLATFORM, RING_PACKED with --ring packed. */
+static uint32_t features_hi(void) { return F_VERSION_1_HI | F_ACCESS_PLATFORM_HI | (packed ? F_RING_PACKED_HI : 0); }
 
 static void blk_up(struct blk *b)
 {
     int dev = find_device(VIRTIO_ID_BLOCK, 0);
     if (dev < 0) die("no virtio-blk device on the bus");
-    negotiate(dev, F_EVENT_IDX_LO, F_VERSION_1_HI | F_ACCESS_PLATFORM_HI);
+    negotiate(dev, F_EVENT_IDX_LO, features_hi());
     uint8_t a[512];
     uint32_t gc[2] = { 0, 8 };
     request(0, MSG_GET_CONFIG, dev, gc, 8, a);
@@ -374,8 +463,6 @@ static void blk_up(struct blk *b)
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_rand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-
 static uint64_t req_block[MAX_QD];
 
 /* Fills request r (a read of a random block) and makes head 3r available (not yet published). */
@@ -388,22 +475,19 @@ static void blk_add(struct blk *b, int r)
     *u32p(h + 4) = 0;
     *u64p(h + 8) = blk * 8;       /* sector */
     win[h + 16] = 0xff;           /* status, overwritten by the device */
-    uint16_t d = 3 * r;
-    struct desc *t = (void *)(win + b->q.desc);
-    t[d] = (struct desc){ h, 16, DESC_F_NEXT, d + 1 };
-    t[d + 1] = (struct desc){ b->data + BLOCK * r, BLOCK, DESC_F_NEXT | DESC_F_WRITE, d + 2 };
-    t[d + 2] = (struct desc){ h + 16, 1, DESC_F_WRITE, 0 };
-    vq_add(&b->q, d);
+    const struct seg sg[3] = { { h, 16, 0 }, { b->data + BLOCK * r, BLOCK, 1 }, { h + 16, 1, 1 } };
+    vq_add(&b->q, 3 * r, sg, 3);
 }
 
-static void blk_kick(struct blk *b, uint16_t old)
+static void blk_kick(struct blk *b)
 {
-    if (vq_kick(&b->q, old)) publish();
+    if (vq_kick(&b->q)) publish();
 }
 
 static int verify;
 
-static unsigned long blk_complete(struct blk *b)
+/* Reaps completed reads (checked); with `refill`, makes each request available again. */
+static unsigned long blk_complete(struct blk *b, int refill)
 {
     unsigned long n = 0;
     int64_t id;
@@ -417,7 +501,7 @@ static unsigned long blk_complete(struct blk *b)
         if (verify && *u64p(b->data + BLOCK * r) != req_block[r])
             die("block %llu read back as %llu", (unsigned long long)req_block[r], (unsigned long long)*u64p(b->data + BLOCK * r));
         n++;
-        blk_add(b, r);
+        if (refill) blk_add(b, r);
     }
     return n;
 }
@@ -427,14 +511,13 @@ static unsigned long blk_run(struct blk *b, int qd, double until)
 {
     unsigned long done = 0;
     for (;;) {
-        uint16_t old = b->q.avail_idx;
-        unsigned long n = blk_complete(b);
+        unsigned long n = blk_complete(b, 1);
         done += n;
-        if (n) blk_kick(b, old);
+        if (n) blk_kick(b);
         consume(0, NULL);
         if (now_s() >= until) return done;
         /* Ask for a doorbell at the next completion, then look once more before sleeping. */
-        if (vq_arm(&b->q, b->q.last_used)) continue;
+        if (vq_arm(&b->q, 1)) continue;
         wait_doorbell(now_s() + 5);
     }
 }
@@ -460,6 +543,13 @@ struct net {
     uint32_t sent, received;      /* sequence numbers: next to send, next expected */
 };
 
+/* Makes receive buffer `i` (device-writable, one descriptor) available again. */
+static void net_post_rx(struct net *n, uint16_t i)
+{
+    const struct seg sg = { n->rxbuf + NET_BUF * i, NET_HDR + NET_MAX_FRAME, 1 };
+    vq_add(&n->rx, i, &sg, 1);
+}
+
 static void net_mac(uint16_t dev, uint8_t *mac)
 {
     uint8_t a[512];
@@ -476,7 +566,7 @@ static void net_up(struct net *n)
     uint32_t p = pool_off;
     for (int d = 0; d < 2; d++) {
         uint16_t dev = d ? b : a;
-        negotiate(dev, F_EVENT_IDX_LO | F_NET_MAC_LO, F_VERSION_1_HI | F_ACCESS_PLATFORM_HI);
+        negotiate(dev, F_EVENT_IDX_LO | F_NET_MAC_LO, features_hi());
         net_mac(dev, d ? n->mac_b : n->mac_a);
         if (d) vq_place(&n->rx, dev, 0, NET_QSIZE, &p);
         else vq_place(&n->tx, dev, 1, NET_QSIZE, &p);
@@ -498,12 +588,8 @@ static void net_up(struct net *n)
     driver_ok(a);
     driver_ok(b);
     /* Every receive buffer posted (device-writable, one descriptor each). */
-    struct desc *t = (void *)(win + n->rx.desc);
-    for (int i = 0; i < NET_QSIZE; i++) {
-        t[i] = (struct desc){ n->rxbuf + NET_BUF * i, NET_HDR + NET_MAX_FRAME, DESC_F_WRITE, 0 };
-        vq_add(&n->rx, i);
-    }
-    if (vq_kick(&n->rx, 0)) publish();
+    for (int i = 0; i < NET_QSIZE; i++) net_post_rx(n, i);
+    if (vq_kick(&n->rx)) publish();
 }
 
 /* Reaps A's transmit completions: their descriptors are free again. */
@@ -529,7 +615,7 @@ static unsigned long net_reap_rx(struct net *n)
         uint32_t seq = *u32p(n->rxbuf + NET_BUF * id + NET_HDR + NET_SEQ_OFF);
         if (seq != n->received) die("received frame %u, expected %u (lost or reordered)", seq, n->received);
         n->received++;
-        vq_add(&n->rx, id);
+        net_post_rx(n, id);
         got++;
     }
     return got;
@@ -539,28 +625,25 @@ static unsigned long net_reap_rx(struct net *n)
 static unsigned long net_run(struct net *n, double until)
 {
     unsigned long done = 0;
-    struct desc *t = (void *)(win + n->tx.desc);
     for (;;) {
-        uint16_t old_tx = n->tx.avail_idx, old_rx = n->rx.avail_idx;
         net_reap_tx(n);
         done += net_reap_rx(n);
         while (n->sent - n->received < n->window && n->ntxfree) {
             uint16_t d = n->txfree[--n->ntxfree];
             uint32_t buf = n->txbuf + NET_BUF * d;
             *u32p(buf + NET_HDR + NET_SEQ_OFF) = n->sent++;
-            t[d] = (struct desc){ buf, NET_HDR + n->size, 0, 0 };
-            vq_add(&n->tx, d);
+            const struct seg sg = { buf, NET_HDR + n->size, 0 };
+            vq_add(&n->tx, d, &sg, 1);
         }
-        int rang = 0;
-        if (n->rx.avail_idx != old_rx) rang |= vq_kick(&n->rx, old_rx);
-        if (n->tx.avail_idx != old_tx) rang |= vq_kick(&n->tx, old_tx);
+        int rang = vq_kick(&n->rx);
+        rang |= vq_kick(&n->tx);
         if (rang) publish();
         consume(0, NULL);
         if (now_s() >= until) return done;
         /* A doorbell at the next received frame (and at the next transmit completion only when every
          * transmit descriptor is in flight), then look once more before sleeping. */
-        int ready = vq_arm(&n->tx, n->ntxfree ? (uint16_t)(n->tx.last_used - 1) : n->tx.last_used);
-        ready |= vq_arm(&n->rx, n->rx.last_used);
+        int ready = vq_arm(&n->tx, !n->ntxfree);
+        ready |= vq_arm(&n->rx, 1);
         if (!ready) wait_doorbell(now_s() + 5);
     }
 }
@@ -572,7 +655,7 @@ static void net_down(struct net *n)
     while (n->received != n->sent) {
         net_reap_rx(n);
         if (n->received == n->sent) break;
-        if (!vq_arm(&n->rx, n->rx.last_used)) wait_doorbell(end);
+        if (!vq_arm(&n->rx, 1)) wait_doorbell(end);
         consume(0, NULL);
         if (now_s() > end) die("%u frames in flight never arrived", n->sent - n->received);
     }
@@ -608,7 +691,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc < 3) {
         fprintf(stderr, "usage: bulkhead-loadgen SOCKET ping|randread [--qd N] [--seconds S] [--spin] [--cpu C] "
-                        "[--backend-pid P [--pin-backend C]] [--verify]\n"
+                        "[--backend-pid P [--pin-backend C]] [--verify] [--ring split|packed]\n"
                         "       bulkhead-loadgen SOCKET net [--size BYTES] [--window N] [same options]\n");
         return 2;
     }
@@ -626,7 +709,11 @@ int main(int argc, char **argv)
         else if (v && !strcmp(a, "--cpu")) cpu = atoi(v), i++;
         else if (v && !strcmp(a, "--backend-pid")) bpid = atoi(v), i++;
         else if (v && !strcmp(a, "--pin-backend")) bcpu = atoi(v), i++;
-        else die("unknown or incomplete option %s", a);
+        else if (v && !strcmp(a, "--ring")) {
+            if (!strcmp(v, "packed")) packed = 1;
+            else if (strcmp(v, "split")) die("--ring must be split or packed, not %s", v);
+            i++;
+        } else die("unknown or incomplete option %s", a);
     }
     if (qd < 1 || qd > MAX_QD) die("--qd must be 1..%d", MAX_QD);
     if (!(seconds > 0)) die("--seconds must be positive");
@@ -657,19 +744,17 @@ int main(int argc, char **argv)
         static struct blk b;
         blk_up(&b);
         for (int r = 0; r < qd; r++) blk_add(&b, r);
-        blk_kick(&b, 0);
+        blk_kick(&b);
         warm_ops = blk_run(&b, qd, now_s() + seconds / 5);
         r0 = rings_out, i0 = rings_in, c0 = cpu_s(bpid), t0 = now_s();
         ops = blk_run(&b, qd, t0 + seconds);
         t1 = now_s(), c1 = cpu_s(bpid);
         /* Let the requests in flight finish so the device is idle, then leave it reset. */
         double end = now_s() + 5;
-        while (b.q.last_used != b.q.avail_idx) {
-            uint16_t used = *u16p(b.q.used + 2);
-            if (used == b.q.avail_idx) break;
-            *u16p(b.q.avail + 4 + 2 * QSIZE) = b.q.avail_idx - 1;
-            fence();
-            if (*u16p(b.q.used + 2) == used) wait_doorbell(end);
+        for (unsigned long left = qd; left; ) {
+            left -= blk_complete(&b, 0);
+            if (left && !vq_arm(&b.q, 1)) wait_doorbell(end);
+            consume(0, NULL);
             if (now_s() > end) die("requests in flight never completed");
         }
         uint8_t a[512];
@@ -687,9 +772,9 @@ int main(int argc, char **argv)
     } else die("mode must be ping, randread or net, not %s", mode);
 
     double s = t1 - t0;
-    printf("{\"mode\":\"%s\",\"qd\":%d,\"spin\":%s,\"ops\":%lu,\"opsTotal\":%lu,\"seconds\":%.4f,\"opsPerSec\":%.0f,\"usPerOp\":%.3f,"
+    printf("{\"mode\":\"%s\",\"ring\":\"%s\",\"qd\":%d,\"spin\":%s,\"ops\":%lu,\"opsTotal\":%lu,\"seconds\":%.4f,\"opsPerSec\":%.0f,\"usPerOp\":%.3f,"
            "\"doorbellsToBackendPerOp\":%.4f,\"doorbellsFromBackendPerOp\":%.4f",
-           mode, !strcmp(mode, "ping") ? 1 : qd, spin ? "true" : "false", ops, ops + warm_ops, s, ops / s, s * 1e6 / ops,
+           mode, packed ? "packed" : "split", !strcmp(mode, "ping") ? 1 : qd, spin ? "true" : "false", ops, ops + warm_ops, s, ops / s, s * 1e6 / ops,
            (double)(rings_out - r0) / ops, (double)(rings_in - i0) / ops);
     if (!strcmp(mode, "net")) printf(",\"frameBytes\":%d,\"MBPerSec\":%.2f", size, (double)ops * size / s / 1e6);
     if (bpid > 0) printf(",\"backendCpuUsPerOp\":%.3f,\"backendCpuShare\":%.3f", (c1 - c0) * 1e6 / ops, (c1 - c0) / s);

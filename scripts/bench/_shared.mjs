@@ -1,4 +1,6 @@
 // Shared by the bench scenarios (files starting with `_` are helpers, not scenarios).
+import { InvalidArgumentError } from 'commander';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { nonNegative, positive } from '../cli/_options.mjs';
 
 /** The board the net scenarios use: host-sim's rng and console plus two net devices on switch sw0. */
@@ -25,4 +27,41 @@ export function loadgenOptions(opts) {
   const extra = [...(opts.spin ? ['--spin'] : []), ...(opts.pin ? ['--cpu', '1', '--pin-backend', '0'] : [])];
   const fwArgs = opts.busyPoll > 0 ? ['--busy-poll', String(opts.busyPoll)] : [];
   return { seconds: opts.loadgenSeconds, extra, fwArgs };
+}
+
+/** `--ring` as commander parses it: a comma-separated list of split and packed, checked here. */
+function ringFormats(v) {
+  for (const r of v.split(',')) if (r !== 'split' && r !== 'packed') throw new InvalidArgumentError('expected split, packed or split,packed');
+  return v;
+}
+
+/**
+ * `--ring split|packed|split,packed` (default split): the virtqueue formats a scenario measures, side by
+ * side in one run (rings(opts) is the list). Split rows keep the plain scenario name, so existing figures
+ * keep theirs; packed rows are `<scenario>-packed` (ringScenario).
+ */
+export const RING_OPTION = ['--ring <formats>', 'virtqueue format(s) measured side by side in one run: split, packed or split,packed (packed rows are named <scenario>-packed)', ringFormats, 'split'];
+
+/** The ring formats `--ring` asked for, in its order. */
+export const ringList = (opts) => opts.ring.split(',');
+
+/** The scenario name for `ring` (`name` for split, `name-packed` for packed). */
+export function ringScenario(name, ring) {
+  return ring === 'split' ? name : `${name}-${ring}`;
+}
+
+/** Writes an image whose every 4 KiB block holds its number (what the loadgen's --verify checks), in chunks. */
+export function numberedImage(path, bytes) {
+  const chunk = 64 << 20;
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes; off += chunk) {
+      const b = Buffer.alloc(Math.min(chunk, bytes - off));
+      for (let k = 0; k < b.length; k += 4096) b.writeBigUInt64LE(BigInt((off + k) / 4096), k);
+      writeSync(fd, b, 0, b.length, off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

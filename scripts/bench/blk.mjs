@@ -1,5 +1,7 @@
 // virtio-blk scenarios: the firmware's blk device serving a raw image in /dev/shm (tmpfs, so the
-// figures are the device path, not a disk) to the frontend driver model.
+// figures are the device path, not a disk).
+//
+// node runtime (the firmware in QuickJS-WASM, the frontend driver model on the same thread):
 //   blk-randread-4k-qd1    4 KiB random reads, one in flight
 //   blk-randread-4k-qd32   4 KiB random reads, 32 in flight on one queue
 //   blk-seqread-64k-qd8    64 KiB sequential reads, 8 in flight
@@ -8,20 +10,35 @@
 // lines), backend-cpu-per-request: process.cpuUsage() (user+system) summed over the calls into the
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
 // the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
+//
+// native runtime (`--runtime native`): build/bulkhead-fw in its own process, driven by the JS-free
+// loadgen (runtime/native/loadgen.c) so the figures are the backend's: blk-randread-4k-qd1 and -qd32
+// (every read checked), `--rounds N` runs of `--loadgen-seconds S` each (default 3 × 1 s), the rings
+// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too.
+//
+// `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
+// one run; packed rows are named `<scenario>-packed`.
 import { backendCpu } from './_backend-cpu.mjs';
-import { positive } from '../cli/_options.mjs';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync } from 'node:fs';
+import { LOADGEN_OPTIONS, loadgenOptions, numberedImage, RING_OPTION, ringScenario, ringList } from './_shared.mjs';
+import { count, positive } from '../cli/_options.mjs';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export const runtimes = ['node'];
-export const options = [['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1]];
+export const runtimes = ['node', 'native'];
+export const options = [
+  ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
+  RING_OPTION,
+  ...LOADGEN_OPTIONS,
+  ['--rounds <n>', 'with --runtime native: loadgen runs per ring and depth, the rings alternated round by round; the figures are the medians', count, 3],
+];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
-const SECTOR = 512;
 
-export async function run({ emit, opts }) {
+export async function run({ runtime = 'node', emit, opts }) {
+  const rings = ringList(opts);
+  if (runtime === 'native') return runNative(emit, opts, rings);
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.blkSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
@@ -42,8 +59,13 @@ export async function run({ emit, opts }) {
     // Backend CPU: only the time spent inside calls into the firmware.
     const backendUs = backendCpu(sim);
     const fe = await sim.frontend();
-    const blk = await BlkDriver.open(fe.find(2), { queues: 1, queueSize: 128, queueDepth: 32 });
-    const capacity = blk.capacity;
+    const dev = fe.find(2);
+    /** The driver on `ring` rings (negotiate resets the device and gives the old queues back). */
+    const open = async (ring) => {
+      dev.ring = ring;
+      return BlkDriver.open(dev, { queues: 1, queueSize: 128, queueDepth: 32 });
+    };
+    const capacity = (await open(rings[0])).capacity;
     let seed = 12345;
     const rand = (n) => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -51,27 +73,31 @@ export async function run({ emit, opts }) {
     };
 
     async function scenario(name, depth, make, finish) {
-      // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
-      await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
-      const lines0 = { ...sim.lines };
-      const cpu0 = backendUs();
-      let n = 0;
-      let bytes = 0;
-      const t0 = performance.now();
-      while (performance.now() - t0 < seconds * 1000) {
-        const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
-        const res = depth === 1 ? [] : await blk.run(reqs);
-        if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
-        for (const r of res) if (r.status !== 0) throw new Error(`${name}: request failed with status ${r.status}`);
-        n += reqs.length;
-        bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+      for (const ring of rings) {
+        const blk = await open(ring);
+        // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
+        await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
+        const lines0 = { ...sim.lines };
+        const cpu0 = backendUs();
+        let n = 0;
+        let bytes = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < seconds * 1000) {
+          const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
+          const res = depth === 1 ? [] : await blk.run(reqs);
+          if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
+          for (const r of res) if (r.status !== 0) throw new Error(`${name}: request failed with status ${r.status}`);
+          n += reqs.length;
+          bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+        }
+        if (finish) await finish(blk);
+        const s = (performance.now() - t0) / 1000;
+        const row = ringScenario(name, ring);
+        emit(row, 'iops', n / s, '1/s');
+        emit(row, 'throughput', bytes / s / 1e6, 'MB/s');
+        emit(row, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
+        emit(row, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
       }
-      if (finish) await finish();
-      const s = (performance.now() - t0) / 1000;
-      emit(name, 'iops', n / s, '1/s');
-      emit(name, 'throughput', bytes / s / 1e6, 'MB/s');
-      emit(name, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
-      emit(name, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
     }
 
     const sectors4k = capacity / 8;
@@ -81,9 +107,53 @@ export async function run({ emit, opts }) {
     const chunks = capacity / per64k;
     await scenario('blk-seqread-64k-qd8', 8, (k) => ({ type: 0, sector: (k % chunks) * per64k, len: 65536 }));
     const payload = new Uint8Array(65536).map((_, k) => k & 0xff);
-    await scenario('blk-seqwrite-64k-qd8', 8, (k) => ({ type: 1, sector: (k % chunks) * per64k, data: payload }), () => blk.flush());
+    await scenario('blk-seqwrite-64k-qd8', 8, (k) => ({ type: 1, sector: (k % chunks) * per64k, data: payload }), (blk) => blk.flush());
     sim.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The native runtime: bulkhead-fw in its own process, the JS-free loadgen as its frontend. */
+async function runNative(emit, opts, rings) {
+  const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
+  const LOADGEN = join(root, 'build/bulkhead-loadgen');
+  if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
+  const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  const rounds = opts.rounds;
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
+  const disk = join(dir, 'disk.img');
+  numberedImage(disk, IMAGE_BYTES);
+  const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
+  board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
+  board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
+  try {
+    const n = await startNative({ board, connect: false, args: fwArgs });
+    try {
+      for (const qd of [1, 32]) {
+        const runs = Object.fromEntries(rings.map((r) => [r, []]));
+        for (let k = 0; k < rounds; k++) {
+          for (const ring of k % 2 ? [...rings].reverse() : rings) {
+            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
+            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} --ring ${ring}: ${r.stderr.trim()}`);
+            runs[ring].push(JSON.parse(r.stdout));
+          }
+        }
+        for (const ring of rings) {
+          const row = ringScenario(`blk-randread-4k-qd${qd}`, ring);
+          const j = runs[ring];
+          emit(row, 'iops', Math.round(median(j.map((x) => x.opsPerSec))), '1/s');
+          emit(row, 'backend-cpu-per-request', round(median(j.map((x) => x.backendCpuUsPerOp))), 'us');
+          emit(row, 'doorbells-per-request', round(median(j.map((x) => x.doorbellsToBackendPerOp + x.doorbellsFromBackendPerOp)), 4), '1');
+        }
+      }
+    } finally {
+      await n.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;

@@ -37,10 +37,10 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { LOADGEN_OPTIONS, loadgenOptions } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, numberedImage } from './_shared.mjs';
 import { count } from '../cli/_options.mjs';
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,9 +73,7 @@ export async function run({ emit, opts }) {
 
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
   const disk = join(dir, 'disk.img');
-  const img = Buffer.alloc(DISK_BYTES);
-  for (let b = 0; b < DISK_BYTES / 4096; b++) img.writeBigUInt64LE(BigInt(b), b * 4096); // what --verify checks
-  writeFileSync(disk, img);
+  numberedImage(disk, DISK_BYTES);
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices.push({ type: 'blk', service: 'disk0', queues: 1 });
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
@@ -138,22 +136,6 @@ export async function run({ emit, opts }) {
 }
 
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
-/** Writes an image whose every 4 KiB block holds its number (what the loadgen's --verify checks), in chunks. */
-function numberedImage(path, bytes) {
-  const chunk = 64 << 20;
-  const fd = openSync(path, 'w');
-  try {
-    for (let off = 0; off < bytes; off += chunk) {
-      const b = Buffer.alloc(Math.min(chunk, bytes - off));
-      for (let k = 0; k < b.length; k += 4096) b.writeBigUInt64LE(BigInt((off + k) / 4096), k);
-      writeSync(fd, b, 0, b.length, off);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Bytes of `path` in the page cache (util-linux fincore), NaN if it cannot tell. */
 function pageCacheBytes(path) {

@@ -13,7 +13,8 @@
 //   --loadgen-seconds S   measured seconds per frame size (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 (helps only on an otherwise idle machine)
 //   --spin                the loadgen spins instead of sleeping on its eventfd
-import { LOADGEN_OPTIONS, loadgenOptions, TWO_NICS } from './_shared.mjs';
+//   --ring R[,R]          split (default), packed, or split,packed side by side (packed rows: `-packed`)
+import { LOADGEN_OPTIONS, loadgenOptions, RING_OPTION, ringScenario, ringList, TWO_NICS } from './_shared.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,23 +25,24 @@ const LOADGEN = join(root, 'build/bulkhead-loadgen');
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export const options = LOADGEN_OPTIONS;
+export const options = [...LOADGEN_OPTIONS, RING_OPTION];
 
 export async function run({ emit, opts }) {
   const { nativeBuilt, startNative, runToEnd } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(opts);
+  const rings = ringList(opts);
 
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
   board.devices = DEVICES;
   board.services = { ...board.services, ...SERVICES };
   const n = await startNative({ board, connect: false, args: fwArgs });
   try {
-    for (const size of [64, 1500]) {
-      const r = await runToEnd(LOADGEN, [n.socket, 'net', '--size', String(size), '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
-      if (r.code !== 0) throw new Error(`bulkhead-loadgen net --size ${size}: ${r.stderr.trim()}`);
+    for (const size of [64, 1500]) for (const ring of rings) {
+      const r = await runToEnd(LOADGEN, [n.socket, 'net', '--size', String(size), '--ring', ring, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
+      if (r.code !== 0) throw new Error(`bulkhead-loadgen net --size ${size} --ring ${ring}: ${r.stderr.trim()}`);
       const j = JSON.parse(r.stdout);
-      const s = `backend-net-${size}b`;
+      const s = ringScenario(`backend-net-${size}b`, ring);
       emit(s, 'packets', Math.round(j.opsPerSec), '1/s');
       emit(s, 'throughput', round(j.MBPerSec), 'MB/s');
       emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/packet');

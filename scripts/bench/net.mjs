@@ -6,8 +6,9 @@
 // Figures: packets/s and MB/s (frame bytes, A's transmit to B's receive, both frontends' work included,
 // everything on one thread), doorbells-per-packet (both directions) and backend-cpu-per-packet
 // (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
-// from /proc). `--net-seconds S` sets the time per scenario.
-import { TWO_NICS } from './_shared.mjs';
+// from /proc). `--net-seconds S` sets the time per scenario. `--ring split|packed|split,packed`: the
+// virtqueue format(s), side by side in one run (packed rows are named `net-<size>b-packed`).
+import { RING_OPTION, ringScenario, ringList, TWO_NICS } from './_shared.mjs';
 import { backendCpu } from './_backend-cpu.mjs';
 import { positive } from '../cli/_options.mjs';
 import { dirname, join } from 'node:path';
@@ -19,12 +20,13 @@ const BURST = 64;
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1]];
+export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1], RING_OPTION];
 
 export async function run({ runtime = 'node', emit, opts }) {
   const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.netSeconds;
-  if (runtime === 'native') return runNative(mod, emit, seconds);
+  const rings = ringList(opts);
+  if (runtime === 'native') return runNative(mod, emit, seconds, rings);
   const { createSim, NetDriver } = mod;
   const sim = await createSim({
     devices: DEVICES,
@@ -34,9 +36,7 @@ export async function run({ runtime = 'node', emit, opts }) {
   // Backend CPU: only the time spent inside calls into the firmware.
   const backendUs = backendCpu(sim);
   const fe = await sim.frontend();
-  const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
-  const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
-  await measure(a, b, seconds, emit, {
+  await measure(fe, NetDriver, rings, seconds, emit, {
     lines: () => sim.lines.fromFrontend + sim.lines.toFrontend,
     cpuUs: () => backendUs(),
     wait: async () => {}, // the simulator runs the backend until idle inside every call
@@ -45,49 +45,60 @@ export async function run({ runtime = 'node', emit, opts }) {
 }
 
 /**
- * Bursts of BURST frames from a to b, for 64- and 1500-byte frames. `probe` gives the doorbell count
- * (null when the runtime does not count them), the backend's CPU so far (µs), and how to wait for it.
+ * Bursts of BURST frames from device 2 (A) to device 3 (B) of `fe`, for 64- and 1500-byte frames, on
+ * each ring format of `rings` in turn. `probe` gives the doorbell count (null when the runtime does not
+ * count them), the backend's CPU so far (µs), and how to wait for it.
  */
-async function measure(a, b, seconds, emit, probe) {
+async function measure(fe, NetDriver, rings, seconds, emit, probe) {
   for (const size of [64, 1500]) {
-    const frame = new Uint8Array(size);
-    frame.set(b.mac, 0);
-    frame.set(a.mac, 6);
-    frame[12] = 0x88;
-    frame[13] = 0xb5;
-    const round = async () => {
-      for (let k = 0; k < BURST; k++) a.queue(frame);
-      await a.flush();
-      let got = 0;
-      const end = performance.now() + 5000;
-      while (got < BURST && performance.now() < end) {
-        const n = (await b.receive()).length;
-        got += n;
-        if (n === 0) await probe.wait();
-      }
-      if (got !== BURST) throw new Error(`net bench: ${got} of ${BURST} frames arrived`);
-    };
-    for (let w = 0; w < 20; w++) await round(); // warm up (JIT, rings)
-    const lines0 = probe.lines();
-    const cpu0 = probe.cpuUs();
-    let packets = 0;
-    const t0 = performance.now();
-    const end = t0 + seconds * 1000;
-    while (performance.now() < end) {
-      await round();
-      packets += BURST;
+    for (const ring of rings) {
+      fe.devices[2].ring = ring;
+      fe.devices[3].ring = ring;
+      const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
+      const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
+      await burst(a, b, size, ringScenario(`net-${size}b`, ring), seconds, emit, probe);
     }
-    const s = (performance.now() - t0) / 1000;
-    const name = `net-${size}b`;
-    emit(name, 'packets', Math.round(packets / s), '1/s');
-    emit(name, 'throughput', (packets * size) / s / 1e6, 'MB/s');
-    if (lines0 !== null) emit(name, 'doorbells-per-packet', (probe.lines() - lines0) / packets, '1');
-    emit(name, 'backend-cpu-per-packet', (probe.cpuUs() - cpu0) / packets, 'us');
   }
 }
 
+/** Bursts of `size`-byte frames from a to b for `seconds`: the figures of scenario `name`. */
+async function burst(a, b, size, name, seconds, emit, probe) {
+  const frame = new Uint8Array(size);
+  frame.set(b.mac, 0);
+  frame.set(a.mac, 6);
+  frame[12] = 0x88;
+  frame[13] = 0xb5;
+  const round = async () => {
+    for (let k = 0; k < BURST; k++) a.queue(frame);
+    await a.flush();
+    let got = 0;
+    const end = performance.now() + 5000;
+    while (got < BURST && performance.now() < end) {
+      const n = (await b.receive()).length;
+      got += n;
+      if (n === 0) await probe.wait();
+    }
+    if (got !== BURST) throw new Error(`net bench: ${got} of ${BURST} frames arrived`);
+  };
+  for (let w = 0; w < 20; w++) await round(); // warm up (JIT, rings)
+  const lines0 = probe.lines();
+  const cpu0 = probe.cpuUs();
+  let packets = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    await round();
+    packets += BURST;
+  }
+  const s = (performance.now() - t0) / 1000;
+  emit(name, 'packets', Math.round(packets / s), '1/s');
+  emit(name, 'throughput', (packets * size) / s / 1e6, 'MB/s');
+  if (lines0 !== null) emit(name, 'doorbells-per-packet', (probe.lines() - lines0) / packets, '1');
+  emit(name, 'backend-cpu-per-packet', (probe.cpuUs() - cpu0) / packets, 'us');
+}
+
 /** The native runtime: bulkhead-fw in its own process, this process the frontend over ivshmem. */
-async function runNative({ Frontend, NetDriver }, emit, seconds) {
+async function runNative({ Frontend, NetDriver }, emit, seconds, rings) {
   const { startNative } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   const { readFileSync } = await import('node:fs');
   const board = JSON.parse(readFileSync(join(root, 'boards', 'host-sim.json'), 'utf8'));
@@ -96,10 +107,8 @@ async function runNative({ Frontend, NetDriver }, emit, seconds) {
   const n = await startNative({ board });
   try {
     const fe = await Frontend.attach(n.port);
-    const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
-    const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
     const tick = 1e6 / 100; // USER_HZ
-    await measure(a, b, seconds, emit, {
+    await measure(fe, NetDriver, rings, seconds, emit, {
       lines: () => null,
       cpuUs: () => {
         const stat = readFileSync(`/proc/${n.fw.pid}/stat`, 'utf8');

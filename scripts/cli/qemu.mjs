@@ -15,7 +15,8 @@ export function define(cmd) {
     .option('--kernel-args <args>', 'extra guest kernel command-line arguments (e.g. pci=nomsi)')
     .option('--storage <config>', "serve the Bulkhead disk in this storage configuration (scripts/qemu/run.mjs STORAGE_CONFIGS: e.g. async-direct, sync-direct; default: the board's)")
     .option('--image-dir <dir>', 'put the disk images in DIR instead of the run directory')
-    .option('--modparams <p=v,...>', 'more parameters for bulkhead_ivshmem.ko (e.g. data_align=64)');
+    .option('--modparams <p=v,...>', 'more parameters for bulkhead_ivshmem.ko (e.g. data_align=64)')
+    .option('--ring <format>', 'virtqueue format the guest module offers: split, or packed (packed_ring=1: it accepts VIRTIO_F_RING_PACKED)', 'split');
 }
 
 export async function run(opts, [scenarios]) {

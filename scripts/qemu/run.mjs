@@ -39,7 +39,7 @@ const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 <<
 const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
 // blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
-export const ALL_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'i2c', 'gpio', 'reset', 'restart', 'vsock-restart'];
+export const ALL_SCENARIOS = ['probe', 'ring', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'i2c', 'gpio', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -1011,7 +1011,9 @@ export async function runQemu(opts = {}) {
     const devs = effectivePeer.startsWith('fake') ? 1 : run.boardDef.devices.length;
     const netDev = run.boardDef.devices.find((d) => d.type === 'net');
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
-    let modparams = scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000';
+    const ring = opts.ring ?? 'split';
+    if (!['split', 'packed'].includes(ring)) throw new Error(`ring must be split or packed, not ${ring}`);
+    let modparams = [scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000', `packed_ring=${ring === 'packed' ? 1 : 0}`].join(',');
     // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
     if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
     if (opts.modparams) modparams += `,${opts.modparams}`;
@@ -1020,7 +1022,7 @@ export async function runQemu(opts = {}) {
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
     const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds} bh.ring=${ring}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
     const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
       '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
       '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];

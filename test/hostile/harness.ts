@@ -4,7 +4,7 @@
  */
 import * as assert from 'uvu/assert';
 import { DEVICE_NEEDS_RESET } from '../../firmware/virtio';
-import type { Ring } from '../../frontend/fuzz/raw';
+import type { PackedRawRing, Ring } from '../../frontend/fuzz/raw';
 import { RawDriver } from '../../frontend/fuzz/raw';
 import type { DeviceManifestEntry } from '../../firmware/hal';
 import type { Sim, SimOptions } from '../../frontend/sim';
@@ -32,6 +32,11 @@ export async function hostile(opts: HostileOptions = {}): Promise<{ sim: Sim; dr
 /** rng live with one ring of `size` at `at`. */
 export function liveRng(drv: RawDriver, at: number, size = 8, features?: bigint): Ring {
   return drv.live(RNG, [{ size, at }], features)[0]!;
+}
+
+/** rng live with one packed ring of `size` at `at` (VIRTIO_F_RING_PACKED added to `features`). */
+export function livePackedRng(drv: RawDriver, at: number, size = 8, features?: bigint): PackedRawRing {
+  return drv.livePacked(RNG, [{ size, at }], features)[0]!;
 }
 
 /** Asserts the rng device still serves: one 16-byte request completes with 16 bytes. */

@@ -40,6 +40,12 @@ verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
 verdicts('virtio-net: a TAP in a network namespace behind the backend (board qemu-net)',
   { scenarios: ['probe', 'net'], peer: 'native' }, ['probe', 'net', 'net-host', 'dmesg']);
 
+// the same Linux drivers on packed virtqueues (the module's packed_ring=1): one boot of board qemu-net
+// runs the blk, console, rng and net checks, and `ring` proves every device negotiated VIRTIO_F_RING_PACKED
+const PACKED_SCENARIOS = ['probe', 'ring', 'blk', 'console', 'rng', 'net'];
+verdicts('packed virtqueues (VIRTIO_F_RING_PACKED): blk + console + rng + net', { scenarios: PACKED_SCENARIOS, peer: 'native', ring: 'packed' },
+  [...PACKED_SCENARIOS, 'blk-host', 'console-host', 'net-host', 'dmesg']);
+
 // the two-partition topology: the backend is a second QEMU guest running bulkhead-fw --uio on its own
 // ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
 const VM_SCENARIOS = ['probe', 'blk', 'rng', 'reset', 'restart'];

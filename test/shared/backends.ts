@@ -10,6 +10,10 @@
  * (sim: `sim.stats()`; native: SIGUSR1 makes the firmware write `[fw] stats JSON` on stderr) and
  * its log. Simulator-only features (`step()`, `runtime.faults`, memory accounting) are reached
  * through `b.sim`, which is null on native: a suite that needs them says so and checks it.
+ *
+ * Each runtime comes as two kinds: `sim` / `native` (the drivers ask for split rings) and `simPacked` /
+ * `nativePacked` (they ask for packed rings, VIRTIO_F_RING_PACKED); `b.frontend()` attaches the driver
+ * model with the kind's ring format, so a suite written once runs with either.
  */
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
@@ -17,6 +21,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../../firmware/hal';
+import type { RingFormat } from '../../frontend/device';
+import { Frontend } from '../../frontend/device';
 import type { WindowLayout } from '../../frontend/layout';
 import { readLayout } from '../../frontend/layout';
 import type { FrontendPort } from '../../frontend/port';
@@ -61,6 +67,10 @@ export interface GpioHost {
 
 export interface Backend {
   readonly name: BackendName;
+  /** The ring format `frontend()`'s drivers ask for. */
+  readonly ring: RingFormat;
+  /** The frontend driver model attached to this backend's port, asking for the kind's ring format. */
+  frontend(): Promise<Frontend>;
   readonly port: FrontendPort;
   readonly layout: WindowLayout;
   /** The window (read it again after anything async: a simulator's heap may move). */
@@ -82,8 +92,13 @@ export interface Backend {
 
 export interface BackendKind {
   readonly name: BackendName;
+  readonly ring: RingFormat;
+  /** How test titles name it: `sim`, `native`, `sim/packed`, `native/packed`. */
+  readonly label: string;
   start(opts?: StartOptions): Promise<Backend>;
 }
+
+const label = (name: BackendName, ring: RingFormat) => (ring === 'split' ? name : `${name}/${ring}`);
 
 /** How long a native wait may take before the test fails (a sim never waits: its work is done on kick). */
 export const NATIVE_TIMEOUT_MS = 5000;
@@ -96,36 +111,45 @@ const utf8 = new TextEncoder();
 
 // ---- sim -------------------------------------------------------------------------------------------
 
-export const sim: BackendKind = {
-  name: 'sim',
-  async start(opts = {}) {
-    const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services });
-    return {
-      name: 'sim',
-      port: s.port,
-      layout: s.layout,
-      get bytes() {
-        return s.bytes;
-      },
-      sim: s,
-      peer: () => new RawPeer(s.port, { name: 'sim', timeoutMs: 0 }),
-      console(name = 'console0') {
-        const c = s.console(name);
-        return {
-          input: async (data) => c.input(data),
-          output: async () => c.output(),
-        };
-      },
-      gpio(name = 'gpio0') {
-        const g = s.gpio(name);
-        return { set: async (l, v) => g.set(l, v), get: async (l) => g.get(l), list: async () => g.list() };
-      },
-      stats: async () => s.stats(),
-      logs: async () => s.logs.map((l) => l.msg),
-      stop: async () => s.dispose(),
-    };
-  },
-};
+function simKind(ring: RingFormat): BackendKind {
+  return {
+    name: 'sim',
+    ring,
+    label: label('sim', ring),
+    async start(opts = {}) {
+      const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services });
+      return {
+        name: 'sim',
+        ring,
+        frontend: () => Frontend.attach(s.port, { ring }),
+        port: s.port,
+        layout: s.layout,
+        get bytes() {
+          return s.bytes;
+        },
+        sim: s,
+        peer: () => new RawPeer(s.port, { name: 'sim', timeoutMs: 0 }),
+        console(name = 'console0') {
+          const c = s.console(name);
+          return {
+            input: async (data) => c.input(data),
+            output: async () => c.output(),
+          };
+        },
+        gpio(name = 'gpio0') {
+          const g = s.gpio(name);
+          return { set: async (l, v) => g.set(l, v), get: async (l) => g.get(l), list: async () => g.list() };
+        },
+        stats: async () => s.stats(),
+        logs: async () => s.logs.map((l) => l.msg),
+        stop: async () => s.dispose(),
+      };
+    },
+  };
+}
+
+export const sim = simKind('split');
+export const simPacked = simKind('packed');
 
 // ---- native ----------------------------------------------------------------------------------------
 
@@ -245,93 +269,102 @@ function nativeBoard(opts: StartOptions): BoardConfig {
   return b;
 }
 
-export const native: BackendKind = {
-  name: 'native',
-  async start(opts = {}) {
-    requireNative();
-    const board = nativeBoard(opts);
-    const dir = mkdtempSync(join(tmpdir(), 'bulkhead-shared-'));
-    // Every memory stream gets a unix socket the test holds the client end of.
-    const sockets: Record<string, string> = {};
-    for (const [name, svc] of Object.entries(board.services)) {
-      if (svc.kind === 'stream' && (svc as { backing?: string }).backing === 'memory') sockets[name] = join(dir, `${name}.sock`);
-    }
-    // Every gpio service gets a control socket the test talks to.
-    const controls: Record<string, string> = {};
-    for (const [name, svc] of Object.entries(board.services)) if (svc.kind === 'gpio') controls[name] = join(dir, `${name}.ctl`);
-    const services = Object.fromEntries([...Object.entries(sockets), ...Object.entries(controls)].map(([k, p]) => [k, `unix:${p}`]));
-    let n: NativeInstance;
-    try {
-      n = await startNative({ board, services });
-    } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`[native] start failed: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    const log = new FirmwareLog(n);
-    const streams: Record<string, SocketStream> = {};
-    const port = n.port!;
-    try {
-      for (const [name, path] of Object.entries(sockets)) streams[name] = await SocketStream.open(path);
-      // The firmware accepts on its next loop turn: two PING round trips later it has (output
-      // written before it accepted would be dropped, as docs/native.md says).
-      if (Object.keys(sockets).length) {
-        const p = new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS });
-        await p.barrier();
+function nativeKind(ring: RingFormat): BackendKind {
+  return {
+    name: 'native',
+    ring,
+    label: label('native', ring),
+    async start(opts = {}) {
+      requireNative();
+      const board = nativeBoard(opts);
+      const dir = mkdtempSync(join(tmpdir(), 'bulkhead-shared-'));
+      // Every memory stream gets a unix socket the test holds the client end of.
+      const sockets: Record<string, string> = {};
+      for (const [name, svc] of Object.entries(board.services)) {
+        if (svc.kind === 'stream' && (svc as { backing?: string }).backing === 'memory') sockets[name] = join(dir, `${name}.sock`);
       }
-    } catch (e) {
-      n.kill();
-      rmSync(dir, { recursive: true, force: true });
-      throw e;
-    }
-    const layout = readLayout(port.bytes);
-    const gpioClients: Record<string, Promise<GpioControl>> = {};
-    const control = (name: string) => {
-      if (!controls[name]) throw new Error(`[native] no gpio service ${name}`);
-      return (gpioClients[name] ??= GpioControl.connect(controls[name]!));
-    };
-    return {
-      name: 'native',
-      port,
-      layout,
-      bytes: port.bytes,
-      sim: null,
-      peer: () => new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS }),
-      console(name = 'console0') {
-        const s = streams[name];
-        if (!s) throw new Error(`[native] stream ${name} has no host side (only streams with backing "memory" get one)`);
-        return {
-          input: (data) => s.write(data),
-          async output(expect) {
-            if (expect !== undefined) await s.waitBytes(utf8.encode(expect).length, NATIVE_TIMEOUT_MS);
-            await log.request(); // settle: everything the firmware wrote before now has arrived
-            return s.take();
-          },
-        };
-      },
-      gpio(name = 'gpio0') {
-        return {
-          set: async (l, v) => (await control(name)).set(l, v),
-          get: async (l) => (await control(name)).get(l),
-          list: async () => (await control(name)).list(),
-        };
-      },
-      stats: () => log.request(),
-      async logs() {
-        await log.request();
-        return [...log.messages];
-      },
-      async stop() {
-        for (const s of Object.values(streams)) s.sock.destroy();
-        for (const c of Object.values(gpioClients)) (await c.catch(() => null))?.close();
-        try {
-          const r = await n.stop();
-          if (r.code !== 0) throw new Error(`[native] firmware exit ${r.code ?? r.signal} on SIGTERM: ${r.stderr.trim()}`);
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
+      // Every gpio service gets a control socket the test talks to.
+      const controls: Record<string, string> = {};
+      for (const [name, svc] of Object.entries(board.services)) if (svc.kind === 'gpio') controls[name] = join(dir, `${name}.ctl`);
+      const services = Object.fromEntries([...Object.entries(sockets), ...Object.entries(controls)].map(([k, p]) => [k, `unix:${p}`]));
+      let n: NativeInstance;
+      try {
+        n = await startNative({ board, services });
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`[native] start failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const log = new FirmwareLog(n);
+      const streams: Record<string, SocketStream> = {};
+      const port = n.port!;
+      try {
+        for (const [name, path] of Object.entries(sockets)) streams[name] = await SocketStream.open(path);
+        // The firmware accepts on its next loop turn: two PING round trips later it has (output
+        // written before it accepted would be dropped, as docs/native.md says).
+        if (Object.keys(sockets).length) {
+          const p = new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS });
+          await p.barrier();
         }
-      },
-    };
-  },
-};
+      } catch (e) {
+        n.kill();
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+      const layout = readLayout(port.bytes);
+      const gpioClients: Record<string, Promise<GpioControl>> = {};
+      const control = (name: string) => {
+        if (!controls[name]) throw new Error(`[native] no gpio service ${name}`);
+        return (gpioClients[name] ??= GpioControl.connect(controls[name]!));
+      };
+      return {
+        name: 'native',
+        ring,
+        frontend: () => Frontend.attach(port, { ring }),
+        port,
+        layout,
+        bytes: port.bytes,
+        sim: null,
+        peer: () => new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS }),
+        console(name = 'console0') {
+          const s = streams[name];
+          if (!s) throw new Error(`[native] stream ${name} has no host side (only streams with backing "memory" get one)`);
+          return {
+            input: (data) => s.write(data),
+            async output(expect) {
+              if (expect !== undefined) await s.waitBytes(utf8.encode(expect).length, NATIVE_TIMEOUT_MS);
+              await log.request(); // settle: everything the firmware wrote before now has arrived
+              return s.take();
+            },
+          };
+        },
+        gpio(name = 'gpio0') {
+          return {
+            set: async (l, v) => (await control(name)).set(l, v),
+            get: async (l) => (await control(name)).get(l),
+            list: async () => (await control(name)).list(),
+          };
+        },
+        stats: () => log.request(),
+        async logs() {
+          await log.request();
+          return [...log.messages];
+        },
+        async stop() {
+          for (const s of Object.values(streams)) s.sock.destroy();
+          for (const c of Object.values(gpioClients)) (await c.catch(() => null))?.close();
+          try {
+            const r = await n.stop();
+            if (r.code !== 0) throw new Error(`[native] firmware exit ${r.code ?? r.signal} on SIGTERM: ${r.stderr.trim()}`);
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      };
+    },
+  };
+}
+
+export const native = nativeKind('split');
+export const nativePacked = nativeKind('packed');
 
 export const backends: Record<BackendName, BackendKind> = { sim, native };

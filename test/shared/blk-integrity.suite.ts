@@ -9,8 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SECTOR_SIZE, VIRTIO_BLK_S_OK, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP } from '../../firmware/devices/blk';
-import { VIRTIO_ID_BLOCK } from '../../firmware/virtio';
-import { Frontend } from '../../frontend/device';
+import { VIRTIO_F_RING_PACKED, VIRTIO_ID_BLOCK } from '../../firmware/virtio';
 import type { BlkRequest } from '../../frontend/drivers/blk';
 import { BlkDriver } from '../../frontend/drivers/blk';
 import { blkBoard, blkImage, pattern } from '../blk/_blk';
@@ -25,15 +24,16 @@ const PER_BATCH = 24;
 
 /** Runs the workload on `kind` with the storage service synchronous or asynchronous (docs/hal.md). */
 export function register(kind: BackendKind, io: 'sync' | 'async' = 'sync'): void {
-  const test = suite(`blk-integrity [${kind.name}, ${io}]`);
-  test(`[${kind.name}, ${io} storage] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
+  const test = suite(`blk-integrity [${kind.label}, ${io}]`);
+  test(`[${kind.label}, ${io} storage] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
     const ref = pattern(SECTORS * SECTOR_SIZE, 3);
     const disk = blkImage({ content: ref.slice() });
     try {
       await withBackend(kind, blkBoard(disk.path, { queues: 4, io }), async (b) => {
         const r = rng(SEED);
-        const blk = await BlkDriver.open((await Frontend.attach(b.port)).find(VIRTIO_ID_BLOCK)!, { queues: 4, queueDepth: 8, queueSize: 32 });
+        const blk = await BlkDriver.open((await b.frontend()).find(VIRTIO_ID_BLOCK)!, { queues: 4, queueDepth: 8, queueSize: 32 });
         assert.is(blk.queueCount, 4, 'four queues in use');
+        assert.is((blk.features & VIRTIO_F_RING_PACKED) !== 0n, b.ring === 'packed', `the driver asked for ${b.ring} rings`);
         let reads = 0;
         for (let batch = 0; batch < BATCHES; batch++) {
           const reqs: BlkRequest[] = [];

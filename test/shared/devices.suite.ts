@@ -8,7 +8,7 @@
  * (written by the firmware in the other process, read here) is the aliasing check.
  */
 import * as assert from 'uvu/assert';
-import { Frontend } from '../../frontend/device';
+import { VIRTIO_F_RING_PACKED } from '../../firmware/virtio';
 import { ConsoleDriver } from '../../frontend/drivers/console';
 import { RngDriver } from '../../frontend/drivers/rng';
 import type { Backend } from './backends';
@@ -18,7 +18,7 @@ import { behaviour } from './suite';
 const VIRTIO_ID_RNG = 4;
 const VIRTIO_ID_CONSOLE = 3;
 
-const open = async (b: Backend) => ConsoleDriver.open((await Frontend.attach(b.port)).find(VIRTIO_ID_CONSOLE)!);
+const open = async (b: Backend) => ConsoleDriver.open((await b.frontend()).find(VIRTIO_ID_CONSOLE)!);
 
 /**
  * Reads console input until at least as many bytes as `expect` has arrived (on native the host's
@@ -40,12 +40,13 @@ async function readText(b: Backend, con: ConsoleDriver, expect: string): Promise
 
 export const register = behaviour('devices', (test) => {
   test('discovery finds rng and console with their device info', async (b) => {
-    const fe = await Frontend.attach(b.port);
+    const fe = await b.frontend();
     assert.equal(fe.devices.map((d) => [d.devNum, d.info.deviceId, d.info.maxQueues]), [[0, 4, 1], [1, 3, 2]]);
   });
 
   test('rng fills exactly the buffer the driver posts, with bytes that vary', async (b) => {
-    const rng = await RngDriver.open((await Frontend.attach(b.port)).find(VIRTIO_ID_RNG)!);
+    const rng = await RngDriver.open((await b.frontend()).find(VIRTIO_ID_RNG)!);
+    assert.is((rng.dev.features & VIRTIO_F_RING_PACKED) !== 0n, b.ring === 'packed', `the driver asked for ${b.ring} rings`);
     const x = await rng.read(64);
     const y = await rng.read(64);
     assert.is(x.length, 64);
@@ -54,7 +55,7 @@ export const register = behaviour('devices', (test) => {
   });
 
   test('rng requests larger than the per-request cap are filled up to the cap', async (b) => {
-    const rng = await RngDriver.open((await Frontend.attach(b.port)).find(VIRTIO_ID_RNG)!);
+    const rng = await RngDriver.open((await b.frontend()).find(VIRTIO_ID_RNG)!);
     assert.is((await rng.read(100_000)).length, 65536);
   });
 

@@ -5,7 +5,6 @@
  * §5.18.7 describes them — edges latched while masked, levels re-reported at each unmask.
  */
 import * as assert from 'uvu/assert';
-import { Frontend } from '../../frontend/device';
 import { GpioDriver } from '../../frontend/drivers/gpio';
 import {
   VIRTIO_GPIO_DIRECTION_IN,
@@ -26,7 +25,7 @@ import type { TestFn } from './suite';
 import { behaviour } from './suite';
 
 async function open(b: Backend, irq = true): Promise<GpioDriver> {
-  const fe = await Frontend.attach(b.port);
+  const fe = await b.frontend();
   assert.is(fe.devices[GPIO_DEV]!.info.deviceId, 41, 'device 2 is virtio-gpio (ID 41)');
   return GpioDriver.open(fe.devices[GPIO_DEV]!, { irq });
 }

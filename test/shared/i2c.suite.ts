@@ -5,7 +5,6 @@
  * NACKs and transactions that stop at the first failure.
  */
 import * as assert from 'uvu/assert';
-import { Frontend } from '../../frontend/device';
 import { I2cDriver } from '../../frontend/drivers/i2c';
 import { VIRTIO_I2C_MSG_ERR, VIRTIO_I2C_MSG_OK } from '../../firmware/virtio';
 import type { Backend } from './backends';
@@ -17,7 +16,7 @@ const SENSOR_MANUFACTURER_ID = 0x42;
 const SENSOR_DEVICE_ID = 0x54;
 
 async function open(b: Backend): Promise<I2cDriver> {
-  const fe = await Frontend.attach(b.port);
+  const fe = await b.frontend();
   assert.is(fe.devices[I2C_DEV]!.info.deviceId, 34, 'device 1 is virtio-i2c (ID 34)');
   return I2cDriver.open(fe.devices[I2C_DEV]!);
 }

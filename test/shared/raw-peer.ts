@@ -10,12 +10,13 @@
  * (a console control reply, for instance) is done too.
  */
 import * as P from '../../firmware/transport/protocol';
-import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
+import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
 import { FrontendBus } from '../../frontend/bus';
 import type { WindowLayout } from '../../frontend/layout';
 import { fifoTakeAll } from '../../frontend/fifo';
 import type { FrontendPort } from '../../frontend/port';
-import { le32 as u32s, SplitRing } from '../../frontend/fuzz/ring';
+import type { UsedBuffer } from '../../frontend/fuzz/ring';
+import { PackedRing, le32 as u32s, SplitRing } from '../../frontend/fuzz/ring';
 
 export { P, u32s };
 
@@ -154,9 +155,24 @@ export class RawPeer {
     return this.setStatus(dev, ACKNOWLEDGE | DRIVER | FEATURES_OK);
   }
 
+  /** SET_VQUEUE of `ring` as queue `q` of device `dev`. */
+  async installQueue(dev: number, q: number, ring: SplitRing | PackedRing): Promise<void> {
+    await this.request(dev, P.VIRTIO_MSG_SET_VQUEUE, ring.setVqueuePayload(q));
+  }
+
+  /** EVENT_AVAIL for queue `q` of `dev`, then a barrier; returns what the backend sent. */
+  notifyQueue(dev: number, q: number): Promise<Uint8Array[]> {
+    return this.raw(FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, u32s(q, 0)));
+  }
+
   /** A hand-built ring in the pool (at `base`, default the pool start). */
   ring(size: number, base = this.layout.poolOffset): PeerRing {
     return new PeerRing(this, size, base);
+  }
+
+  /** A hand-built packed ring in the pool (at `base`, default the pool start). */
+  packedRing(size: number, base = this.layout.poolOffset): PeerPackedRing {
+    return new PeerPackedRing(this, size, base);
   }
 
   /** The name of the backend, for failure messages. */
@@ -176,13 +192,13 @@ export class PeerRing extends SplitRing {
   }
 
   /** SET_VQUEUE for this ring as queue `q` of device `dev`. */
-  async install(dev: number, q: number): Promise<void> {
-    await this.peer.request(dev, P.VIRTIO_MSG_SET_VQUEUE, this.setVqueuePayload(q));
+  install(dev: number, q: number): Promise<void> {
+    return this.peer.installQueue(dev, q, this);
   }
 
   /** EVENT_AVAIL for queue `q` of `dev`, then a barrier; returns what the backend sent. */
   notify(dev: number, q: number): Promise<Uint8Array[]> {
-    return this.peer.raw(FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, u32s(q, 0)));
+    return this.peer.notifyQueue(dev, q);
   }
 
   /** Waits until the device has used at least `n` buffers in total. */
@@ -195,6 +211,51 @@ export class PeerRing extends SplitRing {
 export async function liveRing(peer: RawPeer, dev: number, size = 8, features?: bigint): Promise<PeerRing> {
   await peer.negotiate(dev, features);
   const ring = peer.ring(size);
+  await ring.install(dev, 0);
+  await peer.setStatus(dev, LIVE);
+  return ring;
+}
+
+/** A hand-built packed ring installed and notified through a RawPeer. */
+export class PeerPackedRing extends PackedRing {
+  /** Used buffers reaped by `waitUsed` and not yet taken. */
+  private reaped: UsedBuffer[] = [];
+
+  constructor(
+    readonly peer: RawPeer,
+    size: number,
+    base: number,
+  ) {
+    super(() => peer.bytes, size, base);
+  }
+
+  /** SET_VQUEUE for this ring as queue `q` of device `dev`. */
+  install(dev: number, q: number): Promise<void> {
+    return this.peer.installQueue(dev, q, this);
+  }
+
+  /** EVENT_AVAIL for queue `q` of `dev`, then a barrier; returns what the backend sent. */
+  notify(dev: number, q: number): Promise<Uint8Array[]> {
+    return this.peer.notifyQueue(dev, q);
+  }
+
+  /** Waits until the device has used `n` more buffers and returns them (§2.8.22, as `reap`). */
+  async waitUsed(n: number): Promise<UsedBuffer[]> {
+    await this.peer.until(
+      () => {
+        this.reaped.push(...this.reap());
+        return this.reaped.length >= n;
+      },
+      () => `packed queue at 0x${this.desc.toString(16)}: ${this.reaped.length} of ${n} buffers used`,
+    );
+    return this.reaped.splice(0, n);
+  }
+}
+
+/** Negotiates device `dev` with VIRTIO_F_RING_PACKED, installs one packed ring of `size` as queue 0 and sets DRIVER_OK. */
+export async function livePackedRing(peer: RawPeer, dev: number, size = 8, features = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM): Promise<PeerPackedRing> {
+  await peer.negotiate(dev, features | VIRTIO_F_RING_PACKED);
+  const ring = peer.packedRing(size);
   await ring.install(dev, 0);
   await peer.setStatus(dev, LIVE);
   return ring;

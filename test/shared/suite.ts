@@ -25,8 +25,8 @@ export async function withBackend(kind: BackendKind, opts: StartOptions | undefi
 /** A behaviour: `define` declares its tests; the result registers and runs them on one backend. */
 export function behaviour(name: string, define: (test: TestFn) => void): (kind: BackendKind) => void {
   return (kind) => {
-    const s = suite(`${name} [${kind.name}]`);
-    define((title, body, opts) => s(`[${kind.name}] ${title}`, () => withBackend(kind, opts, body)));
+    const s = suite(`${name} [${kind.label}]`);
+    define((title, body, opts) => s(`[${kind.label}] ${title}`, () => withBackend(kind, opts, body)));
     s.run();
   };
 }

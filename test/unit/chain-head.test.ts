@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
-import { CHAIN_RANGES, type ChainReader, type ChainWriter, type DescriptorChain, SplitQueue } from '../../firmware/virtqueue/split';
+import { CHAIN_RANGES, type ChainReader, type ChainWriter, type DescriptorChain } from '../../firmware/virtqueue/chain';
+import { SplitQueue } from '../../firmware/virtqueue/split';
 import { GuestWindow } from '../../firmware/window/window';
 
 const POOL = 0x1000;

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GuestProtocolError } from '../../firmware/errors';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
-import { SplitQueue, validateQueueConfig } from '../../firmware/virtqueue/split';
+import { SplitQueue, validateSplitConfig } from '../../firmware/virtqueue/split';
 import { GuestWindow } from '../../firmware/window/window';
 
 const POOL = 0x1000;
@@ -127,13 +127,13 @@ test('descriptor next out of range is a violation', () => {
   assert.throws(() => t.q.pop(), (e: unknown) => e instanceof GuestProtocolError && e.code === 'NEXT_OUT_OF_RANGE');
 });
 
-test('validateQueueConfig checks size and alignment', () => {
+test('validateSplitConfig checks size and alignment', () => {
   const win = new GuestWindow(new ArrayBuffer(1 << 20), POOL);
   const a = { descLo: POOL, descHi: 0, driverLo: POOL + 0x800, driverHi: 0, deviceLo: POOL + 0x1000, deviceHi: 0 };
-  assert.equal(validateQueueConfig(win, 8, 256, a), { desc: POOL, avail: POOL + 0x800, used: POOL + 0x1000 });
-  assert.throws(() => validateQueueConfig(win, 8, 256, { ...a, descLo: POOL + 8 }), /misaligned/);
-  assert.throws(() => validateQueueConfig(win, 512, 256, a), /power of two/);
-  assert.throws(() => validateQueueConfig(win, 0, 256, a), /power of two/);
+  assert.equal(validateSplitConfig(win, 8, 256, a), { desc: POOL, avail: POOL + 0x800, used: POOL + 0x1000 });
+  assert.throws(() => validateSplitConfig(win, 8, 256, { ...a, descLo: POOL + 8 }), /misaligned/);
+  assert.throws(() => validateSplitConfig(win, 512, 256, a), /power of two/);
+  assert.throws(() => validateSplitConfig(win, 0, 256, a), /power of two/);
 });
 
 

@@ -1,0 +1,5 @@
+// packed-negotiated-per-device: test/shared/packed.suite.ts on the simulator (test/native/shared-packed.test.ts runs it natively).
+import { sim } from '../shared/backends';
+import { behaviours } from '../shared/packed.suite';
+
+behaviours.packedNegotiatedPerDevice(sim);
