@@ -22,8 +22,10 @@ export interface FuzzCase {
   messages: string[];
   /** Doorbells rung (each runs the backend until idle). */
   kicks: number;
-  /** Host input for a stream device (console), hex. */
+  /** Host input, hex: bytes for a stream device (console); for gpio, one host line change per byte (line = bits 0-6 mod the lines, value = bit 7). */
   input?: string;
+  /** gpio: interrupts enabled (SET_IRQ_TYPE [line, type] on a requestq of the harness's own) before the case's queue runs. */
+  irq?: [number, number][];
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
   /** `packed`: the device type whose queue is fuzzed (rng or console). */

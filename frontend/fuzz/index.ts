@@ -9,7 +9,7 @@ import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
 import { MemoryVsockHost } from '../../runtime/node/vsock';
-import { ARENA, AUX_RX, FUZZ_VSOCK_CID, FUZZ_VSOCK_LISTEN, MAX_PASSES_PER_DOORBELL, generate, minimise, runCaseSafe, targetsFor, transportFor } from './engine';
+import { ARENA, AUX_RX, FUZZ_GPIO_LINES, FUZZ_VSOCK_CID, FUZZ_VSOCK_LISTEN, MAX_PASSES_PER_DOORBELL, generate, minimise, runCaseSafe, targetsFor, transportFor } from './engine';
 import type { TransportKind } from '../layout';
 import { RawDriver } from './raw';
 
@@ -20,17 +20,31 @@ export { le32, PackedRing, SplitRing } from './ring';
 export { Rand } from './rand';
 
 /**
- * A fuzz sim: host-sim plus blk (a scratch image), net and vsock (a host that echoes on
- * FUZZ_VSOCK_LISTEN), so every device type is a target; on `transport` (default msg); `record` writes
- * a trace of it (docs/trace-format.md).
+ * A fuzz sim: host-sim plus blk (a scratch image), net, vsock (a host that echoes on FUZZ_VSOCK_LISTEN),
+ * i2c (a scratch EEPROM) and gpio, so every device type is a target; on `transport` (default msg);
+ * `record` writes a trace of it (docs/trace-format.md).
  */
 export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[]; transport?: TransportKind; record?: string } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, new Uint8Array(1 << 20));
-  board.devices = opts.devices ?? [...board.devices, { type: 'blk', service: 'fuzzdisk' }, { type: 'net', service: 'fuzznet' }, { type: 'vsock', service: 'fuzzvsock', guestCid: FUZZ_VSOCK_CID }];
-  board.services = { ...board.services, fuzzdisk: { kind: 'storage', path: disk, readOnly: false }, fuzznet: { kind: 'packet', switch: 'fuzz' }, fuzzvsock: { kind: 'vsock', uds: 'fuzz.sock' } };
+  board.devices = opts.devices ?? [
+    ...board.devices,
+    { type: 'blk', service: 'fuzzdisk' },
+    { type: 'net', service: 'fuzznet' },
+    { type: 'vsock', service: 'fuzzvsock', guestCid: FUZZ_VSOCK_CID },
+    { type: 'i2c', service: 'fuzzi2c' },
+    { type: 'gpio', service: 'fuzzgpio' },
+  ];
+  board.services = {
+    ...board.services,
+    fuzzdisk: { kind: 'storage', path: disk, readOnly: false },
+    fuzznet: { kind: 'packet', switch: 'fuzz' },
+    fuzzvsock: { kind: 'vsock', uds: 'fuzz.sock' },
+    fuzzi2c: { kind: 'i2c', targets: [{ name: 'fuzzeeprom', type: '24c02', address: 0x50, path: join(dir, 'eeprom.bin') }, { name: 'fuzztemp', type: 'temperature-sensor', address: 0x48 }] },
+    fuzzgpio: { kind: 'gpio', lines: FUZZ_GPIO_LINES },
+  };
   if (opts.transport) board.transport = opts.transport;
   const vsockHost = new MemoryVsockHost({ socketBuffer: 8192 });
   for (const port of FUZZ_VSOCK_LISTEN) vsockHost.listen(port, (c) => (c.onData = (cc) => cc.write(cc.read())));
