@@ -66,7 +66,7 @@ const PLOTS = [
 function spec(p, values, note) {
   const color = { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 1, labelLimit: 520 } };
   const enc = p.mark.type === 'bar'
-    ? { x: { field: 'x', type: 'quantitative', ...p.x }, y: { field: 'y', type: 'nominal', ...p.y }, color, ...(p.grouped ? { yOffset: { field: 'series' } } : {}) }
+    ? { x: { field: 'x', type: 'quantitative', ...p.x }, y: { field: 'y', type: 'nominal', axis: { labelLimit: 400 }, ...p.y }, color, ...(p.grouped ? { yOffset: { field: 'series' } } : {}) }
     : { x: { field: 'x', type: 'quantitative', ...p.x }, y: { field: 'y', type: 'quantitative', ...p.y }, color };
   return {
     $schema: SCHEMA,
