@@ -14,7 +14,7 @@ import { Frontend } from '../../frontend/device';
 import type { VsockDriver } from '../../frontend/drivers/vsock';
 import { VsockDriver as Driver } from '../../frontend/drivers/vsock';
 import { VIRTIO_ID_VSOCK, VIRTIO_VSOCK_SHUTDOWN_F_SEND } from '../../firmware/virtio';
-import { isPrng, prng } from '../vsock/_vsock';
+import { echo, isPrng } from '../vsock/_vsock';
 import type { NativeInstance } from './_native';
 import { board, scratch, withNative } from './_native';
 
@@ -103,23 +103,7 @@ test('guest → host: 4 MiB echoed through <uds>_5000 by a host program that pau
     const drv = await openDriver(n);
     const sock = await drv.connect(5000);
     const total = 4 << 20;
-    let sent = 0;
-    let got = 0;
-    await drv.until(
-      () => {
-        if (sent < total && sock.txPending < 512 * 1024) {
-          const k = Math.min(256 * 1024, total - sent);
-          sock.send(prng(9, sent, k));
-          sent += k;
-        }
-        const r = sock.read();
-        if (!isPrng(9, got, r)) throw new Error(`echo differs at ${got}`);
-        got += r.length;
-        return got === total;
-      },
-      60000,
-      () => `echoed ${got} of ${total} (host got ${hostGot})`,
-    );
+    await echo(drv, sock, { seed: 9, total, chunk: 256 * 1024, window: 512 * 1024, timeoutMs: 60000, what: () => `host got ${hostGot}` });
     assert.is(hostBad, '', hostBad);
     assert.is(hostGot, total, 'the host program got every byte once');
     assert.is(drv.counters.creditOverruns, 0);
