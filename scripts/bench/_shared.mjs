@@ -1,7 +1,7 @@
 // Shared by the bench scenarios (files starting with `_` are helpers, not scenarios).
 import { InvalidArgumentError } from 'commander';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { nonNegative, positive } from '../cli/_options.mjs';
+import { count, nonNegative, positive } from '../cli/_options.mjs';
 
 /** The board the net scenarios use: host-sim's rng and console plus two net devices on switch sw0. */
 export const TWO_NICS = {
@@ -42,6 +42,22 @@ function ringFormats(v) {
  */
 export const RING_OPTION = ['--ring <formats>', 'virtqueue format(s) measured side by side in one run: split, packed or split,packed (packed rows are named <scenario>-packed)', ringFormats, 'split'];
 
+/** `--rounds N`: runs per ring format and load point, the formats alternated round by round (medians). */
+export const ROUNDS_OPTION = ['--rounds <n>', 'runs per ring format and load point, the formats alternated round by round; the figures are the medians', count, 3];
+
+/**
+ * Runs `once(ring)` `rounds` times per ring format, alternating the order round by round (so a drift of the
+ * machine's load hits every format alike); returns each format's results.
+ */
+export async function alternated(rings, rounds, once) {
+  const runs = Object.fromEntries(rings.map((r) => [r, []]));
+  for (let k = 0; k < rounds; k++) for (const ring of k % 2 ? [...rings].reverse() : rings) runs[ring].push(await once(ring));
+  return runs;
+}
+
+/** The median of a list of numbers (the upper one of an even count). */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
 /** The ring formats `--ring` asked for, in its order. */
 export const ringList = (opts) => opts.ring.split(',');
 
@@ -64,4 +80,28 @@ export function numberedImage(path, bytes) {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * One bulkhead-loadgen run against the native firmware `n` (runtime/native/harness.mjs startNative): the
+ * loadgen's JSON plus, from the firmware's `[fw] calls` counters before and after, jsUsPerOp (time inside
+ * the calls into the bundle, i.e. the JS pass, per request) and passesPerOp (calls into the bundle per
+ * request: how many requests one pass serves). The warm-up is in both the counters and the loadgen's
+ * opsTotal, so the ratios hold.
+ */
+export async function loadgenRun(n, runToEnd, loadgen, mode, args) {
+  const before = await n.callTimes();
+  const r = await runToEnd(loadgen, [n.socket, mode, ...args, '--backend-pid', String(n.fw.pid)]);
+  if (r.code !== 0) throw new Error(`bulkhead-loadgen ${mode} ${args.join(' ')}: ${r.stderr.trim()}`);
+  const after = await n.callTimes();
+  const j = JSON.parse(r.stdout);
+  let us = 0;
+  let calls = 0;
+  for (const k of Object.keys(after)) {
+    us += after[k].us - (before[k]?.us ?? 0);
+    calls += after[k].calls - (before[k]?.calls ?? 0);
+  }
+  j.jsUsPerOp = us / j.opsTotal;
+  j.passesPerOp = calls / j.opsTotal;
+  return j;
 }

@@ -9,18 +9,23 @@
 // Figures: iops, throughput (MB/s), doorbells-per-request (both directions, counted by the simulator's
 // lines), backend-cpu-per-request: process.cpuUsage() (user+system) summed over the calls into the
 // firmware only (each doorbell's backend pass, the storage syscalls included), divided by requests;
-// the frontend model's own CPU is not in it. `--blk-seconds S` sets the time per scenario (default 1).
+// the frontend model's own CPU is not in it. `--blk-seconds S` sets the time of one run (default 1, after a
+// warm-up of S/5); each figure is the median of `--rounds N` runs (default 3), the rings alternated round
+// by round (the ring measured first in a run of one each came out up to 2× slower at QD1, either way).
 //
 // native runtime (`--runtime native`): build/bulkhead-fw in its own process, driven by the JS-free
 // loadgen (runtime/native/loadgen.c) so the figures are the backend's: blk-randread-4k-qd1 and -qd32
 // (every read checked), `--rounds N` runs of `--loadgen-seconds S` each (default 3 × 1 s), the rings
-// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too.
+// alternated round by round; iops and backend-cpu-per-request are the medians, doorbells per request too,
+// and where the backend's time goes: js-per-request (time inside the calls into the bundle, the JS pass;
+// the rest of backend-cpu is the loop, system calls and wake-ups) and passes-per-request (calls into the
+// bundle per request: 1/passes is how many requests one pass serves).
 //
 // `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
 // one run; packed rows are named `<scenario>-packed`.
 import { backendCpu } from './_backend-cpu.mjs';
-import { LOADGEN_OPTIONS, loadgenOptions, numberedImage, RING_OPTION, ringScenario, ringList } from './_shared.mjs';
-import { count, positive } from '../cli/_options.mjs';
+import { alternated, LOADGEN_OPTIONS, loadgenOptions, loadgenRun, median, numberedImage, RING_OPTION, ringList, ringScenario, ROUNDS_OPTION } from './_shared.mjs';
+import { positive } from '../cli/_options.mjs';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,7 +36,7 @@ export const options = [
   ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
   RING_OPTION,
   ...LOADGEN_OPTIONS,
-  ['--rounds <n>', 'with --runtime native: loadgen runs per ring and depth, the rings alternated round by round; the figures are the medians', count, 3],
+  ROUNDS_OPTION,
 ];
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE_BYTES = 64 << 20;
@@ -72,31 +77,41 @@ export async function run({ runtime = 'node', emit, opts }) {
       return seed % n;
     };
 
+    /** One timed run of scenario `name` on `ring` rings: its figures. */
+    async function once(name, ring, depth, make, finish) {
+      const blk = await open(ring);
+      // warm-up for S/5 (Node's WASM tiers, the tmpfs image's pages), then timed rounds until `seconds` pass
+      const w0 = performance.now();
+      do await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
+      while (performance.now() - w0 < seconds * 200);
+      const lines0 = { ...sim.lines };
+      const cpu0 = backendUs();
+      let n = 0;
+      let bytes = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < seconds * 1000) {
+        const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
+        const res = depth === 1 ? [] : await blk.run(reqs);
+        if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
+        for (const r of res) if (r.status !== 0) throw new Error(`${name}: request failed with status ${r.status}`);
+        n += reqs.length;
+        bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
+      }
+      if (finish) await finish(blk);
+      const s = (performance.now() - t0) / 1000;
+      const doorbells = sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend;
+      return { iops: n / s, mbps: bytes / s / 1e6, doorbells: doorbells / n, cpu: (backendUs() - cpu0) / n };
+    }
+
     async function scenario(name, depth, make, finish) {
+      const runs = await alternated(rings, opts.rounds, (ring) => once(name, ring, depth, make, finish));
       for (const ring of rings) {
-        const blk = await open(ring);
-        // warm-up (JIT, page cache of the tmpfs image), then timed rounds until `seconds` pass
-        await blk.run(Array.from({ length: depth * 4 }, (_, k) => make(k)));
-        const lines0 = { ...sim.lines };
-        const cpu0 = backendUs();
-        let n = 0;
-        let bytes = 0;
-        const t0 = performance.now();
-        while (performance.now() - t0 < seconds * 1000) {
-          const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
-          const res = depth === 1 ? [] : await blk.run(reqs);
-          if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
-          for (const r of res) if (r.status !== 0) throw new Error(`${name}: request failed with status ${r.status}`);
-          n += reqs.length;
-          bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
-        }
-        if (finish) await finish(blk);
-        const s = (performance.now() - t0) / 1000;
         const row = ringScenario(name, ring);
-        emit(row, 'iops', n / s, '1/s');
-        emit(row, 'throughput', bytes / s / 1e6, 'MB/s');
-        emit(row, 'doorbells-per-request', (sim.lines.fromFrontend - lines0.fromFrontend + sim.lines.toFrontend - lines0.toFrontend) / n, '1');
-        emit(row, 'backend-cpu-per-request', (backendUs() - cpu0) / n, 'us');
+        const m = (f) => median(runs[ring].map(f));
+        emit(row, 'iops', m((r) => r.iops), '1/s');
+        emit(row, 'throughput', m((r) => r.mbps), 'MB/s');
+        emit(row, 'doorbells-per-request', m((r) => r.doorbells), '1');
+        emit(row, 'backend-cpu-per-request', m((r) => r.cpu), 'us');
       }
     }
 
@@ -120,7 +135,6 @@ async function runNative(emit, opts, rings) {
   const LOADGEN = join(root, 'build/bulkhead-loadgen');
   if (!nativeBuilt() || !existsSync(LOADGEN)) throw new Error('the native runtime is not built: run `npm run setup:native`');
   const { seconds, extra, fwArgs } = loadgenOptions(opts);
-  const rounds = opts.rounds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
   const disk = join(dir, 'disk.img');
   numberedImage(disk, IMAGE_BYTES);
@@ -131,20 +145,15 @@ async function runNative(emit, opts, rings) {
     const n = await startNative({ board, connect: false, args: fwArgs });
     try {
       for (const qd of [1, 32]) {
-        const runs = Object.fromEntries(rings.map((r) => [r, []]));
-        for (let k = 0; k < rounds; k++) {
-          for (const ring of k % 2 ? [...rings].reverse() : rings) {
-            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...extra]);
-            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} --ring ${ring}: ${r.stderr.trim()}`);
-            runs[ring].push(JSON.parse(r.stdout));
-          }
-        }
+        const runs = await alternated(rings, opts.rounds, (ring) => loadgenRun(n, runToEnd, LOADGEN, 'randread', ['--qd', String(qd), '--verify', '--ring', ring, '--seconds', String(seconds), ...extra]));
         for (const ring of rings) {
           const row = ringScenario(`blk-randread-4k-qd${qd}`, ring);
           const j = runs[ring];
           emit(row, 'iops', Math.round(median(j.map((x) => x.opsPerSec))), '1/s');
           emit(row, 'backend-cpu-per-request', round(median(j.map((x) => x.backendCpuUsPerOp))), 'us');
           emit(row, 'doorbells-per-request', round(median(j.map((x) => x.doorbellsToBackendPerOp + x.doorbellsFromBackendPerOp)), 4), '1');
+          emit(row, 'js-per-request', round(median(j.map((x) => x.jsUsPerOp))), 'us');
+          emit(row, 'passes-per-request', round(median(j.map((x) => x.passesPerOp)), 4), '1');
         }
       }
     } finally {
@@ -155,5 +164,4 @@ async function runNative(emit, opts, rings) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;

@@ -37,7 +37,7 @@
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { LOADGEN_OPTIONS, loadgenOptions, numberedImage } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, loadgenRun, numberedImage } from './_shared.mjs';
 import { count } from '../cli/_options.mjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -79,16 +79,7 @@ export async function run({ emit, opts }) {
   board.services.disk0 = { kind: 'storage', path: disk, readOnly: false };
   // One loadgen run against firmware `n`; also the firmware's JS time per request (warm-up included
   // in both the calls and the loadgen's total, so the ratio holds).
-  const load = async (n, mode, more, own = false) => {
-    const before = await n.callTimes();
-    const r = await runToEnd(LOADGEN, [n.socket, mode, ...more, '--seconds', String(seconds), '--backend-pid', String(n.fw.pid), ...(own ? [] : extra)]);
-    if (r.code !== 0) throw new Error(`bulkhead-loadgen ${mode} ${more.join(' ')}: ${r.stderr.trim()}`);
-    const after = await n.callTimes();
-    const j = JSON.parse(r.stdout);
-    const jsUs = Object.keys(after).reduce((a, k) => a + after[k].us - (before[k]?.us ?? 0), 0);
-    j.jsUsPerOp = jsUs / j.opsTotal;
-    return j;
-  };
+  const load = (n, mode, more, own = false) => loadgenRun(n, runToEnd, LOADGEN, mode, [...more, '--seconds', String(seconds), ...(own ? [] : extra)]);
   /** A round trip against its like-for-like floor (or none: latency only). */
   const rttRows = (s, j, floorUs, floorName) => {
     emit(s, 'latency', round(j.usPerOp), 'us');

@@ -7,8 +7,9 @@
 // everything on one thread), doorbells-per-packet (both directions) and backend-cpu-per-packet
 // (node: process.cpuUsage over the calls into the firmware only; native: the firmware process's utime+stime
 // from /proc). `--net-seconds S` sets the time per scenario. `--ring split|packed|split,packed`: the
-// virtqueue format(s), side by side in one run (packed rows are named `net-<size>b-packed`).
-import { RING_OPTION, ringScenario, ringList, TWO_NICS } from './_shared.mjs';
+// virtqueue format(s), side by side in one run (packed rows are named `net-<size>b-packed`); each figure is
+// the median of `--rounds N` runs (default 3), the formats alternated round by round.
+import { alternated, median, RING_OPTION, ringList, ringScenario, ROUNDS_OPTION, TWO_NICS } from './_shared.mjs';
 import { backendCpu } from './_backend-cpu.mjs';
 import { positive } from '../cli/_options.mjs';
 import { dirname, join } from 'node:path';
@@ -20,13 +21,14 @@ const BURST = 64;
 
 const { devices: DEVICES, services: SERVICES } = TWO_NICS;
 
-export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1], RING_OPTION];
+export const options = [['--net-seconds <s>', 'measured seconds per net scenario', positive, 1], RING_OPTION, ROUNDS_OPTION];
 
 export async function run({ runtime = 'node', emit, opts }) {
   const mod = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.netSeconds;
   const rings = ringList(opts);
-  if (runtime === 'native') return runNative(mod, emit, seconds, rings);
+  const rounds = opts.rounds;
+  if (runtime === 'native') return runNative(mod, emit, seconds, rings, rounds);
   const { createSim, NetDriver } = mod;
   const sim = await createSim({
     devices: DEVICES,
@@ -36,7 +38,7 @@ export async function run({ runtime = 'node', emit, opts }) {
   // Backend CPU: only the time spent inside calls into the firmware.
   const backendUs = backendCpu(sim);
   const fe = await sim.frontend();
-  await measure(fe, NetDriver, rings, seconds, emit, {
+  await measure(fe, NetDriver, rings, rounds, seconds, emit, {
     lines: () => sim.lines.fromFrontend + sim.lines.toFrontend,
     cpuUs: () => backendUs(),
     wait: async () => {}, // the simulator runs the backend until idle inside every call
@@ -46,23 +48,32 @@ export async function run({ runtime = 'node', emit, opts }) {
 
 /**
  * Bursts of BURST frames from device 2 (A) to device 3 (B) of `fe`, for 64- and 1500-byte frames, on
- * each ring format of `rings` in turn. `probe` gives the doorbell count (null when the runtime does not
- * count them), the backend's CPU so far (µs), and how to wait for it.
+ * each ring format of `rings`: `rounds` runs each, the formats alternated round by round, the medians
+ * emitted. `probe` gives the doorbell count (null when the runtime does not count them), the backend's
+ * CPU so far (µs), and how to wait for it.
  */
-async function measure(fe, NetDriver, rings, seconds, emit, probe) {
+async function measure(fe, NetDriver, rings, rounds, seconds, emit, probe) {
   for (const size of [64, 1500]) {
-    for (const ring of rings) {
+    const runs = await alternated(rings, rounds, async (ring) => {
       fe.devices[2].ring = ring;
       fe.devices[3].ring = ring;
       const a = await NetDriver.open(fe.devices[2], { queueSize: 256 });
       const b = await NetDriver.open(fe.devices[3], { queueSize: 256 });
-      await burst(a, b, size, ringScenario(`net-${size}b`, ring), seconds, emit, probe);
+      return burst(a, b, size, seconds, probe);
+    });
+    for (const ring of rings) {
+      const name = ringScenario(`net-${size}b`, ring);
+      const m = (f) => median(runs[ring].map(f));
+      emit(name, 'packets', Math.round(m((r) => r.packets)), '1/s');
+      emit(name, 'throughput', (m((r) => r.packets) * size) / 1e6, 'MB/s');
+      if (runs[ring][0].doorbells !== null) emit(name, 'doorbells-per-packet', m((r) => r.doorbells), '1');
+      emit(name, 'backend-cpu-per-packet', m((r) => r.cpu), 'us');
     }
   }
 }
 
-/** Bursts of `size`-byte frames from a to b for `seconds`: the figures of scenario `name`. */
-async function burst(a, b, size, name, seconds, emit, probe) {
+/** Bursts of `size`-byte frames from a to b for `seconds`: packets/s, doorbells and backend CPU (µs) per packet. */
+async function burst(a, b, size, seconds, probe) {
   const frame = new Uint8Array(size);
   frame.set(b.mac, 0);
   frame.set(a.mac, 6);
@@ -91,14 +102,11 @@ async function burst(a, b, size, name, seconds, emit, probe) {
     packets += BURST;
   }
   const s = (performance.now() - t0) / 1000;
-  emit(name, 'packets', Math.round(packets / s), '1/s');
-  emit(name, 'throughput', (packets * size) / s / 1e6, 'MB/s');
-  if (lines0 !== null) emit(name, 'doorbells-per-packet', (probe.lines() - lines0) / packets, '1');
-  emit(name, 'backend-cpu-per-packet', (probe.cpuUs() - cpu0) / packets, 'us');
+  return { packets: packets / s, doorbells: lines0 === null ? null : (probe.lines() - lines0) / packets, cpu: (probe.cpuUs() - cpu0) / packets };
 }
 
 /** The native runtime: bulkhead-fw in its own process, this process the frontend over ivshmem. */
-async function runNative({ Frontend, NetDriver }, emit, seconds, rings) {
+async function runNative({ Frontend, NetDriver }, emit, seconds, rings, rounds) {
   const { startNative } = await import(pathToFileURL(join(root, 'runtime', 'native', 'harness.mjs')).href);
   const { readFileSync } = await import('node:fs');
   const board = JSON.parse(readFileSync(join(root, 'boards', 'host-sim.json'), 'utf8'));
@@ -108,7 +116,7 @@ async function runNative({ Frontend, NetDriver }, emit, seconds, rings) {
   try {
     const fe = await Frontend.attach(n.port);
     const tick = 1e6 / 100; // USER_HZ
-    await measure(fe, NetDriver, rings, seconds, emit, {
+    await measure(fe, NetDriver, rings, rounds, seconds, emit, {
       lines: () => null,
       cpuUs: () => {
         const stat = readFileSync(`/proc/${n.fw.pid}/stat`, 'utf8');
