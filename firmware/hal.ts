@@ -4,7 +4,7 @@
  * arrive through their options object.
  */
 
-/** What a runtime provides (ABI 4). Errors are negative errno values. */
+/** What a runtime provides (ABI 5). Errors are negative errno values. */
 export interface Hal {
   readonly abi: number;
   readonly window: ArrayBuffer;
@@ -59,6 +59,15 @@ export interface Hal {
   vsockShutdown(h: number, id: number, how: number): number;
   vsockClose(h: number, id: number): number;
   vsockPoll(h: number, out: Uint32Array): number;
+  /** ABI 5: an I2C bus and its targets (docs/i2c.md). */
+  i2cOpen(name: string): number;
+  /** One I2C transaction of `entries` entries of `msgs` (services.ts I2cBusService): messages completed, or −errno. */
+  i2cTransfer(h: number, msgs: Uint32Array, entries: number): number;
+  gpioOpen(name: string): number;
+  gpioSetDirection(h: number, line: number, direction: number): number;
+  gpioSetValue(h: number, line: number, value: number): number;
+  /** Every line's level and edges since the last sample into `out` (services.ts GpioService); the number of lines. */
+  gpioSample(h: number, out: Uint32Array): number;
 }
 
 export const LOG_ERROR = 0;

@@ -7,12 +7,14 @@ import { BlkDevice } from './devices/blk';
 import { ConsoleDevice } from './devices/console';
 import type { VirtioDevice } from './devices/device';
 import { FaultyTestDevice } from './devices/faulty';
+import { GpioDevice } from './devices/gpio';
+import { I2cDevice } from './devices/i2c';
 import { NetDevice, parseMac } from './devices/net';
 import { RngDevice } from './devices/rng';
 import { VsockDevice } from './devices/vsock';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
-import type { EntropyService, PacketService, StorageService, StreamService, VsockService } from './services';
+import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService, VsockService } from './services';
 import { VirtioMsgTransport } from './transport/virtio-msg';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
@@ -130,6 +132,25 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
       const guestCid = entry['guestCid'];
       if (typeof guestCid !== 'number') throw new Error(`board ${board.name}: vsock needs "guestCid" (the guest's context ID, 3..0xfffffffe)`);
       return new VsockDevice({ service, log, guestCid, transportResetOnStart: boot.restarted });
+    }
+    case 'i2c': {
+      // The bus and its targets are the service's (board `services.<name>.targets`, docs/i2c.md).
+      const h = open(hal, board, entry, 'i2c', (n) => hal.i2cOpen(n));
+      const bus: I2cBusService = { transfer: hal.i2cTransfer.bind(hal, h) };
+      return new I2cDevice({ bus, log });
+    }
+    case 'gpio': {
+      // Lines and their names come from the service's board entry (`lines`, docs/gpio.md); both runtimes read the same.
+      const h = open(hal, board, entry, 'gpio', (n) => hal.gpioOpen(n));
+      const lines = board.services[entry.service!]!['lines'];
+      if (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string')) throw new Error(`board ${board.name}: gpio service ${entry.service} needs lines: an array of line names ('' for an unnamed line)`);
+      const gpio: GpioService = {
+        handle: h,
+        setDirection: hal.gpioSetDirection.bind(hal, h),
+        setValue: hal.gpioSetValue.bind(hal, h),
+        sample: hal.gpioSample.bind(hal, h),
+      };
+      return new GpioDevice({ gpio, names: lines as string[], log });
     }
     case 'faulty-test': // test-only misbehaving model (firmware/devices/faulty.ts); no shipped board lists it
       return new FaultyTestDevice({ log });

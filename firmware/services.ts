@@ -113,6 +113,62 @@ export const VSOCK_SHUT_WR = 2;
 export const VSOCK_HOST_CONNECTIONS = 32;
 export const VSOCK_HOST_BUFFER = 128 * 1024;
 
+/**
+ * An I2C bus controller (virtio-i2c); the contract is docs/hal.md's i2c rows. One call is one I2C
+ * transaction, the way Linux's i2c_transfer() takes it: START, the messages in order with a repeated
+ * START between them, STOP. Each entry of `msgs` is four words: 7-bit target address, flags
+ * (I2C_M_READ, I2C_M_MORE), window offset, length. A message whose buffer lies in several window
+ * ranges takes one entry per range, all but the last with I2C_M_MORE. Data moves between the target
+ * and the window by offset, never through JS.
+ */
+export interface I2cBusService {
+  /**
+   * Runs the transaction of the first `entries` entries. Returns how many messages completed (all of
+   * them, or the index of the first one a target did not acknowledge: the bus stopped there), or
+   * −errno when the bus refused the transaction as a whole (nothing was moved).
+   */
+  transfer(msgs: Uint32Array, entries: number): number;
+}
+
+/** i2c message flags (docs/hal.md). */
+export const I2C_M_READ = 1;
+export const I2C_M_MORE = 0x100;
+/** Words per i2c transfer entry. */
+export const I2C_ENTRY_WORDS = 4;
+/** Entries one transfer may carry at most (the runtimes refuse more with −EINVAL). */
+export const I2C_MAX_ENTRIES = 256;
+/** Bytes one message may move at most (Linux's i2c-dev limit; the runtimes refuse more with −EINVAL). */
+export const I2C_MAX_MESSAGE_BYTES = 8192;
+
+/**
+ * GPIO lines (virtio-gpio); the contract is docs/hal.md's gpio rows. The service holds each line's
+ * direction and output value as the driver set them, and the value the host drives on its inputs; the
+ * host side (a control socket, the simulator's API) sees the first two and sets the third.
+ */
+export interface GpioService {
+  /** The runtime's handle: `onService(h)` with this handle means the host moved a line. */
+  readonly handle: number;
+  /** VIRTIO_GPIO_DIRECTION_NONE / OUT / IN for `line`; 0 or −errno. */
+  setDirection(line: number, direction: number): number;
+  /** The value `line` drives while (or once) it is an output; 0 or −errno. */
+  setValue(line: number, value: number): number;
+  /**
+   * Samples every line into `out` (at least as many elements as lines): GPIO_LEVEL when the line is
+   * high (an output: its output value; otherwise what the host drives), GPIO_ROSE / GPIO_FELL when it
+   * went up / down since the previous sample. Returns the number of lines.
+   */
+  sample(out: Uint32Array): number;
+}
+
+/** gpio sample bits (docs/hal.md). */
+export const GPIO_LEVEL = 1;
+export const GPIO_ROSE = 2;
+export const GPIO_FELL = 4;
+/** Lines one gpio service has at most. */
+export const GPIO_MAX_LINES = 256;
+/** Longest line name (Linux's GPIO_MAX_NAME_SIZE is 32 with the NUL). */
+export const GPIO_MAX_NAME = 31;
+
 /** Packet service flags (docs/hal.md): frame flags equal the virtio_net_hdr flags; MORE gathers/scatters. */
 export const PACKET_F_NEEDS_CSUM = 1;
 export const PACKET_F_DATA_VALID = 2;
@@ -120,6 +176,7 @@ export const PACKET_F_MORE = 0x100;
 
 export const EBADF = 9;
 export const EIO = 5;
+export const EINVAL = 22;
 export const EAGAIN = 11;
 export const EROFS = 30;
 export const EMSGSIZE = 90;

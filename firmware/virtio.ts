@@ -72,3 +72,34 @@ export const VIRTIO_VSOCK_SHUTDOWN_F_RECEIVE = 1;
 export const VIRTIO_VSOCK_SHUTDOWN_F_SEND = 2;
 /** Event `id` (§5.10.6.7): `struct virtio_vsock_event { le32 id; }`. */
 export const VIRTIO_VSOCK_EVENT_TRANSPORT_RESET = 0;
+export const VIRTIO_ID_I2C_ADAPTER = 34;
+export const VIRTIO_ID_GPIO = 41;
+
+/** virtio-i2c (virtio 1.3 §5.19): feature bit, request flags, status. */
+export const VIRTIO_I2C_F_ZERO_LENGTH_REQUEST = 1n << 0n;
+export const VIRTIO_I2C_FLAGS_FAIL_NEXT = 1 << 0;
+export const VIRTIO_I2C_FLAGS_M_RD = 1 << 1;
+export const VIRTIO_I2C_MSG_OK = 0;
+export const VIRTIO_I2C_MSG_ERR = 1;
+
+/** virtio-gpio (virtio 1.3 §5.18): feature bit, message types, status, directions, IRQ types and status. */
+export const VIRTIO_GPIO_F_IRQ = 1n << 0n;
+export const VIRTIO_GPIO_MSG_GET_LINE_NAMES = 0x0001;
+export const VIRTIO_GPIO_MSG_GET_DIRECTION = 0x0002;
+export const VIRTIO_GPIO_MSG_SET_DIRECTION = 0x0003;
+export const VIRTIO_GPIO_MSG_GET_VALUE = 0x0004;
+export const VIRTIO_GPIO_MSG_SET_VALUE = 0x0005;
+export const VIRTIO_GPIO_MSG_SET_IRQ_TYPE = 0x0006;
+export const VIRTIO_GPIO_STATUS_OK = 0x0;
+export const VIRTIO_GPIO_STATUS_ERR = 0x1;
+export const VIRTIO_GPIO_DIRECTION_NONE = 0x00;
+export const VIRTIO_GPIO_DIRECTION_OUT = 0x01;
+export const VIRTIO_GPIO_DIRECTION_IN = 0x02;
+export const VIRTIO_GPIO_IRQ_TYPE_NONE = 0x00;
+export const VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING = 0x01;
+export const VIRTIO_GPIO_IRQ_TYPE_EDGE_FALLING = 0x02;
+export const VIRTIO_GPIO_IRQ_TYPE_EDGE_BOTH = 0x03;
+export const VIRTIO_GPIO_IRQ_TYPE_LEVEL_HIGH = 0x04;
+export const VIRTIO_GPIO_IRQ_TYPE_LEVEL_LOW = 0x08;
+export const VIRTIO_GPIO_IRQ_STATUS_INVALID = 0x0;
+export const VIRTIO_GPIO_IRQ_STATUS_VALID = 0x1;

@@ -16,11 +16,17 @@ export { BlkDriver, BlkStatusError, parseBlkConfig, encodeRanges } from './drive
 export { NetDriver } from './drivers/net';
 export { VsockDriver, VsockSocket, VsockListener } from './drivers/vsock';
 export type { NetFrame } from './drivers/net';
+export { I2cDriver, I2cError } from './drivers/i2c';
+export type { I2cMessage } from './drivers/i2c';
+export { GpioDriver } from './drivers/gpio';
 export { VirtualSwitch, SwitchPort, completeChecksum, onesComplementSum, foldChecksum, PACKET_F_NEEDS_CSUM, PACKET_F_DATA_VALID } from '../runtime/node/switch';
 export type { Frame } from '../runtime/node/switch';
 export { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
 export { MemoryVsockHost, MemoryVsockConn } from '../runtime/node/vsock';
 export type { HostVsock, MemoryVsockListener } from '../runtime/node/vsock';
+export { GpioLines } from '../runtime/node/gpio';
+export type { GpioLineState } from '../runtime/node/gpio';
+export { I2cBus, Eeprom24c02, TemperatureSensor, SENSOR_REG, SENSOR_DEVICE_ID, SENSOR_MANUFACTURER_ID } from '../runtime/node/i2c';
 export type { FrontendPort } from './port';
 export type { WindowLayout } from './layout';
 export type { BoardConfig, DeviceManifestEntry } from '../firmware/hal';

@@ -107,7 +107,7 @@ export class Sim {
       entropy: opts.entropy,
       vsock: opts.vsock,
       window: opts.window,
-      onServicePending: () => sim?.runPackets(),
+      onServicePending: () => sim?.runServices(),
     });
     sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
     return sim;
@@ -143,7 +143,7 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes for one doorbell`);
       more = this.step();
     }
-    this.runPackets();
+    this.runServices();
   }
 
   /** Rings the backend's doorbell without running it (pair with `step()` to interleave writes). */
@@ -166,15 +166,15 @@ export class Sim {
       if (n >= this.maxPasses) throw new Error(`backend still busy after ${this.maxPasses} passes`);
       more = this.step();
     }
-    this.runPackets();
+    this.runServices();
   }
 
   /**
    * Runs `onService` for every packet port the switch delivered to, every storage with completions and
-   * every vsock service with news, until the backend is idle (a MemoryVsockHost's host-side actions run
+   * every vsock service with news, every gpio service whose lines the host moved, until the backend is idle (a MemoryVsockHost's host-side actions run
    * this by themselves).
    */
-  runPackets(): void {
+  runServices(): void {
     if (this.runtime.inCall) return;
     for (let n = 0; ; n++) {
       const hs = this.runtime.takePendingServices();
@@ -205,7 +205,7 @@ export class Sim {
       /** Sends a frame into the switch from this port; returns the flow hash or −errno. */
       inject: (data: Uint8Array, meta: { flags?: number; csumStart?: number; csumOffset?: number } = {}): number => {
         const r = port.send(data, meta.flags ?? 0, meta.csumStart ?? 0, meta.csumOffset ?? 0);
-        this.runPackets();
+        this.runServices();
         return r;
       },
       /** Takes every frame queued towards this port. */
@@ -223,8 +223,32 @@ export class Sim {
         const p = sw.port(service);
         if (!p) throw new Error(`switch ${sw.name} has no port ${service}`);
         p.setLink(up);
-        this.runPackets();
+        this.runServices();
       },
+    };
+  }
+
+  /**
+   * The host side of gpio service `name` (default `gpio0`): drive a line the frontend reads (the backend
+   * runs until idle, so an interrupt it causes has been delivered), see what the frontend drives.
+   */
+  gpio(name = 'gpio0') {
+    const lines = this.runtime.gpio(name);
+    const line = (l: string | number): number => {
+      const i = lines.find(l);
+      if (i < 0) throw new Error(`gpio ${name} has no line ${String(l)} (lines: ${lines.names.map((n, k) => n || k).join(' ')})`);
+      return i;
+    };
+    return {
+      lines,
+      /** Drives line `l` (a name or a number) to `value` and runs the backend. */
+      set: (l: string | number, value: number): void => {
+        lines.hostSet(line(l), value);
+        this.runServices();
+      },
+      /** Line `l` as the host sees it: direction, level, the driver's output value, the host's input. */
+      get: (l: string | number) => lines.state(line(l)),
+      list: () => lines.list(),
     };
   }
 
@@ -281,7 +305,7 @@ export class Sim {
       wait: async (timeoutMs: number) => {
         if (!sim.pendingRaise && sim.runtime.storageInFlight() > 0) {
           await sim.runtime.storageSettled(timeoutMs);
-          sim.runPackets();
+          sim.runServices();
         }
         const r = sim.pendingRaise;
         sim.pendingRaise = false;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importSim } from './cli/_bundle.mjs';
 
-const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, VsockDriver, virtio } = await importSim();
+const { createSim, loadBoard, RngDriver, ConsoleDriver, NetDriver, BlkDriver, VsockDriver, I2cDriver, GpioDriver, virtio } = await importSim();
 
 const fmt = (n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 
@@ -142,12 +142,58 @@ const STEPS = [
       return `guest CID ${vs.guestCid}: ${fmt(total / 2 ** 20)} MiB echoed by a host program on port 5000 and verified, ${fmt((2 * total) / s / 1e6)} MB/s both ways (${c.creditUpdates ?? 0} credit updates); host client → guest port 7000 as host port ${client.localPort}: "${hello}"`;
     },
   },
+  {
+    name: 'i2c',
+    deviceId: virtio.VIRTIO_ID_I2C_ADAPTER,
+    async run(sim, fe, dev) {
+      // an i2cdetect-style scan, the 24C02 written page by page and read back, the sensor's registers
+      const i2c = await I2cDriver.open(dev);
+      const found = [];
+      for (let a = 0x03; a <= 0x77; a++) if (await i2c.probe(a)) found.push(`0x${a.toString(16)}`);
+      const data = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
+      for (let p = 0; p < 256; p += 8) await i2c.writeRegisters(0x50, p, data.subarray(p, p + 8));
+      const back = await i2c.readRegisters(0x50, 0, 256);
+      if (!Buffer.from(back).equals(Buffer.from(data))) throw new Error('EEPROM read-back differs');
+      const regs = await i2c.readRegisters(0x48, 0, 8);
+      const long = await i2c.transfer([{ addr: 0x48, write: Uint8Array.of(0) }, { addr: 0x48, read: 9 }]);
+      const n = 500;
+      const { s } = await timed(async () => {
+        for (let k = 0; k < n; k++) await i2c.readRegisters(0x48, 0, 2);
+      });
+      const c = (((regs[0] << 24) >> 24) + regs[1] / 256).toFixed(2);
+      return `targets ${found.join(' ')} (scan of 117 addresses); 24c02: 256 bytes in 32 page writes, read back and verified (in its file); sensor ID 0x${regs[7].toString(16)}, ${c} °C; a 9-byte read of its 8 registers: ${long.completed} of 2 messages, clean NACK; register reads: ${fmt((s / n) * 1e6, 0)} µs per transaction`;
+    },
+  },
+  {
+    name: 'gpio',
+    deviceId: virtio.VIRTIO_ID_GPIO,
+    async run(sim, fe, dev) {
+      // named lines; the guest drives LED0 (the host sees it); host edges on BUTTON0 reach the guest as interrupts
+      const g = await GpioDriver.open(dev);
+      const names = await g.names();
+      await g.output(0, 1);
+      const led = sim.gpio().get('LED0');
+      await g.setIrqType(1, virtio.VIRTIO_GPIO_IRQ_TYPE_EDGE_BOTH);
+      const n = 500;
+      let irqs = 0;
+      const { s } = await timed(async () => {
+        for (let k = 0; k < n; k++) {
+          await g.arm(1);
+          sim.gpio().set('BUTTON0', (k + 1) & 1);
+          irqs += g.events().filter((e) => e.status === virtio.VIRTIO_GPIO_IRQ_STATUS_VALID).length;
+        }
+      });
+      if (irqs !== n) throw new Error(`${irqs} of ${n} interrupts arrived`);
+      return `${names.length} lines (${names.map((x) => x || '-').join(' ')}); LED0 driven ${led.value} by the guest, seen by the host (${led.direction}); ${n} host edges on BUTTON0 → ${irqs} interrupts, ${fmt((s / n) * 1e6, 0)} µs from edge to interrupt (re-armed each time)`;
+    },
+  },
 ];
 
 export async function run({ quiet }) {
   const t0 = performance.now();
   // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step), a disk
-  // (blk step) and a vsock device whose host side is the node runtime's in-memory host (vsock step)
+  // (blk step), a vsock device whose host side is the node runtime's in-memory host (vsock step), an i2c
+  // bus and gpio lines
   const board = loadBoard('host-sim');
   // blk step: a sparse 16 MiB temporary image (in /dev/shm when there is one), removed at the end
   const imgDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-demo-'));
@@ -156,8 +202,24 @@ export async function run({ quiet }) {
   ftruncateSync(fd, 16 << 20);
   closeSync(fd);
   const sim = await createSim({
-    devices: [...board.devices, { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' }, { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' }, { type: 'blk', service: 'disk0' }, { type: 'vsock', service: 'vsock0', guestCid: 3 }],
-    services: { net0: { kind: 'packet', switch: 'sw0' }, net1: { kind: 'packet', switch: 'sw0' }, disk0: { kind: 'storage', path: img, readOnly: false }, vsock0: { kind: 'vsock', uds: 'vsock.sock' } },
+    devices: [
+      ...board.devices,
+      { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
+      { type: 'net', service: 'net1', mac: '52:54:00:00:00:02' },
+      { type: 'blk', service: 'disk0' },
+      { type: 'vsock', service: 'vsock0', guestCid: 3 },
+      { type: 'i2c', service: 'i2c0' },
+      { type: 'gpio', service: 'gpio0' },
+    ],
+    services: {
+      net0: { kind: 'packet', switch: 'sw0' },
+      net1: { kind: 'packet', switch: 'sw0' },
+      disk0: { kind: 'storage', path: img, readOnly: false },
+      vsock0: { kind: 'vsock', uds: 'vsock.sock' },
+      // i2c step: a 24C02 whose contents file lives with the disk image, and a temperature sensor
+      i2c0: { kind: 'i2c', targets: [{ name: 'eeprom0', type: '24c02', address: 0x50, path: join(imgDir, 'eeprom.bin') }, { name: 'temp0', type: 'temperature-sensor', address: 0x48, celsius: 23.5 }] },
+      gpio0: { kind: 'gpio', lines: ['LED0', 'BUTTON0', 'RESET_N', 'ALERT_N', '', '', '', ''] },
+    },
     log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
   });
   const bootMs = performance.now() - t0;

@@ -22,7 +22,7 @@ export const IMAGE_HEADER_SIZE = 64;
 export const IMAGE_HASH_SIZE = 32;
 export const IMAGE_FLAG_BYTECODE = 1;
 /** Runtime ABI the firmware is built against (__hal.abi). */
-export const RUNTIME_ABI = 4;
+export const RUNTIME_ABI = 5;
 
 /** Header field offsets (little-endian). */
 export const H = {

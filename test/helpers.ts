@@ -4,7 +4,7 @@
  * Suites that run on every backend use test/shared/raw-peer.ts instead.
  */
 import * as P from '../firmware/transport/protocol';
-import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1 } from '../firmware/virtio';
+import { ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../firmware/virtio';
 import { FrontendBus } from '../frontend/bus';
 import type { Sim, SimOptions } from '../frontend/sim';
 import { createSim } from '../frontend/sim';
@@ -77,4 +77,65 @@ export class RawRing extends SplitRing {
   notify(dev: number, q: number): void {
     raw(this.s, FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, u32s(q, 0)));
   }
+}
+
+/** One buffer of a hand-built chain: device-readable `bytes`, or `len` device-writable bytes. */
+export type Seg = { bytes: Uint8Array } | { len: number; fill?: number };
+
+/**
+ * Lays several chains out in the ring's data area (each segment 16-byte aligned, writable ones filled
+ * with `fill`, default 0xEE), descriptors numbered on from `from.desc` (default 0) and data from
+ * `from.at` (default the data area's start), and offers each head in order (no notification). Chains
+ * still in flight need their own descriptors and bytes: give each its own `from`. Returns per chain its
+ * head and the window offset of each segment.
+ */
+export function offerChains(ring: RawRing, chains: Seg[][], from: { desc?: number; at?: number } = {}): { head: number; offs: number[] }[] {
+  const bytes = ring.s.bytes;
+  let at = from.at ?? ring.data;
+  let d = from.desc ?? 0;
+  const out: { head: number; offs: number[] }[] = [];
+  for (const segs of chains) {
+    const head = d;
+    const offs: number[] = [];
+    segs.forEach((g, i) => {
+      const len = 'bytes' in g ? g.bytes.length : g.len;
+      if ('bytes' in g) bytes.set(g.bytes, at);
+      else bytes.fill(g.fill ?? 0xee, at, at + len);
+      const last = i === segs.length - 1;
+      ring.setDesc(d, at, len, ('bytes' in g ? 0 : VIRTQ_DESC_F_WRITE) | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : d + 1);
+      offs.push(at);
+      at += (len + 15) & ~15;
+      d++;
+    });
+    ring.offer(head);
+    out.push({ head, offs });
+  }
+  return out;
+}
+
+/**
+ * Offers one chain of `segs` on queue `q` of `dev`, notifies and runs the backend. Returns the window
+ * offset of each segment and the used element (null if the device completed nothing).
+ */
+export function submitChain(ring: RawRing, dev: number, q: number, segs: Seg[], from: { desc?: number; at?: number } = {}) {
+  const before = ring.usedIdx();
+  const { offs } = offerChains(ring, [segs], from)[0]!;
+  ring.notify(dev, q);
+  const used = ring.usedIdx() !== before ? ring.usedElem(before) : null;
+  const bytes = ring.s.bytes;
+  return { offs, used, at: (i: number, len: number) => bytes.slice(offs[i]!, offs[i]! + len) };
+}
+
+/** Negotiates `features` on `dev`, installs a fresh raw ring of `size` as each of `queues` and goes live. */
+export function liveRaw(s: Sim, dev: number, features: bigint, queues: number[] = [0], size = 16): RawRing[] {
+  negotiate(s, dev, features);
+  let base = s.layout.poolOffset;
+  const rings = queues.map((q) => {
+    const r = new RawRing(s, size, base);
+    r.install(dev, q);
+    base = r.data + 0x20000;
+    return r;
+  });
+  setStatus(s, dev, LIVE);
+  return rings;
 }

@@ -5,12 +5,12 @@
  * DESIGN §6 are checked. One sim serves many cases: the target device is reset between them.
  */
 import * as P from '../../firmware/transport/protocol';
-import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_GPIO_F_IRQ, VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
 import type { Sim } from '../sim';
 import type { FuzzRound } from './packed';
 import { checkPackedRound, genPackedCase, PACKED_ARENA } from './packed';
 import { Rand, fromHex, toHex } from './rand';
-import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, STATUS_LIVE, message } from './raw';
+import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, Ring, STATUS_LIVE, message } from './raw';
 import { le32 } from './ring';
 
 /** One fuzz input (also the corpus file format, JSON). */
@@ -27,8 +27,10 @@ export interface FuzzCase {
   messages: string[];
   /** Doorbells rung (each runs the backend until idle). */
   kicks: number;
-  /** Host input for a stream device (console), hex. */
+  /** Host input, hex: bytes for a stream device (console); for gpio, one host line change per byte (line = bits 0-6 mod the lines, value = bit 7). */
   input?: string;
+  /** gpio: interrupts enabled (SET_IRQ_TYPE [line, type] on a requestq of the harness's own) before the case's queue runs. */
+  irq?: [number, number][];
   /** Leave the device→driver FIFO undrained between doorbells. */
   noDrain?: boolean;
   /** `packed`: the device type whose queue is fuzzed (rng or console). */
@@ -65,6 +67,8 @@ function vsockHostInput(sim: Sim, input: Uint8Array): void {
 
 /** Arena layout inside the pool: rings at fixed offsets, buffers after them. */
 export const ARENA = { size: 0x40000, desc: 0, avail: 0x1000, used: 0x2000, data: 0x4000, tables: 0x30000 };
+/** The gpio lines of the fuzz board. */
+export const FUZZ_GPIO_LINES = ['L0', 'L1', 'L2', 'L3', '', 'L5', 'L6', 'L7'];
 /** The auxiliary vsock rx ring after the arena (offsets from the arena start): 16 entries, buffers of a header + 4096. */
 export const AUX_RX = { base: ARENA.size, size: 16, avail: ARENA.size + 0x100, used: ARENA.size + 0x1000, bufs: ARENA.size + 0x2000, stride: 0x1100, bufLen: 44 + 4096, end: ARENA.size + 0x13000 };
 /** Backend passes one doorbell may take before the fuzzer calls it unbounded. */
@@ -155,8 +159,8 @@ function genVsockPacket(r: Rand, b: Uint8Array): void {
 }
 
 /** Device-specific payload bytes for readable buffers (headers the device parses). */
-function genPayload(r: Rand, target: string): Uint8Array {
-  const b = r.bytes(r.pick(target === 'vsock' ? [44, 44, 48, 64, 300, 43] : [1, 8, 16, 24, 64]));
+function genPayload(r: Rand, target: string, minLen = 1): Uint8Array {
+  const b = r.bytes(r.pick(target === 'vsock' ? [44, 44, 48, 64, 300, 43] : [1, 8, 16, 24, 64].filter((n) => n >= minLen)));
   if (target === 'vsock' && b.length >= 44) genVsockPacket(r, b);
   const v = new DataView(b.buffer);
   if (target === 'blk' && b.length >= 16) {
@@ -165,7 +169,77 @@ function genPayload(r: Rand, target: string): Uint8Array {
     v.setUint32(12, r.chance(0.8) ? 0 : r.u32(), true); // sector hi
   }
   if (target === 'net' && b.length >= 12) b[0] = r.pick([0, 1, 2, 4, r.u32() & 0xff]); // virtio_net_hdr flags
+  if (target === 'i2c' && b.length >= 8) {
+    // struct virtio_i2c_out_hdr: the board's targets, absent, 10-bit and malformed addresses; M_RD / FAIL_NEXT
+    v.setUint16(0, r.pick([0x50 << 1, 0x48 << 1, 0x51 << 1, 0x00, 0xf0 | (r.u32() & 0xff06), (0x50 << 1) | 1, r.u32() & 0xffff]), true);
+    v.setUint32(4, r.chance(0.9) ? r.int(4) : r.u32(), true);
+    if (b.length > 8) b[8] = r.pick([0, 2, 5, 7, 8, 0x26, 0xff, r.u32() & 0xff]); // word address / register
+  }
+  if (target === 'gpio' && b.length >= 8) {
+    // struct virtio_gpio_request (its first two bytes double as an eventq buffer's line number)
+    v.setUint16(0, r.chance(0.9) ? r.int(8) : r.u32() & 0xffff, true);
+    v.setUint16(2, r.chance(0.9) ? r.int(FUZZ_GPIO_LINES.length + 1) : r.u32() & 0xffff, true);
+    v.setUint32(4, r.chance(0.9) ? r.pick([0, 1, 2, 3, 4, 8]) : r.u32(), true);
+  }
   return b;
+}
+
+/** A request chain as segments: readable bytes (`data`) or `len` writable bytes. */
+type ReqSeg = { data: Uint8Array } | { len: number };
+
+/**
+ * The segments of one plausible request of `target` on queue `index` (i2c, gpio): the frame the spec
+ * gives (header, buffer, status), with lengths near the edges. Null for devices without such a model.
+ */
+function genRequest(r: Rand, target: string, index: number, last: boolean): ReqSeg[] | null {
+  if (target === 'i2c') {
+    const hdr = genPayload(r, 'i2c', 8).subarray(0, 8);
+    if (!last && r.chance(0.7)) hdr[4]! |= 1; // FAIL_NEXT: the transaction goes on
+    const read = (hdr[4]! & 2) !== 0;
+    const len = r.pick([0, 1, 2, 8, 9, 256, 300, 8193]);
+    const buf: ReqSeg[] = len === 0 ? [] : read ? [{ len }] : [{ data: r.bytes(Math.min(len, 300)) }];
+    if (r.chance(0.05)) buf.reverse();
+    return [{ data: hdr }, ...buf, { len: r.chance(0.95) ? 1 : r.pick([0, 2]) }];
+  }
+  if (target === 'gpio' && index === 0) {
+    const hdr = genPayload(r, 'gpio', 8).subarray(0, 8);
+    return [{ data: hdr }, { len: r.pick([2, 2, 2, 1, 2 + FUZZ_GPIO_LINES.join('').length + FUZZ_GPIO_LINES.length, 64, 0]) }];
+  }
+  if (target === 'gpio') return [{ data: Uint8Array.of(r.chance(0.9) ? r.int(FUZZ_GPIO_LINES.length) : r.u32() & 0xff, r.chance(0.95) ? 0 : r.u32() & 0xff) }, { len: r.chance(0.95) ? 1 : r.pick([0, 2]) }];
+  return null;
+}
+
+/**
+ * Overwrites the start of the descriptor table with request-shaped chains (genRequest), their bytes in
+ * the arena; returns their heads in order, or null when the target has no request model.
+ */
+function genRequestChains(r: Rand, ctx: FuzzContext, target: string, index: number, size: number, dv: DataView, window: FuzzCase['window']): number[] | null {
+  const heads: number[] = [];
+  let d = 0;
+  let at = ARENA.data + 16 * r.int(64);
+  const want = 1 + r.int(Math.min(8, size));
+  for (let k = 0; k < want; k++) {
+    const segs = genRequest(r, target, index, k === want - 1);
+    if (!segs) return null;
+    if (d + segs.length > size) break;
+    heads.push(d);
+    segs.forEach((g, i) => {
+      const len = 'data' in g ? g.data.length : g.len;
+      if ('data' in g) window.push({ off: at, data: toHex(g.data) });
+      const lastSeg = i === segs.length - 1;
+      let flags = ('data' in g ? 0 : VIRTQ_DESC_F_WRITE) | (lastSeg ? 0 : VIRTQ_DESC_F_NEXT);
+      if (r.chance(0.02)) flags ^= VIRTQ_DESC_F_WRITE;
+      dv.setUint32(16 * d, ctx.arena + at, true);
+      dv.setUint32(16 * d + 4, 0, true);
+      dv.setUint32(16 * d + 8, len, true);
+      dv.setUint16(16 * d + 12, flags, true);
+      dv.setUint16(16 * d + 14, lastSeg ? 0 : d + 1, true);
+      at += (len + 15) & ~15;
+      d++;
+    });
+    if (at > ARENA.tables - 0x3000) break;
+  }
+  return heads;
 }
 
 function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
@@ -173,6 +247,8 @@ function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
   const size = r.pick(aggressive ? [1, 2, 4, 8, 16, 64, 256] : [8, 16, 64]);
   let features = BASE_FEATURES | (r.chance(0.6) ? VIRTIO_F_RING_INDIRECT_DESC : 0n) | (r.chance(0.5) ? VIRTIO_F_RING_EVENT_IDX : 0n) | (r.chance(0.3) ? VIRTIO_F_RING_RESET : 0n);
   if (aggressive && r.chance(0.03)) features |= BigInt(r.u32()) << 32n;
+  if (target === 'i2c' && r.chance(0.95)) features |= VIRTIO_I2C_F_ZERO_LENGTH_REQUEST; // without it FEATURES_OK is refused
+  if (target === 'gpio' && r.chance(0.7)) features |= VIRTIO_GPIO_F_IRQ;
   features &= ~VIRTIO_F_RING_PACKED; // split rings here; packed ones are the `packed` target's
   const dev = target === 'virtqueue' ? ctx.devices.indexOf('rng') : ctx.devices.indexOf(target);
   const numQueues = ctx.sim.stats().devices[dev]!.queues.length;
@@ -194,12 +270,23 @@ function genQueueCase(r: Rand, ctx: FuzzContext, target: string): FuzzCase {
   av.setUint16(2, count & 0xffff, true);
   for (let i = 0; i < size; i++) av.setUint16(4 + 2 * i, r.chance(0.93) ? r.int(size) : r.pick([size, 0xffff, r.u32() & 0xffff]), true);
   av.setUint16(4 + 2 * size, r.u32() & 0xffff, true);
+  // Devices with a request model: most cases offer well-formed requests (so the device logic runs, not
+  // only the chain checks), a few of them broken at an edge.
+  const heads = r.chance(0.7) ? genRequestChains(r, ctx, target, index, size, dv, window) : null;
+  if (heads && heads.length > 0) {
+    heads.forEach((h, i) => av.setUint16(4 + 2 * i, h, true));
+    av.setUint16(2, r.chance(0.9) ? heads.length : r.int(size + 1), true);
+  }
   if (target === 'vsock' && index === 1 && r.chance(0.7)) vsockTxChains(r, ctx, size, dv, av, window);
   const messages = [];
   for (let k = 0; k < 1 + r.int(3); k++) messages.push(toHex(message(0, P.VIRTIO_MSG_EVENT_AVAIL, dev, 0, le32(r.chance(0.9) ? index : r.u32(), 0))));
   const c: FuzzCase = { target, queue: { index, size, features: features.toString(16) }, desc: toHex(desc), avail: toHex(avail), window, messages, kicks: 1 + r.int(2) };
   if ((target === 'console' || target === 'vsock') && r.chance(0.6)) c.input = toHex(r.bytes(1 + r.int(300)));
   if (target === 'vsock' && index !== 0 && r.chance(0.8)) c.rxBuffers = r.pick([1, 2, 4, 16]);
+  if (target === 'gpio') {
+    if (r.chance(0.7)) c.input = toHex(r.bytes(1 + r.int(40)));
+    if (index === 1 && r.chance(0.8)) c.irq = Array.from({ length: 1 + r.int(8) }, () => [r.int(FUZZ_GPIO_LINES.length), r.pick([1, 2, 3, 4, 8])] as [number, number]);
+  }
   return c;
 }
 
@@ -371,6 +458,19 @@ function writableRanges(snap: DataView, arena: number, size: number): [number, n
   return out;
 }
 
+/** Enables gpio interrupts through the harness's own requestq (outside the arena): SET_IRQ_TYPE per [line, type]. */
+function gpioPrelude(rq: Ring, irq: [number, number][]): void {
+  for (const [k, [line, type]] of irq.entries()) {
+    const at = rq.data + 16 * k;
+    const v = new DataView(rq.bytes.buffer, rq.bytes.byteOffset + at, 8);
+    v.setUint16(0, 6, true); // VIRTIO_GPIO_MSG_SET_IRQ_TYPE
+    v.setUint16(2, line, true);
+    v.setUint32(4, type, true);
+    rq.chain([{ off: at, len: 8 }, { off: at + 8, len: 2, write: true }]);
+  }
+  rq.notify();
+}
+
 function threwCount(sim: Sim): number {
   return sim.stats().devices.reduce((a, d) => a + (d.counters['violation.DEVICE_MODEL_THREW'] ?? 0), 0);
 }
@@ -396,11 +496,14 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
     }
     bytes().set(fromHex(c.avail).subarray(0, 4), arena + PACKED_ARENA.driver);
   } else if (dev >= 0) {
-    const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`));
+    const st = drv.negotiate(dev, BigInt(`0x${c.queue.features}`) | (c.irq ? VIRTIO_GPIO_F_IRQ : 0n));
     if (st & 8) {
       drv.setQueue(dev, c.queue.index, size, arena + ARENA.desc, arena + ARENA.avail, arena + ARENA.used);
+      const prelude = c.irq && c.queue.index !== 0 ? new Ring(drv, dev, 0, 16, arena + ARENA.size) : null;
+      if (prelude) drv.setQueue(dev, 0, 16, prelude.desc, prelude.avail, prelude.used);
       if (aux) drv.setQueue(dev, 0, AUX_RX.size, arena + AUX_RX.base, arena + AUX_RX.avail, arena + AUX_RX.used);
       drv.setStatus(dev, STATUS_LIVE);
+      if (prelude) gpioPrelude(prelude, c.irq!);
     }
     if (aux) postAuxRx(ctx, c.rxBuffers!);
     bytes().set(fromHex(c.desc).subarray(0, 16 * MAX_FUZZ_QUEUE), arena + ARENA.desc);
@@ -440,7 +543,12 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
     if (dev >= 0) findings.push(...checkPackedRound(before, bytes().slice(arena, arena + ARENA.size), history, arena, size));
   }
   if (c.input && dev >= 0 && c.target === 'vsock') guard('vsock host input', () => vsockHostInput(sim, fromHex(c.input!)));
-  else if (c.input && dev >= 0) guard('console input', () => sim.console().input(fromHex(c.input!)));
+  else if (c.input && dev >= 0 && c.target === 'gpio') {
+    guard('gpio input', () => {
+      const g = sim.gpio('fuzzgpio');
+      for (const x of fromHex(c.input!)) g.set((x & 0x7f) % FUZZ_GPIO_LINES.length, x >> 7);
+    });
+  } else if (c.input && dev >= 0) guard('console input', () => sim.console().input(fromHex(c.input!)));
   drv.pump();
 
   if (aux) checkAuxRx(ctx, findings);

@@ -9,7 +9,7 @@ import type { DeviceManifestEntry } from '../../firmware/hal';
 import { createSim, loadBoard } from '../sim';
 import type { FuzzCase, FuzzContext, Finding } from './engine';
 import { MemoryVsockHost } from '../../runtime/node/vsock';
-import { AUX_RX, FUZZ_VSOCK_CID, FUZZ_VSOCK_LISTEN, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
+import { AUX_RX, FUZZ_GPIO_LINES, FUZZ_VSOCK_CID, FUZZ_VSOCK_LISTEN, MAX_PASSES_PER_DOORBELL, generate, minimise, runCase, targetsFor } from './engine';
 import { RawDriver } from './raw';
 
 export type { FuzzCase, Finding, FuzzContext } from './engine';
@@ -18,14 +18,28 @@ export { PackedRawRing, RawDriver, Ring, message } from './raw';
 export { le32, PackedRing, SplitRing } from './ring';
 export { Rand } from './rand';
 
-/** A fuzz sim: host-sim plus blk (a scratch image), net and vsock (a host that echoes on FUZZ_VSOCK_LISTEN), so every device type is a target. */
+/** A fuzz sim: host-sim plus blk (a scratch image), net, vsock (a host that echoes on FUZZ_VSOCK_LISTEN), i2c (a scratch EEPROM) and gpio, so every device type is a target. */
 export async function fuzzContext(opts: { board?: string; devices?: DeviceManifestEntry[] } = {}): Promise<FuzzContext & { dispose(): void }> {
   const board = loadBoard(opts.board);
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-fuzz-'));
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, new Uint8Array(1 << 20));
-  board.devices = opts.devices ?? [...board.devices, { type: 'blk', service: 'fuzzdisk' }, { type: 'net', service: 'fuzznet' }, { type: 'vsock', service: 'fuzzvsock', guestCid: FUZZ_VSOCK_CID }];
-  board.services = { ...board.services, fuzzdisk: { kind: 'storage', path: disk, readOnly: false }, fuzznet: { kind: 'packet', switch: 'fuzz' }, fuzzvsock: { kind: 'vsock', uds: 'fuzz.sock' } };
+  board.devices = opts.devices ?? [
+    ...board.devices,
+    { type: 'blk', service: 'fuzzdisk' },
+    { type: 'net', service: 'fuzznet' },
+    { type: 'vsock', service: 'fuzzvsock', guestCid: FUZZ_VSOCK_CID },
+    { type: 'i2c', service: 'fuzzi2c' },
+    { type: 'gpio', service: 'fuzzgpio' },
+  ];
+  board.services = {
+    ...board.services,
+    fuzzdisk: { kind: 'storage', path: disk, readOnly: false },
+    fuzznet: { kind: 'packet', switch: 'fuzz' },
+    fuzzvsock: { kind: 'vsock', uds: 'fuzz.sock' },
+    fuzzi2c: { kind: 'i2c', targets: [{ name: 'fuzzeeprom', type: '24c02', address: 0x50, path: join(dir, 'eeprom.bin') }, { name: 'fuzztemp', type: 'temperature-sensor', address: 0x48 }] },
+    fuzzgpio: { kind: 'gpio', lines: FUZZ_GPIO_LINES },
+  };
   const vsockHost = new MemoryVsockHost({ socketBuffer: 8192 });
   for (const port of FUZZ_VSOCK_LISTEN) vsockHost.listen(port, (c) => (c.onData = (cc) => cc.write(cc.read())));
   const sim = await createSim({ board, maxPasses: MAX_PASSES_PER_DOORBELL, log: () => {}, vsock: { fuzzvsock: vsockHost } });

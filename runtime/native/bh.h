@@ -8,6 +8,7 @@
  *   3  loop.c                 loop.h              the event loop: waits, calls into the bundle
  *   2  js.c                   js.h                QuickJS and __hal: the bundle's view of floors 0-1
  *   1  services.c storage-aio.c packet.c vsock.c  services.h   backing services (storage, stream, entropy, packet, vsock)
+ *      i2c.c gpio.c           services.h          i2c buses with their targets, gpio lines and their control socket
  *      image.c                image.h             partition images
  *   0  log.c window.c lines.c uio.c clock.c event.c file.c seccomp.c    bh.h (this file)
  *      ivshmem-client.c       ivshmem-client.h
@@ -24,7 +25,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define BH_ABI 4
+#define BH_ABI 5
 #define BH_MAX_SERVICES 16
 #define BH_MAX_WATCHES 128 /* fds in the epoll set (event.c): a vsock service alone may hold 33 */
 

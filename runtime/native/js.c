@@ -1,5 +1,5 @@
 /*
- * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 3), and every call
+ * QuickJS host: one runtime, one context, `globalThis.__hal` (docs/hal.md, ABI 5), and every call
  * into the bundle made under the budgets:
  *   - memory: JS_SetMemoryLimit(limits.memoryBytes) on the whole runtime;
  *   - watchdog: an interrupt handler that stops a call running longer than limits.watchdogMs.
@@ -115,6 +115,27 @@ static double get_num(JSValueConst obj, const char *path1, const char *path2, do
     return d;
 }
 
+/* An i2c service's targets are named backings too: --service TARGET=PATH sets a 24c02's file. */
+static void override_i2c_targets(JSValueConst svc_obj)
+{
+    JSValue targets = JS_GetPropertyStr(ctx, svc_obj, "targets");
+    uint32_t n = 0;
+    JSValue len = JS_GetPropertyStr(ctx, targets, "length");
+    if (JS_IsArray(ctx, targets)) JS_ToUint32(ctx, &n, len);
+    JS_FreeValue(ctx, len);
+    for (uint32_t i = 0; i < n && i < BH_I2C_MAX_TARGETS; i++) {
+        JSValue t = JS_GetPropertyUint32(ctx, targets, i);
+        JSValue nv = JS_GetPropertyStr(ctx, t, "name");
+        const char *tn = JS_IsString(nv) ? JS_ToCString(ctx, nv) : NULL;
+        const char *ov = tn ? bh_services_override_for(tn) : NULL;
+        if (ov) JS_SetPropertyStr(ctx, t, "path", JS_NewString(ctx, ov));
+        if (tn) JS_FreeCString(ctx, tn);
+        JS_FreeValue(ctx, nv);
+        JS_FreeValue(ctx, t);
+    }
+    JS_FreeValue(ctx, targets);
+}
+
 /*
  * A storage override: "PATH" or "ro:PATH", then any of ",ro", ",direct", ",sync", ",async" at the end
  * (the last comma-separated words that are one of these; a path may hold commas otherwise).
@@ -140,7 +161,8 @@ static void storage_override(JSValueConst s, const char *ov)
 }
 
 /* Applies --service overrides (storage: storage_override; stream: backing;
- * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch; vsock: uds) so
+ * packet: "tap:IFNAME" sets tap, "switch:NAME" sets switch; vsock: uds; gpio: the control socket
+ * "unix:PATH"; an i2c target's name: its file) so
  * that __hal.boardJson says what the runtime really serves. */
 static void apply_overrides(void)
 {
@@ -164,12 +186,15 @@ static void apply_overrides(void)
                     JS_SetPropertyStr(ctx, s, "tap", JS_NewString(ctx, ov + 4));
                 } else if (k && !strcmp(k, "packet") && !strncmp(ov, "switch:", 7)) {
                     JS_SetPropertyStr(ctx, s, "switch", JS_NewString(ctx, ov + 7));
+                } else if (k && !strcmp(k, "gpio")) {
+                    JS_SetPropertyStr(ctx, s, "control", JS_NewString(ctx, ov));
                 } else if (k && !strcmp(k, "vsock")) {
                     JS_SetPropertyStr(ctx, s, "uds", JS_NewString(ctx, ov));
                 }
                 if (k) JS_FreeCString(ctx, k);
                 JS_FreeValue(ctx, kind);
             }
+            if (JS_IsObject(s)) override_i2c_targets(s);
             JS_FreeValue(ctx, s);
             if (name) JS_FreeCString(ctx, name);
         }
@@ -287,6 +312,108 @@ static char *service_str(JSValueConst s, const char *prop)
     return out;
 }
 
+/* `targets` of an i2c service (docs/i2c.md): name, type, address (a number or "0x50"), path / celsius. */
+static int open_i2c(const char *name, JSValueConst s)
+{
+    static struct bh_i2c_target_cfg cfg[BH_I2C_MAX_TARGETS];
+    JSValue targets = JS_GetPropertyStr(ctx, s, "targets");
+    JSValue lenv = JS_GetPropertyStr(ctx, targets, "length");
+    uint32_t n = 0;
+    int r = 0;
+    if (!JS_IsArray(ctx, targets) || JS_ToUint32(ctx, &n, lenv) < 0) {
+        bh_log(BH_LOG_ERROR, "i2c service %s: targets must be an array", name);
+        r = -EINVAL;
+    } else if (n > BH_I2C_MAX_TARGETS) {
+        bh_log(BH_LOG_ERROR, "i2c service %s: %u targets, at most %d", name, n, BH_I2C_MAX_TARGETS);
+        r = -EINVAL;
+    }
+    for (uint32_t i = 0; r == 0 && i < n; i++) {
+        JSValue t = JS_GetPropertyUint32(ctx, targets, i);
+        char *tn = service_str(t, "name"), *type = service_str(t, "type"), *path = service_str(t, "path");
+        JSValue av = JS_GetPropertyStr(ctx, t, "address");
+        double addr = -1;
+        if (JS_IsNumber(av)) JS_ToFloat64(ctx, &addr, av);
+        else if (JS_IsString(av)) {
+            char *as = service_str(t, "address"), *end;
+            addr = as && *as ? (double)strtol(as, &end, 0) : -1;
+            if (!as || *end) addr = -1;
+            free(as);
+        }
+        JS_FreeValue(ctx, av);
+        memset(&cfg[i], 0, sizeof cfg[i]);
+        snprintf(cfg[i].name, sizeof cfg[i].name, "%s", tn ? tn : "");
+        cfg[i].address = (int)addr;
+        cfg[i].celsius = 25;
+        if (!tn || !*tn || strlen(tn) > 63) {
+            bh_log(BH_LOG_ERROR, "i2c service %s: a target needs a name", name);
+            r = -EINVAL;
+        } else if (!(addr >= 0x03 && addr <= 0x77) || addr != (int)addr) {
+            bh_log(BH_LOG_ERROR, "i2c target %s: address is not a 7-bit address 0x03..0x77", tn);
+            r = -EINVAL;
+        } else if (type && !strcmp(type, "24c02")) {
+            cfg[i].type = BH_I2C_24C02;
+            if (!path || strlen(path) >= sizeof cfg[i].path) {
+                bh_log(BH_LOG_ERROR, "i2c target %s: a 24c02 needs a path (its contents file)", tn);
+                r = -EINVAL;
+            } else strcpy(cfg[i].path, path);
+        } else if (type && !strcmp(type, "temperature-sensor")) {
+            cfg[i].type = BH_I2C_SENSOR;
+            JSValue cv = JS_GetPropertyStr(ctx, t, "celsius");
+            if (JS_IsNumber(cv)) JS_ToFloat64(ctx, &cfg[i].celsius, cv);
+            JS_FreeValue(ctx, cv);
+            if (!(cfg[i].celsius >= -128 && cfg[i].celsius < 128)) {
+                bh_log(BH_LOG_ERROR, "i2c target %s: celsius is outside -128..127.99", tn);
+                r = -EINVAL;
+            }
+        } else {
+            bh_log(BH_LOG_ERROR, "i2c target %s: unknown type %s (24c02, temperature-sensor)", tn, type ? type : "(none)");
+            r = -EINVAL;
+        }
+        free(tn);
+        free(type);
+        free(path);
+        JS_FreeValue(ctx, t);
+    }
+    JS_FreeValue(ctx, lenv);
+    JS_FreeValue(ctx, targets);
+    return r < 0 ? r : bh_i2c_open(name, cfg, (int)n);
+}
+
+/* `lines` (names, '' for an unnamed line) and `control` of a gpio service (docs/gpio.md). */
+static int open_gpio(const char *name, JSValueConst s)
+{
+    static char names[BH_GPIO_MAX_LINES][BH_GPIO_MAX_NAME + 1];
+    static const char *ptrs[BH_GPIO_MAX_LINES];
+    JSValue lines = JS_GetPropertyStr(ctx, s, "lines");
+    JSValue lenv = JS_GetPropertyStr(ctx, lines, "length");
+    uint32_t n = 0;
+    int r = 0;
+    if (!JS_IsArray(ctx, lines) || JS_ToUint32(ctx, &n, lenv) < 0 || n < 1 || n > BH_GPIO_MAX_LINES) {
+        bh_log(BH_LOG_ERROR, "gpio service %s: lines must be an array of 1..%d names", name, BH_GPIO_MAX_LINES);
+        r = -EINVAL;
+    }
+    for (uint32_t i = 0; r == 0 && i < n; i++) {
+        JSValue v = JS_GetPropertyUint32(ctx, lines, i);
+        const char *str = JS_IsString(v) ? JS_ToCString(ctx, v) : NULL;
+        if (!str || strlen(str) > BH_GPIO_MAX_NAME) {
+            bh_log(BH_LOG_ERROR, "gpio service %s: line %u: a name is a string of at most %d characters", name, i, BH_GPIO_MAX_NAME);
+            r = -EINVAL;
+        } else {
+            snprintf(names[i], sizeof names[i], "%s", str);
+            ptrs[i] = names[i];
+        }
+        if (str) JS_FreeCString(ctx, str);
+        JS_FreeValue(ctx, v);
+    }
+    JS_FreeValue(ctx, lenv);
+    JS_FreeValue(ctx, lines);
+    if (r < 0) return r;
+    char *control = service_str(s, "control");
+    r = bh_gpio_open(name, ptrs, (int)n, control);
+    free(control);
+    return r;
+}
+
 /*
  * Every service of the board is opened once, before the bundle runs and long before seccomp:
  * xxxOpen(name) then only hands out the handle (or the -errno the open gave). The set of backings
@@ -330,6 +457,8 @@ static int open_one(const char *name, const char *kind, JSValueConst s)
         free(tap);
         return r;
     }
+    if (!strcmp(kind, "i2c")) return open_i2c(name, s);
+    if (!strcmp(kind, "gpio")) return open_gpio(name, s);
     if (!strcmp(kind, "vsock")) {
         char *uds = service_str(s, "uds");
         int r = bh_vsock_open(name, uds);
@@ -520,6 +649,56 @@ HAL_FN(hal_vsock_poll)
     return JS_NewInt32(c, r);
 }
 
+/* A Uint32Array argument's elements (NULL unless argv[i] is one with at least `min` elements). */
+static uint32_t *u32_array(JSContext *c, JSValueConst v, size_t min, size_t *count, JSValue *abuf)
+{
+    size_t off, len, bpe, size;
+    *abuf = JS_GetTypedArrayBuffer(c, v, &off, &len, &bpe);
+    if (JS_IsException(*abuf)) {
+        JS_FreeValue(c, JS_GetException(c));
+        *abuf = JS_UNDEFINED;
+        return NULL;
+    }
+    uint8_t *p = JS_GetArrayBuffer(c, &size, *abuf);
+    if (!p || bpe != 4 || len < 4 * min || off + len > size) return NULL;
+    *count = len / 4;
+    return (uint32_t *)(p + off);
+}
+
+HAL_FN(hal_i2c_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "i2c") : -ENOENT); }
+HAL_FN(hal_gpio_open) { return JS_NewInt32(c, argc > 0 ? lookup_service(argv[0], "gpio") : -ENOENT); }
+HAL_FN(hal_gpio_set_direction) { return JS_NewInt32(c, bh_gpio_set_direction(H(0), A(1), A(2))); }
+HAL_FN(hal_gpio_set_value) { return JS_NewInt32(c, bh_gpio_set_value(H(0), A(1), A(2))); }
+
+/* i2cTransfer(h, msgs, entries): msgs a Uint32Array of at least 4 x entries words, copied out first. */
+HAL_FN(hal_i2c_transfer)
+{
+    static uint32_t words[4 * BH_I2C_MAX_ENTRIES];
+    double entries = A(2);
+    if (!(entries >= 0 && entries <= BH_I2C_MAX_ENTRIES) || entries != (int)entries || argc < 2) return JS_NewInt32(c, -EINVAL);
+    size_t count;
+    JSValue abuf;
+    uint32_t *p = u32_array(c, argv[1], 4 * (size_t)entries, &count, &abuf);
+    int r = -EINVAL;
+    if (p) {
+        memcpy(words, p, 16 * (size_t)entries);
+        r = bh_i2c_transfer(H(0), words, (int)entries);
+    }
+    JS_FreeValue(c, abuf);
+    return JS_NewInt32(c, r);
+}
+
+/* gpioSample(h, out): out a Uint32Array with an element per line. */
+HAL_FN(hal_gpio_sample)
+{
+    size_t count = 0;
+    JSValue abuf = JS_UNDEFINED;
+    uint32_t *p = argc > 1 ? u32_array(c, argv[1], 0, &count, &abuf) : NULL;
+    int r = p ? bh_gpio_sample(H(0), p, count) : -EINVAL;
+    JS_FreeValue(c, abuf);
+    return JS_NewInt32(c, r);
+}
+
 static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = {
     { "raise", hal_raise, 1 },           { "fence", hal_fence, 0 },
     { "now", hal_now, 0 },               { "log", hal_log, 2 },
@@ -540,6 +719,9 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "vsockEstablished", hal_vsock_established, 3 }, { "vsockSend", hal_vsock_send, 4 },
     { "vsockRecv", hal_vsock_recv, 4 },       { "vsockShutdown", hal_vsock_shutdown, 3 },
     { "vsockClose", hal_vsock_close, 2 },     { "vsockPoll", hal_vsock_poll, 2 },
+    { "i2cOpen", hal_i2c_open, 1 },           { "i2cTransfer", hal_i2c_transfer, 3 },
+    { "gpioOpen", hal_gpio_open, 1 },         { "gpioSetDirection", hal_gpio_set_direction, 3 },
+    { "gpioSetValue", hal_gpio_set_value, 3 }, { "gpioSample", hal_gpio_sample, 2 },
 };
 
 /* Run before the bundle: the window must never be detached or resized, and __hal never changed. */

@@ -10,6 +10,7 @@
  *                             finished inside the submit (page-cache hits)
  *   TAP fds                -> packet.c: frames into the switch; a delivery makes the port's onService(h) due
  *   vsock fds              -> vsock.c: a host client's CONNECT line, connection news make onService(h) due
+ *   gpio control sockets   -> gpio.c: commands; a host set that moves a level makes onService(h) due
  *   due service handles    -> bulkhead.onService(h), once the calls of this wake-up returned
  *   ivshmem server socket  -> peer joined/left bookkeeping (no JS)
  *   signalfd (TERM, INT)   -> bulkhead.stop(), fdatasync every storage, exit 0
@@ -131,6 +132,8 @@ static int stop(const char *why)
     bh_js_call("stop", 0, NULL);
     bh_packet_log_counters(BH_LOG_INFO);
     bh_vsock_log_counters(BH_LOG_INFO);
+    bh_i2c_log_counters(BH_LOG_INFO);
+    bh_gpio_log_counters(BH_LOG_INFO);
     bh_storage_flush_all(); /* belt and braces: the firmware's stop() flushed already */
     return 0;
 }

@@ -12,6 +12,8 @@
  *   entropy  getrandom(2)
  *   packet   a port on the in-process switch, optionally with a TAP behind it (packet.c)
  *   vsock    unix sockets in Firecracker's convention: <uds> and <uds>_PORT (vsock.c)
+ *   i2c      a bus with the board's simulated targets (i2c.c)
+ *   gpio     named lines, and their host side on a control socket (gpio.c)
  *
  * Every service fd is opened during boot, before seccomp: afterwards only read/write-class calls
  * (and accept4 for a console socket; socket(AF_UNIX)/connect/shutdown for vsock) are allowed.
@@ -603,6 +605,27 @@ int bh_vsock_open(const char *name, const char *uds)
     int h = alloc(BH_SVC_VSOCK, name);
     if (h < 0) return h;
     int r = bh_vsock_attach(h, name, uds);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
+}
+
+/* --- i2c, gpio: handles in this numbering, the buses and lines in i2c.c and gpio.c ------------- */
+
+int bh_i2c_open(const char *name, const struct bh_i2c_target_cfg *cfg, int n)
+{
+    int h = alloc(BH_SVC_I2C, name);
+    if (h < 0) return h;
+    int r = bh_i2c_attach(h, name, cfg, n);
+    if (r < 0) { svc[h].used = false; return r; }
+    return h;
+}
+
+int bh_gpio_open(const char *name, const char *const *names, int n, const char *control)
+{
+    const char *ov = bh_services_override_for(name);
+    int h = alloc(BH_SVC_GPIO, name);
+    if (h < 0) return h;
+    int r = bh_gpio_attach(h, name, names, n, ov ? ov : control);
     if (r < 0) { svc[h].used = false; return r; }
     return h;
 }

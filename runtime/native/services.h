@@ -1,4 +1,4 @@
-/* Bulkhead native runtime, floor 1: backing services (services.c, packet.c, vsock.c; docs/hal.md "Services").
+/* Bulkhead native runtime, floor 1: backing services (services.c, packet.c, vsock.c, i2c.c, gpio.c; docs/hal.md "Services").
  * They wake the firmware through event.c (bh_event_watch, bh_event_due), never through the loop. */
 #ifndef BH_SERVICES_H
 #define BH_SERVICES_H
@@ -28,9 +28,10 @@ int bh_aio_cancel(struct bh_aio *a, uint32_t tag);
 const struct bh_aio_counters *bh_aio_counters(struct bh_aio *a);
 
 /* services.c */
-enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_VSOCK };
+enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET, BH_SVC_VSOCK, BH_SVC_I2C, BH_SVC_GPIO };
 /* Command-line override: name=value (storage: PATH[,ro][,direct][,sync|,async], or ro:PATH; stream:
- * stdio|null|pty|unix:PATH; packet: tap:IFNAME or switch:NAME; vsock: the uds PATH). */
+ * stdio|null|pty|unix:PATH; packet: tap:IFNAME or switch:NAME; vsock: the uds PATH; gpio: unix:PATH,
+ * its control socket; an i2c target's name: PATH, a 24c02's file). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
 /* --aio threads / BULKHEAD_AIO=threads: asynchronous storage on the thread pool even where io_uring works. */
@@ -77,5 +78,33 @@ int bh_vsock_shutdown(int h, double id, double how);
 int bh_vsock_close(int h, double id);
 int bh_vsock_poll(int h, uint32_t *out, int max);
 void bh_vsock_log_counters(int level);
+
+/* i2c.c: I2C buses with simulated targets (docs/i2c.md). Handles are service handles. */
+#define BH_I2C_MAX_TARGETS 16
+#define BH_I2C_MAX_ENTRIES 256
+#define BH_I2C_MAX_MESSAGE 8192
+enum bh_i2c_target_type { BH_I2C_24C02, BH_I2C_SENSOR };
+struct bh_i2c_target_cfg {
+    char name[64];
+    int address;
+    enum bh_i2c_target_type type;
+    char path[512]; /* 24c02 */
+    double celsius; /* sensor */
+};
+int bh_i2c_open(const char *name, const struct bh_i2c_target_cfg *cfg, int n);
+int bh_i2c_attach(int h, const char *name, const struct bh_i2c_target_cfg *cfg, int n);
+int bh_i2c_transfer(int h, const uint32_t *entries, int n);
+void bh_i2c_log_counters(int level);
+
+/* gpio.c: named lines and their control socket (docs/gpio.md). Handles are service handles; the
+ * control socket's fds are watched through event.c, a host set that moves a level makes onService(h) due. */
+#define BH_GPIO_MAX_LINES 256
+#define BH_GPIO_MAX_NAME 31
+int bh_gpio_open(const char *name, const char *const *names, int n, const char *control);
+int bh_gpio_attach(int h, const char *name, const char *const *names, int n, const char *control);
+int bh_gpio_set_direction(int h, double line, double dir);
+int bh_gpio_set_value(int h, double line, double v);
+int bh_gpio_sample(int h, uint32_t *out, size_t room);
+void bh_gpio_log_counters(int level);
 
 #endif

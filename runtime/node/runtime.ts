@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten';
 import { newQuickJSWASMModule, RELEASE_SYNC } from 'quickjs-emscripten';
 import type { BoardConfig } from '../../firmware/hal';
+import { GpioLines } from './gpio';
+import { buildTargets, I2cBus } from './i2c';
 import type { SwitchPort } from './switch';
 import { flowHash, PACKET_F_MORE, VirtualSwitch } from './switch';
 import type { HostVsock } from './vsock';
@@ -194,14 +196,14 @@ export class NodeRuntime {
   private disposed = false;
   private depth = 0;
   readonly streams: Record<string, HostStream>;
-  private readonly handles: { kind: string; name: string; storage?: StorageHandle; stream?: HostStream; port?: SwitchPort; vsock?: HostVsock }[] = [];
+  private readonly handles: { kind: string; name: string; storage?: StorageHandle; stream?: HostStream; port?: SwitchPort; vsock?: HostVsock; bus?: I2cBus; lines?: GpioLines }[] = [];
   /** Resolvers of `storageSettled()` waiting for the next asynchronous storage completion. */
   private storageWaiters: (() => void)[] = [];
   /** Host sides of the board's vsock services (runtime/node/vsock.ts). */
   readonly vsock: Record<string, HostVsock>;
   /** Virtual switches behind the board's packet services (runtime/node/switch.ts). */
   readonly switches: Record<string, VirtualSwitch>;
-  /** Packet and vsock service handles with news since the last `takePendingServices()` (for `bulkhead.onService`). */
+  /** Packet, vsock and gpio service handles with news since the last `takePendingServices()` (for `bulkhead.onService`). */
   private readonly pendingServices = new Set<number>();
   readonly windowSize: number;
   private readonly log: (level: number, msg: string) => void;
@@ -290,7 +292,7 @@ export class NodeRuntime {
       ctx.setProp(hal, name, f);
       f.dispose();
     };
-    ctx.setProp(hal, 'abi', ctx.newNumber(4));
+    ctx.setProp(hal, 'abi', ctx.newNumber(5));
     ctx.setProp(hal, 'window', windowHandle);
     windowHandle.dispose();
     const bj = ctx.newString(JSON.stringify(board));
@@ -331,6 +333,18 @@ export class NodeRuntime {
         }
       } else if (kind === 'stream') {
         this.handles.push({ kind, name, stream: this.streams[name]! });
+      } else if (kind === 'i2c') {
+        try {
+          this.handles.push({ kind, name, bus: new I2cBus(buildTargets(name, svc['targets'])) });
+        } catch (e) {
+          this.log(0, (e as Error).message);
+          return -EINVAL;
+        }
+      } else if (kind === 'gpio') {
+        const lines = svc['lines'];
+        if (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string')) return -EINVAL;
+        const h = this.handles.length;
+        this.handles.push({ kind, name, lines: new GpioLines(lines as string[], () => this.pendingServices.add(h)) });
       } else if (kind === 'packet') {
         const h = this.handles.length;
         this.handles.push({ kind, name, port: this.switch(String(svc['switch'] ?? 'sw0')).attach(name, () => this.pendingServices.add(h)) });
@@ -606,6 +620,39 @@ export class NodeRuntime {
       }
       return e.length / 3;
     });
+    fn('i2cOpen', (n) => openService('i2c', n));
+    // The transfer entries are read out of the QuickJS array once, into host memory, before anything moves.
+    fn('i2cTransfer', (h, msgs, entries) => {
+      const bus = handle(h, 'i2c')?.bus;
+      if (!bus) return -EBADF;
+      const n = num(entries);
+      if (!msgs || ctx.typeof(msgs) !== 'object' || !(Number.isInteger(n) && n >= 0 && n <= 256)) return -EINVAL;
+      const words = new Array<number>(4 * n);
+      for (let i = 0; i < 4 * n; i++) {
+        const v = ctx.getProp(msgs, i);
+        words[i] = ctx.typeof(v) === 'number' ? ctx.getNumber(v) : NaN;
+        v.dispose();
+      }
+      if (words.some((w) => !(Number.isInteger(w) && w >= 0))) return -EINVAL;
+      return bus.transfer(this.window, words, n);
+    });
+    fn('gpioOpen', (n) => openService('gpio', n));
+    fn('gpioSetDirection', (h, line, d) => handle(h, 'gpio')?.lines!.setDirection(num(line), num(d)) ?? -EBADF);
+    fn('gpioSetValue', (h, line, v) => handle(h, 'gpio')?.lines!.setValue(num(line), num(v)) ?? -EBADF);
+    fn('gpioSample', (h, out) => {
+      const lines = handle(h, 'gpio')?.lines;
+      if (!lines) return -EBADF;
+      if (!out || ctx.typeof(out) !== 'object') return -EINVAL;
+      const len = ctx.getProp(out, 'length');
+      const n = ctx.typeof(len) === 'number' ? ctx.getNumber(len) : 0;
+      len.dispose();
+      if (n < lines.count) return -EINVAL;
+      return lines.sample((i, v) => {
+        const x = ctx.newNumber(v);
+        ctx.setProp(out, i, x);
+        x.dispose();
+      });
+    });
     ctx.setProp(ctx.global, '__hal', hal);
     hal.dispose();
   }
@@ -704,6 +751,20 @@ export class NodeRuntime {
     return hs;
   }
 
+  /** The lines of gpio service `name` (the host side: drive inputs, see outputs). */
+  gpio(name: string): GpioLines {
+    const h = this.handles.find((x) => x.kind === 'gpio' && x.name === name);
+    if (!h) throw new Error(`no open gpio service ${name}`);
+    return h.lines!;
+  }
+
+  /** The bus of i2c service `name` (its targets). */
+  i2c(name: string): I2cBus {
+    const h = this.handles.find((x) => x.kind === 'i2c' && x.name === name);
+    if (!h) throw new Error(`no open i2c service ${name}`);
+    return h.bus!;
+  }
+
   /** Service handle of a named stream (for `onService`). */
   serviceHandle(name: string): number {
     return this.handles.findIndex((h) => h.name === name);
@@ -721,6 +782,7 @@ export class NodeRuntime {
     if (this.disposed) return;
     this.disposed = true;
     for (const h of this.handles) {
+      for (const t of h.bus?.targets ?? []) (t as { close?(): void }).close?.();
       const s = h.storage;
       if (!s) continue;
       // A request still in libuv's pool would otherwise run on whatever file reuses the number.

@@ -16,7 +16,7 @@ export function define(cmd) {
     .option('--ivshmem <socket>', "the ivshmem server's unix socket (the window and doorbells); without it, --shm")
     .option('--shm <file>', 'a file (e.g. /dev/shm/NAME) as the window, for tests without an ivshmem server')
     .option('--uio <device>', 'an ivshmem-doorbell device inside a VM: /dev/uioN (runtime/native/linux/bulkhead_uio.ko)')
-    .option('--service <name=value>', "override a service's backing: disk0=PATH[,ro][,direct][,sync|,async] (or ro:PATH); console0=stdio|null|pty|unix:PATH; net0=tap:IF|switch:NAME (repeatable)", collect, [])
+    .option('--service <name=value>', "override a service's backing: disk0=PATH[,ro][,direct][,sync|,async] (or ro:PATH); console0=stdio|null|pty|unix:PATH; net0=tap:IF|switch:NAME; gpio0=unix:PATH (its control socket); an i2c target's name=PATH (a 24c02's file) (repeatable)", collect, [])
     .addOption(new Option('--aio <engine>', 'asynchronous storage engine: auto (io_uring where the kernel allows it, else a thread pool) or threads (BULKHEAD_AIO=threads too)').choices(['auto', 'threads']))
     .option('--busy-poll <us>', "poll this many microseconds after each event before sleeping (default: the board's runtime.busyPollUs)", nonNegative)
     .option('--log-level <n>', 'log level: 0 errors … 3 debug', (v) => String(Number(v)))

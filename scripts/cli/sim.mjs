@@ -35,7 +35,7 @@ export async function run(opts) {
   });
   const sim = await sim$.createSim({ board, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
   const frontend = await sim.frontend();
-  const name = (id) => ({ 1: 'net', 2: 'blk', 3: 'console', 4: 'rng' })[id] ?? `id${id}`;
+  const name = (id) => ({ 1: 'net', 2: 'blk', 3: 'console', 4: 'rng', 34: 'i2c', 41: 'gpio' })[id] ?? `id${id}`;
   console.log(`board ${board.name}: ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
   try {
     if (o.script) {
@@ -49,6 +49,14 @@ export async function run(opts) {
           const con = await sim$.ConsoleDriver.open(dev);
           await con.write('bulkhead sim: hello\n');
           console.log(`  console: host side received ${JSON.stringify(sim.console().output())}`);
+        } else if (kind === 'i2c') {
+          const i2c = await sim$.I2cDriver.open(dev);
+          const found = [];
+          for (let a = 0x03; a <= 0x77; a++) if (await i2c.probe(a)) found.push(`0x${a.toString(16)}`);
+          console.log(`  i2c${dev.devNum}: targets acknowledging: ${found.join(' ') || 'none'}`);
+        } else if (kind === 'gpio') {
+          const g = await sim$.GpioDriver.open(dev);
+          console.log(`  gpio${dev.devNum}: ${g.ngpio} lines: ${(await g.names()).map((n, i) => n || `(${i})`).join(' ')}`);
         } else if (kind === 'blk' && sim$.BlkDriver) {
           const blk = await sim$.BlkDriver.open(dev);
           const head = await blk.read(0, Math.min(4, blk.capacity));

@@ -39,7 +39,7 @@ const VSOCK = { uds: 'vsock.sock', echoPort: 5000, echoSeed: 1, echoBytes: 64 <<
 const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 
 // blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
-export const ALL_SCENARIOS = ['probe', 'ring', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'reset', 'restart', 'vsock-restart'];
+export const ALL_SCENARIOS = ['probe', 'ring', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'i2c', 'gpio', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
@@ -49,6 +49,10 @@ const DEBS = {
   debugfs: 'e2fsprogs',
   make: 'make',
   gcc: 'gcc',
+  xz: 'xz-utils',
+  // the i2c and gpio scenarios: Debian's tools, copied into the initramfs with their libraries
+  i2cdetect: 'i2c-tools',
+  gpioinfo: 'gpiod',
 };
 // files (not commands) the guest's bhq-blkio build needs: static libc and liburing
 const DEB_FILES = {
@@ -190,6 +194,68 @@ export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') 
   return { ko, key, note: `built for ${kver}` };
 }
 
+// Linux's virtio-i2c and virtio-gpio drivers for the guest. Debian's 6.1 kernel does not configure them
+// (CONFIG_I2C_VIRTIO, CONFIG_GPIO_VIRTIO are not set), so unless the guest kernel ships them the two
+// driver sources — drivers/i2c/busses/i2c-virtio.c and drivers/gpio/gpio-virtio.c, unmodified — are
+// taken from Debian's linux-source package of the guest kernel's own version and built out of tree
+// against its headers, the way frontend/linux is. Cached per kernel; the .deb is kept in .cache/qemu/deb.
+const VIRTIO_LOWSPEED = [
+  { name: 'i2c-virtio', src: 'drivers/i2c/busses/i2c-virtio.c' },
+  { name: 'gpio-virtio', src: 'drivers/gpio/gpio-virtio.c' },
+];
+
+export function ensureLowSpeedDrivers(kver, kroot) {
+  const own = VIRTIO_LOWSPEED.map((d) => {
+    const r = spawnSync('modprobe', ['-d', kroot, '-S', kver, '--show-depends', d.name], { encoding: 'utf8' });
+    return r.status === 0 ? /insmod (\S+)\s*$/.exec(r.stdout.trim())?.[1] : null;
+  });
+  if (own.every(Boolean)) return { kos: own, key: hashOf(own), note: "the guest kernel's own modules" };
+  const version = sh('dpkg-query', ['-W', '-f=${Version}', `linux-headers-${kver}`]).stdout.trim();
+  const series = /^(\d+\.\d+)/.exec(kver)?.[1];
+  const dir = path.join(CACHE, 'lowspeed', `${kver}-${version}`);
+  const kos = VIRTIO_LOWSPEED.map((d) => path.join(dir, `${d.name}.ko`));
+  const key = hashOf([kver, version]);
+  if (fs.existsSync(path.join(dir, '.done'))) return { kos, key, note: 'cached' };
+  const dl = path.join(CACHE, 'deb');
+  fs.mkdirSync(dl, { recursive: true });
+  const pkg = `linux-source-${series}`;
+  const find = () => fs.readdirSync(dl).find((f) => f.startsWith(`${pkg}_${version.replace(/^\d+:/, '')}_`) && f.endsWith('.deb'));
+  if (!find()) {
+    let r = sh('apt-get', ['download', `${pkg}=${version}`], { cwd: dl, allowFail: true });
+    if (r.status !== 0) {
+      sh('apt-get', ['update', '-q'], { allowFail: true });
+      r = sh('apt-get', ['download', `${pkg}=${version}`], { cwd: dl });
+    }
+  }
+  const deb = find();
+  if (!deb) throw new Error(`apt-get download ${pkg}=${version} produced no .deb`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  // the source tarball inside the .deb, and only the two files out of it
+  const members = VIRTIO_LOWSPEED.map((d) => `${pkg}/${d.src}`);
+  execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./usr/src/${pkg}.tar.xz | xz -dc | tar -x -C '${dir}' ${members.join(' ')}`]);
+  for (const d of VIRTIO_LOWSPEED) fs.renameSync(path.join(dir, pkg, d.src), path.join(dir, path.basename(d.src)));
+  fs.rmSync(path.join(dir, pkg), { recursive: true, force: true });
+  fs.writeFileSync(path.join(dir, 'Kbuild'), `obj-m := ${VIRTIO_LOWSPEED.map((d) => `${d.name}.o`).join(' ')}\n`);
+  const r = sh('make', ['-C', `/usr/src/linux-headers-${kver}`, `M=${dir}`, 'modules'], { allowFail: true });
+  if (r.status !== 0 || !kos.every((k) => fs.existsSync(k))) {
+    const err = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /error/i.test(l)).join('\n');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`building ${VIRTIO_LOWSPEED.map((d) => d.name).join(', ')} from ${deb} failed:\n${err || r.stderr.slice(-2000)}`);
+  }
+  fs.writeFileSync(path.join(dir, '.done'), `${deb}\n`);
+  return { kos, key, note: `built from ${deb}` };
+}
+
+// the guest's user-space tools of the i2c and gpio scenarios (installed on the host by ensureDeps)
+const LOWSPEED_TOOLS = ['i2cdetect', 'i2cget', 'i2cset', 'i2ctransfer', 'gpiodetect', 'gpioinfo', 'gpiofind', 'gpioget', 'gpioset', 'gpiomon'];
+
+function toolPath(bin) {
+  const p = which(bin) ?? [`/usr/sbin/${bin}`, `/sbin/${bin}`, `/usr/bin/${bin}`].find((f) => fs.existsSync(f));
+  if (!p) throw new Error(`${bin} is missing (Debian packages i2c-tools, gpiod)`);
+  return p;
+}
+
 // test/qemu/tools/bhq-blkio.c, the guest's random block I/O tool (verify and IOPS): a static binary
 // against Debian's liburing, keyed by its source
 export function buildBlkio() {
@@ -239,16 +305,25 @@ function copyWithLibs(bin, root) {
 }
 
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
-// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod, blkio) {
+// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, i2c-tools and libgpiod tools, /init and the scenarios
+export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
   const guestFiles = filesUnder(GUEST);
-  const key = hashOf([kver, mod.key, blkio.key, ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const tools = LOWSPEED_TOOLS.map(toolPath);
+  const key = hashOf([kver, mod.key, blkio.key, lowspeed.key, ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport', 'i2c-dev'], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
-  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4']) copyWithLibs(b, root);
+  // i2c-virtio and gpio-virtio load after virtio (load.list order): built here or the kernel's own
+  for (const ko of lowspeed.kos) {
+    const base = path.basename(ko).replace(/\.ko\.xz$/, '.ko');
+    if (ko.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${ko}' > '${path.join(root, 'lib/modules', base)}'`]);
+    else fs.copyFileSync(ko, path.join(root, 'lib/modules', base));
+    if (!list.includes(base)) list.push(base);
+  }
+  fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
+  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(b, root);
   fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
   fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
   // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries
@@ -288,7 +363,8 @@ function packInitramfs(root, out) {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-// the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, uio +
+// the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, virtio-rng for its
+// own entropy source, uio +
 // runtime/native/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
 export function buildBackendInitramfs(kver, kroot, uio) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
@@ -300,7 +376,7 @@ export function buildBackendInitramfs(kver, kroot, uio) {
   const out = path.join(CACHE, `backend-initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `backend-initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio_pci', 'uio'], ['bhb']);
+  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio-rng', 'virtio_pci', 'uio'], ['bhb']);
   fs.copyFileSync(uio.ko, path.join(root, 'lib/modules/bulkhead_uio.ko'));
   fs.copyFileSync(FW, path.join(root, 'bhb/bulkhead-fw'));
   fs.chmodSync(path.join(root, 'bhb/bulkhead-fw'), 0o755);
@@ -369,13 +445,13 @@ function boardFor(withNet) {
   return board;
 }
 
-// The board's relative `unix:` stream backings (the console socket, and any a scenario adds) and
+// The board's relative `unix:` stream backings (the console socket, and any a scenario adds), gpio control sockets and
 // relative vsock `uds` paths (with their `<uds>_PORT` sockets) are moved into the run's short socket
 // folder, so that they fit a socket path whatever the checkout's path.
 function socketsInto(board, sockDir) {
   for (const svc of Object.values(board.services)) {
-    if (typeof svc.backing === 'string' && svc.backing.startsWith('unix:') && !path.isAbsolute(svc.backing.slice(5)))
-      svc.backing = `unix:${path.join(sockDir, svc.backing.slice(5))}`;
+    for (const k of ['backing', 'control']) // a stream's socket, a gpio service's control socket
+      if (typeof svc[k] === 'string' && svc[k].startsWith('unix:') && !path.isAbsolute(svc[k].slice(5))) svc[k] = `unix:${path.join(sockDir, svc[k].slice(5))}`;
     if (svc.kind === 'vsock' && typeof svc.uds === 'string' && !path.isAbsolute(svc.uds)) svc.uds = path.join(sockDir, svc.uds);
   }
   return board;
@@ -484,7 +560,10 @@ async function startBackendVm(run) {
     '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
     '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
     '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
-    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0'];
+    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0',
+    // the partition's own hardware RNG: without one a TCG guest's CRNG takes about a minute to seed,
+    // and the firmware's entropy service (getrandom) blocks the event loop, every device with it, until then
+    '-device', 'virtio-rng-pci'];
   fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
   const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   p.bhName = 'backend-vm';
@@ -637,6 +716,7 @@ async function startFw(run) {
 // actions a guest scenario asks of the host ("BHQ-HOST <action>" on the serial console)
 async function hostAction(run, action, arg) {
   log(`  host: ${action}${arg ? ` ${arg}` : ''}`);
+  if (action === 'gpio-check') return gpioCheck(run, arg);
   if (action === 'kill-backend-in') {
     // a kill at a point of the guest's workload: the guest drew the delay from the run's seed
     const ms = Number(arg);
@@ -680,11 +760,60 @@ async function hostAction(run, action, arg) {
   }
 }
 
+// `bulkhead gpio` (the CLI a user runs) against the backend's control socket, in the run directory
+function gpioCli(run, args) {
+  const ctl = String(run.boardDef.services.gpio0?.control ?? '').replace(/^unix:/, '');
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/bulkhead.mjs'), 'gpio', ...args, '--socket', path.resolve(run.dir, ctl)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => resolve({ code, out: out.trim() }));
+  });
+}
+
+// "gpio-check NAME=V:RAISE=W": the host reads NAME; only if the guest drives it at V does it drive
+// RAISE to W (the guest waits for that edge), so the guest's PASS needs both directions to work
+async function gpioCheck(run, arg) {
+  const m = /^([^=:]+)=([01]):([^=:]+)=([01])$/.exec(arg ?? '');
+  if (!m) throw new Error(`gpio-check: bad argument ${arg}`);
+  const [, name, want, raise, value] = m;
+  const got = await gpioCli(run, ['get', name]);
+  const check = { name, want, saw: got.code === 0 ? got.out : `error: ${got.out}`, raised: false };
+  run.gpioChecks.push(check);
+  if (got.code !== 0 || got.out !== want) return;
+  const set = await gpioCli(run, ['set', raise, value]);
+  check.raised = set.code === 0 ? `${raise}=${value}` : `error: ${set.out}`;
+}
+
+// host-side check of the gpio scenario: what `bulkhead gpio get` saw and whether it raised the edge
+function checkGpioHost(checks) {
+  const c = checks[0];
+  if (!c) return { pass: false, detail: 'the guest asked for no gpio-check' };
+  if (c.saw !== c.want) return { pass: false, detail: `bulkhead gpio get ${c.name} printed '${c.saw}', the guest drives ${c.want}` };
+  if (c.raised === false || String(c.raised).startsWith('error')) return { pass: false, detail: `bulkhead gpio set failed: ${c.raised}` };
+  return { pass: true, detail: `bulkhead gpio get ${c.name} = ${c.saw} (the guest's output), then bulkhead gpio set ${c.raised}` };
+}
+
+// host-side check of the i2c scenario: the EEPROM file holds what the guest wrote (BHQ-EEPROM lines)
+function checkEeprom(file, expect) {
+  if (!expect.length) return { pass: false, detail: 'the guest reported no EEPROM contents' };
+  if (!fs.existsSync(file)) return { pass: false, detail: `${file} does not exist` };
+  const b = fs.readFileSync(file);
+  if (b.length !== 256) return { pass: false, detail: `${file} is ${b.length} bytes, a 24c02 holds 256` };
+  for (const e of expect) {
+    const got = b.subarray(e.off, e.off + e.hex.length / 2).toString('hex');
+    if (got !== e.hex) return { pass: false, detail: `eeprom.bin at 0x${e.off.toString(16)}: ${got}, the guest wrote ${e.hex}` };
+  }
+  return { pass: true, detail: `eeprom.bin on the host holds the ${expect.length} ranges the guest wrote` };
+}
+
 function parseConsole(text) {
   const results = {};
   const files = {};
   const bench = [];
   const netfiles = [];
+  const eeprom = [];
   const iops = [];
   for (const line of text.split(/\r?\n/)) {
     let m = /BHQ-RESULT (\S+) (PASS|FAIL) ?(.*)$/.exec(line);
@@ -695,6 +824,8 @@ function parseConsole(text) {
     if (m) bench.push({ disk: m[1], op: m[2], mb: Number(m[3]), s: Number(m[4]) });
     m = /BHQ-NETFILE (\S+) ([0-9a-f]{64}) (\d+)/.exec(line);
     if (m) netfiles.push({ what: m[1], sha256: m[2], bytes: Number(m[3]) });
+    m = /BHQ-EEPROM ([0-9a-f]+) ([0-9a-f]+)$/.exec(line);
+    if (m) eeprom.push({ off: parseInt(m[1], 16), hex: m[2] });
     m = /BHQ-IOPS (\S+) (randread|randwrite) ((?:\w+=[\d.]+ ?)+)$/.exec(line);
     if (m) {
       const row = { label: m[1], rw: m[2] };
@@ -705,7 +836,7 @@ function parseConsole(text) {
       iops.push(row);
     }
   }
-  return { results, files, bench, netfiles, iops, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
+  return { results, files, bench, netfiles, eeprom, iops, done: /BHQ-DONE/.test(text), oops: /(Oops|BUG:|Kernel panic|general protection fault|Call Trace)/.exec(text)?.[0] };
 }
 
 // host-side check: the bytes the guest wrote are in the backend's image file
@@ -820,7 +951,8 @@ export async function runQemu(opts = {}) {
   const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
   const mod = await stage('module frontend/linux', () => buildModule(kver));
   const blkio = await stage('tool bhq-blkio', () => buildBlkio());
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, blkio));
+  const lowspeed = await stage('drivers i2c-virtio gpio-virtio', () => ensureLowSpeedDrivers(kver, kern.kroot));
+  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, blkio, lowspeed));
   let backendInitrd = null;
   if (peer === 'vm') {
     const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
@@ -839,7 +971,7 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null,
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null, gpioChecks: [],
     vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
     collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
@@ -972,6 +1104,8 @@ export async function runQemu(opts = {}) {
       result.scenarios['console-host'] = { pass: ok, detail: ok ? `host read 'guest-to-host ${hvc.seen[0]}' and answered` : `host read nothing from the console socket (${run.hvcLog})` };
     }
     if (scenarios.includes('net') && netPeer) result.scenarios['net-host'] = checkNetPeer(netPeer, c.netfiles ?? []);
+    if (scenarios.includes('i2c') && !run.vm) result.scenarios['i2c-host'] = checkEeprom(path.join(run.dir, 'eeprom.bin'), c.eeprom ?? []);
+    if (scenarios.includes('gpio') && !run.vm) result.scenarios['gpio-host'] = checkGpioHost(run.gpioChecks);
     result.pass = !result.error && Object.values(result.scenarios).every((r) => r.pass);
   } catch (e) {
     result.error = e.message;

@@ -6,10 +6,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BLK_HEADER_BYTES } from '../../firmware/devices/blk';
-import { VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import { VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
 import type { Sim } from '../../frontend/sim';
 import { createSim } from '../../frontend/sim';
-import { LIVE, negotiate, RawRing, setStatus } from '../helpers';
+import type { Seg } from '../helpers';
+import type { RawRing } from '../helpers';
+import { liveRaw, submitChain } from '../helpers';
 
 export const BLK = 2;
 
@@ -78,15 +80,10 @@ export async function blkSim(o: BlkSimOptions = {}) {
 
 /** Negotiates `features` on the blk device, installs one raw ring as queue 0 and goes live. */
 export function liveRawBlk(s: Sim, features = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_EVENT_IDX, size = 16): RawRing {
-  negotiate(s, BLK, features);
-  const ring = new RawRing(s, size);
-  ring.install(BLK, 0);
-  setStatus(s, BLK, LIVE);
-  return ring;
+  return liveRaw(s, BLK, features, [0], size)[0]!;
 }
 
-/** One buffer of a hand-built chain: device-readable `bytes`, or `len` device-writable bytes. */
-export type Seg = { bytes: Uint8Array } | { len: number; fill?: number };
+export type { Seg };
 
 /** A request header (type, sector as lo/hi u32). */
 export function header(type: number, sector = 0, sectorHi = 0): Uint8Array {
@@ -98,27 +95,7 @@ export function header(type: number, sector = 0, sectorHi = 0): Uint8Array {
   return b;
 }
 
-/**
- * Lays `segs` out back to back in the ring's data area (writable ones filled with `fill`, default
- * 0xEE), chains descriptors 0..n-1, offers the chain and notifies. Returns the window offset of each
- * segment and the used element (null if the device completed nothing).
- */
+/** Offers one hand-built chain on the blk request queue, notifies, runs the backend (test/helpers.ts submitChain). */
 export function submitRaw(ring: RawRing, segs: Seg[]) {
-  const bytes = ring.s.bytes;
-  const offs: number[] = [];
-  let at = ring.data;
-  segs.forEach((g, i) => {
-    const len = 'bytes' in g ? g.bytes.length : g.len;
-    if ('bytes' in g) bytes.set(g.bytes, at);
-    else bytes.fill(g.fill ?? 0xee, at, at + len);
-    const last = i === segs.length - 1;
-    ring.setDesc(i, at, len, ('bytes' in g ? 0 : VIRTQ_DESC_F_WRITE) | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : i + 1);
-    offs.push(at);
-    at += (len + 15) & ~15;
-  });
-  const before = ring.usedIdx();
-  ring.offer(0);
-  ring.notify(BLK, 0);
-  const used = ring.usedIdx() !== before ? ring.usedElem(before) : null;
-  return { offs, used, at: (i: number, len: number) => bytes.slice(offs[i]!, offs[i]! + len) };
+  return submitChain(ring, BLK, 0, segs);
 }

@@ -37,7 +37,7 @@ async function drain(s: Sim) {
     if (i > 200) throw new Error(`storage requests still in flight after 200 waits: ${s.runtime.storageInFlight()}`);
     await s.runtime.storageSettled(100);
   }
-  s.runPackets();
+  s.runServices();
 }
 
 test('node runtime: a device reset with async reads and writes in flight writes nothing late into the reused ring', async () => {

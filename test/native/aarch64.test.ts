@@ -22,7 +22,7 @@ test('the aarch64 build identifies itself under qemu-user', async () => {
   assert.ok(existsSync(FWS.aarch64), 'build/aarch64/bulkhead-fw (npm run setup:native)');
   const r = await runToEnd('qemu-aarch64-static', ['-cpu', 'cortex-a57', FWS.aarch64, '--version']);
   assert.is(r.code, 0, r.stderr);
-  assert.match(r.stdout, /abi 4 engine quickjs-\S+ arch aarch64/);
+  assert.match(r.stdout, /abi 5 engine quickjs-\S+ arch aarch64/);
 });
 
 test('aarch64 firmware boots an x86-64-compiled bytecode image and serves rng and blk to an x86-64 frontend', async () => {

@@ -48,7 +48,7 @@ test('HAL probe: hardening, window aliasing, services and their bounds checks', 
     await command(n, v, 4);
     const len = v.getUint32(0x1000, true);
     const r = JSON.parse(new TextDecoder().decode(n.port!.bytes.subarray(0x1004, 0x1004 + len)));
-    assert.is(r.abi, 4);
+    assert.is(r.abi, 5);
     assert.is(r.windowBytes, 4 << 20);
     assert.ok(r.frozen, '__hal is frozen');
     assert.is(r.transfer, 'undefined');

@@ -40,7 +40,7 @@ test('image layout: header, manifest with the board and devices, QuickJS bytecod
   const p = parseImage(good);
   assert.is(p.header.magic, 'BHLKIMG\0');
   assert.is(p.header.version, 1);
-  assert.is(p.header.abi, 4);
+  assert.is(p.header.abi, 5);
   assert.is(p.header.boardId, 1);
   assert.is(p.header.totalLength, good.length);
   assert.ok(p.hashOk);
@@ -90,8 +90,8 @@ test('refused: wrong format version (even with a valid hash)', async () => {
 });
 
 test('refused: a runtime ABI newer than this runtime (or 0); an image built for the older ABI 1 still runs', async () => {
-  assertRefused(await boot(forge((_, v) => v.setUint32(H.abi, 5, true))), /ABI 5, this runtime provides ABI 4/);
-  assertRefused(await boot(forge((_, v) => v.setUint32(H.abi, 0, true))), /ABI 0, this runtime provides ABI 4/);
+  assertRefused(await boot(forge((_, v) => v.setUint32(H.abi, 6, true))), /ABI 6, this runtime provides ABI 5/);
+  assertRefused(await boot(forge((_, v) => v.setUint32(H.abi, 0, true))), /ABI 0, this runtime provides ABI 5/);
   const older = tmp.file('abi1.img', forge((_, v) => v.setUint32(H.abi, 1, true)));
   const r = await runToEnd(FW, ['--check', older, '--board', 'host-sim']);
   assert.is(r.code, 0, `an ABI 1 image is accepted: ${r.stderr}`);

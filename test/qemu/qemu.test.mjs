@@ -26,8 +26,8 @@ function verdicts(title, opts, names) {
   });
 }
 
-verdicts('native backend: blk + console + rng + vsock', { scenarios: ALL_SCENARIOS, peer: 'native' },
-  [...ALL_SCENARIOS, 'blk-host', 'console-host', 'vsock-host', 'vsock-restart-host', 'dmesg']);
+verdicts('native backend: blk + console + rng + vsock + i2c + gpio', { scenarios: ALL_SCENARIOS, peer: 'native' },
+  [...ALL_SCENARIOS, 'blk-host', 'console-host', 'vsock-host', 'vsock-restart-host', 'i2c-host', 'gpio-host', 'dmesg']);
 
 // issue 15: kill -9 of the backend at 20 seeded points of a write+fsync workload, a restart each time;
 // then console and net must work again (board qemu-net: net in the list)

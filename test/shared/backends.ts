@@ -30,6 +30,8 @@ import type { BackendStats, Sim } from '../../frontend/sim';
 import { createSim } from '../../frontend/sim';
 import type { NativeInstance } from '../../runtime/native/harness.mjs';
 import { nativeBuilt, ROOT, startNative } from '../../runtime/native/harness.mjs';
+import type { GpioLineState } from '../../runtime/native/gpio-control.mjs';
+import { GpioControl } from '../../runtime/native/gpio-control.mjs';
 import { RawPeer } from './raw-peer';
 
 export type BackendName = 'sim' | 'native';
@@ -55,6 +57,14 @@ export interface StreamHost {
   output(expect?: string): Promise<string>;
 }
 
+/** The host side of a gpio service: drive lines the frontend reads, see what it drives. */
+export interface GpioHost {
+  /** Drives `line` (a name or a number); sim: the backend has run; native: the backend acknowledged it. */
+  set(line: string | number, value: number): Promise<void>;
+  get(line: string | number): Promise<GpioLineState>;
+  list(): Promise<GpioLineState[]>;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** The ring format `frontend()`'s drivers ask for. */
@@ -71,6 +81,8 @@ export interface Backend {
   peer(): RawPeer;
   /** The host side of stream service `name` (default console0). */
   console(name?: string): StreamHost;
+  /** The host side of gpio service `name` (default gpio0): sim its API, native its control socket. */
+  gpio(name?: string): GpioHost;
   /** The backend's counters as of now (call after a barrier: RawPeer requests and notifies are). */
   stats(): Promise<BackendStats>;
   /** The firmware's log messages so far. */
@@ -123,6 +135,10 @@ function simKind(ring: RingFormat): BackendKind {
             input: async (data) => c.input(data),
             output: async () => c.output(),
           };
+        },
+        gpio(name = 'gpio0') {
+          const g = s.gpio(name);
+          return { set: async (l, v) => g.set(l, v), get: async (l) => g.get(l), list: async () => g.list() };
         },
         stats: async () => s.stats(),
         logs: async () => s.logs.map((l) => l.msg),
@@ -267,7 +283,10 @@ function nativeKind(ring: RingFormat): BackendKind {
       for (const [name, svc] of Object.entries(board.services)) {
         if (svc.kind === 'stream' && (svc as { backing?: string }).backing === 'memory') sockets[name] = join(dir, `${name}.sock`);
       }
-      const services = Object.fromEntries(Object.entries(sockets).map(([k, p]) => [k, `unix:${p}`]));
+      // Every gpio service gets a control socket the test talks to.
+      const controls: Record<string, string> = {};
+      for (const [name, svc] of Object.entries(board.services)) if (svc.kind === 'gpio') controls[name] = join(dir, `${name}.ctl`);
+      const services = Object.fromEntries([...Object.entries(sockets), ...Object.entries(controls)].map(([k, p]) => [k, `unix:${p}`]));
       let n: NativeInstance;
       try {
         n = await startNative({ board, services });
@@ -292,6 +311,11 @@ function nativeKind(ring: RingFormat): BackendKind {
         throw e;
       }
       const layout = readLayout(port.bytes);
+      const gpioClients: Record<string, Promise<GpioControl>> = {};
+      const control = (name: string) => {
+        if (!controls[name]) throw new Error(`[native] no gpio service ${name}`);
+        return (gpioClients[name] ??= GpioControl.connect(controls[name]!));
+      };
       return {
         name: 'native',
         ring,
@@ -313,6 +337,13 @@ function nativeKind(ring: RingFormat): BackendKind {
             },
           };
         },
+        gpio(name = 'gpio0') {
+          return {
+            set: async (l, v) => (await control(name)).set(l, v),
+            get: async (l) => (await control(name)).get(l),
+            list: async () => (await control(name)).list(),
+          };
+        },
         stats: () => log.request(),
         async logs() {
           await log.request();
@@ -320,6 +351,7 @@ function nativeKind(ring: RingFormat): BackendKind {
         },
         async stop() {
           for (const s of Object.values(streams)) s.sock.destroy();
+          for (const c of Object.values(gpioClients)) (await c.catch(() => null))?.close();
           try {
             const r = await n.stop();
             if (r.code !== 0) throw new Error(`[native] firmware exit ${r.code ?? r.signal} on SIGTERM: ${r.stderr.trim()}`);

@@ -4,6 +4,9 @@ DRV=/sys/bus/pci/drivers/bulkhead-ivshmem
 
 say() { echo "BHQ-LOG $*"; }
 
+# host_action ACTION [ARG]: asks the runner to act now (the console, not the scenario's buffered output)
+host_action() { echo "BHQ-HOST $*" > /dev/console; }
+
 # run_scenario NAME: runs /bhq/scenarios/NAME.sh in a subshell, prints its verdict
 run_scenario() {
 	local name="$1" f="/bhq/scenarios/$1.sh" t0 t1 out rc
