@@ -29,6 +29,6 @@ export default [
     input: 'frontend/index.ts',
     output: { file: 'dist/sim.mjs', format: 'es', sourcemap: true },
     external: (id) => id.startsWith('node:') || id === 'quickjs-emscripten',
-    plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts'] })],
+    plugins: [typescript({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, noEmitOnError: true, outDir: 'dist', declaration: false }, include: ['firmware/**/*.ts', 'frontend/**/*.ts', 'runtime/node/**/*.ts', 'runtime/trace/**/*.ts'] })],
   },
 ];

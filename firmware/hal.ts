@@ -82,7 +82,10 @@ export type Logger = (level: number, msg: string) => void;
 export interface BoardConfig {
   name: string;
   id: number;
-  window: { size: number; fifoSlots: number };
+  /** The transport (docs/transport.md): virtio-msg FIFOs (default), register blocks, or trapped MMIO records. */
+  transport?: 'msg' | 'regblock' | 'mmio';
+  /** `fifoSlots`: msg's FIFOs; `recordSlots`: mmio's access-record ring (default 64). */
+  window: { size: number; fifoSlots?: number; recordSlots?: number };
   lines: { toFrontend: number; fromFrontend: number };
   limits: { memoryBytes: number; watchdogMs: number; budgetPerQueue: number };
   /** Runtime tuning the firmware does not read: `busyPollUs` (native runtime, docs/native.md "Busy polling"). */

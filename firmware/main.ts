@@ -15,7 +15,11 @@ import { VsockDevice } from './devices/vsock';
 import type { BoardConfig, DeviceManifestEntry, Hal, Logger } from './hal';
 import { LOG_ERROR, LOG_INFO } from './hal';
 import type { EntropyService, GpioService, I2cBusService, PacketService, StorageService, StreamService, VsockService } from './services';
+import { MmioTransport } from './transport/mmio';
+import { RegBlockTransport } from './transport/regblock';
+import type { Transport, TransportHost, TransportLimits } from './transport/transport';
 import { VirtioMsgTransport } from './transport/virtio-msg';
+import type { WindowLayout } from './window/layout';
 import { BACKEND_READY, BACKEND_STOPPED, computeLayout, nextGeneration, setBackendState, writeHeader } from './window/layout';
 import { GuestWindow } from './window/window';
 
@@ -159,11 +163,23 @@ export function buildDevice(hal: Hal, board: BoardConfig, entry: DeviceManifestE
   }
 }
 
+/** The transport the board names (docs/transport.md), over the shared device state machine. */
+export function createTransport(win: GuestWindow, layout: WindowLayout, devices: VirtioDevice[], host: TransportHost, limits: TransportLimits): Transport {
+  switch (layout.transport) {
+    case 'msg':
+      return new VirtioMsgTransport(win, layout, devices, host, limits);
+    case 'regblock':
+      return new RegBlockTransport(win, layout, devices, host, limits);
+    case 'mmio':
+      return new MmioTransport(win, layout, devices, host, limits);
+  }
+}
+
 /** Boots the firmware on a HAL and returns its entry points. */
 export function boot(hal: Hal): FirmwareEntryPoints {
   const board = JSON.parse(hal.boardJson) as BoardConfig;
   const log: Logger = (level, msg) => hal.log(level, msg);
-  const layout = computeLayout(board.window.size, board.window.fifoSlots);
+  const layout = computeLayout(board.window.size, board.window.fifoSlots ?? 0, { transport: board.transport, devices: board.devices.length, recordSlots: board.window.recordSlots });
   if (hal.window.byteLength !== layout.windowSize) {
     throw new Error(`board ${board.name} says the window is ${layout.windowSize} bytes, the runtime mapped ${hal.window.byteLength}`);
   }
@@ -171,7 +187,7 @@ export function boot(hal: Hal): FirmwareEntryPoints {
   const bootInfo: BootInfo = { restarted: nextGeneration(win) > 1 };
   const devices = board.devices.map((d) => buildDevice(hal, board, d, log, bootInfo));
   const toFrontend = board.lines.toFrontend;
-  const transport = new VirtioMsgTransport(
+  const transport = createTransport(
     win,
     layout,
     devices,
@@ -185,10 +201,11 @@ export function boot(hal: Hal): FirmwareEntryPoints {
       // frontend can tell a restart from the generation alone.
       const generation = nextGeneration(win);
       writeHeader(win, layout, generation, devices.length, typeof hal.peerId === 'number' ? hal.peerId : null);
+      transport.boot();
       hal.fence();
       setBackendState(win, BACKEND_READY);
       hal.fence();
-      log(LOG_INFO, `bulkhead: board ${board.name}, ${devices.map((d, i) => `${i}:${d.name}`).join(' ')}, window ${layout.windowSize} bytes, pool at 0x${layout.poolOffset.toString(16)}`);
+      log(LOG_INFO, `bulkhead: board ${board.name}, transport ${layout.transport}, ${devices.map((d, i) => `${i}:${d.name}`).join(' ')}, window ${layout.windowSize} bytes, pool at 0x${layout.poolOffset.toString(16)}`);
       hal.raise(toFrontend);
     },
     onInterrupt: () => (transport.service() ? 1 : 0),

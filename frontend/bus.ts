@@ -1,13 +1,23 @@
 /**
- * The frontend end of the virtio-msg bus: produces into the driver→device FIFO, consumes the
- * device→driver FIFO, matches answers to requests by (dev_num, token) and hands events to listeners.
- * This is the TypeScript model of what frontend/linux does in the guest kernel.
+ * The frontend end of the virtio-msg bus (transport `msg`): produces into the driver→device FIFO,
+ * consumes the device→driver FIFO, matches answers to requests by (dev_num, token) and hands events
+ * to listeners. This is the TypeScript model of what frontend/linux/bulkhead_ivshmem.c does in the
+ * guest kernel; it is the `DriverTransport` (transport.ts) of msg windows.
  */
 import * as P from '../firmware/transport/protocol';
 import type { WindowLayout } from './layout';
 import { fifoPush, fifoTakeAll } from './fifo';
 import { readLayout } from './layout';
 import type { FrontendPort } from './port';
+import type { DeviceInfo, DriverEvent, DriverTransport } from './transport';
+import { pollUntil } from './transport';
+
+const u32s = (...v: number[]) => {
+  const b = new Uint8Array(4 * v.length);
+  const dv = new DataView(b.buffer);
+  v.forEach((x, i) => dv.setUint32(4 * i, x >>> 0, true));
+  return b;
+};
 
 /** A message the backend sent: header fields plus a private copy of the payload. */
 export interface BusMessage {
@@ -21,12 +31,15 @@ export interface BusMessage {
 /** Default time a request waits for its answer. */
 export const REQUEST_TIMEOUT_MS = 5000;
 
-export class FrontendBus {
+export class FrontendBus implements DriverTransport {
+  readonly kind = 'msg';
   readonly layout: WindowLayout;
   /** Doorbells rung towards the backend, messages sent and received. */
   readonly counters = { kicks: 0, sent: 0, received: 0, events: 0, waits: 0 };
-  /** Called for every event (EVENT_USED, EVENT_CONFIG, EVENT_DEVICE). */
-  onEvent: (m: BusMessage) => void = () => {};
+  /** Called for every device event (EVENT_USED, EVENT_CONFIG). */
+  onEvent: (e: DriverEvent) => void = () => {};
+  /** Called for every event message as it came (EVENT_DEVICE included). */
+  onMessage: (m: BusMessage) => void = () => {};
   private nextToken = 1;
   private readonly answers = new Map<number, BusMessage>();
 
@@ -68,7 +81,11 @@ export class FrontendBus {
       if (m.type & P.TYPE_RESPONSE) this.answers.set(key(m.devNum, m.token, m.type & P.TYPE_BUS), msg);
       else {
         this.counters.events++;
-        this.onEvent(msg);
+        this.onMessage(msg);
+        if (m.msgId === P.VIRTIO_MSG_EVENT_USED && !(m.type & P.TYPE_BUS)) this.onEvent({ devNum: m.devNum, kind: 'used', queue: m.payload.getUint32(0, true) });
+        else if (m.msgId === P.VIRTIO_MSG_EVENT_CONFIG && !(m.type & P.TYPE_BUS)) {
+          this.onEvent({ devNum: m.devNum, kind: 'config', status: m.payload.getUint32(0, true), generation: m.payload.getUint32(4, true) });
+        }
       }
     }
     // The backend may hold events back while this FIFO was full: tell it there is room again.
@@ -103,17 +120,79 @@ export class FrontendBus {
     if (!defer) this.kick();
   }
 
-  /** Polls and waits for doorbells until `cond()` holds; throws `what()` on timeout. */
-  async until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      this.poll();
-      if (cond()) return;
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(what());
-      this.counters.waits++;
-      await this.port.wait(left);
+  // ---- DriverTransport (transport.ts) --------------------------------------------------------
+
+  /** GET_DEVICES (bitmap pages of 64) and GET_DEVICE_INFO per device. */
+  async discover(): Promise<{ devNum: number; info: DeviceInfo }[]> {
+    const present: number[] = [];
+    for (let offset = 0; ; ) {
+      const a = await this.request(0, P.BUS_MSG_GET_DEVICES, new Uint8Array([offset & 0xff, offset >> 8, 64, 0]), { bus: true });
+      const count = a.getUint16(2, true);
+      for (let i = 0; i < count; i++) if (a.getUint8(6 + (i >> 3)) & (1 << (i & 7))) present.push(offset + i);
+      const next = a.getUint16(4, true);
+      if (next === 0 || next <= offset) break;
+      offset = next;
     }
+    const out: { devNum: number; info: DeviceInfo }[] = [];
+    for (const devNum of present) {
+      const a = await this.request(devNum, P.VIRTIO_MSG_GET_DEVICE_INFO);
+      out.push({
+        devNum,
+        info: { deviceId: a.getUint32(0, true), vendorId: a.getUint32(4, true), numFeatureBits: a.getUint32(8, true), configSize: a.getUint32(12, true), maxQueues: a.getUint32(16, true) },
+      });
+    }
+    return out;
+  }
+
+  async getStatus(dev: number): Promise<number> {
+    return (await this.request(dev, P.VIRTIO_MSG_GET_DEVICE_STATUS)).getUint32(0, true);
+  }
+
+  async setStatus(dev: number, status: number): Promise<number> {
+    return (await this.request(dev, P.VIRTIO_MSG_SET_DEVICE_STATUS, u32s(status))).getUint32(0, true);
+  }
+
+  async deviceFeatures(dev: number): Promise<bigint> {
+    const a = await this.request(dev, P.VIRTIO_MSG_GET_DEVICE_FEATURES, u32s(0, 2));
+    return BigInt(a.getUint32(8, true)) | (BigInt(a.getUint32(12, true)) << 32n);
+  }
+
+  async setDriverFeatures(dev: number, f: bigint): Promise<void> {
+    await this.request(dev, P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, Number(f & 0xffffffffn), Number(f >> 32n)));
+  }
+
+  async getConfig(dev: number, offset: number, len: number): Promise<{ generation: number; data: Uint8Array }> {
+    const a = await this.request(dev, P.VIRTIO_MSG_GET_CONFIG, u32s(offset, len));
+    const n = a.getUint32(8, true);
+    return { generation: a.getUint32(0, true), data: new Uint8Array(a.buffer, a.byteOffset + 12, n).slice() };
+  }
+
+  async setConfig(dev: number, generation: number, offset: number, data: Uint8Array): Promise<boolean> {
+    const p = new Uint8Array(12 + data.length);
+    p.set(u32s(generation, offset, data.length));
+    p.set(data, 12);
+    const a = await this.request(dev, P.VIRTIO_MSG_SET_CONFIG, p);
+    return a.getUint32(8, true) === data.length && data.length > 0;
+  }
+
+  /** SET_VQUEUE, then GET_VQUEUE to see whether it was taken (SET_VQUEUE's answer is empty). */
+  async setupQueue(dev: number, index: number, size: number, desc: number, avail: number, used: number): Promise<boolean> {
+    await this.request(dev, P.VIRTIO_MSG_SET_VQUEUE, u32s(index, 0, size, 0, desc, 0, avail, 0, used, 0));
+    const g = await this.request(dev, P.VIRTIO_MSG_GET_VQUEUE, u32s(index));
+    return g.getUint32(8, true) === size;
+  }
+
+  async deleteQueue(dev: number, index: number): Promise<void> {
+    await this.request(dev, P.VIRTIO_MSG_RESET_VQUEUE, u32s(index));
+  }
+
+  notify(dev: number, index: number, defer = false): Promise<void> {
+    return this.event(dev, P.VIRTIO_MSG_EVENT_AVAIL, u32s(index, 0), defer);
+  }
+
+  /** Polls and waits for doorbells until `cond()` holds; throws `what()` on timeout. */
+  until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+    return pollUntil(this, cond, timeoutMs, what);
   }
 }
 

@@ -1,14 +1,18 @@
 /**
- * A virtio device as the frontend driver model sees it over virtio-msg: discovery, the status
- * handshake of virtio 1.3 §3.1.1, feature negotiation, config access and queue setup.
+ * A virtio device as the frontend driver model sees it, over any transport (transport.ts): the status
+ * handshake of virtio 1.3 §3.1.1 in the order Linux's virtio core runs it (drivers/virtio/virtio.c:
+ * reset, add ACKNOWLEDGE, add DRIVER, read features, finalize, add FEATURES_OK and read the status
+ * back, queues, add DRIVER_OK), feature negotiation, config access and queue setup.
  */
 import * as P from '../firmware/transport/protocol';
 import { ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FEATURES_OK, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_PACKED } from '../firmware/virtio';
-import type { BusMessage } from './bus';
 import { FrontendBus } from './bus';
 import { readLayout } from './layout';
+import { MmioBus } from './mmio';
 import { PoolAllocator } from './pool';
 import type { FrontendPort } from './port';
+import { RegBlockBus } from './regblock';
+import type { DeviceInfo, DriverEvent, DriverTransport } from './transport';
 import type { DriverQueue } from './vring';
 import { SplitDriverQueue } from './vring';
 import { PackedDriverQueue } from './vring-packed';
@@ -25,21 +29,20 @@ export interface FrontendOptions {
   ring?: RingFormat;
 }
 
-/** GET_DEVICE_INFO. */
-export interface DeviceInfo {
-  deviceId: number;
-  vendorId: number;
-  numFeatureBits: number;
-  configSize: number;
-  maxQueues: number;
-}
+export type { DeviceInfo };
 
-const u32s = (...v: number[]) => {
-  const b = new Uint8Array(4 * v.length);
-  const dv = new DataView(b.buffer);
-  v.forEach((x, i) => dv.setUint32(4 * i, x >>> 0, true));
-  return b;
-};
+/** The driver side of the transport a window's header names. */
+export function attachTransport(port: FrontendPort): DriverTransport {
+  const layout = readLayout(port.bytes);
+  switch (layout.transport) {
+    case 'msg':
+      return new FrontendBus(port);
+    case 'regblock':
+      return new RegBlockBus(port);
+    case 'mmio':
+      return new MmioBus(port);
+  }
+}
 
 export class DriverDevice {
   features = 0n;
@@ -53,7 +56,7 @@ export class DriverDevice {
   lastGeneration = 0;
 
   constructor(
-    readonly bus: FrontendBus,
+    readonly bus: DriverTransport,
     readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly info: DeviceInfo,
@@ -61,88 +64,91 @@ export class DriverDevice {
     public ring: RingFormat = 'split',
   ) {}
 
-  /** Handles an event addressed to this device. */
-  handleEvent(m: BusMessage): void {
-    if (m.msgId === P.VIRTIO_MSG_EVENT_CONFIG) {
+  /** Handles a notification addressed to this device. */
+  handleEvent(e: DriverEvent): void {
+    if (e.kind === 'config') {
       this.configEvents++;
-      this.lastEventStatus = m.payload.getUint32(0, true);
-      this.lastGeneration = m.payload.getUint32(4, true);
-    } else if (m.msgId === P.VIRTIO_MSG_EVENT_USED) {
-      this.queues[m.payload.getUint32(0, true)]?.reap();
-    }
+      if (e.status !== undefined) this.lastEventStatus = e.status;
+      if (e.generation !== undefined) this.lastGeneration = e.generation;
+    } else if (e.queue < 0) {
+      for (const q of this.queues) q?.reap();
+    } else this.queues[e.queue]?.reap();
   }
 
-  /** Sends a transport request to this device. */
-  request(msgId: number, payload?: Uint8Array): Promise<DataView> {
-    return this.bus.request(this.devNum, msgId, payload);
-  }
-
+  /** Writes the status; returns the status the device holds (answered, or read back when the transport does not answer). */
   async setStatus(value: number): Promise<number> {
-    const a = await this.request(P.VIRTIO_MSG_SET_DEVICE_STATUS, u32s(value));
-    this.status = a.getUint32(0, true);
+    const r = await this.bus.setStatus(this.devNum, value);
+    this.status = r ?? (await this.bus.getStatus(this.devNum));
     return this.status;
   }
 
   async getStatus(): Promise<number> {
-    const a = await this.request(P.VIRTIO_MSG_GET_DEVICE_STATUS);
-    this.status = a.getUint32(0, true);
+    this.status = await this.bus.getStatus(this.devNum);
     return this.status;
   }
 
-  async deviceFeatures(): Promise<bigint> {
-    const a = await this.request(P.VIRTIO_MSG_GET_DEVICE_FEATURES, u32s(0, 2));
-    return BigInt(a.getUint32(8, true)) | (BigInt(a.getUint32(12, true)) << 32n);
+  /**
+   * virtio_add_status: the status read, the bit added, written. Over virtio-msg the last answer is the
+   * status (no GET_DEVICE_STATUS needed); the register transports read it as Linux does.
+   */
+  private async addStatus(bits: number): Promise<number | null> {
+    const cur = this.bus.kind === 'msg' ? this.status : await this.bus.getStatus(this.devNum);
+    const r = await this.bus.setStatus(this.devNum, cur | bits);
+    this.status = r ?? cur | bits;
+    return r;
   }
 
-  async getConfig(offset: number, len: number): Promise<{ generation: number; data: Uint8Array }> {
-    const a = await this.request(P.VIRTIO_MSG_GET_CONFIG, u32s(offset, len));
-    const n = a.getUint32(8, true);
-    return { generation: a.getUint32(0, true), data: new Uint8Array(a.buffer, a.byteOffset + 12, n).slice() };
+  deviceFeatures(): Promise<bigint> {
+    return this.bus.deviceFeatures(this.devNum);
   }
 
-  /** SET_CONFIG; returns false when the device rejected it (stale generation, read-only field). */
-  async setConfig(generation: number, offset: number, data: Uint8Array): Promise<boolean> {
-    const p = new Uint8Array(12 + data.length);
-    p.set(u32s(generation, offset, data.length));
-    p.set(data, 12);
-    const a = await this.request(P.VIRTIO_MSG_SET_CONFIG, p);
-    return a.getUint32(8, true) === data.length && data.length > 0;
+  getConfig(offset: number, len: number): Promise<{ generation: number; data: Uint8Array }> {
+    return this.bus.getConfig(this.devNum, offset, len);
+  }
+
+  /** Returns false when the device rejected the write (stale generation, read-only field). */
+  setConfig(generation: number, offset: number, data: Uint8Array): Promise<boolean> {
+    return this.bus.setConfig(this.devNum, generation, offset, data);
   }
 
   /**
    * Resets the device and runs the §3.1.1 handshake up to FEATURES_OK with `wanted ∩ offered` (plus
    * VIRTIO_F_RING_PACKED when this device's ring format is packed and the device offers it); throws if
-   * the device refuses FEATURES_OK.
+   * the device refuses FEATURES_OK (read back, as virtio_features_ok does, where the transport does not
+   * answer the write).
    */
   async negotiate(wanted: bigint): Promise<bigint> {
     await this.reset();
-    await this.setStatus(ACKNOWLEDGE);
-    await this.setStatus(ACKNOWLEDGE | DRIVER);
+    await this.addStatus(ACKNOWLEDGE);
+    await this.addStatus(DRIVER);
     const offered = await this.deviceFeatures();
     const f = offered & (this.ring === 'packed' ? wanted | VIRTIO_F_RING_PACKED : wanted & ~VIRTIO_F_RING_PACKED);
-    await this.request(P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, Number(f & 0xffffffffn), Number(f >> 32n)));
-    const s = await this.setStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
+    await this.bus.setDriverFeatures(this.devNum, f);
+    const s = (await this.addStatus(FEATURES_OK)) ?? (await this.getStatus());
     if (!(s & FEATURES_OK)) throw new Error(`device ${this.devNum} refused features 0x${f.toString(16)}`);
     this.features = f;
     return f;
   }
 
-  /** Allocates queue `i` in the pool (split or packed, as negotiated) and configures it with SET_VQUEUE. */
+  /** Allocates queue `i` in the pool (split or packed, as negotiated) and configures it (SET_VQUEUE, or the queue registers). */
   async setupQueue(i: number, size: number): Promise<DriverQueue<number>> {
     const eventIdx = (this.features & VIRTIO_F_RING_EVENT_IDX) !== 0n;
     const q = this.features & VIRTIO_F_RING_PACKED
       ? new PackedDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx)
       : new SplitDriverQueue<number>(this.bus, this.pool, this.devNum, i, size, eventIdx);
     const a = q.areas;
-    await this.request(P.VIRTIO_MSG_SET_VQUEUE, u32s(i, 0, size, 0, a.desc, 0, a.driver, 0, a.device, 0));
-    const g = await this.request(P.VIRTIO_MSG_GET_VQUEUE, u32s(i));
-    if (g.getUint32(8, true) !== size) throw new Error(`device ${this.devNum} refused queue ${i} of size ${size}`);
+    if (!(await this.bus.setupQueue(this.devNum, i, size, a.desc, a.driver, a.device))) {
+      q.release();
+      throw new Error(`device ${this.devNum} refused queue ${i} of size ${size}`);
+    }
     this.queues[i] = q;
     return q;
   }
 
+  /** virtio_device_ready; a refusal shows in the answer (virtio-msg) or the status read back. */
   async driverOk(): Promise<void> {
-    const s = await this.setStatus(this.status | DRIVER_OK);
+    const r = await this.addStatus(DRIVER_OK);
+    const s = r ?? (this.bus.kind === 'mmio' ? this.status : await this.getStatus());
     if (!(s & DRIVER_OK)) throw new Error(`device ${this.devNum} refused DRIVER_OK (status 0x${s.toString(16)})`);
   }
 
@@ -159,7 +165,8 @@ export class DriverDevice {
 
   /** Writes status 0 and gives the queues' memory and the driver's owned buffers back to the pool. */
   async reset(): Promise<void> {
-    await this.setStatus(0);
+    const r = await this.bus.setStatus(this.devNum, 0);
+    this.status = r ?? 0;
     for (const q of this.queues) q?.release();
     this.queues.length = 0;
     for (const b of this.owned) this.pool.release(b.off, b.len);
@@ -172,43 +179,25 @@ export class DriverDevice {
   }
 }
 
-/** The frontend: one bus, one pool, the devices the backend offers. */
+/** The frontend: one transport, one pool, the devices the backend offers. */
 export class Frontend {
   readonly devices: DriverDevice[] = [];
 
   private constructor(
-    readonly bus: FrontendBus,
+    readonly bus: DriverTransport,
     readonly pool: PoolAllocator,
   ) {
-    bus.onEvent = (m) => this.devices[m.devNum]?.handleEvent(m);
+    bus.onEvent = (e) => this.devices[e.devNum]?.handleEvent(e);
   }
 
   /**
-   * Attaches to a backend's window: checks the header, discovers devices with GET_DEVICES and
-   * GET_DEVICE_INFO. `opts.ring` chooses the ring format every device's driver asks for.
+   * Attaches to a backend's window: checks the header, discovers the devices over the transport it
+   * names. `opts.ring` chooses the ring format every device's driver asks for.
    */
   static async attach(port: FrontendPort, opts: FrontendOptions = {}): Promise<Frontend> {
-    const layout = readLayout(port.bytes);
-    const fe = new Frontend(new FrontendBus(port), new PoolAllocator(layout.poolOffset, layout.poolSize));
-    const present: number[] = [];
-    for (let offset = 0; ; ) {
-      const a = await fe.bus.request(0, P.BUS_MSG_GET_DEVICES, new Uint8Array([offset & 0xff, offset >> 8, 64, 0]), { bus: true });
-      const count = a.getUint16(2, true);
-      for (let i = 0; i < count; i++) if (a.getUint8(6 + (i >> 3)) & (1 << (i & 7))) present.push(offset + i);
-      const next = a.getUint16(4, true);
-      if (next === 0 || next <= offset) break;
-      offset = next;
-    }
-    for (const devNum of present) {
-      const a = await fe.bus.request(devNum, P.VIRTIO_MSG_GET_DEVICE_INFO);
-      fe.devices[devNum] = new DriverDevice(fe.bus, fe.pool, devNum, {
-        deviceId: a.getUint32(0, true),
-        vendorId: a.getUint32(4, true),
-        numFeatureBits: a.getUint32(8, true),
-        configSize: a.getUint32(12, true),
-        maxQueues: a.getUint32(16, true),
-      }, opts.ring ?? 'split');
-    }
+    const bus = attachTransport(port);
+    const fe = new Frontend(bus, new PoolAllocator(bus.layout.poolOffset, bus.layout.poolSize));
+    for (const { devNum, info } of await bus.discover()) fe.devices[devNum] = new DriverDevice(fe.bus, fe.pool, devNum, info, opts.ring ?? 'split');
     return fe;
   }
 
@@ -217,9 +206,12 @@ export class Frontend {
     return this.devices.find((d) => d?.info.deviceId === deviceId);
   }
 
-  /** PING the bus. */
+  /** PING the bus (virtio-msg only: the register transports have no bus messages). */
   async ping(data: number): Promise<number> {
-    const a = await this.bus.request(0, P.BUS_MSG_PING, u32s(data), { bus: true });
+    if (!(this.bus instanceof FrontendBus)) throw new Error(`PING is a virtio-msg bus message; this window speaks ${this.bus.kind}`);
+    const p = new Uint8Array(4);
+    new DataView(p.buffer).setUint32(0, data >>> 0, true);
+    const a = await this.bus.request(0, P.BUS_MSG_PING, p, { bus: true });
     return a.getUint32(0, true);
   }
 }

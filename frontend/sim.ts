@@ -14,11 +14,12 @@ import type { HostStorage, HostStream } from '../runtime/node/runtime';
 import type { HostVsock } from '../runtime/node/vsock';
 import { MemoryVsockHost } from '../runtime/node/vsock';
 import { MemoryStream, NodeRuntime } from '../runtime/node/runtime';
+import { TraceRecorder } from '../runtime/node/trace';
 import type { Frame } from '../runtime/node/switch';
 import { FrontendBus } from './bus';
 import type { FrontendOptions } from './device';
 import { Frontend } from './device';
-import type { WindowLayout } from './layout';
+import type { TransportKind, WindowLayout } from './layout';
 import { fifoPush, fifoTakeAll } from './fifo';
 import { readLayout } from './layout';
 import type { FrontendPort } from './port';
@@ -37,6 +38,8 @@ export function loadBoard(board: string | BoardConfig = 'host-sim'): BoardConfig
 export interface SimOptions {
   /** Board name, path or object (default `host-sim`). */
   board?: string | BoardConfig;
+  /** Replace the board's transport (docs/transport.md): `msg`, `regblock` or `mmio`. */
+  transport?: TransportKind;
   /** Replace the board's device manifest. */
   devices?: DeviceManifestEntry[];
   /** Add or replace services of the board. */
@@ -50,10 +53,19 @@ export interface SimOptions {
   entropy?: (dst: Uint8Array) => void;
   /** Host sides of vsock services (default: a MemoryVsockHost each, reached with `sim.vsock(name)`). */
   vsock?: Record<string, HostVsock>;
-  /** Window contents at boot: e.g. `previousSim.bytes`, to boot as a backend restarted over that window. */
-  window?: Uint8Array;
   /** Backend passes one doorbell may run before `kick()` gives up (default 100000). */
   maxPasses?: number;
+  /**
+   * The window's bytes when the firmware boots (default: zero): what a previous backend instance left,
+   * for a restart on the same shared memory (docs/security.md, "A restarted backend"), e.g.
+   * `previousSim.bytes`. The runtime puts it in place before the firmware starts.
+   */
+  window?: Uint8Array;
+  /**
+   * Record everything that enters the firmware into this `.bhtrace` file (docs/trace-format.md);
+   * `dispose()` closes it. `bulkhead replay FILE` re-runs it on either runtime.
+   */
+  record?: string;
 }
 
 /** Backend counters: bus-wide and per device. */
@@ -84,6 +96,8 @@ export class Sim {
     readonly runtime: NodeRuntime,
     readonly board: BoardConfig,
     private readonly maxPasses: number,
+    /** The trace being recorded (`record` option), closed by `dispose()`. */
+    readonly recorder: TraceRecorder | null = null,
   ) {
     runtime.call('start');
     this.layout = readLayout(this.bytes);
@@ -94,10 +108,13 @@ export class Sim {
     const board = loadBoard(opts.board);
     if (opts.devices) board.devices = opts.devices;
     if (opts.services) board.services = { ...board.services, ...opts.services };
+    if (opts.transport) board.transport = opts.transport;
     const bundle = opts.bundle ?? readFileSync(join(PROJECT_ROOT, 'dist', 'firmware.js'), 'utf8');
     let sim: Sim | null = null;
     const logs: { level: number; msg: string }[] = [];
+    const recorder = opts.record ? await TraceRecorder.create({ path: opts.record, bundle }) : null;
     const runtime = await NodeRuntime.create({
+      tap: recorder ?? undefined,
       bundle,
       board,
       onRaise: () => sim?.raised(),
@@ -109,7 +126,13 @@ export class Sim {
       window: opts.window,
       onServicePending: () => sim?.runServices(),
     });
-    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000);
+    if (opts.window) {
+      if (opts.window.length !== runtime.window.length) {
+        runtime.dispose();
+        throw new Error(`window option has ${opts.window.length} bytes, board ${board.name}'s window ${runtime.window.length}`);
+      }
+    }
+    sim = new Sim(logs, runtime, board, opts.maxPasses ?? 100_000, recorder);
     return sim;
   }
 
@@ -124,14 +147,20 @@ export class Sim {
   }
 
 
-  /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. */
+  /** Writes one raw message into the driver→device FIFO (no doorbell); false when it is full. Transport msg only. */
   send(msg: Uint8Array): boolean {
+    this.msgOnly('send');
     return fifoPush(this.bytes, this.layout.fifoD2V, this.layout.slotSize, msg);
   }
 
-  /** Takes every raw message from the device→driver FIFO (no doorbell, even if it was full). */
+  /** Takes every raw message from the device→driver FIFO (no doorbell, even if it was full). Transport msg only. */
   receive(): Uint8Array[] {
+    this.msgOnly('receive');
     return fifoTakeAll(this.bytes, this.layout.fifoV2D, this.layout.slotSize).messages;
+  }
+
+  private msgOnly(what: string): void {
+    if (this.layout.transport !== 'msg') throw new Error(`sim.${what}: raw virtio-msg FIFO access on a ${this.layout.transport} window (use the transport's driver side: frontend/regblock.ts, frontend/mmio.ts)`);
   }
 
   /** Rings the backend's doorbell and runs it until idle. */
@@ -254,7 +283,13 @@ export class Sim {
 
   /** The backend's counters. */
   stats(): BackendStats {
-    return JSON.parse(String(this.runtime.call('stats'))) as BackendStats;
+    const faults = this.runtime.faults.length;
+    const r = this.runtime.call('stats');
+    if (typeof r !== 'string') {
+      const f = this.runtime.faults.slice(faults).map((x) => `${x.kind}: ${x.detail}`).join('; ');
+      throw new Error(`stats() gave no answer (${f || `it returned ${String(r)}`})`);
+    }
+    return JSON.parse(r) as BackendStats;
   }
 
   /** Device status of `devNum` as the backend holds it. */
@@ -321,6 +356,7 @@ export class Sim {
   }
 
   dispose(): void {
+    this.recorder?.close();
     this.runtime.dispose();
   }
 }

@@ -17,8 +17,8 @@ import {
   VIRTQ_DESC_F_WRITE,
 } from '../firmware/virtio';
 import { packedAreaSizes } from '../firmware/virtqueue/packed';
-import type { FrontendBus } from './bus';
 import type { PoolAllocator } from './pool';
+import type { DriverTransport } from './transport';
 import type { Buf } from './vring';
 import { DriverQueue } from './vring';
 
@@ -39,7 +39,7 @@ export class PackedDriverQueue<T = unknown> extends DriverQueue<T> {
   private readonly counts: Uint16Array;
   private buffers = 0;
 
-  constructor(bus: FrontendBus, pool: PoolAllocator, devNum: number, index: number, size: number, eventIdx: boolean) {
+  constructor(bus: DriverTransport, pool: PoolAllocator, devNum: number, index: number, size: number, eventIdx: boolean) {
     const s = packedAreaSizes(size);
     super(bus, pool, devNum, index, size, eventIdx, s.desc + s.driver + s.device);
     this.areas = { desc: this.area.off, driver: this.area.off + s.desc, device: this.area.off + s.desc + s.driver };

@@ -6,9 +6,8 @@
  */
 import { splitAreaSizes } from '../firmware/virtqueue/split';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY } from '../firmware/virtio';
-import { VIRTIO_MSG_EVENT_AVAIL } from '../firmware/transport/protocol';
-import type { FrontendBus } from './bus';
 import type { PoolAllocator } from './pool';
+import type { DriverTransport } from './transport';
 
 /** A buffer in the window: offset and length. */
 export interface Buf {
@@ -26,7 +25,7 @@ export abstract class DriverQueue<T = unknown> {
   protected readonly area: { off: number; len: number };
 
   constructor(
-    protected readonly bus: FrontendBus,
+    protected readonly bus: DriverTransport,
     private readonly pool: PoolAllocator,
     readonly devNum: number,
     readonly index: number,
@@ -57,16 +56,14 @@ export abstract class DriverQueue<T = unknown> {
     return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
-  /** Sends EVENT_AVAIL for this queue (when `need`), counting sent and suppressed notifications. */
+  /** Notifies the device of this queue (when `need`: EVENT_AVAIL, or the transport's notify register), counting sent and suppressed notifications. */
   protected async notify(need: boolean): Promise<void> {
     if (!need) {
       this.counters.suppressed++;
       return;
     }
     this.counters.notifies++;
-    const p = new Uint8Array(8);
-    new DataView(p.buffer).setUint32(0, this.index, true);
-    await this.bus.event(this.devNum, VIRTIO_MSG_EVENT_AVAIL, p);
+    await this.bus.notify(this.devNum, this.index);
   }
 
   /** The (device, queue) a failure message names. */
@@ -108,7 +105,7 @@ export class SplitDriverQueue<T = unknown> extends DriverQueue<T> {
   private kickedIdx = 0;
   private lastUsed = 0;
 
-  constructor(bus: FrontendBus, pool: PoolAllocator, devNum: number, index: number, size: number, eventIdx: boolean) {
+  constructor(bus: DriverTransport, pool: PoolAllocator, devNum: number, index: number, size: number, eventIdx: boolean) {
     const s = splitAreaSizes(size);
     const usedOff = Math.ceil((s.desc + s.avail) / 4096) * 4096; // used ring on its own page
     super(bus, pool, devNum, index, size, eventIdx, usedOff + s.used + 2);

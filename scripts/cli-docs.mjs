@@ -3,10 +3,16 @@
 // scripts/cli/*.mjs), so the reference cannot drift from what the commands accept:
 //   npm run docs:cli        (test/unit/cli-docs.test.ts fails when docs/cli.md is not current)
 import { program } from '../bin/bulkhead.mjs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Defaults that are paths in the checkout are shown relative to it, so the reference is the same
+// whichever directory it was generated in (and the test passes in any checkout).
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** One command's reference as Markdown, from its own help (commander formats flags and defaults). */
 function section(cmd) {
-  const help = cmd.helpInformation({ error: false }).trimEnd();
+  const help = cmd.helpInformation({ error: false }).trimEnd().replaceAll(`"${root}/`, '"');
   return [`## \`bulkhead ${cmd.name()}\``, '', cmd.summary() || cmd.description(), '', '```text', help, '```', ''].join('\n');
 }
 

@@ -1,5 +1,5 @@
 // The embedded default (`npm start`, `bulkhead demo`; scripts/cli/demo.mjs is its command line). The firmware bundle runs in the node runtime
-// (QuickJS-WASM) on the host-sim board and serves its devices to the TypeScript frontend driver model
+// (QuickJS-WASM) on the host-sim board (or --board B, on its transport or the one --transport names) and serves its devices to the TypeScript frontend driver model
 // across the shared window; a short workload runs on each device and the summary says what happened
 // and how fast. Each device step is a function in STEPS so a new device adds one entry.
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -189,12 +189,13 @@ const STEPS = [
   },
 ];
 
-export async function run({ quiet }) {
+export async function run({ quiet, board: boardName = 'host-sim', transport: named }) {
   const t0 = performance.now();
-  // host-sim's devices plus two net interfaces on the node runtime's virtual switch (net step), a disk
-  // (blk step), a vsock device whose host side is the node runtime's in-memory host (vsock step), an i2c
-  // bus and gpio lines
-  const board = loadBoard('host-sim');
+  // host-sim's devices (or the named board's) plus two net interfaces on the node runtime's virtual
+  // switch (net step), a disk (blk step), a vsock device whose host side is the node runtime's in-memory
+  // host (vsock step), an i2c bus and gpio lines
+  const board = loadBoard(boardName);
+  const transport = named ?? board.transport ?? 'msg';
   // blk step: a sparse 16 MiB temporary image (in /dev/shm when there is one), removed at the end
   const imgDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-demo-'));
   const img = join(imgDir, 'disk.img');
@@ -202,6 +203,8 @@ export async function run({ quiet }) {
   ftruncateSync(fd, 16 << 20);
   closeSync(fd);
   const sim = await createSim({
+    board,
+    transport,
     devices: [
       ...board.devices,
       { type: 'net', service: 'net0', mac: '52:54:00:00:00:01' },
@@ -224,7 +227,7 @@ export async function run({ quiet }) {
   });
   const bootMs = performance.now() - t0;
   const fe = await sim.frontend();
-  console.log(`Bulkhead demo — board ${sim.board.name}: window ${sim.layout.windowSize >> 10} KiB (pool ${sim.layout.poolSize >> 10} KiB at 0x${sim.layout.poolOffset.toString(16)}), firmware in QuickJS-WASM, booted in ${fmt(bootMs, 0)} ms`);
+  console.log(`Bulkhead demo — board ${sim.board.name}, transport ${sim.layout.transport}: window ${sim.layout.windowSize >> 10} KiB (pool ${sim.layout.poolSize >> 10} KiB at 0x${sim.layout.poolOffset.toString(16)}), firmware in QuickJS-WASM, booted in ${fmt(bootMs, 0)} ms`);
   console.log(`devices: ${fe.devices.map((d) => `${d.devNum}:${STEPS.find((s) => s.deviceId === d.info.deviceId)?.name ?? `id${d.info.deviceId}`}`).join(' ')}`);
   let failed = false;
   for (const step of STEPS) {
@@ -240,7 +243,8 @@ export async function run({ quiet }) {
   }
   const st = sim.stats();
   const violations = Object.entries(st.bus).filter(([k]) => k.startsWith('violation') || k.startsWith('dropped')).reduce((a, [, v]) => a + v, 0);
-  console.log(`transport: ${st.bus.messages ?? 0} messages in, ${st.bus.sent ?? 0} out; doorbells ${sim.lines.fromFrontend} to the backend, ${sim.lines.toFrontend} to the frontend; ${violations} violations`);
+  const wire = { msg: `${st.bus.messages ?? 0} messages in, ${st.bus.sent ?? 0} out`, regblock: `${st.bus.transactions ?? 0} register transactions`, mmio: `${st.bus.records ?? 0} access records` }[sim.layout.transport];
+  console.log(`transport ${sim.layout.transport}: ${wire}; doorbells ${sim.lines.fromFrontend} to the backend, ${sim.lines.toFrontend} to the frontend; ${violations} violations`);
   if (!quiet) for (const d of st.devices) console.log(`  dev ${d.devNum} ${d.type.padEnd(8)} status 0x${d.status.toString(16)} ${JSON.stringify(d.counters)}`);
   sim.dispose();
   rmSync(imgDir, { recursive: true, force: true });

@@ -48,14 +48,15 @@ export function stages({ title, total = 0 }) {
 }
 
 /**
- * A counted piece of work (fuzz cases): `tick(done, detail)` as it goes, `stop()` at the end. A terminal
- * shows a bar with rate and elapsed time; otherwise a line at most every 10 s.
+ * A counted piece of work (fuzz cases, or the seconds of a timed campaign): `tick(done, detail)` as it
+ * goes, `stop()` at the end. A terminal shows a bar with the rate (unless `rate: false`) and elapsed time;
+ * otherwise a line at most every 10 s.
  */
-export function counter({ title, total, unit = 'cases' }) {
+export function counter({ title, total, unit = 'cases', rate: showRate = true }) {
   const t0 = performance.now();
   let last = t0;
   let cur = 0;
-  const bar = tty() ? new cliProgress.SingleBar({ format: `${title} {bar} {value}/{total} ${unit} | {rate}/s | {elapsed} {detail}`, hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  const bar = tty() ? new cliProgress.SingleBar({ format: `${title} {bar} {value}/{total} ${unit} |${showRate ? ' {rate}/s |' : ''} {elapsed} {detail}`, hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   bar?.start(total, 0, { rate: 0, elapsed: '0:00', detail: '' });
   return {
     tick(done, detail = '') {
@@ -65,7 +66,7 @@ export function counter({ title, total, unit = 'cases' }) {
       if (bar) bar.update(done, { rate, elapsed: clock(now - t0), detail });
       else if (now - last >= 10_000) {
         last = now;
-        process.stderr.write(`[${title}] ${done}/${total} ${unit}, ${rate}/s, ${clock(now - t0)}${detail ? ` ${detail}` : ''}\n`);
+        process.stderr.write(`[${title}] ${done}/${total} ${unit}${showRate ? `, ${rate}/s` : ''}, ${clock(now - t0)}${detail ? ` ${detail}` : ''}\n`);
       }
     },
     /** Prints a line above the bar (a finding). */

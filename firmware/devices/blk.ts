@@ -358,7 +358,12 @@ export class BlkDevice extends VirtioDevice {
     if (this.depth === 0) return this.drain(q, budget, this.handleChain);
     this.curQueue = q;
     this.curQi = i;
-    return this.drain(q, budget, this.handleChain, this.fullCheck);
+    const more = this.drain(q, budget, this.handleChain, this.fullCheck);
+    // What the storage finished at submit (the native runtime runs a memory-backed image's requests
+    // inline) completes in this pass, with this pass's used-ring publication and notification, instead
+    // of a later onService call of its own.
+    if (this.nFree < this.depth) this.reap();
+    return more;
   }
 
   /** drain's `full`: no free record even after taking the completions that are waiting; the queue is then kicked when one frees. */

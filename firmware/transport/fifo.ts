@@ -31,11 +31,28 @@ abstract class FifoEnd {
     this.slots = win.areaWords(fifo.offset + FIFO_SLOTS, fifo.slots * slotSize);
     this.slotWords = slotSize >>> 2;
   }
+
+  /**
+   * Boot: the FIFO is empty. Zeroes its control block and every slot, not only the indexes: what a
+   * previous instance left unread is never processed, also not when a frontend that has not seen the
+   * restart yet produces on from its old head (docs/security.md, "A restarted backend"). Our own index follows.
+   */
+  reset(): void {
+    this.index.fill(0);
+    this.slots.fill(0);
+    this.restart();
+  }
+
+  protected abstract restart(): void;
 }
 
 /** Reads messages the frontend produced. */
 export class FifoConsumer extends FifoEnd {
   private tail = 0;
+
+  protected restart(): void {
+    this.tail = 0;
+  }
 
   /**
    * Messages ready to read, or -1 when the producer's head is impossible (more than `slots` ahead):
@@ -82,6 +99,11 @@ export class FifoConsumer extends FifoEnd {
 export class FifoProducer extends FifoEnd {
   private head = 0;
   private published = 0;
+
+  protected restart(): void {
+    this.head = 0;
+    this.published = 0;
+  }
 
   /**
    * Free slots, or -1 when the consumer's tail is impossible (it claims to have read what we never

@@ -15,7 +15,7 @@ import { LOG_ERROR, LOG_WARN } from '../hal';
 import { DEVICE_NEEDS_RESET } from '../virtio';
 import type { GuestWindow } from '../window/window';
 import { DeviceState, withCounts } from './device-state';
-import type { TransportHost } from './transport';
+import type { Transport, TransportHost } from './transport';
 
 /** `runQueue`'s queue index for a device's `onService`. */
 const SERVICE = -1;
@@ -248,5 +248,46 @@ export class DeviceRunner {
         return;
       }
     }
+  }
+}
+
+/**
+ * What every transport's pass looks like (a template: the wire's own steps are the abstract ones). Its
+ * `runner` holds the devices; a transport reads what the driver wrote (`readDriver`), turns pending
+ * notifications into its own (`flushEvents`, before and after the queues run, so events that waited
+ * for room go first) and rings the frontend once at the end (`ringFrontend`).
+ */
+export abstract class RunnerTransport implements Transport {
+  protected constructor(protected readonly runner: DeviceRunner) {}
+
+  abstract boot(): void;
+  abstract stats(): unknown;
+  /** Reads what the driver wrote since the last pass; true if some is left for the next pass. */
+  protected abstract readDriver(): boolean;
+  protected abstract flushEvents(): void;
+  protected abstract ringFrontend(): void;
+
+  service(): boolean {
+    this.runner.beginPass();
+    this.flushEvents();
+    let more = this.readDriver();
+    more = this.runner.runQueues() || more;
+    this.flushEvents();
+    this.ringFrontend();
+    return more;
+  }
+
+  serviceEvent(h: number): boolean {
+    const more = this.runner.serviceDevices(h);
+    return this.service() || more;
+  }
+
+  fault(kind: string, detail: string): boolean {
+    this.runner.blameFault(kind, detail);
+    return this.service();
+  }
+
+  stop(): void {
+    this.runner.stop();
   }
 }

@@ -5,6 +5,8 @@
  * changes its own way. The transports (docs/transport.md; the board's `transport` picks one):
  *
  *   msg       virtio-msg over the window's two FIFOs (virtio-msg.ts)
+ *   regblock  Jailhouse-style register blocks in the window, a write transaction word and a doorbell (regblock.ts)
+ *   mmio      trapped virtio-mmio accesses forwarded as records through a ring in the window (mmio.ts)
  *
  * Every transport is the one place where guest faults of its wire are caught: nothing a frontend writes
  * can throw out of `service()`, and no device's fault touches another device.
@@ -28,6 +30,8 @@ export interface TransportHost {
 
 /** The backend end of one window, whatever its wire. */
 export interface Transport {
+  /** Initialises the transport's area of the window at boot, after the header and before READY. */
+  boot(): void;
   /**
    * One pass of work after a doorbell, a timer or a service event: read what the frontend wrote, run
    * kicked queues within their budgets, send notifications, ring the frontend once. True if work is left.

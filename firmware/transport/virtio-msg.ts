@@ -17,14 +17,13 @@ import type { VirtioDevice } from '../devices/device';
 import type { DeviceState } from './device-state';
 import { FifoConsumer, FifoProducer } from './fifo';
 import * as P from './protocol';
-import { DeviceRunner } from './runner';
-import type { Transport, TransportHost, TransportLimits } from './transport';
+import { DeviceRunner, RunnerTransport } from './runner';
+import type { TransportHost, TransportLimits } from './transport';
 
 /** The backend end of one window: a virtio-msg bus with its devices. */
-export class VirtioMsgTransport implements Transport {
+export class VirtioMsgTransport extends RunnerTransport {
   private readonly rx: FifoConsumer;
   private readonly tx: FifoProducer;
-  private readonly runner: DeviceRunner;
   private readonly slots: DeviceState[];
   /** Private copies of one message each way, as bytes and as words over the same memory (FIFO copies are by word). */
   private readonly inWords: Uint32Array;
@@ -45,37 +44,19 @@ export class VirtioMsgTransport implements Transport {
     private readonly host: TransportHost,
     private readonly limits: TransportLimits,
   ) {
+    super(new DeviceRunner(win, devices, host, limits.budgetPerQueue));
     this.rx = new FifoConsumer(win, layout.fifoD2V, layout.slotSize);
     this.tx = new FifoProducer(win, layout.fifoV2D, layout.slotSize);
     this.inWords = new Uint32Array(layout.slotSize >>> 2);
     this.inBuf = new Uint8Array(this.inWords.buffer);
     this.decoder = new P.MessageDecoder(this.inBuf, layout.slotSize);
-    this.runner = new DeviceRunner(win, devices, host, limits.budgetPerQueue);
     this.slots = this.runner.slots;
   }
 
-  service(): boolean {
-    this.runner.beginPass();
-    this.flushPendingEvents();
-    let more = this.readMessages();
-    more = this.runner.runQueues() || more;
-    this.flushPendingEvents();
-    this.doorbell();
-    return more;
-  }
-
-  serviceEvent(h: number): boolean {
-    const more = this.runner.serviceDevices(h);
-    return this.service() || more;
-  }
-
-  fault(kind: string, detail: string): boolean {
-    this.runner.blameFault(kind, detail);
-    return this.service();
-  }
-
-  stop(): void {
-    this.runner.stop();
+  /** Empty FIFOs: both control blocks zeroed (docs/window-layout.md, boot order). */
+  boot(): void {
+    this.rx.reset();
+    this.tx.reset();
   }
 
   stats() {
@@ -84,7 +65,7 @@ export class VirtioMsgTransport implements Transport {
 
   // ---- messages -------------------------------------------------------------------------------
 
-  private readMessages(): boolean {
+  protected readDriver(): boolean {
     let n = this.rx.ready();
     if (n < 0) {
       this.runner.count('violation.FIFO_HEAD');
@@ -319,7 +300,7 @@ export class VirtioMsgTransport implements Transport {
    * Sends pending events while the FIFO has room. Events that find it full stay pending (one bit per
    * queue, so memory stays bounded); the frontend rings us when it frees slots of a full FIFO.
    */
-  private flushPendingEvents(): void {
+  protected flushEvents(): void {
     const runner = this.runner;
     if (!runner.eventsQueued) return;
     let space = this.tx.space();
@@ -367,7 +348,7 @@ export class VirtioMsgTransport implements Transport {
     runner.eventsQueued = deferred;
   }
 
-  private doorbell(): void {
+  protected ringFrontend(): void {
     if (!this.tx.dirty) return;
     this.host.fence(); // slots before head
     this.tx.publishHead();

@@ -1,6 +1,9 @@
 /**
  * Window layout version 1 (docs/window-layout.md). The backend computes it from its board definition
- * and writes the header itself at boot; it never reads layout fields back from the window.
+ * and writes the header itself at boot; it never reads layout fields back from the window. What lies
+ * between the header page and the pool depends on the board's transport: the two virtio-msg FIFOs
+ * (`msg`), the device directory and one register block per device (`regblock`), or the access-record
+ * ring (`mmio`).
  */
 import type { GuestWindow } from './window';
 
@@ -36,7 +39,23 @@ export const H = {
   deviceCount: 0x3c,
   backendPeerId: 0x40,
   frontendPeerId: 0x42,
+  /** TRANSPORT_IDS value (0, virtio-msg, in every window written before the field existed). */
+  transport: 0x44,
+  /** Offset and size of the transport's own area (regblock: the device directory; mmio: the record ring; 0 for msg). */
+  transportArea: 0x48,
+  transportAreaSize: 0x4c,
 } as const;
+
+/** The transports a board can name (docs/transport.md). */
+export type TransportKind = 'msg' | 'regblock' | 'mmio';
+export const TRANSPORT_IDS: Readonly<Record<TransportKind, number>> = { msg: 0, regblock: 1, mmio: 2 };
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['msg', 'regblock', 'mmio'];
+
+/** regblock: one page of device directory, then one page per device's register block. */
+export const REGBLOCK_STRIDE = 4096;
+/** mmio: the record ring's control block (head at +0, tail at +64) before its 16-byte records. */
+export const RECORD_SLOTS_OFFSET = 128;
+export const RECORD_SIZE = 16;
 
 export const BACKEND_OFF = 0;
 export const BACKEND_BOOTING = 1;
@@ -51,40 +70,70 @@ export interface FifoLayout {
 /** Where everything lives in a window of `windowSize` bytes. */
 export interface WindowLayout {
   windowSize: number;
+  /** The virtio-msg FIFOs (msg only: slot size and slot counts 0 otherwise). */
   slotSize: number;
   fifoD2V: FifoLayout;
   fifoV2D: FifoLayout;
   poolOffset: number;
   poolSize: number;
+  transport: TransportKind;
+  /** The transport's own area (regblock: directory + blocks; mmio: the record ring, exactly its slots); 0 for msg. */
+  areaOffset: number;
+  areaSize: number;
+}
+
+/** What the layout needs to know about a board beyond its window. */
+export interface LayoutOptions {
+  transport?: TransportKind;
+  /** regblock: the devices, one register block each. */
+  devices?: number;
+  /** mmio: access-record slots, a power of two. */
+  recordSlots?: number;
 }
 
 const alignUp = (v: number, a: number) => Math.ceil(v / a) * a;
 
 /** Computes the layout for a board's window (throws a plain Error for an impossible board). */
-export function computeLayout(windowSize: number, fifoSlots: number): WindowLayout {
-  if (!Number.isInteger(fifoSlots) || fifoSlots < 2 || fifoSlots > 4096 || (fifoSlots & (fifoSlots - 1)) !== 0) {
-    throw new Error(`board window.fifoSlots must be a power of two in 2..4096, got ${fifoSlots}`);
+export function computeLayout(windowSize: number, fifoSlots: number, opts: LayoutOptions = {}): WindowLayout {
+  const transport = opts.transport ?? 'msg';
+  if (!TRANSPORT_KINDS.includes(transport)) throw new Error(`board transport must be one of ${TRANSPORT_KINDS.join(', ')}, got ${String(transport)}`);
+  let fifos = { slotSize: 0, fifoD2V: { offset: 0, slots: 0 }, fifoV2D: { offset: 0, slots: 0 } };
+  let areaOffset = 0;
+  let areaSize = 0;
+  let what: string;
+  if (transport === 'msg') {
+    if (!Number.isInteger(fifoSlots) || fifoSlots < 2 || fifoSlots > 4096 || (fifoSlots & (fifoSlots - 1)) !== 0) {
+      throw new Error(`board window.fifoSlots must be a power of two in 2..4096, got ${fifoSlots}`);
+    }
+    const fifoBytes = alignUp(FIFO_SLOTS + fifoSlots * SLOT_SIZE, HEADER_PAGE);
+    fifos = { slotSize: SLOT_SIZE, fifoD2V: { offset: HEADER_PAGE, slots: fifoSlots }, fifoV2D: { offset: HEADER_PAGE + fifoBytes, slots: fifoSlots } };
+    what = `${fifoSlots}-slot FIFOs`;
+  } else if (transport === 'regblock') {
+    const n = opts.devices ?? 0;
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`a regblock board needs 1..64 devices, got ${n}`);
+    areaOffset = HEADER_PAGE;
+    areaSize = HEADER_PAGE + n * REGBLOCK_STRIDE;
+    what = `${n} register blocks`;
+  } else {
+    const slots = opts.recordSlots ?? 64;
+    if (!Number.isInteger(slots) || slots < 2 || slots > 4096 || (slots & (slots - 1)) !== 0) {
+      throw new Error(`board window.recordSlots must be a power of two in 2..4096, got ${slots}`);
+    }
+    areaOffset = HEADER_PAGE;
+    areaSize = RECORD_SLOTS_OFFSET + slots * RECORD_SIZE;
+    what = `a ${slots}-record ring`;
   }
-  const fifoBytes = alignUp(FIFO_SLOTS + fifoSlots * SLOT_SIZE, HEADER_PAGE);
-  const d2v = HEADER_PAGE;
-  const v2d = d2v + fifoBytes;
-  const pool = v2d + fifoBytes;
+  const pool = transport === 'msg' ? fifos.fifoV2D.offset + (fifos.fifoV2D.offset - fifos.fifoD2V.offset) : alignUp(areaOffset + areaSize, HEADER_PAGE);
   if (!Number.isInteger(windowSize) || windowSize < pool + 64 * 1024 || windowSize > 0xffff_f000) {
-    throw new Error(`board window.size ${windowSize} too small for ${fifoSlots}-slot FIFOs plus a 64 KiB pool (or above 4 GiB)`);
+    throw new Error(`board window.size ${windowSize} too small for ${what} plus a 64 KiB pool (or above 4 GiB)`);
   }
-  return {
-    windowSize,
-    slotSize: SLOT_SIZE,
-    fifoD2V: { offset: d2v, slots: fifoSlots },
-    fifoV2D: { offset: v2d, slots: fifoSlots },
-    poolOffset: pool,
-    poolSize: windowSize - pool,
-  };
+  return { windowSize, ...fifos, poolOffset: pool, poolSize: windowSize - pool, transport, areaOffset, areaSize };
 }
 
 /**
- * Writes the header (state BOOTING) and zeroes both FIFO control blocks. `backendPeerId` null leaves
- * the field as the runtime wrote it (the native runtime learns its ivshmem peer id before boot).
+ * Writes the header (state BOOTING); the transport initialises its own area next (`Transport.boot()`:
+ * the FIFO control blocks, the register blocks, the record ring). `backendPeerId` null leaves the
+ * field as the runtime wrote it (the native runtime learns its ivshmem peer id before boot).
  */
 export function writeHeader(win: GuestWindow, l: WindowLayout, generation: number, deviceCount: number, backendPeerId: number | null): void {
   win.setU32(H.backendState, BACKEND_BOOTING);
@@ -105,10 +154,9 @@ export function writeHeader(win: GuestWindow, l: WindowLayout, generation: numbe
   win.setU32(H.deviceCount, deviceCount);
   if (backendPeerId !== null) win.setU16(H.backendPeerId, backendPeerId);
   win.fill(0x44, HEADER_SIZE - 0x44, 0);
-  for (const f of [l.fifoD2V, l.fifoV2D]) {
-    win.setU32(f.offset + FIFO_HEAD, 0);
-    win.setU32(f.offset + FIFO_TAIL, 0);
-  }
+  win.setU32(H.transport, TRANSPORT_IDS[l.transport]);
+  win.setU32(H.transportArea, l.areaOffset);
+  win.setU32(H.transportAreaSize, l.areaSize);
 }
 
 /**

@@ -6,46 +6,18 @@
  */
 import * as P from '../../firmware/transport/protocol';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_GPIO_F_IRQ, VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../firmware/virtio';
+import type { TransportKind } from '../layout';
 import type { Sim } from '../sim';
-import type { FuzzRound } from './packed';
+import type { FuzzCase, Finding } from './common';
+import { ARENA, guarded } from './common';
 import { checkPackedRound, genPackedCase, PACKED_ARENA } from './packed';
 import { Rand, fromHex, toHex } from './rand';
-import { BASE_FEATURES, FEATURES_OK_STATUS, RawDriver, Ring, STATUS_LIVE, message } from './raw';
+import { BASE_FEATURES, FEATURES_OK_STATUS, Ring, STATUS_LIVE, message } from './raw';
+import { generateRegisterCase, REGISTER_TARGETS, runRegisterCase } from './registers';
 import { le32 } from './ring';
 
-/** One fuzz input (also the corpus file format, JSON). */
-export interface FuzzCase {
-  target: string;
-  /** Queue parameters: which queue, its size, the features the driver asks for (hex). */
-  queue: { index: number; size: number; features: string };
-  /** Ring bytes: descriptor table (16 × size) and available ring (flags, idx, ring[size], used_event). */
-  desc: string;
-  avail: string;
-  /** Window bytes written into the arena (offsets relative to the arena start). */
-  window: { off: number; data: string }[];
-  /** Raw messages posted into the driver→device FIFO before the doorbells. */
-  messages: string[];
-  /** Doorbells rung (each runs the backend until idle). */
-  kicks: number;
-  /** Host input, hex: bytes for a stream device (console); for gpio, one host line change per byte (line = bits 0-6 mod the lines, value = bit 7). */
-  input?: string;
-  /** gpio: interrupts enabled (SET_IRQ_TYPE [line, type] on a requestq of the harness's own) before the case's queue runs. */
-  irq?: [number, number][];
-  /** Leave the device→driver FIFO undrained between doorbells. */
-  noDrain?: boolean;
-  /** `packed`: the device type whose queue is fuzzed (rng or console). */
-  device?: string;
-  /** `packed`: rounds after the set-up, each window writes and messages, then one doorbell (frontend/fuzz/packed.ts). */
-  rounds?: FuzzRound[];
-  /** vsock: well-formed rx buffers posted on queue 0 (an auxiliary ring after the arena) when the target queue is another. */
-  rxBuffers?: number;
-}
-
-/** A broken invariant. */
-export interface Finding {
-  invariant: string;
-  detail: string;
-}
+export type { FuzzCase, Finding, RegOp } from './common';
+export { ARENA, MAX_PASSES_PER_DOORBELL } from './common';
 
 /** The vsock device of the fuzz board: its guest CID, and the host ports its host side listens on (echoing). */
 export const FUZZ_VSOCK_CID = 3;
@@ -65,27 +37,26 @@ function vsockHostInput(sim: Sim, input: Uint8Array): void {
   host.connectToGuest(VSOCK_GUEST_PORTS[input.length % VSOCK_GUEST_PORTS.length]!);
 }
 
-/** Arena layout inside the pool: rings at fixed offsets, buffers after them. */
-export const ARENA = { size: 0x40000, desc: 0, avail: 0x1000, used: 0x2000, data: 0x4000, tables: 0x30000 };
 /** The gpio lines of the fuzz board. */
 export const FUZZ_GPIO_LINES = ['L0', 'L1', 'L2', 'L3', '', 'L5', 'L6', 'L7'];
 /** The auxiliary vsock rx ring after the arena (offsets from the arena start): 16 entries, buffers of a header + 4096. */
 export const AUX_RX = { base: ARENA.size, size: 16, avail: ARENA.size + 0x100, used: ARENA.size + 0x1000, bufs: ARENA.size + 0x2000, stride: 0x1100, bufLen: 44 + 4096, end: ARENA.size + 0x13000 };
-/** Backend passes one doorbell may take before the fuzzer calls it unbounded. */
-export const MAX_PASSES_PER_DOORBELL = 512;
 const MAX_FUZZ_QUEUE = 256;
 
-/** The sim a fuzz run drives, with device numbers by type. */
-export interface FuzzContext {
-  sim: Sim;
-  drv: RawDriver;
-  devices: string[];
-  arena: number;
+export type { FuzzContext } from './common';
+import type { FuzzContext } from './common';
+
+/**
+ * Targets: `transport` (message streams), `virtqueue` (split rings on rng), `packed` (packed rings on rng
+ * and console), one per device type, and the register transports `regblock`, `mmio`.
+ */
+export function targetsFor(devices: string[]): string[] {
+  return ['transport', 'virtqueue', 'packed', ...new Set(devices), ...REGISTER_TARGETS];
 }
 
-/** Targets: `transport` (message streams), `virtqueue` (split rings on rng), `packed` (packed rings on rng and console), one per device type. */
-export function targetsFor(devices: string[]): string[] {
-  return ['transport', 'virtqueue', 'packed', ...new Set(devices)];
+/** The transport a target's context must speak. */
+export function transportFor(target: string): TransportKind {
+  return target === 'regblock' || target === 'mmio' ? target : 'msg';
 }
 
 function devFor(ctx: FuzzContext, c: FuzzCase): number {
@@ -397,6 +368,7 @@ function genPacked(r: Rand, ctx: FuzzContext): FuzzCase {
 /** Generates case number `n` of `target` for `seed` (deterministic). */
 export function generate(ctx: FuzzContext, target: string, seed: number, n: number): FuzzCase {
   const r = new Rand((seed * 0x9e3779b1 + n * 0x85ebca77) >>> 0);
+  if (target === 'regblock' || target === 'mmio') return generateRegisterCase(r, ctx, target);
   if (target === 'transport') return genTransportCase(r, ctx);
   return target === 'packed' ? genPacked(r, ctx) : genQueueCase(r, ctx, target);
 }
@@ -477,6 +449,8 @@ function threwCount(sim: Sim): number {
 
 /** Runs one case on `ctx` and returns the invariants it broke (empty: all held). */
 export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
+  if (ctx.transport !== transportFor(c.target)) throw new Error(`fuzz case for ${c.target} on a ${ctx.transport} context`);
+  if (c.target === 'regblock' || c.target === 'mmio') return runRegisterCase(ctx, c);
   const { sim, drv, arena } = ctx;
   const findings: Finding[] = [];
   const dev = c.target === 'transport' ? -1 : devFor(ctx, c);
@@ -515,14 +489,7 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   }
   const pre = bytes().slice(arena, arena + ARENA.size);
   for (const m of c.messages) sim.send(fromHex(m));
-  const guard = (what: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      findings.push({ invariant: /still busy/.test(msg) ? 'bounded-passes' : 'host-exception', detail: `${what}: ${msg}` });
-    }
-  };
+  const guard = guarded(findings);
   for (let k = 0; k < (packed ? 0 : Math.max(1, Math.min(c.kicks, 8))); k++) {
     if (k > 0 && c.noDrain) for (const m of c.messages) sim.send(fromHex(m)); // keep pushing while never draining
     guard('doorbell', () => sim.kick());
@@ -620,11 +587,23 @@ export function runCase(ctx: FuzzContext, c: FuzzCase): Finding[] {
   return findings;
 }
 
+/**
+ * `runCase`, with a failure of the harness itself (e.g. the backend stopped answering stats()) turned
+ * into a `harness-error` finding: a campaign records it and goes on.
+ */
+export function runCaseSafe(ctx: FuzzContext, c: FuzzCase): Finding[] {
+  try {
+    return runCase(ctx, c);
+  } catch (e) {
+    return [{ invariant: 'harness-error', detail: e instanceof Error ? e.message : String(e) }];
+  }
+}
+
 /** Greedy minimisation: drop messages, window writes, descriptors and input while `invariant` still breaks. */
 export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRuns = 200): FuzzCase {
   let best = structuredClone(c);
   let runs = 0;
-  const still = (x: FuzzCase) => runs++ < maxRuns && runCase(ctx, x).some((f) => f.invariant === invariant);
+  const still = (x: FuzzCase) => runs++ < maxRuns && runCaseSafe(ctx, x).some((f) => f.invariant === invariant);
   const tryEdit = (edit: (x: FuzzCase) => boolean) => {
     const x = structuredClone(best);
     if (edit(x) && still(x)) {
@@ -634,6 +613,9 @@ export function minimise(ctx: FuzzContext, c: FuzzCase, invariant: string, maxRu
     return false;
   };
   tryEdit((x) => (x.input ? (delete x.input, true) : false));
+  for (let i = (best.ops?.length ?? 0) - 1; i >= 0; i--) tryEdit((x) => (x.ops!.splice(i, 1), true));
+  tryEdit((x) => (x.live ? ((x.live = false), true) : false));
+  if (best.ops && !best.live) tryEdit((x) => (x.desc || x.avail ? ((x.desc = ''), (x.avail = ''), true) : false)); // ring bytes only matter on a live rng
   tryEdit((x) => (x.kicks > 1 ? ((x.kicks = 1), true) : false));
   for (let i = best.messages.length - 1; i >= 0; i--) tryEdit((x) => (x.messages.splice(i, 1), true));
   for (let i = (best.rounds?.length ?? 0) - 1; i >= 0; i--) tryEdit((x) => (x.rounds!.splice(i, 1), true));

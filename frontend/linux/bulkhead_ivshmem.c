@@ -35,19 +35,19 @@
 #include <linux/virtio_ring.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_net.h>
 #include <linux/rcupdate.h>
 #include <asm/unaligned.h>
 
 #include "bulkhead_msg.h"
+#include "bulkhead_window.h"
 
 #define BH_MAX_DEVS		64	/* devices per window we handle */
 #define BH_MAX_VQS		64	/* virtqueues per device we handle */
 #define BH_MAX_REQS		8	/* requests in flight */
-#define BH_GRANULE_SHIFT	6	/* pool allocation unit: 64 bytes */
-#define BH_GRANULE		(1u << BH_GRANULE_SHIFT)
 #define BH_DRAIN_BUDGET		256	/* messages per drain call */
-#define BH_MIN_POOL		(64 * 1024)
 #define BH_MAX_TRACKED		64	/* block queues with an in-flight ledger */
+#define BH_SPIN_CHECK_MS	100	/* PING a backend that has not used a spun-on buffer for this long */
 
 static unsigned int timeout_ms = 3000;
 module_param(timeout_ms, uint, 0644);
@@ -118,13 +118,6 @@ struct bh_req {
 	u8 resp[VMSG_MAX_SIZE];
 };
 
-struct bh_map {
-	void *cpu;		/* the driver's buffer */
-	u32 size;		/* 0 = not the start of a mapping */
-	u8 dir;
-	u8 coherent;
-};
-
 struct bh_layout {		/* private, validated copy of the header */
 	u32 window_size, slot_size;
 	u32 d2v_off, d2v_slots, v2d_off, v2d_slots;
@@ -136,10 +129,12 @@ struct bh_layout {		/* private, validated copy of the header */
 struct bh_vdev;
 
 struct bh_vq {
-	struct virtqueue *vq;	/* its rings are window memory from the pool (bh_alloc) */
+	struct virtqueue *vq;	/* its rings are window memory from the pool (bh_alloc, bulkhead_window.c) */
+	struct bh_vdev *vd;
+	u16 num_entries;	/* queue size */
+	bool spin_wait;		/* the driver spins after notify until the buffer is used (bh_wait_used) */
 
 	/* in-flight ledger of a block queue (see "backend loss"), under ledger_lock */
-	struct bh_vdev *vd;
 	const struct vring *vr;
 	u16 slot;		/* index in t->tracked, 0 = not tracked */
 	u16 num;
@@ -151,6 +146,7 @@ struct bh_vq {
 };
 
 struct bh_transport {
+	struct bh_pool pool;	/* first: the DMA ops find it from the driver data */
 	struct pci_dev *pdev;
 	void __iomem *regs;
 	u8 *win;
@@ -187,14 +183,6 @@ struct bh_transport {
 	struct bh_vdev *devs[BH_MAX_DEVS];
 	struct tasklet_struct deliver_tasklet;
 
-	/* pool allocator over [pool_off, pool_off + pool_size) */
-	spinlock_t pool_lock;
-	unsigned long *pool_map;
-	struct bh_map *maps;
-	u32 pool_units;
-	u32 pool_hint;
-	atomic_t pool_outstanding;
-
 	/* counters */
 	atomic_t bad_msgs;
 	atomic_t stray_responses;
@@ -221,8 +209,8 @@ struct bh_transport {
 	struct work_struct reap_work;
 	bool dying;		/* new DMA mappings refused: nothing new goes in flight */
 	bool reaped;		/* this attachment's reap has run */
-	bool had_devices;
 	char fail_reason[160];
+	atomic_t spin_returned;	/* buffers bh_wait_used returned unused since the attach */
 
 	/* the in-flight ledger of every block queue (bh_ledger_*) */
 	spinlock_t ledger_lock;
@@ -282,16 +270,6 @@ static void bh_ring(struct bh_transport *t)
 		  t->regs + IVSHMEM_DOORBELL);
 }
 
-static bool bh_range_ok(u32 off, u32 len, u32 limit)
-{
-	return off <= limit && len <= limit - off;
-}
-
-static bool bh_overlap(u32 a, u32 alen, u32 b, u32 blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
 /*
  * Copy the header once into private memory and validate the layout.
  * Returns NULL when usable, else a reason for the log.
@@ -300,39 +278,28 @@ static const char *bh_read_layout(struct bh_transport *t, struct bh_layout *l,
 				  u32 *magic, u32 *state)
 {
 	u8 h[BH_HEADER_SIZE];
+	struct bh_header hd;
+	const char *why;
 	u32 d2v_len, v2d_len;
-	u16 version, hsize;
 
-	memcpy(h, t->win, sizeof(h));	/* one read into private memory */
-	virt_rmb();
-	*magic = get_unaligned_le32(h + BH_HDR_MAGIC);
-	*state = get_unaligned_le32(h + BH_HDR_BACKEND_STATE);
-	version = get_unaligned_le16(h + BH_HDR_VERSION);
-	hsize = get_unaligned_le16(h + BH_HDR_HEADER_SIZE);
-	l->window_size = get_unaligned_le32(h + BH_HDR_WINDOW_SIZE);
+	/* one read into private memory, the transport-independent checks */
+	why = bh_read_header(t->win, t->bar_len, t->my_peer, BH_TRANSPORT_MSG, h, &hd);
+	*magic = hd.magic;
+	*state = hd.state;
+	l->window_size = hd.window_size;
+	l->pool_off = hd.pool_off;
+	l->pool_size = hd.pool_size;
+	l->generation = hd.generation;
+	l->device_count = hd.device_count;
+	l->backend_peer = hd.backend_peer;
+	if (why)
+		return why;
 	l->slot_size = get_unaligned_le32(h + BH_HDR_SLOT_SIZE);
 	l->d2v_off = get_unaligned_le32(h + BH_HDR_D2V_OFFSET);
 	l->d2v_slots = get_unaligned_le32(h + BH_HDR_D2V_SLOTS);
 	l->v2d_off = get_unaligned_le32(h + BH_HDR_V2D_OFFSET);
 	l->v2d_slots = get_unaligned_le32(h + BH_HDR_V2D_SLOTS);
-	l->pool_off = get_unaligned_le32(h + BH_HDR_POOL_OFFSET);
-	l->pool_size = get_unaligned_le32(h + BH_HDR_POOL_SIZE);
-	l->generation = get_unaligned_le32(h + BH_HDR_BACKEND_GEN);
-	l->device_count = get_unaligned_le32(h + BH_HDR_DEVICE_COUNT);
-	l->backend_peer = get_unaligned_le16(h + BH_HDR_BACKEND_PEER);
 
-	if (*magic != BH_MAGIC)
-		return "bad magic";
-	if (version != BH_VERSION)
-		return "unsupported layout version";
-	if (hsize != BH_HEADER_SIZE)
-		return "bad headerSize";
-	if (*state != BH_BACKEND_READY)
-		return "backend not READY";
-	if (get_unaligned_le32(h + BH_HDR_TRANSPORT_REV) != BH_TRANSPORT_REVISION)
-		return "unsupported transportRevision";
-	if (l->window_size < BH_MIN_POOL || l->window_size > t->bar_len)
-		return "windowSize larger than BAR2 or too small";
 	if (l->slot_size < 64 || l->slot_size > 4096 || (l->slot_size & 7))
 		return "bad slotSize";
 	if (!is_power_of_2(l->d2v_slots) || l->d2v_slots > 65536 ||
@@ -347,15 +314,9 @@ static const char *bh_read_layout(struct bh_transport *t, struct bh_layout *l,
 		return "FIFO outside the window";
 	if (bh_overlap(l->d2v_off, d2v_len, l->v2d_off, v2d_len))
 		return "FIFOs overlap";
-	if ((l->pool_off & (PAGE_SIZE - 1)) || l->pool_size < BH_MIN_POOL ||
-	    !bh_range_ok(l->pool_off, l->pool_size, l->window_size))
-		return "pool misaligned, too small or outside the window";
-	if (bh_overlap(l->pool_off, l->pool_size, 0, BH_HEADER_SIZE) ||
-	    bh_overlap(l->pool_off, l->pool_size, l->d2v_off, d2v_len) ||
+	if (bh_overlap(l->pool_off, l->pool_size, l->d2v_off, d2v_len) ||
 	    bh_overlap(l->pool_off, l->pool_size, l->v2d_off, v2d_len))
-		return "pool overlaps header or FIFOs";
-	if (l->backend_peer == BH_PEER_NONE || l->backend_peer == t->my_peer)
-		return "bad backendPeerId";
+		return "pool overlaps the FIFOs";
 	return NULL;
 }
 
@@ -369,345 +330,87 @@ static bool bh_header_still_ours(struct bh_transport *t, u32 *state, u32 *gen)
 }
 
 /* ------------------------------------------------------------------ */
-/* pool allocator and dma_map_ops                                     */
-
-static int bh_pool_init(struct bh_transport *t)
-{
-	t->pool_units = t->lay.pool_size >> BH_GRANULE_SHIFT;
-	t->pool_map = bitmap_zalloc(t->pool_units, GFP_KERNEL);
-	t->maps = vzalloc(array_size(t->pool_units, sizeof(*t->maps)));
-	t->tags = vzalloc(array_size(t->pool_units, sizeof(*t->tags)));
-	if (!t->pool_map || !t->maps || !t->tags) {
-		bitmap_free(t->pool_map);
-		vfree(t->maps);
-		vfree(t->tags);
-		t->pool_map = NULL;
-		t->maps = NULL;
-		t->tags = NULL;
-		return -ENOMEM;
-	}
-	t->pool_hint = 0;
-	atomic_set(&t->pool_outstanding, 0);
-	return 0;
-}
-
-static void bh_pool_free(struct bh_transport *t)
-{
-	unsigned long flags;
-	unsigned long *map;
-	struct bh_map *maps;
-	u32 *tags;
-	int left = atomic_read(&t->pool_outstanding);
-
-	if (left)
-		dev_warn(&t->pdev->dev, "%d pool allocations still outstanding at detach\n", left);
-	spin_lock_irqsave(&t->pool_lock, flags);
-	map = t->pool_map;
-	maps = t->maps;
-	t->pool_map = NULL;
-	t->maps = NULL;
-	t->pool_units = 0;
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-	spin_lock_irqsave(&t->ledger_lock, flags);
-	tags = t->tags;
-	t->tags = NULL;
-	spin_unlock_irqrestore(&t->ledger_lock, flags);
-	bitmap_free(map);
-	vfree(maps);
-	vfree(tags);
-}
-
-/* returns a window offset (never 0: the pool starts after the header), or 0 */
-static u32 bh_pool_alloc(struct bh_transport *t, size_t size, u32 align)
-{
-	unsigned long flags, pos;
-	u32 units, amask;
-
-	if (!size || size > t->lay.pool_size)
-		return 0;
-	units = DIV_ROUND_UP(size, BH_GRANULE);
-	amask = align > BH_GRANULE ? (align >> BH_GRANULE_SHIFT) - 1 : 0;
-
-	spin_lock_irqsave(&t->pool_lock, flags);
-	if (!t->pool_map) {
-		spin_unlock_irqrestore(&t->pool_lock, flags);
-		return 0;
-	}
-	pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, t->pool_hint, units, amask);
-	if (pos >= t->pool_units)
-		pos = bitmap_find_next_zero_area(t->pool_map, t->pool_units, 0, units, amask);
-	if (pos >= t->pool_units) {
-		spin_unlock_irqrestore(&t->pool_lock, flags);
-		return 0;
-	}
-	bitmap_set(t->pool_map, pos, units);
-	t->pool_hint = pos + units;
-	if (t->pool_hint >= t->pool_units)
-		t->pool_hint = 0;
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-	atomic_inc(&t->pool_outstanding);
-	return t->lay.pool_off + ((u32)pos << BH_GRANULE_SHIFT);
-}
-
-static void bh_pool_release(struct bh_transport *t, u32 off, size_t size)
-{
-	unsigned long flags;
-	u32 pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-
-	spin_lock_irqsave(&t->pool_lock, flags);
-	if (t->pool_map && pos < t->pool_units) {
-		bitmap_clear(t->pool_map, pos, min_t(u32, DIV_ROUND_UP(size, BH_GRANULE),
-						     t->pool_units - pos));
-		atomic_dec(&t->pool_outstanding);
-	}
-	spin_unlock_irqrestore(&t->pool_lock, flags);
-}
-
-static struct bh_transport *dev_to_bh(struct device *dev)
-{
-	return pci_get_drvdata(to_pci_dev(dev));
-}
-
-/* find the mapping that starts at @off; returns its index or -1 */
-static long bh_map_index(struct bh_transport *t, dma_addr_t off)
-{
-	u32 pos;
-
-	if (off < t->lay.pool_off || off >= (u64)t->lay.pool_off + t->lay.pool_size ||
-	    (off & (BH_GRANULE - 1)))
-		return -1;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	if (pos >= t->pool_units || !t->maps || !t->maps[pos].size)
-		return -1;
-	return pos;
-}
+/* pool hooks: the DMA operations are bulkhead_window.c's             */
 
 static void bh_ledger_catch_up(struct bh_transport *t);
 static void bh_ledger_unmapped(struct bh_transport *t, u32 pos);
 
-/* the pool alignment of a streaming mapping of @size bytes (data_align above) */
-static u32 bh_map_align(size_t size)
+static struct bh_transport *pool_to_bh(struct bh_pool *p)
 {
-	return size >= data_align ? data_align : BH_GRANULE;
+	return container_of(p, struct bh_transport, pool);
 }
 
-static dma_addr_t bh_map_page(struct device *dev, struct page *page, unsigned long offset,
-			      size_t size, enum dma_data_direction dir, unsigned long attrs)
+/* backend lost: nothing new may go in flight while bh_reap completes what is */
+static bool bh_pool_may_map(struct bh_pool *p)
 {
-	struct bh_transport *t = dev_to_bh(dev);
-	void *cpu = page_address(page) + offset;
-	u32 off, pos;
-
-	if (!t || !t->maps || size > (size_t)max_map_kb * 1024)
-		return DMA_MAPPING_ERROR;
-	/* backend lost: nothing new may go in flight while bh_reap completes what is */
-	if (READ_ONCE(t->dying))
-		return DMA_MAPPING_ERROR;
-	bh_ledger_catch_up(t);
-	off = bh_pool_alloc(t, size ? size : 1, bh_map_align(size));
-	if (!off)
-		return DMA_MAPPING_ERROR;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	t->maps[pos].cpu = cpu;
-	t->maps[pos].size = size ? size : 1;
-	t->maps[pos].dir = dir;
-	t->maps[pos].coherent = 0;
-	if ((dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL) &&
-	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
-		memcpy(t->win + off, cpu, size);
-	return off;
+	return !READ_ONCE(pool_to_bh(p)->dying);
 }
 
-static void bh_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
-			  enum dma_data_direction dir, unsigned long attrs)
+static void bh_pool_before_map(struct bh_pool *p)
 {
-	struct bh_transport *t = dev_to_bh(dev);
-	long pos;
-	struct bh_map m;
-
-	if (!t)
-		return;
-	pos = bh_map_index(t, addr);
-	if (pos < 0 || t->maps[pos].coherent) {
-		dev_err_ratelimited(dev, "unmap of unknown DMA address %#llx\n", (u64)addr);
-		return;
-	}
-	m = t->maps[pos];
-	bh_ledger_unmapped(t, pos);
-	if ((dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) &&
-	    !(attrs & DMA_ATTR_SKIP_CPU_SYNC))
-		memcpy(m.cpu, t->win + addr, min_t(size_t, size, m.size));
-	t->maps[pos].size = 0;
-	t->maps[pos].cpu = NULL;
-	bh_pool_release(t, addr, m.size);
+	bh_ledger_catch_up(pool_to_bh(p));
 }
 
-static int bh_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
-		     enum dma_data_direction dir, unsigned long attrs)
+static void bh_pool_unmapped(struct bh_pool *p, u32 pos)
 {
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i) {
-		sg->dma_address = bh_map_page(dev, sg_page(sg), sg->offset, sg->length, dir, attrs);
-		if (sg->dma_address == DMA_MAPPING_ERROR)
-			goto undo;
-		sg_dma_len(sg) = sg->length;
-	}
-	return nents;
-undo:
-	{
-		struct scatterlist *s;
-		int j;
-
-		for_each_sg(sgl, s, i, j)
-			bh_unmap_page(dev, s->dma_address, s->length, dir,
-				      attrs | DMA_ATTR_SKIP_CPU_SYNC);
-	}
-	return -ENOMEM;
+	bh_ledger_unmapped(pool_to_bh(p), pos);
 }
 
-static void bh_unmap_sg(struct device *dev, struct scatterlist *sgl, int nents,
-			enum dma_data_direction dir, unsigned long attrs)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_unmap_page(dev, sg->dma_address, sg->length, dir, attrs);
-}
-
-/* sync a sub-range of a mapping: find its start by walking back */
-static void bh_sync(struct device *dev, dma_addr_t addr, size_t size, bool for_cpu)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	u32 pos, start_off, rel;
-	struct bh_map *m;
-
-	if (!t || !t->maps || addr < t->lay.pool_off ||
-	    addr >= (u64)t->lay.pool_off + t->lay.pool_size)
-		return;
-	pos = (addr - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	while (pos > 0 && !t->maps[pos].size)
-		pos--;
-	m = &t->maps[pos];
-	start_off = t->lay.pool_off + (pos << BH_GRANULE_SHIFT);
-	rel = addr - start_off;
-	if (!m->size || m->coherent || rel >= m->size)
-		return;
-	size = min_t(size_t, size, m->size - rel);
-	if (for_cpu)
-		memcpy(m->cpu + rel, t->win + addr, size);
-	else
-		memcpy(t->win + addr, m->cpu + rel, size);
-}
-
-static void bh_sync_for_cpu(struct device *dev, dma_addr_t addr, size_t size,
-			    enum dma_data_direction dir)
-{
-	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
-		bh_sync(dev, addr, size, true);
-}
-
-static void bh_sync_for_device(struct device *dev, dma_addr_t addr, size_t size,
-			       enum dma_data_direction dir)
-{
-	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
-		bh_sync(dev, addr, size, false);
-}
-
-static void bh_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl, int nents,
-			       enum dma_data_direction dir)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_sync_for_cpu(dev, sg->dma_address, sg->length, dir);
-}
-
-static void bh_sync_sg_for_device(struct device *dev, struct scatterlist *sgl, int nents,
-				  enum dma_data_direction dir)
-{
-	struct scatterlist *sg;
-	int i;
-
-	for_each_sg(sgl, sg, nents, i)
-		bh_sync_for_device(dev, sg->dma_address, sg->length, dir);
-}
-
-/* coherent memory is simply window memory from the pool */
-static void *bh_alloc(struct device *dev, size_t size, dma_addr_t *handle, gfp_t gfp,
-		      unsigned long attrs)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	u32 off, pos;
-
-	if (!t || !t->maps || READ_ONCE(t->dying))
-		return NULL;
-	off = bh_pool_alloc(t, size, PAGE_SIZE);
-	if (!off)
-		return NULL;
-	pos = (off - t->lay.pool_off) >> BH_GRANULE_SHIFT;
-	t->maps[pos].cpu = t->win + off;
-	t->maps[pos].size = size;
-	t->maps[pos].coherent = 1;
-	memset(t->win + off, 0, size);
-	*handle = off;
-	return t->win + off;
-}
-
-static void bh_free(struct device *dev, size_t size, void *vaddr, dma_addr_t handle,
-		    unsigned long attrs)
-{
-	struct bh_transport *t = dev_to_bh(dev);
-	long pos;
-
-	if (!t)
-		return;
-	pos = bh_map_index(t, handle);
-	if (pos < 0 || !t->maps[pos].coherent)
-		return;
-	t->maps[pos].size = 0;
-	t->maps[pos].cpu = NULL;
-	t->maps[pos].coherent = 0;
-	bh_pool_release(t, handle, size);
-}
-
-static int bh_dma_supported(struct device *dev, u64 mask)
-{
-	return 1;
-}
-
-static size_t bh_max_mapping_size(struct device *dev)
-{
-	return (size_t)max_map_kb * 1024;
-}
-
-static const struct dma_map_ops bh_dma_ops = {
-	.alloc = bh_alloc,
-	.free = bh_free,
-	.map_page = bh_map_page,
-	.unmap_page = bh_unmap_page,
-	.map_sg = bh_map_sg,
-	.unmap_sg = bh_unmap_sg,
-	.sync_single_for_cpu = bh_sync_for_cpu,
-	.sync_single_for_device = bh_sync_for_device,
-	.sync_sg_for_cpu = bh_sync_sg_for_cpu,
-	.sync_sg_for_device = bh_sync_sg_for_device,
-	.dma_supported = bh_dma_supported,
-	.max_mapping_size = bh_max_mapping_size,
+static const struct bh_pool_hooks bh_pool_hooks = {
+	.may_map = bh_pool_may_map,
+	.before_map = bh_pool_before_map,
+	.unmapped = bh_pool_unmapped,
 };
 
+/* the pool and the ledger's tag per pool granule */
+static int bh_pool_attach(struct bh_transport *t)
+{
+	u32 *tags;
+	unsigned long flags;
+	int err;
+
+	err = bh_pool_init(&t->pool, t->win, t->lay.pool_off, t->lay.pool_size, (size_t)max_map_kb * 1024, data_align);
+	if (err)
+		return err;
+	tags = vzalloc(array_size(t->pool.units, sizeof(*tags)));
+	if (!tags) {
+		bh_pool_free(&t->pool);
+		return -ENOMEM;
+	}
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	t->tags = tags;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	return 0;
+}
+
+static void bh_pool_detach(struct bh_transport *t)
+{
+	unsigned long flags;
+	u32 *tags;
+
+	bh_pool_free(&t->pool);
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	tags = t->tags;
+	t->tags = NULL;
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	vfree(tags);
+}
+
 /* ------------------------------------------------------------------ */
-/* in-flight ledger of the block queues                               */
+/* in-flight ledger of the queues the transport completes itself       */
 /*
- * When the backend is lost, Linux 6.1's virtio_blk cannot get its requests
- * back: it has no timeout handler, a broken queue returns no buffers, and
- * its remove() waits in del_gendisk() for every request in flight. So the
- * transport completes them itself, as the device would have with
- * VIRTIO_BLK_S_IOERR (bh_reap). For that it must know which heads are in
- * flight, which the ring API does not tell a transport: this ledger records
+ * When the backend is lost, some Linux 6.1 drivers cannot get their buffers
+ * back. virtio_blk has no timeout handler, a broken queue returns no
+ * buffers, and its remove() waits in del_gendisk() for every request in
+ * flight. virtio_console's hvc output (and its control output, and
+ * virtio_net's control queue) spins after notifying until the buffer is
+ * used or the queue is broken; broken, put_chars() frees a buffer that is
+ * still in the ring, and remove() later hands that freed pointer to
+ * free_buf() (a use after free). So the transport completes these queues'
+ * buffers itself, as the device would have: block requests with
+ * VIRTIO_BLK_S_IOERR, the others unused (bh_reap, bh_wait_used). For that
+ * it must know which heads are in flight, which the ring API does not tell
+ * a transport: this ledger records
  * every head from the available ring before its slot can be overwritten, and
  * tags the pool mapping its descriptor points at; the driver's unmap of that
  * mapping, when it reaps the chain, clears the head.
@@ -765,8 +468,8 @@ static void bh_ledger_scan_vq(struct bh_transport *t, struct bh_vq *bq)
 			return;
 		}
 		addr = virtio64_to_cpu(vdev, READ_ONCE(vr->desc[head].addr));
-		pos = bh_map_index(t, addr);
-		if (pos < 0 || t->maps[pos].coherent || t->tags[pos]) {
+		pos = bh_pool_map_index(&t->pool, addr);
+		if (pos < 0 || t->pool.maps[pos].coherent || t->tags[pos]) {
 			bh_ledger_lose(t, bq, "head descriptor not a fresh mapping, head", head);
 			return;
 		}
@@ -826,12 +529,17 @@ static int bh_ledger_track(struct bh_transport *t, struct bh_vdev *vd, struct bh
 	unsigned long flags;
 	unsigned int i;
 
+	/* the ledger reads split rings (bh_finalize_features clears RING_PACKED) */
+	if (virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED)) {
+		dev_warn(&vd->vdev.dev, "queue %u is packed: no in-flight ledger, a lost backend leaves its requests in flight\n",
+			 bq->vq->index);
+		return 0;
+	}
 	bq->inflight = bitmap_zalloc(num, GFP_KERNEL);
 	bq->todo = bitmap_zalloc(num, GFP_KERNEL);
 	bq->head_pos = kcalloc(num, sizeof(*bq->head_pos), GFP_KERNEL);
 	if (!bq->inflight || !bq->todo || !bq->head_pos)
 		goto nomem;
-	bq->vd = vd;
 	bq->vr = virtqueue_get_vring(bq->vq);
 	bq->num = num;
 	bq->avail_seen = 0;
@@ -890,22 +598,22 @@ static void bh_fail_writable(struct bh_transport *t, u64 addr, u32 len, u16 flag
 
 	if (!(flags & VRING_DESC_F_WRITE) || !len)
 		return;
-	pos = bh_map_index(t, addr);
-	if (pos < 0 || t->maps[pos].coherent)
+	pos = bh_pool_map_index(&t->pool, addr);
+	if (pos < 0 || t->pool.maps[pos].coherent)
 		return;
-	len = min(len, t->maps[pos].size);
-	memcpy(t->win + addr, t->maps[pos].cpu, len);
+	len = min(len, t->pool.maps[pos].size);
+	memcpy(t->win + addr, t->pool.maps[pos].cpu, len);
 	*status_off = addr + len - 1;
 }
 
 /*
- * Complete block request @head as the device does when it fails one:
- * status VIRTIO_BLK_S_IOERR in the last byte of the last device-writable
- * buffer (virtio 1.3 §5.2.6), used length 1. Indirect tables are read from
- * the driver's own copy (private memory); direct chains from the window,
- * bounded by the queue size.
+ * Complete @head as its device does when it fails a request: nothing
+ * written, used length 0; a block request also gets status VIRTIO_BLK_S_IOERR
+ * in the last byte of its last device-writable buffer (virtio 1.3 §5.2.6),
+ * used length 1. Indirect tables are read from the driver's own copy
+ * (private memory); direct chains from the window, bounded by the queue size.
  */
-static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
+static u32 bh_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 {
 	struct virtio_device *vdev = &bq->vd->vdev;
 	const struct vring_desc *desc = bq->vr->desc;
@@ -918,14 +626,14 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 	len = virtio32_to_cpu(vdev, READ_ONCE(desc[i].len));
 	flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
 	if (flags & VRING_DESC_F_INDIRECT) {
-		long pos = bh_map_index(t, addr);
+		long pos = bh_pool_map_index(&t->pool, addr);
 		const struct vring_desc *tbl;
 		u32 n, k;
 
-		if (pos < 0 || t->maps[pos].coherent)
+		if (pos < 0 || t->pool.maps[pos].coherent)
 			return 0;
-		tbl = t->maps[pos].cpu;
-		n = min(len, t->maps[pos].size) / sizeof(*tbl);
+		tbl = t->pool.maps[pos].cpu;
+		n = min(len, t->pool.maps[pos].size) / sizeof(*tbl);
 		for (k = 0; k < n; k++)
 			bh_fail_writable(t, virtio64_to_cpu(vdev, tbl[k].addr),
 					 virtio32_to_cpu(vdev, tbl[k].len),
@@ -943,7 +651,7 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
 			flags = virtio16_to_cpu(vdev, READ_ONCE(desc[i].flags));
 		}
 	}
-	if (!status_off)
+	if (!status_off || bq->vd->device_id != VIRTIO_ID_BLOCK)
 		return 0;
 	t->win[status_off] = VIRTIO_BLK_S_IOERR;
 	return 1;
@@ -955,7 +663,7 @@ static u32 bh_blk_fail_chain(struct bh_transport *t, struct bh_vq *bq, u16 head)
  * flight exactly once. Completions the backend made before it was lost keep
  * their place and order; an entry that names no head in flight (a backend
  * that wrote garbage) is dropped; every other head in flight is failed with
- * bh_blk_fail_chain(). Returns the number of requests failed here
+ * bh_fail_chain(). Returns the number of requests failed here
  * (ledger_lock held).
  */
 static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
@@ -966,6 +674,8 @@ static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
 	unsigned int inflight, failed = 0;
 	unsigned int h;
 
+	if (!bq->slot)
+		return 0;	/* not tracked (a packed queue) */
 	bh_ledger_scan_vq(t, bq);
 	if (bq->ledger_lost)
 		return 0;
@@ -993,7 +703,7 @@ static unsigned int bh_ledger_fail_vq(struct bh_transport *t, struct bh_vq *bq)
 		w++;
 	}
 	for_each_set_bit(h, bq->todo, bq->num) {
-		u32 len = bh_blk_fail_chain(t, bq, h);
+		u32 len = bh_fail_chain(t, bq, h);
 
 		WRITE_ONCE(used->ring[w & mask].id, cpu_to_virtio32(vdev, h));
 		WRITE_ONCE(used->ring[w & mask].len, cpu_to_virtio32(vdev, len));
@@ -1241,26 +951,28 @@ static void bh_fail(struct bh_transport *t, const char *fmt, ...)
  *     (the driver sees -ENOMEM and retries later: blk requeues its request).
  *     A mapping that passed the check belongs to an add running under the
  *     driver's queue spinlock; synchronize_rcu() waits for all of those.
- *  2. Every block queue's used ring is rebuilt to hold each head in flight
- *     (bh_ledger_fail_vq): the backend's own completions, then IOERR for
- *     the rest.
+ *  2. The used ring of every ledger queue is rebuilt to hold each head in
+ *     flight (bh_ledger_fail_vq): the backend's own completions, then the
+ *     rest failed (blk: IOERR; console output, net control: unused).
  *  3. vring_interrupt() makes virtio_blk reap them all, synchronously, in
  *     its callback; their requests end with BLK_STS_IOERR. A queue that the
  *     driver broke on a bad used entry from the backend is unbroken first.
+ *     A driver spinning on a console output or net control buffer reaps
+ *     its own: wait (briefly) for it to do so.
  *  4. Every device is broken: new requests fail with -EIO at once (blk:
- *     BLK_STS_IOERR), drivers spinning for a buffer (console, net control
- *     queue) return, and remove() finds nothing in flight.
+ *     BLK_STS_IOERR) and remove() finds nothing in flight that it cannot
+ *     take back.
  *
- * Other drivers need no help: virtio_net and virtio_console take their
+ * Other queues need no help: virtio_net and virtio_console take their
  * buffers back with virtqueue_detach_unused_buf() in remove(), virtio-rng
  * completes its waiter in remove().
  */
 static void bh_reap(struct work_struct *w)
 {
 	struct bh_transport *t = container_of(w, struct bh_transport, reap_work);
-	unsigned int failed = 0, stuck = 0, ndev = 0, i, q;
+	unsigned int failed = 0, returned = 0, stuck = 0, spinning, ndev = 0, i, q, n;
 	unsigned long flags;
-	int d;
+	int d, tries;
 
 	if (atomic_read(&t->state) != BH_FAILED || t->reaped)
 		return;
@@ -1268,9 +980,17 @@ static void bh_reap(struct work_struct *w)
 	synchronize_rcu();
 
 	spin_lock_irqsave(&t->ledger_lock, flags);
-	for (i = 1; i <= BH_MAX_TRACKED; i++)
-		if (t->tracked[i])
-			failed += bh_ledger_fail_vq(t, t->tracked[i]);
+	for (i = 1; i <= BH_MAX_TRACKED; i++) {
+		struct bh_vq *bq = t->tracked[i];
+
+		if (!bq)
+			continue;
+		n = bh_ledger_fail_vq(t, bq);
+		if (bq->spin_wait)
+			returned += n;
+		else
+			failed += n;
+	}
 	spin_unlock_irqrestore(&t->ledger_lock, flags);
 
 	spin_lock_irqsave(&t->deliver_lock, flags);
@@ -1289,11 +1009,27 @@ static void bh_reap(struct work_struct *w)
 	}
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 
-	spin_lock_irqsave(&t->ledger_lock, flags);
-	for (i = 1; i <= BH_MAX_TRACKED; i++)
-		if (t->tracked[i])
-			stuck += bitmap_weight(t->tracked[i]->inflight, t->tracked[i]->num);
-	spin_unlock_irqrestore(&t->ledger_lock, flags);
+	for (tries = 0; tries <= 50; tries++) {
+		spinning = 0;
+		stuck = 0;
+		spin_lock_irqsave(&t->ledger_lock, flags);
+		for (i = 1; i <= BH_MAX_TRACKED; i++) {
+			struct bh_vq *bq = t->tracked[i];
+
+			if (!bq)
+				continue;
+			n = bitmap_weight(bq->inflight, bq->num);
+			if (bq->spin_wait)
+				spinning += n;
+			else
+				stuck += n;
+		}
+		spin_unlock_irqrestore(&t->ledger_lock, flags);
+		/* a buffer nobody spins on (a non-blocking port write) is detached by remove() */
+		if (!spinning || tries == 50)
+			break;
+		msleep(10);
+	}
 
 	spin_lock_irqsave(&t->deliver_lock, flags);
 	for (d = 0; d < BH_MAX_DEVS; d++)
@@ -1302,11 +1038,18 @@ static void bh_reap(struct work_struct *w)
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 	t->reaped = true;
 
-	if (ndev || failed || stuck)
+	returned += atomic_read(&t->spin_returned);
+	if (ndev || failed || returned || stuck) {
+		char more[64] = "";
+
+		if (returned)
+			snprintf(more, sizeof(more), " (and %u output/control buffer(s) returned unused)",
+				 returned);
 		dev_err(&t->pdev->dev,
-			"backend lost: %s; %u block request(s) in flight failed with an I/O error, removing %u device(s)%s\n",
-			t->fail_reason, failed, ndev,
+			"backend lost: %s; %u block request(s) in flight failed with an I/O error%s, removing %u device(s)%s\n",
+			t->fail_reason, failed, more, ndev,
 			stuck ? "; some requests could not be completed (see the queue warnings)" : "");
+	}
 	if (!t->removing)
 		mod_delayed_work(t->wq, &t->monitor, 0);
 }
@@ -1693,22 +1436,71 @@ static int bh_finalize_features(struct virtio_device *vdev)
 	return bh_vreq(vd, VMSG_SET_DRIVER_FEATURES, req, 16, resp, 0, NULL);
 }
 
+/*
+ * The driver of @bq spins, right after this notify, until the device uses
+ * the buffer (Linux 6.1: virtio_console's __send_to_port for hvc output,
+ * with interrupts off, and __send_control_msg; virtio_net's
+ * virtnet_send_command). On one CPU nothing else runs meanwhile, so neither
+ * the heartbeat nor the reap could notice a backend lost then: the guest
+ * would hang. Wait here instead, for as long as the backend answers a PING
+ * every BH_SPIN_CHECK_MS without progress; when it does not, complete the
+ * queue's buffers unused (the ledger) so that the driver's loop takes its
+ * buffer back. Breaking the queue instead would end the loop too, but
+ * leave the buffer in the ring after the driver freed it (see the ledger).
+ * Waiting costs nothing the driver would not have spent: it waits for the
+ * same buffer.
+ */
+static void bh_fail_queue(struct bh_transport *t, struct bh_vq *bq)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->ledger_lock, flags);
+	atomic_add(bh_ledger_fail_vq(t, bq), &t->spin_returned);
+	spin_unlock_irqrestore(&t->ledger_lock, flags);
+}
+
+static bool bh_wait_used(struct bh_transport *t, struct bh_vq *bq)
+{
+	struct virtio_device *vdev = &bq->vd->vdev;
+	const struct vring *vr = virtqueue_get_vring(bq->vq);
+	u16 start = virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx));
+	ktime_t check = ktime_add_ms(ktime_get(), BH_SPIN_CHECK_MS);
+
+	for (;;) {
+		u16 used = virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx));
+
+		/* a buffer was used, or every buffer offered is */
+		if (used != start || used == virtio16_to_cpu(vdev, READ_ONCE(vr->avail->idx)))
+			return true;
+		if (!bh_live(t) || (ktime_after(ktime_get(), check) && bh_ping(t))) {
+			bh_fail_queue(t, bq);	/* the driver's loop gets its buffer back, unused */
+			return true;
+		}
+		if (ktime_after(ktime_get(), check))
+			check = ktime_add_ms(ktime_get(), BH_SPIN_CHECK_MS);
+		cpu_relax();
+	}
+}
+
 static bool bh_notify(struct virtqueue *vq)
 {
 	struct bh_vdev *vd = to_bh_vdev(vq->vdev);
 	struct bh_transport *t = vd->t;
+	struct bh_vq *bq = vq->index < BH_MAX_VQS ? vd->vqs[vq->index] : NULL;
 	u8 pl[8];
 
 	put_unaligned_le32(vq->index, pl);
 	put_unaligned_le32(0, pl + 4);
-	/*
-	 * A notification that cannot be delivered has failed the backend (or
-	 * it was lost already): bh_reap completes what is in flight. Returning
-	 * false would break the queue now, and a broken queue returns no
-	 * buffers, so the reap could not hand them back.
-	 */
 	bh_send(t, 0, VMSG_EVENT_AVAIL, vd->dev_num, 0, pl, 8,
 		ktime_add_ms(ktime_get(), timeout_ms), bh_may_sleep());
+	if (bq && bq->spin_wait)
+		return bh_wait_used(t, bq);
+	/*
+	 * Any other queue: a notification that cannot be delivered has failed
+	 * the backend (or it was lost already), and bh_reap completes what is
+	 * in flight. Returning false would break the queue now, and a broken
+	 * queue returns no buffers, so the reap could not hand them back.
+	 */
 	return true;
 }
 
@@ -1724,7 +1516,7 @@ static void bh_del_vq(struct bh_vdev *vd, unsigned int index)
 	vd->vqs[index] = NULL;
 	spin_unlock_irqrestore(&t->deliver_lock, flags);
 	bh_ledger_untrack(t, bq);
-	vring_del_virtqueue(bq->vq);	/* frees the rings: dma_free_coherent, bh_free */
+	vring_del_virtqueue(bq->vq);	/* frees the rings: dma_free_coherent, bh_free in bulkhead_window.c */
 	kfree(bq);
 }
 
@@ -1780,6 +1572,8 @@ static struct virtqueue *bh_setup_vq(struct bh_vdev *vd, unsigned int index,
 		kfree(bq);
 		return ERR_PTR(-ENOMEM);
 	}
+	bq->vd = vd;
+	bq->num_entries = num;
 	desc = virtqueue_get_desc_addr(bq->vq);
 	avail = virtqueue_get_avail_addr(bq->vq);
 	used = virtqueue_get_used_addr(bq->vq);
@@ -1825,12 +1619,43 @@ err_vq:
 	return ERR_PTR(err);
 }
 
+/*
+ * The queues whose Linux 6.1 driver spins for a buffer after notifying
+ * (bh_wait_used): virtio_console's transmit queues (odd indexes: port
+ * output and the control output queue) and virtio_net's control queue (the
+ * last one, with VIRTIO_NET_F_CTRL_VQ).
+ */
+static int bh_mark_spin_wait(struct bh_vdev *vd)
+{
+	unsigned int q;
+	int err;
+
+	/* bh_wait_used and the ledger read split rings; a packed queue keeps Linux's own spin */
+	if (virtio_has_feature(&vd->vdev, VIRTIO_F_RING_PACKED))
+		return 0;
+
+	for (q = 0; q < vd->nvqs && q < BH_MAX_VQS; q++) {
+		struct bh_vq *bq = vd->vqs[q];
+
+		if (!bq || !((vd->device_id == VIRTIO_ID_CONSOLE && (q & 1)) ||
+			     (vd->device_id == VIRTIO_ID_NET && q == vd->nvqs - 1 &&
+			      virtio_has_feature(&vd->vdev, VIRTIO_NET_F_CTRL_VQ))))
+			continue;
+		err = bh_ledger_track(vd->t, vd, bq, bq->num_entries);
+		if (err)
+			return err;
+		bq->spin_wait = true;
+	}
+	return 0;
+}
+
 static int bh_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue *vqs[],
 		       vq_callback_t *callbacks[], const char * const names[], const bool *ctx,
 		       struct irq_affinity *desc)
 {
 	struct bh_vdev *vd = to_bh_vdev(vdev);
 	unsigned int i, qi = 0;
+	int err;
 
 	for (i = 0; i < nvqs; i++) {
 		if (!names[i]) {
@@ -1839,14 +1664,16 @@ static int bh_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct vir
 		}
 		vqs[i] = bh_setup_vq(vd, qi++, callbacks[i], names[i], ctx ? ctx[i] : false);
 		if (IS_ERR(vqs[i])) {
-			int err = PTR_ERR(vqs[i]);
-
+			err = PTR_ERR(vqs[i]);
 			bh_del_vqs(vdev);
 			return err;
 		}
 	}
 	vd->nvqs = qi;
-	return 0;
+	err = bh_mark_spin_wait(vd);
+	if (err)
+		bh_del_vqs(vdev);
+	return err;
 }
 
 static void bh_synchronize_cbs(struct virtio_device *vdev)
@@ -1895,17 +1722,6 @@ static void bh_vdev_release(struct device *dev)
 	kfree(to_bh_vdev(vdev));
 }
 
-static const char *bh_dev_type_name(u32 id)
-{
-	switch (id) {
-	case VIRTIO_ID_NET: return "net";
-	case VIRTIO_ID_BLOCK: return "block";
-	case VIRTIO_ID_CONSOLE: return "console";
-	case VIRTIO_ID_RNG: return "rng";
-	default: return "other";
-	}
-}
-
 static void bh_add_device(struct bh_transport *t, u16 n)
 {
 	u8 resp[VMSG_MAX_SIZE];
@@ -1949,7 +1765,7 @@ static void bh_add_device(struct bh_transport *t, u16 n)
 	vd->vdev.config = &bh_config_ops;
 
 	dev_info(&t->pdev->dev, "device %u: virtio %s (id %u), config %u bytes, %u queue(s)\n",
-		 n, bh_dev_type_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
+		 n, bh_virtio_id_name(vd->device_id), vd->device_id, vd->config_size, vd->max_vqs);
 
 	/* prime the config generation */
 	if (vd->config_size) {
@@ -1978,7 +1794,7 @@ static void bh_detach(struct bh_transport *t, bool lost)
 
 	if (lost) {
 		if (bh_live(t))
-			bh_fail(t, "the transport is being detached from a backend that does not answer");
+			bh_fail(t, "the transport detached from it");
 		bh_reap_sync(t);	/* in flight completed, devices broken */
 	}
 	for (d = BH_MAX_DEVS - 1; d >= 0; d--) {
@@ -2006,8 +1822,8 @@ static void bh_detach(struct bh_transport *t, bool lost)
 		win_wr32(t, BH_HDR_FRONTEND_STATE, BH_FRONTEND_OFF);
 		win_wr16(t, BH_HDR_FRONTEND_PEER, BH_PEER_NONE);
 	}
-	if (t->pool_map)
-		bh_pool_free(t);
+	if (t->pool.map)
+		bh_pool_detach(t);
 	bitmap_zero(t->config_pending, BH_MAX_DEVS);
 	memset(t->used_pending, 0, sizeof(t->used_pending));
 }
@@ -2108,8 +1924,9 @@ static void bh_try_attach(struct bh_transport *t)
 	t->msg_max = min_t(u32, l.slot_size, VMSG_MAX_SIZE);
 	WRITE_ONCE(t->dying, false);
 	t->reaped = false;
+	atomic_set(&t->spin_returned, 0);
 	t->fail_reason[0] = 0;
-	err = bh_pool_init(t);
+	err = bh_pool_attach(t);
 	if (err)
 		return;
 
@@ -2146,6 +1963,8 @@ static void bh_try_attach(struct bh_transport *t)
 		 t->msix ? "MSI-X" : "polled");
 
 	err = bh_discover(t);
+	if (err && bh_live(t))
+		bh_fail(t, "attach to generation %u failed (%d)", l.generation, err);
 	if (atomic_cmpxchg(&t->state, BH_ATTACHING, BH_ATTACHED) != BH_ATTACHING || err) {
 		t->failed_gen = l.generation;
 		t->failed_d2v_head = t->tx.idx;
@@ -2219,9 +2038,11 @@ static irqreturn_t bh_irq(int irq, void *data)
 static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct bh_transport *t;
-	resource_size_t start, len;
-	u32 pos;
+	struct bh_ivshmem iv;
+	u32 len;
 	int err, i;
+
+	BUILD_BUG_ON(offsetof(struct bh_transport, pool) != 0);
 
 	if (data_align < BH_GRANULE || data_align > PAGE_SIZE || !is_power_of_2(data_align)) {
 		dev_err(&pdev->dev, "data_align=%u is not a power of two from %u to %lu\n", data_align,
@@ -2235,7 +2056,7 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&t->tx_lock);
 	spin_lock_init(&t->rx_lock);
 	spin_lock_init(&t->deliver_lock);
-	spin_lock_init(&t->pool_lock);
+	bh_pool_setup(&t->pool, &pdev->dev, &bh_pool_hooks);
 	spin_lock_init(&t->ledger_lock);
 	mutex_init(&t->lock);
 	for (i = 0; i < BH_MAX_REQS; i++)
@@ -2247,53 +2068,16 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_WORK(&t->reap_work, bh_reap);
 	atomic_set(&t->state, BH_DETACHED);
 
-	err = pcim_enable_device(pdev);
+	err = bh_ivshmem_open(pdev, &iv, KBUILD_MODNAME);
 	if (err)
 		return err;
-	err = pcim_iomap_regions(pdev, BIT(0), KBUILD_MODNAME);
-	if (err) {
-		dev_err(&pdev->dev, "cannot claim BAR0 (%d)\n", err);
-		return err;
-	}
-	t->regs = pcim_iomap_table(pdev)[0];
-	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) || pci_resource_len(pdev, 2) < BH_MIN_POOL) {
-		dev_err(&pdev->dev, "BAR2 (the shared window) missing or smaller than 64 KiB\n");
-		return -ENODEV;
-	}
-	start = pci_resource_start(pdev, 2);
-	len = pci_resource_len(pdev, 2);
-	if (len > SZ_1G) {
-		dev_err(&pdev->dev, "BAR2 of %llu bytes is larger than the 1 GiB we handle\n", (u64)len);
-		return -ENODEV;
-	}
-	if (!devm_request_mem_region(&pdev->dev, start, len, KBUILD_MODNAME)) {
-		dev_err(&pdev->dev, "cannot claim BAR2\n");
-		return -EBUSY;
-	}
-	t->win = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
-	if (IS_ERR(t->win)) {
-		dev_err(&pdev->dev, "cannot map BAR2 (%ld)\n", PTR_ERR(t->win));
-		return PTR_ERR(t->win);
-	}
-	t->bar_len = len;
-
-	pos = ioread32(t->regs + IVSHMEM_IV_POSITION);
-	if (pos >= BH_PEER_NONE) {
-		dev_err(&pdev->dev, "no ivshmem peer id (IVPosition %#x): is the ivshmem server running?\n",
-			pos);
-		return -ENODEV;
-	}
-	t->my_peer = pos;
-
-	pci_set_master(pdev);
-	err = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_LEGACY);
-	if (err < 0) {
-		dev_warn(&pdev->dev, "no interrupt (MSI-X or INTx: %d): polling the window\n", err);
-		t->irq = -1;
-	} else {
-		t->msix = pdev->msix_enabled;
-		t->irq = pci_irq_vector(pdev, 0);
-	}
+	t->regs = iv.regs;
+	t->win = iv.win;
+	t->bar_len = iv.bar_len;
+	t->my_peer = iv.my_peer;
+	t->irq = iv.irq;
+	t->msix = iv.msix;
+	len = iv.bar_len;
 
 	t->wq = alloc_ordered_workqueue("bulkhead-%s", 0, pci_name(pdev));
 	/* block requests depend on the reap for completion: it must run under memory pressure */
@@ -2308,7 +2092,7 @@ static int bh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_vec;
 	}
 	pci_set_drvdata(pdev, t);
-	set_dma_ops(&pdev->dev, &bh_dma_ops);
+	set_dma_ops(&pdev->dev, &bh_pool_dma_ops);
 	if (t->irq >= 0) {
 		err = request_irq(t->irq, bh_irq, t->msix ? 0 : IRQF_SHARED, KBUILD_MODNAME, t);
 		if (err) {

@@ -34,6 +34,13 @@
 #define BH_HDR_DEVICE_COUNT	0x3C	/* u32 */
 #define BH_HDR_BACKEND_PEER	0x40	/* u16 */
 #define BH_HDR_FRONTEND_PEER	0x42	/* u16, written by us */
+#define BH_HDR_TRANSPORT	0x44	/* u32, BH_TRANSPORT_* (0 in every window before it existed) */
+#define BH_HDR_TRANSPORT_AREA	0x48	/* u32: the transport's area (regblock: the device directory) */
+#define BH_HDR_TRANSPORT_AREA_SIZE 0x4C	/* u32: its bytes (regblock: directory + blocks) */
+
+#define BH_TRANSPORT_MSG	0	/* virtio-msg over the two FIFOs */
+#define BH_TRANSPORT_REGBLOCK	1	/* Jailhouse-style register blocks */
+#define BH_TRANSPORT_MMIO	2	/* trapped virtio-mmio access records */
 
 #define BH_BACKEND_OFF		0
 #define BH_BACKEND_BOOTING	1

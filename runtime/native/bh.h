@@ -2,11 +2,12 @@
  * Bulkhead native runtime, floor 0: the platform (docs/native.md "Source layout").
  *
  * The runtime's C files sit on floors, and a file calls only into its own floor and the ones
- * below it (test/native/layering.test.ts checks the includes and the calls):
+ * below it (test/unit/native-floors.test.ts checks the includes and the calls):
  *
  *   4  main.c                                     arguments, wiring, seccomp, then the loop
  *   3  loop.c                 loop.h              the event loop: waits, calls into the bundle
  *   2  js.c                   js.h                QuickJS and __hal: the bundle's view of floors 0-1
+ *      trace.c                trace.h             record and replay at the HAL boundary (hooks js.c calls)
  *   1  services.c storage-aio.c packet.c vsock.c  services.h   backing services (storage, stream, entropy, packet, vsock)
  *      i2c.c gpio.c           services.h          i2c buses with their targets, gpio lines and their control socket
  *      image.c                image.h             partition images

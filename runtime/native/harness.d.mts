@@ -29,6 +29,8 @@ export interface NativeInstance {
   peakRss(): number;
   /** Calls into the bundle and their time per entry point so far (SIGUSR1 → `[fw] calls`). */
   callTimes(timeoutMs?: number): Promise<Record<string, { calls: number; us: number }>>;
+  /** Stops the firmware (default SIGKILL), boots a fresh one on the same window; the old one's exit. */
+  restart(signal?: NodeJS.Signals): Promise<Exit>;
   /** Per storage service: io (sync/async), engine (io_uring/threads/none), direct, blockSize and request, cancel, error and bounce counters. */
   storageStats(timeoutMs?: number): Promise<Record<string, { io: string; engine: string; direct: boolean; blockSize: number; submitted: number; completed: number; cancelled: number; errors: number; peakInFlight: number; bounced: number; bouncedBytes: number }>>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;

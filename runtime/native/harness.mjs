@@ -106,22 +106,26 @@ export async function startNative(opts = {}) {
     rmSync(dir, { recursive: true, force: true });
     rmSync(`/dev/shm/${shm}`, { force: true });
   };
-  try {
-    await until(() => existsSync(socket) || server.child.exitCode !== null, 5000, 'the ivshmem server');
-    if (!existsSync(socket)) throw new Error(`ivshmem server failed: ${server.out.stderr}`);
-    const fwArgs = [];
-    if (opts.image) fwArgs.push(opts.image);
-    else fwArgs.push('--bundle', opts.bundle ?? join(ROOT, 'dist/firmware.js'));
-    fwArgs.push('--board', board.path, '--ivshmem', socket);
-    for (const [k, v] of Object.entries(opts.services ?? {})) fwArgs.push('--service', `${k}=${v}`);
-    if (opts.seccomp === false || arch === 'aarch64') fwArgs.push('--no-seccomp');
-    fwArgs.push(...(opts.args ?? []));
+  const fwArgs = [];
+  if (opts.image) fwArgs.push(opts.image);
+  else fwArgs.push('--bundle', opts.bundle ?? join(ROOT, 'dist/firmware.js'));
+  fwArgs.push('--board', board.path, '--ivshmem', socket);
+  for (const [k, v] of Object.entries(opts.services ?? {})) fwArgs.push('--service', `${k}=${v}`);
+  if (opts.seccomp === false || arch === 'aarch64') fwArgs.push('--no-seccomp');
+  fwArgs.push(...(opts.args ?? []));
+  // (re)boots the firmware on the server's window; resolves when it runs
+  const bootFw = async () => {
     fw =
       arch === 'aarch64'
         ? run('qemu-aarch64-static', ['-cpu', 'cortex-a57', FW.aarch64, ...fwArgs], { cwd: opts.cwd ?? ROOT })
         : run(FW.x86_64, fwArgs, { cwd: opts.cwd ?? ROOT });
     await until(() => / running, peer id /.test(fw.out.stderr) || fw.child.exitCode !== null, opts.readyTimeoutMs ?? 10000, 'the firmware to boot');
     if (fw.child.exitCode !== null) throw new Error(`firmware exited (${fw.child.exitCode}): ${fw.out.stderr.trim()}`);
+  };
+  try {
+    await until(() => existsSync(socket) || server.child.exitCode !== null, 5000, 'the ivshmem server');
+    if (!existsSync(socket)) throw new Error(`ivshmem server failed: ${server.out.stderr}`);
+    await bootFw();
     if (opts.connect !== false) port = await connectNative({ socket });
   } catch (e) {
     cleanup();
@@ -143,14 +147,29 @@ export async function startNative(opts = {}) {
   return {
     socket,
     shm,
-    fw: fw.child,
+    /** The firmware process (the current one, after `restart`). */
+    get fw() {
+      return fw.child;
+    },
     server: server.child,
     port,
     /** Firmware stderr so far. */
     stderr: () => fw.out.stderr,
     stdout: () => fw.out.stdout,
     /** Firmware exit: { code, signal, stdout, stderr }. */
-    exited: fw.exited,
+    get exited() {
+      return fw.exited;
+    },
+    /**
+     * Stops the firmware with `signal` (default SIGKILL: no clean stop), waits for it, and boots a fresh
+     * one on the same server, so on the window the previous instance left; resolves with the old exit.
+     */
+    async restart(signal = 'SIGKILL') {
+      if (fw.child.exitCode === null && fw.child.signalCode === null) fw.child.kill(signal);
+      const r = await fw.exited;
+      await bootFw();
+      return r;
+    },
     /** Peak resident set of the firmware process (VmHWM, bytes), while it runs. */
     peakRss() {
       try {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "js.h"
 #include "quickjs.h"
+#include "trace.h"
 
 static JSRuntime *rt;
 static JSContext *ctx;
@@ -76,7 +77,7 @@ static int interrupt_handler(JSRuntime *r, void *opaque)
         watchdog_fired = true;
         return 1;
     }
-    return 0;
+    return bh_trace_stop; /* a replay that diverged stops the call at once */
 }
 
 static void ensure_ctx(void)
@@ -237,6 +238,8 @@ void bh_js_init(const char *json, struct bh_board *out)
         bh_die("board %s: runtime.busyPollUs must be between 0 and 1000000", board.name);
     *out = board;
 }
+
+const char *bh_js_board_json(void) { return board_json; }
 
 char *bh_json_member(const char *json, size_t len, const char *key)
 {
@@ -724,6 +727,16 @@ static const struct { const char *name; JSCFunction *fn; int len; } hal_fns[] = 
     { "gpioSetValue", hal_gpio_set_value, 3 }, { "gpioSample", hal_gpio_sample, 2 },
 };
 
+/* With a trace on, every HAL function goes through trace.c, generically (a new service in hal_fns is
+ * recorded and replayed with no code of its own); the watchdog does not count the trace's own work. */
+static JSValue hal_traced(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
+{
+    double t0 = bh_now_ms();
+    JSValue r = bh_trace_hal(c, hal_fns[magic].name, hal_fns[magic].fn, this_val, argc, argv);
+    deadline += bh_now_ms() - t0;
+    return r;
+}
+
 /* Run before the bundle: the window must never be detached or resized, and __hal never changed. */
 static const char harden_js[] =
     "delete ArrayBuffer.prototype.transfer;"
@@ -735,16 +748,20 @@ void bh_js_install_hal(void)
 {
     JSValue hal = JS_NewObject(ctx);
     JS_SetPropertyStr(ctx, hal, "abi", JS_NewInt32(ctx, BH_ABI));
-    /* No free function: the memory is the shm mapping, which lives as long as the process. */
-    JS_SetPropertyStr(ctx, hal, "window", JS_NewArrayBuffer(ctx, bh_win.base, bh_win.size, NULL, NULL, 0));
+    /* No free function: the memory is the shm mapping (or the trace's copy), which lives as long as the process. */
+    uint8_t *win = bh_trace_mode ? bh_trace_window() : bh_win.base;
+    JS_SetPropertyStr(ctx, hal, "window", JS_NewArrayBuffer(ctx, win, bh_win.size, NULL, NULL, 0));
     JS_SetPropertyStr(ctx, hal, "boardJson", JS_NewString(ctx, board_json));
-    if (bh_lines_peer_id() >= 0) JS_SetPropertyStr(ctx, hal, "peerId", JS_NewInt32(ctx, bh_lines_peer_id()));
+    int peer = bh_trace_mode == BH_TRACE_REPLAY ? bh_trace_peer_id() : bh_lines_peer_id();
+    if (peer >= 0) JS_SetPropertyStr(ctx, hal, "peerId", JS_NewInt32(ctx, peer));
     for (size_t i = 0; i < sizeof hal_fns / sizeof hal_fns[0]; i++)
-        JS_SetPropertyStr(ctx, hal, hal_fns[i].name, JS_NewCFunction(ctx, hal_fns[i].fn, hal_fns[i].name, hal_fns[i].len));
+        JS_SetPropertyStr(ctx, hal, hal_fns[i].name,
+                          bh_trace_mode ? JS_NewCFunctionMagic(ctx, hal_traced, hal_fns[i].name, hal_fns[i].len, JS_CFUNC_generic_magic, (int)i)
+                                        : JS_NewCFunction(ctx, hal_fns[i].fn, hal_fns[i].name, hal_fns[i].len));
     JSValue global = JS_GetGlobalObject(ctx);
     JS_SetPropertyStr(ctx, global, "__hal", hal);
     JS_FreeValue(ctx, global);
-    preopen_services();
+    if (bh_trace_mode != BH_TRACE_REPLAY) preopen_services(); /* a replay answers from the trace */
     JSValue r = JS_Eval(ctx, harden_js, sizeof harden_js - 1, "<harden>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(r)) bh_die("harden: %s", take_exception());
     JS_FreeValue(ctx, r);
@@ -755,6 +772,7 @@ void bh_js_install_hal(void)
 void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *name)
 {
     JSValue r;
+    bool run = !bh_trace_mode || bh_trace_call(ctx, "(load)", 0, NULL);
     deadline = bh_now_ms() + 10000; /* evaluation: generous, still bounded */
     if (is_bytecode) {
         JSValue fn = JS_ReadObject(ctx, code, len, JS_READ_OBJ_BYTECODE);
@@ -766,10 +784,18 @@ void bh_js_load(const uint8_t *code, size_t len, bool is_bytecode, const char *n
         if (!src) bh_die("out of memory");
         memcpy(src, code, len);
         src[len] = 0;
-        r = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_GLOBAL);
+        r = run ? JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_GLOBAL) : JS_UNDEFINED;
         free(src);
     }
     deadline = INFINITY;
+    if (bh_trace_mode) {
+        const char *kind = NULL;
+        char *detail = NULL;
+        if (JS_IsException(r)) { kind = "exception"; detail = take_exception(); r = JS_ThrowInternalError(ctx, "%s", detail); }
+        bh_trace_return(ctx, JS_IsException(r) ? JS_UNDEFINED : JS_NewInt32(ctx, 0), &kind, &detail);
+        free(detail);
+        if (bh_trace_mode == BH_TRACE_REPLAY && (bh_trace_stop || !run)) { JS_FreeValue(ctx, r); return; } /* the verdict says why */
+    }
     if (JS_IsException(r)) bh_die("%s: firmware failed to load: %s", name, take_exception());
     JS_FreeValue(ctx, r);
     JSValue global = JS_GetGlobalObject(ctx);
@@ -810,6 +836,7 @@ static JSValue call_raw(const char *fn_name, int nargs, JSValueConst *argv, bool
     JSValue f = entry_function(fn_name, &idx);
     *faulted = false;
     if (!JS_IsFunction(ctx, f)) { JS_FreeValue(ctx, f); return JS_UNDEFINED; }
+    if (bh_trace_mode && !bh_trace_call(ctx, fn_name, nargs, argv)) { JS_FreeValue(ctx, f); return JS_UNDEFINED; }
     watchdog_fired = false;
     double t0 = bh_now_ms();
     deadline = t0 + board.watchdog_ms;
@@ -844,6 +871,13 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
     char *why = NULL;
     unsigned long refusals = limit_refusals;
     JSValue r = call_raw(fn_name, nargs, argv, &faulted, &why);
+    const char *kind = faulted ? fault_kind(refusals) : NULL;
+    if (bh_trace_mode) {
+        /* A replay may turn the call into the fault the recorded one had (its kind and detail). */
+        bh_trace_return(ctx, faulted ? JS_UNDEFINED : r, &kind, &why);
+        if (kind && !faulted) JS_FreeValue(ctx, r);
+        faulted = kind != NULL;
+    }
     if (!faulted) {
         int32_t v = 0;
         if (JS_IsNumber(r)) JS_ToInt32(ctx, &v, r);
@@ -853,7 +887,6 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
                    fn_name, limit_refusals - refusals);
         return v;
     }
-    const char *kind = fault_kind(refusals);
     bh_js_faults++;
     bh_log(BH_LOG_WARN, "%s stopped (%s): %s", fn_name, kind, why);
     JS_RunGC(rt); /* give onFault room after a memory fault */
@@ -864,6 +897,10 @@ int bh_js_call(const char *fn_name, int nargs, const double *args)
     JSValue fr = call_raw("onFault", 2, fargs, &faulted, &why);
     JS_FreeValue(ctx, fargs[0]);
     JS_FreeValue(ctx, fargs[1]);
+    if (bh_trace_mode) {
+        const char *k = faulted ? "exception" : NULL;
+        bh_trace_return(ctx, faulted ? JS_UNDEFINED : fr, &k, &why);
+    }
     /* onFault quarantines the device that was running and says whether work is left (1). */
     int32_t left = 0;
     if (faulted) {
@@ -900,6 +937,10 @@ char *bh_js_stats(void)
     bool faulted;
     char *why = NULL;
     JSValue r = call_raw("stats", 0, NULL, &faulted, &why);
+    if (bh_trace_mode) {
+        const char *k = faulted ? "exception" : NULL;
+        bh_trace_return(ctx, faulted ? JS_UNDEFINED : r, &k, &why);
+    }
     if (faulted) { free(why); return NULL; }
     const char *s = JS_IsString(r) ? JS_ToCString(ctx, r) : NULL;
     char *out = s ? strdup(s) : NULL;

@@ -15,6 +15,8 @@ struct bh_board {
 };
 /* Parses the board (JSON, by QuickJS), applies --service overrides, fills *out; dies if invalid. */
 void bh_js_init(const char *board_json, struct bh_board *out);
+/* The board JSON as the bundle gets it (after overrides). */
+const char *bh_js_board_json(void);
 /* Defines globalThis.__hal over the mapped window and turns the memory limit on. */
 void bh_js_install_hal(void);
 /* Loads source (is_bytecode=false) or bytecode; dies with a one-line reason on failure. */

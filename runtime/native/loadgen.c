@@ -20,7 +20,7 @@
  *   --seconds S       measured time (default 1; a warm-up of S/5 comes first)
  *   --spin            spin on the used ring / FIFO instead of sleeping on our eventfd
  *   --cpu C           pin this process to CPU C
- *   --backend-pid P   read P's CPU time (/proc/P/schedstat) around the measured run
+ *   --backend-pid P   read P's CPU time, all its threads (/proc/P/task/TID/schedstat), around the measured run
  *   --pin-backend C   pin P to CPU C first (with --backend-pid)
  *   --verify          every 4 KiB block of the image holds its block number (u64 LE) at offset 0:
  *                     check it in every completed read
@@ -31,6 +31,7 @@
  * from it per op, backend CPU µs per op (with --backend-pid). Exit 1 with a reason on any failure
  * (a response that never comes, a status other than OK, a wrong block).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -666,16 +667,26 @@ static void net_down(struct net *n)
 
 /* --- measurements --------------------------------------------------------------------------- */
 
+/* CPU time of every thread of process `pid` (the main loop and its storage workers: the thread pool's,
+ * io_uring's io-wq) from /proc/PID/task/TID/schedstat; a thread that exits mid-run loses its share. */
 static double cpu_s(int pid)
 {
     if (pid <= 0) return 0;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
-    FILE *f = fopen(path, "r");
-    unsigned long long ns = 0;
-    if (!f || fscanf(f, "%llu", &ns) != 1) die("cannot read %s", path);
-    fclose(f);
-    return ns / 1e9;
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) die("cannot read %s", path);
+    unsigned long long total = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long ns = 0;
+        if (f && fscanf(f, "%llu", &ns) == 1) total += ns;
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return total / 1e9;
 }
 
 static void pin(int pid, int cpu)

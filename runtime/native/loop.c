@@ -37,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "loop.h"
+#include "trace.h"
 
 static int sig_fd = -1, timer_fd = -1;
 static struct ivs_client *ivs;
@@ -130,6 +131,7 @@ static int stop(const char *why)
 {
     bh_log(BH_LOG_INFO, "%s: stopping", why);
     bh_js_call("stop", 0, NULL);
+    bh_trace_close();
     bh_packet_log_counters(BH_LOG_INFO);
     bh_vsock_log_counters(BH_LOG_INFO);
     bh_i2c_log_counters(BH_LOG_INFO);
@@ -196,7 +198,8 @@ int bh_loop_run(void)
         /* Storage requests the calls of this turn submitted go to the kernel together; what they
          * finished at once (page-cache hits complete inside the submit) is taken now, not a turn later. */
         bh_storage_flush_submissions();
-        for (int round = 0; round < 4; round++) {
+        int round = 0;
+        for (; round < 4; round++) {
             uint32_t ready = bh_storage_take_ready();
             if (!ready) break;
             for (; ready; ready &= ready - 1) {
@@ -205,6 +208,8 @@ int bh_loop_run(void)
             }
             bh_storage_flush_submissions();
         }
+        /* Completions still waiting after the rounds (inline ones signal nothing): the next turn's. */
+        if (round == 4) bh_storage_wake_ready();
         if (busy_poll_ms > 0 && n > 0) poll_until = bh_now_ms() + busy_poll_ms;
     }
 }

@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <mbedtls/sha256.h>
 #include "image.h"
 #include "loop.h"
+#include "trace.h"
 
 #if defined(__x86_64__)
 #define BH_ARCH "x86_64"
@@ -29,6 +31,7 @@ static const char usage[] =
     "       bulkhead-fw --bundle FILE.js --board BOARD (--ivshmem SOCKET | --shm PATH | --uio DEV) [options]\n"
     "       bulkhead-fw --compile FILE.js -o OUT.bc\n"
     "       bulkhead-fw --check IMAGE [--board BOARD]\n"
+    "       bulkhead-fw --replay TRACE --bundle FILE.js   (one JSON verdict line; `bulkhead replay` renders it)\n"
     "       bulkhead-fw --version\n"
     "options:\n"
     "  --board FILE|NAME      board definition (a NAME means boards/NAME.json); with an image, the\n"
@@ -41,11 +44,14 @@ static const char usage[] =
     "                         a thread pool, sync with blocking calls; stream stdio|null|pty|unix:PATH;\n"
     "                         packet tap:IFNAME|switch:NAME; gpio unix:PATH (control socket); an i2c\n"
     "                         target's name: PATH (a 24c02's file)\n"
-    "  --aio auto|threads     asynchronous storage engine: io_uring where the kernel allows it (auto,\n"
-    "                         the default), or always the thread pool (also BULKHEAD_AIO=threads)\n"
+    "  --aio auto|threads|uring  asynchronous storage engine: auto (the default) runs requests on a\n"
+    "                         memory-backed image (tmpfs) inline, others on io_uring where the kernel\n"
+    "                         allows it, else on the thread pool; threads always the thread pool;\n"
+    "                         uring io_uring for every image (also BULKHEAD_AIO=threads|uring)\n"
     "  --busy-poll US         after each event keep polling (no sleep) for US microseconds before\n"
     "                         sleeping again: lower doorbell latency for a core that polls\n"
     "                         (default: the board's runtime.busyPollUs, else 0 = never poll)\n"
+    "  --record FILE          write a trace of everything that enters the firmware (docs/trace-format.md)\n"
     "  --log-level N          0 error, 1 warn, 2 info (default), 3 debug\n"
     "  --no-seccomp           run without the syscall filter (debugging; qemu-user cannot filter)\n";
 
@@ -97,8 +103,8 @@ static int selftest_seccomp(void)
 int main(int argc, char **argv)
 {
     const char *image_path = NULL, *bundle = NULL, *board_arg = NULL, *ivshmem = NULL, *shm = NULL, *uio = NULL;
-    const char *compile_in = NULL, *compile_out = NULL;
-    bool check_only = false, use_seccomp = true;
+    const char *compile_in = NULL, *compile_out = NULL, *record = NULL, *replay = NULL;
+    bool check_only = false, use_seccomp = true, aio_flag = false;
     double busy_poll_us = -1; /* -1: the board's */
 
     for (int i = 1; i < argc; i++) {
@@ -113,6 +119,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--compile")) TAKE(compile_in);
         else if (!strcmp(a, "-o")) TAKE(compile_out);
         else if (!strcmp(a, "--check")) { TAKE(image_path); check_only = true; }
+        else if (!strcmp(a, "--record")) TAKE(record);
+        else if (!strcmp(a, "--replay")) TAKE(replay);
         else if (!strcmp(a, "--service")) {
             const char *s;
             TAKE(s);
@@ -126,8 +134,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--aio")) {
             const char *s;
             TAKE(s);
-            if (!strcmp(s, "threads")) bh_storage_force_threads = true;
-            else if (strcmp(s, "auto")) bh_die("--aio %s: expected auto or threads", s);
+            if (!strcmp(s, "threads")) bh_storage_aio_mode = BH_AIO_ENGINE_THREADS;
+            else if (!strcmp(s, "uring")) bh_storage_aio_mode = BH_AIO_ENGINE_URING;
+            else if (!strcmp(s, "auto")) bh_storage_aio_mode = BH_AIO_ENGINE_AUTO;
+            else bh_die("--aio %s: expected auto, threads or uring", s);
+            aio_flag = true;
         } else if (!strcmp(a, "--log-level")) { const char *s; TAKE(s); bh_log_level = atoi(s); }
         else if (!strcmp(a, "--no-seccomp")) use_seccomp = false;
         else if (!strcmp(a, "--selftest-seccomp")) return selftest_seccomp();
@@ -140,10 +151,19 @@ int main(int argc, char **argv)
 #undef TAKE
     }
     const char *aio_env = getenv("BULKHEAD_AIO");
-    if (aio_env && !strcmp(aio_env, "threads")) bh_storage_force_threads = true;
+    if (aio_env && !aio_flag) {
+        if (!strcmp(aio_env, "threads")) bh_storage_aio_mode = BH_AIO_ENGINE_THREADS;
+        else if (!strcmp(aio_env, "uring")) bh_storage_aio_mode = BH_AIO_ENGINE_URING;
+    }
     if (compile_in) {
         if (!compile_out) bh_die("--compile needs -o OUT");
         return compile(compile_in, compile_out);
+    }
+    if (replay) {
+        if (!bundle) bh_die("--replay needs --bundle FILE.js (the firmware to check against the trace)");
+        bh_trace_mode = BH_TRACE_REPLAY;
+        static const struct bh_trace_js js = { bh_js_init, bh_js_install_hal, bh_js_load, bh_js_call, bh_js_stats };
+        return bh_trace_replay(replay, bundle, &js);
     }
     if (!!image_path == !!bundle) { fputs(usage, stderr); bh_die("give an IMAGE or --bundle FILE"); }
     if (!board_arg && !check_only) bh_die("--board is required: the board this partition runs on");
@@ -219,6 +239,12 @@ int main(int argc, char **argv)
     bh_loop_watch_doorbell();
 
     /* 3. Boot: __hal, the bundle (which opens its services), start(). */
+    if (record) {
+        uint8_t sha[32];
+        mbedtls_sha256_ret(code, code_len, sha, 0);
+        bh_trace_record_open(record);
+        bh_trace_record_begin(bh_js_board_json(), sha, bytecode, bh_lines_peer_id());
+    }
     bh_js_install_hal();
     bh_js_load(code, code_len, bytecode, image_path ? image_path : bundle);
     bh_js_call("start", 0, NULL);

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -104,7 +106,14 @@ static struct service *get(int h, enum bh_svc_kind kind)
 
 /* --- storage --------------------------------------------------------------------------------- */
 
-bool bh_storage_force_threads;
+enum bh_aio_mode bh_storage_aio_mode = BH_AIO_ENGINE_AUTO;
+
+/* An image on a memory file system (tmpfs, ramfs): its I/O never waits for a device (storage-aio.c "inline"). */
+static bool memory_backed(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
 
 /* O_DIRECT alignment of an open fd: statx's DIOALIGN where the kernel reports it (6.1+), a block
  * device's logical block size, else 512 (the sector every Linux block device accepts). */
@@ -161,7 +170,7 @@ int bh_storage_open(const char *name, const char *path, bool read_only, bool dir
         if (s->zero_fd < 0) s->zero_fd = fd;
     }
     if (async) {
-        s->aio = bh_aio_open(fd, bh_storage_force_threads, s->engine, sizeof s->engine);
+        s->aio = bh_aio_open(fd, bh_storage_aio_mode, memory_backed(fd), s->engine, sizeof s->engine);
         if (!s->aio) bh_die("storage %s: cannot start asynchronous I/O", name);
         bh_event_watch(bh_aio_fd(s->aio), EPOLLIN, storage_event, h);
     }
@@ -321,6 +330,12 @@ void bh_storage_flush_submissions(void)
         if (svc[h].used && svc[h].kind == BH_SVC_STORAGE && svc[h].aio) bh_aio_flush(svc[h].aio);
 }
 
+void bh_storage_wake_ready(void)
+{
+    for (int h = 0; h < BH_MAX_SERVICES; h++)
+        if (svc[h].used && svc[h].kind == BH_SVC_STORAGE && svc[h].aio && bh_aio_ready(svc[h].aio)) bh_aio_wake(svc[h].aio);
+}
+
 uint32_t bh_storage_take_ready(void)
 {
     uint32_t due = 0;
@@ -344,7 +359,7 @@ char *bh_storage_stats(void)
         n += (size_t)snprintf(out + n, cap - n,
                               "%s\"%s\":{\"io\":\"%s\",\"engine\":\"%s\",\"direct\":%s,\"blockSize\":%u,\"submitted\":%lu,\"completed\":%lu,"
                               "\"cancelled\":%lu,\"errors\":%lu,\"peakInFlight\":%d,\"bounced\":%lu,\"bouncedBytes\":%lu}",
-                              first ? "" : ",", s->name, s->aio ? "async" : "sync", s->aio ? (bh_aio_uses_uring(s->aio) ? "io_uring" : "threads") : "none",
+                              first ? "" : ",", s->name, s->aio ? "async" : "sync", s->aio ? bh_aio_engine(s->aio) : "none",
                               s->direct ? "true" : "false", s->direct ? s->lbs : 512, c->submitted, c->completed, c->cancelled, c->errors, c->peak,
                               c->bounced + s->sync_bounced, c->bounced_bytes + s->sync_bounced_bytes);
         first = false;

@@ -14,15 +14,19 @@ enum { BH_AIO_READ = 0, BH_AIO_WRITE = 1, BH_AIO_FLUSH = 2 };
 struct iovec;
 struct bh_aio;
 struct bh_aio_counters { unsigned long submitted, completed, cancelled, errors, bounced, bounced_bytes; int peak; };
-/* Opens the engine for fd (io_uring unless refused or force_threads); `engine` gets a description. */
-struct bh_aio *bh_aio_open(int fd, bool force_threads, char *engine, size_t engine_len);
+/* --aio: auto (inline for a memory-backed image, else io_uring, else the thread pool), threads, uring
+ * (io_uring for every image, the pool where it is refused) */
+enum bh_aio_mode { BH_AIO_ENGINE_AUTO, BH_AIO_ENGINE_THREADS, BH_AIO_ENGINE_URING };
+/* Opens the engine for fd as `mode` says (memory: the image is memory-backed); `engine` gets a description. */
+struct bh_aio *bh_aio_open(int fd, enum bh_aio_mode mode, bool memory, char *engine, size_t engine_len);
 int bh_aio_fd(struct bh_aio *a);  /* eventfd to watch (bh_event_watch) */
-bool bh_aio_uses_uring(struct bh_aio *a);
+const char *bh_aio_engine(struct bh_aio *a); /* "inline", "io_uring" or "threads" */
 int bh_aio_submit(struct bh_aio *a, uint32_t tag, int op, uint64_t off, const struct iovec *iov, int n, bool bounce);
 int bh_aio_post(struct bh_aio *a, uint32_t tag, int op, int32_t result);
 void bh_aio_flush(struct bh_aio *a);
 bool bh_aio_event(struct bh_aio *a);
-bool bh_aio_ready(struct bh_aio *a); /* io_uring: completions already posted (no syscall unless there are) */
+bool bh_aio_ready(struct bh_aio *a); /* completions to take now: inline ones, io_uring's already posted (no syscall unless there are) */
+void bh_aio_wake(struct bh_aio *a);  /* signal the eventfd: completions wait for the loop's next turn */
 int bh_aio_complete(struct bh_aio *a, int32_t *out, int max);
 int bh_aio_cancel(struct bh_aio *a, uint32_t tag);
 const struct bh_aio_counters *bh_aio_counters(struct bh_aio *a);
@@ -34,8 +38,8 @@ enum bh_svc_kind { BH_SVC_STORAGE, BH_SVC_STREAM, BH_SVC_ENTROPY, BH_SVC_PACKET,
  * its control socket; an i2c target's name: PATH, a 24c02's file). */
 int bh_services_override(const char *arg);
 const char *bh_services_override_for(const char *name);
-/* --aio threads / BULKHEAD_AIO=threads: asynchronous storage on the thread pool even where io_uring works. */
-extern bool bh_storage_force_threads;
+/* --aio / BULKHEAD_AIO: the engine of asynchronous storage services. */
+extern enum bh_aio_mode bh_storage_aio_mode;
 int bh_storage_open(const char *name, const char *path, bool read_only, bool direct, bool async);
 int bh_storage_info(int h, double *size, int *ro, int *depth, int *block_size);
 int bh_storage_submit(int h, double tag, double op, double foff, const uint32_t *ranges, double n);
@@ -43,6 +47,7 @@ int bh_storage_complete(int h, int32_t *out, int max);
 int bh_storage_cancel(int h, double tag);
 void bh_storage_flush_submissions(void); /* the loop, once per turn: batched submissions go to the kernel */
 uint32_t bh_storage_take_ready(void);   /* bit h: storage h has completions already (onService(h) is due) */
+void bh_storage_wake_ready(void);      /* completions the loop leaves for its next turn: wake that turn */
 char *bh_storage_stats(void);            /* JSON per storage service: engine and counters (malloc'd) */
 int bh_storage_read(int h, double foff, double woff, double len);
 int bh_storage_write(int h, double foff, double woff, double len);

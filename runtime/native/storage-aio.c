@@ -12,6 +12,12 @@
  *                container or kernel.io_uring_disabled) or forced (--aio threads, BULKHEAD_AIO=threads):
  *                BH_AIO_THREADS workers doing preadv/pwritev/fdatasync, created at open, before
  *                seccomp, which is installed with TSYNC so it covers them too.
+ *   inline       an image on a memory file system (tmpfs, ramfs: `memory`): its reads and writes never
+ *                wait for a device, and such a file takes no non-blocking I/O (RWF_NOWAIT), so io_uring
+ *                would hand every request to an io-wq worker thread — a thread hop per request that costs
+ *                more than the copy. They run at submit, in the loop's thread, and complete through the
+ *                same done FIFO in the same loop turn (the firmware still sees an asynchronous service).
+ *                `--aio uring` / `threads` put such an image on io_uring / the pool all the same.
  *
  * Written here rather than taken from a library because it is this project's own glue: liburing does
  * the ring, libc the threads; what is ours is the request table, cancel-and-wait and the bounce.
@@ -62,6 +68,7 @@ struct bh_aio {
     int fd;
     int efd;
     bool uring;
+    bool inline_io;                    /* memory-backed image: requests run at submit (header) */
     struct aio_req req[BH_AIO_DEPTH];
     int in_use;                        /* slots not FREE */
     int done[BH_AIO_DEPTH];            /* FIFO of DONE slots not yet handed out */
@@ -245,13 +252,19 @@ static void uring_flush(struct bh_aio *a)
 
 /* --- the engine's face ------------------------------------------------------------------------- */
 
-struct bh_aio *bh_aio_open(int fd, bool force_threads, char *engine, size_t engine_len)
+struct bh_aio *bh_aio_open(int fd, enum bh_aio_mode mode, bool memory, char *engine, size_t engine_len)
 {
     struct bh_aio *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->fd = fd;
     a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->efd < 0) { free(a); return NULL; }
+    bool force_threads = mode == BH_AIO_ENGINE_THREADS;
+    if (memory && mode == BH_AIO_ENGINE_AUTO) {
+        a->inline_io = true;
+        snprintf(engine, engine_len, "inline (a memory-backed image: requests run at submit, no worker thread)");
+        return a;
+    }
     int why = 0;
 #ifdef BH_HAVE_LIBURING
     if (!force_threads && uring_setup(a, &why) == 0) {
@@ -286,7 +299,7 @@ struct bh_aio *bh_aio_open(int fd, bool force_threads, char *engine, size_t engi
 }
 
 int bh_aio_fd(struct bh_aio *a) { return a->efd; }
-bool bh_aio_uses_uring(struct bh_aio *a) { return a->uring; }
+const char *bh_aio_engine(struct bh_aio *a) { return a->inline_io ? "inline" : a->uring ? "io_uring" : "threads"; }
 const struct bh_aio_counters *bh_aio_counters(struct bh_aio *a) { return &a->c; }
 
 static struct aio_req *find(struct bh_aio *a, uint32_t tag)
@@ -336,6 +349,12 @@ int bh_aio_submit(struct bh_aio *a, uint32_t tag, int op, uint64_t off, const st
     a->in_use++;
     a->c.submitted++;
     if (a->in_use > a->c.peak) a->c.peak = a->in_use;
+    if (a->inline_io) {
+        /* Done now; the loop hands it to the firmware after the submitting call returned (bh_aio_ready). */
+        r->state = S_RUNNING;
+        finish(a, r, run_job(a->fd, r));
+        return 0;
+    }
 #ifdef BH_HAVE_LIBURING
     if (a->uring) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
@@ -415,16 +434,24 @@ bool bh_aio_event(struct bh_aio *a)
     return a->done_n > 0;
 }
 
-/* io_uring: completions already in the CQ ring (a read served from the page cache completes inside the
- * submitting io_uring_enter) are taken now, without waiting for the eventfd's epoll turn. */
+/* Completions that can be taken now, without waiting for the eventfd's epoll turn: inline requests, and
+ * with io_uring those already in the CQ ring (a read served from the page cache completes inside the
+ * submitting io_uring_enter). */
 bool bh_aio_ready(struct bh_aio *a)
 {
+    if (a->inline_io) return a->done_n > 0;
 #ifdef BH_HAVE_LIBURING
     if (a->uring && io_uring_cq_ready(&a->ring)) return bh_aio_event(a);
-#else
-    (void)a;
 #endif
     return false;
+}
+
+/* Completions wait that the loop will not take this turn: the eventfd wakes its next one. */
+void bh_aio_wake(struct bh_aio *a)
+{
+    uint64_t one = 1;
+    ssize_t w = write(a->efd, &one, sizeof one);
+    (void)w;
 }
 
 int bh_aio_complete(struct bh_aio *a, int32_t *out, int max)

@@ -97,5 +97,18 @@ void bh_uio_ring(void)
     if (!regs) return;
     uint16_t fe = __atomic_load_n((uint16_t *)(bh_win.base + HDR_FRONTEND_PEER_ID), __ATOMIC_ACQUIRE);
     if (fe == NO_PEER || fe == my_id) return;
+    /*
+     * Everything stored into the window so far (FIFO slots and head, used rings) must be visible before
+     * the frontend can take the doorbell's interrupt. BAR0 is device memory (UIO_MEM_PHYS: noncached);
+     * on arm64 a device store is not ordered after earlier normal-memory stores, and bh_fence()'s
+     * DMB ISH (which the transport does not even issue after the head) covers only inner-shareable
+     * observers: so the barrier Linux's writel() puts before the same store (__iowmb, DMB OSHST).
+     * x86 keeps stores in program order; the compiler still must not sink window stores below it.
+     */
+#if defined(__aarch64__)
+    __asm__ __volatile__("dmb oshst" ::: "memory");
+#else
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
     regs[REG_DOORBELL / 4] = (uint32_t)fe << 16; /* vector 0 */
 }

@@ -144,6 +144,54 @@ export interface NodeRuntimeOptions {
    * caller may run `onService` for `takePendingServices()` now. News during a call only marks the handle.
    */
   onServicePending?(): void;
+  /**
+   * Sees every HAL call and entry-point call: a trace recorder or replayer (runtime/node/trace.ts).
+   * Without one nothing is wrapped (no cost); with one the firmware gets a window of its own that the
+   * tap keeps in step with the shared one at every HAL call (docs/trace-format.md).
+   */
+  tap?: HalTap;
+  /** `__hal.boardJson` verbatim (default: JSON.stringify(board)); a replay passes the recorded string. */
+  boardJson?: string;
+}
+
+/** How an entry-point call ended: its value, or the fault that stopped it. */
+export interface CallOutcome {
+  value: number | string;
+  fault?: { kind: string; detail: string };
+}
+
+/** What a tap gets from the runtime it is attached to. */
+export interface TapHost {
+  readonly ctx: QuickJSContext;
+  /** `__hal.boardJson` as the bundle gets it. */
+  readonly boardJson: string;
+  /** The window the firmware sees (its own copy). */
+  firmwareWindow(): Uint8Array;
+  /** The window the frontend and the services see. */
+  sharedWindow(): Uint8Array;
+}
+
+/** A hook at the HAL boundary (trace record and replay). */
+export interface HalTap {
+  /** Called once, before the bundle is evaluated. */
+  attach(host: TapHost): void;
+  /** A HAL call by the firmware; `impl` runs the real service (a replayer does not call it). */
+  hal(name: string, args: QuickJSHandle[], impl: () => QuickJSHandle | number | undefined): QuickJSHandle | number | undefined;
+  /** An entry-point call (`(load)` is the evaluation of the bundle). */
+  call(name: string, args: (number | string)[], run: () => CallOutcome): CallOutcome;
+  /** True when the running call must be stopped now (a replay diverged). */
+  stopRequested(): boolean;
+}
+
+/**
+ * The watchdog's clock: CPU time this process used, in ms. A call is stopped when it has *computed*
+ * for longer than `limits.watchdogMs`, which is what catches a model that loops; wall time would also
+ * stop a call that merely waited — for a core on a loaded machine (the fuzz campaign's one false
+ * finding, docs/security.md) or for a slow host call.
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 let modulePromise: Promise<QuickJSWASMModule> | null = null;
@@ -159,9 +207,10 @@ export type EntryPoint = 'start' | 'onInterrupt' | 'poll' | 'onTimer' | 'onServi
 /**
  * The one place that reaches into quickjs-emscripten's protected members: the emscripten module
  * (for `_malloc` and `HEAPU8`) and the FFI (for `QTS_NewArrayBuffer`, which wraps memory we own as an
- * ArrayBuffer without copying; QuickJS frees it with the context).
+ * ArrayBuffer without copying; QuickJS frees it with the context). `alsoShared` allocates a second,
+ * unwrapped window for the frontend and the services (a tap's firmware gets the first as its own).
  */
-function aliasWindow(ctx: QuickJSContext, size: number): { handle: QuickJSHandle; ptr: number; heap: () => Uint8Array } {
+function aliasWindow(ctx: QuickJSContext, size: number, alsoShared = false): { handle: QuickJSHandle; ptr: number; sharedPtr: number; heap: () => Uint8Array } {
   const internals = ctx as unknown as {
     module: { _malloc(n: number): number; HEAPU8: Uint8Array };
     ffi: { QTS_NewArrayBuffer(ctx: unknown, ptr: number, len: number): unknown };
@@ -171,8 +220,14 @@ function aliasWindow(ctx: QuickJSContext, size: number): { handle: QuickJSHandle
   const ptr = internals.module._malloc(size);
   if (!ptr) throw new Error(`cannot allocate a ${size}-byte window in the WASM heap`);
   internals.module.HEAPU8.fill(0, ptr, ptr + size);
+  let sharedPtr = ptr;
+  if (alsoShared) {
+    sharedPtr = internals.module._malloc(size);
+    if (!sharedPtr) throw new Error(`cannot allocate a second ${size}-byte window in the WASM heap`);
+    internals.module.HEAPU8.fill(0, sharedPtr, sharedPtr + size);
+  }
   const handle = internals.memory.heapValueHandle(internals.ffi.QTS_NewArrayBuffer(internals.ctx.value, ptr, size));
-  return { handle, ptr, heap: () => internals.module.HEAPU8 };
+  return { handle, ptr, sharedPtr, heap: () => internals.module.HEAPU8 };
 }
 
 /** The firmware running in quickjs-emscripten. */
@@ -187,8 +242,12 @@ export class NodeRuntime {
   private readonly ctx: QuickJSContext;
   private readonly entry: QuickJSHandle;
   private readonly winPtr: number;
+  /** The firmware's window: the shared one, or with a tap its own copy. */
+  private readonly fwPtr: number;
   private readonly heap: () => Uint8Array;
   private view: Uint8Array;
+  private fwView: Uint8Array;
+  private readonly tap: HalTap | undefined;
   private deadline = Infinity;
   /** WASM heap size above which a running call is stopped as a memory fault (see `call`). */
   private heapCeiling = Infinity;
@@ -224,8 +283,11 @@ export class NodeRuntime {
     this.rt.setMaxStackSize(512 * 1024);
     // The watchdog, and a guard for what QuickJS's own limit does not count: typed-array and
     // ArrayBuffer storage comes from the WASM heap, so a model that allocates buffers grows the heap.
+    this.tap = opts.tap;
+    const tap = this.tap;
     this.rt.setInterruptHandler(() => {
-      if (performance.now() > this.deadline) return true;
+      if (cpuMs() > this.deadline) return true;
+      if (tap?.stopRequested()) return true;
       if (this.heap().byteLength > this.heapCeiling) {
         this.heapTripped = true;
         return true;
@@ -233,31 +295,40 @@ export class NodeRuntime {
       return false;
     });
     this.ctx = this.rt.newContext();
-    const win = aliasWindow(this.ctx, this.windowSize);
-    this.winPtr = win.ptr;
+    const win = aliasWindow(this.ctx, this.windowSize, tap !== undefined);
+    this.winPtr = win.sharedPtr;
+    this.fwPtr = win.ptr;
     this.heap = win.heap;
     this.view = this.heap().subarray(this.winPtr, this.winPtr + this.windowSize);
+    this.fwView = this.heap().subarray(this.fwPtr, this.fwPtr + this.windowSize);
     if (opts.window) this.view.set(opts.window.subarray(0, this.windowSize));
     this.installHal(win.handle, board);
+    tap?.attach({ ctx: this.ctx, boardJson: opts.boardJson ?? JSON.stringify(board), firmwareWindow: () => this.firmwareWindow, sharedWindow: () => this.window });
     const harden = this.ctx.evalCode(
       // fence(): the WASM heap is touched by one thread only (firmware and simulated frontend take
       // turns), so program order is memory order and the barrier is a no-op — defined inside QuickJS,
-      // because a host call costs ~3.5 µs and the firmware fences several times per request.
-      'globalThis.__hal.fence = function fence() {};' +
+      // because a host call costs ~3.5 µs and the firmware fences several times per request. With a
+      // tap it stays a host call: a trace must hold every HAL call, whichever runtime recorded it.
+      (tap ? '' : 'globalThis.__hal.fence = function fence() {};') +
         'delete ArrayBuffer.prototype.transfer; delete ArrayBuffer.prototype.transferToFixedLength; delete ArrayBuffer.prototype.resize; Object.freeze(globalThis.__hal);',
       'harden.js',
       { type: 'global' },
     );
     this.ctx.unwrapResult(harden).dispose();
-    this.deadline = performance.now() + 10_000; // evaluation of the bundle: generous, still bounded
-    const r = this.ctx.evalCode(opts.bundle, 'firmware.js', { type: 'global' });
-    this.deadline = Infinity;
-    if (r.error) {
-      const err = this.ctx.dump(r.error);
-      r.error.dispose();
-      throw new Error(`firmware failed to load: ${JSON.stringify(err)}`);
-    }
-    r.value.dispose();
+    const load = (): CallOutcome => {
+      this.deadline = cpuMs() + 10_000; // evaluation of the bundle: generous, still bounded
+      const r = this.ctx.evalCode(opts.bundle, 'firmware.js', { type: 'global' });
+      this.deadline = Infinity;
+      if (r.error) {
+        const err = this.ctx.dump(r.error);
+        r.error.dispose();
+        return { value: 0, fault: { kind: 'exception', detail: JSON.stringify(err) } };
+      }
+      r.value.dispose();
+      return { value: 0 };
+    };
+    const loaded = tap ? tap.call('(load)', [], load) : load();
+    if (loaded.fault) throw new Error(`firmware failed to load: ${loaded.fault.detail}`);
     this.entry = this.ctx.getProp(this.ctx.global, 'bulkhead');
     this.heapCeiling = this.heap().byteLength + board.limits.memoryBytes;
     if (this.ctx.typeof(this.entry) !== 'object') throw new Error('firmware did not define globalThis.bulkhead');
@@ -276,26 +347,45 @@ export class NodeRuntime {
     return this.view;
   }
 
+  /** The window as the firmware sees it: `window` itself, or with a tap the firmware's own copy. */
+  get firmwareWindow(): Uint8Array {
+    if (this.fwView.byteLength === 0 || this.fwView.buffer !== this.heap().buffer) {
+      this.fwView = this.heap().subarray(this.fwPtr, this.fwPtr + this.windowSize);
+    }
+    return this.fwView;
+  }
+
   private installHal(windowHandle: QuickJSHandle, board: BoardConfig): void {
     const ctx = this.ctx;
     const hal = ctx.newObject();
     const num = (h: QuickJSHandle | undefined) => (h ? ctx.getNumber(h) : 0);
     const inWindow = (off: number, len: number) => Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= this.windowSize;
+    const tap = this.tap;
     const fn = (name: string, impl: (...a: QuickJSHandle[]) => QuickJSHandle | number | undefined) => {
       const calls = this.hostCalls;
       calls[name] = 0;
-      const f = ctx.newFunction(name, (...args) => {
-        calls[name]!++;
-        const r = impl(...args);
-        return typeof r === 'number' ? ctx.newNumber(r) : r;
-      });
+      // With a tap every HAL function goes through it, generically: a new service is recorded and
+      // replayed without code of its own. The watchdog does not count the tap's own work.
+      const f = tap
+        ? ctx.newFunction(name, (...args) => {
+            calls[name]!++;
+            const t0 = cpuMs();
+            const r = tap.hal(name, args, () => impl(...args));
+            this.deadline += cpuMs() - t0;
+            return typeof r === 'number' ? ctx.newNumber(r) : r;
+          })
+        : ctx.newFunction(name, (...args) => {
+            calls[name]!++;
+            const r = impl(...args);
+            return typeof r === 'number' ? ctx.newNumber(r) : r;
+          });
       ctx.setProp(hal, name, f);
       f.dispose();
     };
     ctx.setProp(hal, 'abi', ctx.newNumber(5));
     ctx.setProp(hal, 'window', windowHandle);
     windowHandle.dispose();
-    const bj = ctx.newString(JSON.stringify(board));
+    const bj = ctx.newString(this.opts.boardJson ?? JSON.stringify(board));
     ctx.setProp(hal, 'boardJson', bj);
     bj.dispose();
     fn('raise', (line) => {
@@ -310,6 +400,7 @@ export class NodeRuntime {
       return undefined;
     });
     fn('setTimer', () => undefined);
+    if (tap) fn('fence', () => undefined);
     const openService = (kind: string, nameH: QuickJSHandle | undefined): number => {
       const name = nameH ? ctx.getString(nameH) : '';
       const svc = board.services[name];
@@ -664,10 +755,20 @@ export class NodeRuntime {
    */
   call(name: EntryPoint | 'onFault', ...args: (number | string)[]): number | string {
     if (this.disposed) throw new Error('runtime disposed');
+    const out = this.tap ? this.tap.call(name, args, () => this.invoke(name, args)) : this.invoke(name, args);
+    if (!out.fault) return out.value;
+    this.faults.push({ kind: out.fault.kind, detail: out.fault.detail });
+    if (name === 'onFault') return 0;
+    // The firmware quarantines the device that was running and says whether work is left.
+    return this.call('onFault', out.fault.kind, `${name}: ${out.fault.detail}`);
+  }
+
+  /** One call into the bundle under the watchdog: its value, or the fault that stopped it. */
+  private invoke(name: string, args: (number | string)[]): CallOutcome {
     const ctx = this.ctx;
     const f = ctx.getProp(this.entry, name);
     const handles = args.map((a) => (typeof a === 'number' ? ctx.newNumber(a) : ctx.newString(a)));
-    this.deadline = performance.now() + this.opts.board.limits.watchdogMs;
+    this.deadline = cpuMs() + this.opts.board.limits.watchdogMs;
     this.depth++;
     const r = ctx.callFunction(f, this.entry, ...handles);
     this.depth--;
@@ -689,14 +790,11 @@ export class NodeRuntime {
         this.heapTripped = false;
         this.heapCeiling = this.heap().byteLength + this.opts.board.limits.memoryBytes;
       }
-      this.faults.push({ kind, detail: message });
-      if (name === 'onFault') return 0;
-      // The firmware quarantines the device that was running and says whether work is left.
-      return this.call('onFault', kind, `${name}: ${message}`);
+      return { value: 0, fault: { kind, detail: message } };
     }
     const v = ctx.dump(r.value);
     r.value.dispose();
-    return typeof v === 'number' || typeof v === 'string' ? v : 0;
+    return { value: typeof v === 'number' || typeof v === 'string' ? v : 0 };
   }
 
   /** True while a call into the firmware runs (host callbacks must then not call in again). */

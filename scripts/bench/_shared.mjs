@@ -29,6 +29,13 @@ export function loadgenOptions(opts) {
   return { seconds: opts.loadgenSeconds, extra, fwArgs };
 }
 
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 /** `--ring` as commander parses it: a comma-separated list of split and packed, checked here. */
 function ringFormats(v) {
   for (const r of v.split(',')) if (r !== 'split' && r !== 'packed') throw new InvalidArgumentError('expected split, packed or split,packed');
@@ -55,8 +62,6 @@ export async function alternated(rings, rounds, once) {
   return runs;
 }
 
-/** The median of a list of numbers (the upper one of an even count). */
-export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** The ring formats `--ring` asked for, in its order. */
 export const ringList = (opts) => opts.ring.split(',');

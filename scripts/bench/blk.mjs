@@ -23,6 +23,12 @@
 //
 // `--ring split|packed|split,packed` (both runtimes): the virtqueue format(s), measured side by side in
 // one run; packed rows are named `<scenario>-packed`.
+//
+// `--transport T[,T…]` (msg, regblock, mmio, or all; node runtime) runs every scenario over each transport
+// side by side in the same run (one simulator per transport, all alternated round by round with the
+// rings); a scenario over transport T other than msg is named `<scenario>-<T>` (blk-randread-4k-qd32-mmio),
+// msg keeps the plain name; with both options a row is `<scenario>-<T>-packed`.
+import { InvalidArgumentError } from 'commander';
 import { backendCpu } from './_backend-cpu.mjs';
 import { alternated, LOADGEN_OPTIONS, loadgenOptions, loadgenRun, median, numberedImage, RING_OPTION, ringList, ringScenario, ROUNDS_OPTION } from './_shared.mjs';
 import { positive } from '../cli/_options.mjs';
@@ -31,9 +37,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+const TRANSPORTS = ['msg', 'regblock', 'mmio'];
+
+/** `msg`, `regblock,mmio`, `all` → the list of transports. */
+function transportList(v) {
+  const list = v === 'all' ? TRANSPORTS : String(v).split(',');
+  for (const t of list) if (!TRANSPORTS.includes(t)) throw new InvalidArgumentError(`${t}: one of ${TRANSPORTS.join(', ')} or all`);
+  return list;
+}
+
 export const runtimes = ['node', 'native'];
 export const options = [
   ['--blk-seconds <s>', 'measured seconds per blk scenario', positive, 1],
+  ['--transport <t,...>', 'transports to run each blk scenario over, side by side: msg, regblock, mmio or all (node runtime)', transportList, ['msg']],
   RING_OPTION,
   ...LOADGEN_OPTIONS,
   ROUNDS_OPTION,
@@ -43,42 +59,56 @@ const IMAGE_BYTES = 64 << 20;
 
 export async function run({ runtime = 'node', emit, opts }) {
   const rings = ringList(opts);
-  if (runtime === 'native') return runNative(emit, opts, rings);
+  const transports = opts.transport;
+  if (runtime === 'native') {
+    if (transports.some((t) => t !== 'msg')) throw new Error('bench blk --runtime native: the loadgen speaks virtio-msg only (--transport msg)');
+    return runNative(emit, opts, rings);
+  }
   const { createSim, BlkDriver } = await import(pathToFileURL(join(root, 'dist', 'sim.mjs')).href);
   const seconds = opts.blkSeconds;
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-blk-'));
-  const path = join(dir, 'disk.img');
-  const fd = openSync(path, 'w');
-  ftruncateSync(fd, IMAGE_BYTES);
-  closeSync(fd);
+  const sims = {};
   try {
-    const sim = await createSim({
-      devices: [
-        { type: 'rng', service: 'entropy0' },
-        { type: 'console', service: 'console0' },
-        { type: 'blk', service: 'disk0', queues: 1 },
-      ],
-      services: { disk0: { kind: 'storage', path, readOnly: false } },
-      log: (level, msg) => level <= 1 && console.error(`[fw] ${msg}`),
-    });
-    // Backend CPU: only the time spent inside calls into the firmware.
-    const backendUs = backendCpu(sim);
-    const fe = await sim.frontend();
-    const dev = fe.find(2);
-    /** The driver on `ring` rings (negotiate resets the device and gives the old queues back). */
-    const open = async (ring) => {
-      dev.ring = ring;
-      return BlkDriver.open(dev, { queues: 1, queueSize: 128, queueDepth: 32 });
-    };
-    const capacity = (await open(rings[0])).capacity;
+    // One simulator per transport, each on its own image, all booted before any scenario runs.
+    for (const transport of transports) {
+      const path = join(dir, `disk-${transport}.img`);
+      const fd = openSync(path, 'w');
+      ftruncateSync(fd, IMAGE_BYTES);
+      closeSync(fd);
+      const sim = await createSim({
+        transport,
+        devices: [
+          { type: 'rng', service: 'entropy0' },
+          { type: 'console', service: 'console0' },
+          { type: 'blk', service: 'disk0', queues: 1 },
+        ],
+        services: { disk0: { kind: 'storage', path, readOnly: false } },
+        log: (level, msg) => level <= 1 && console.error(`[fw ${transport}] ${msg}`),
+      });
+      // Backend CPU: only the time spent inside calls into the firmware.
+      const backendUs = backendCpu(sim);
+      const fe = await sim.frontend();
+      const dev = fe.find(2);
+      /** The driver on `ring` rings (negotiate resets the device and gives the old queues back). */
+      const open = async (ring) => {
+        dev.ring = ring;
+        return BlkDriver.open(dev, { queues: 1, queueSize: 128, queueDepth: 32 });
+      };
+      sims[transport] = { sim, backendUs, open };
+    }
+    /** What one run measures: a transport and a ring format, keyed `transport/ring`. */
+    const variants = transports.flatMap((t) => rings.map((r) => `${t}/${r}`));
+    const capacity = (await sims[transports[0]].open(rings[0])).capacity;
     let seed = 12345;
     const rand = (n) => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed % n;
     };
 
-    /** One timed run of scenario `name` on `ring` rings: its figures. */
-    async function once(name, ring, depth, make, finish) {
+    /** One timed run of scenario `name` on one transport and ring format: its figures. */
+    async function once(name, variant, depth, make, finish) {
+      const [transport, ring] = variant.split('/');
+      const { sim, backendUs, open } = sims[transport];
       const blk = await open(ring);
       // warm-up for S/5 (Node's WASM tiers, the tmpfs image's pages), then timed rounds until `seconds` pass
       const w0 = performance.now();
@@ -93,7 +123,7 @@ export async function run({ runtime = 'node', emit, opts }) {
         const reqs = Array.from({ length: depth * 16 }, (_, k) => make(n + k));
         const res = depth === 1 ? [] : await blk.run(reqs);
         if (depth === 1) for (const r of reqs) res.push(...(await blk.run([r])));
-        for (const r of res) if (r.status !== 0) throw new Error(`${name}: request failed with status ${r.status}`);
+        for (const r of res) if (r.status !== 0) throw new Error(`${name} (${variant}): request failed with status ${r.status}`);
         n += reqs.length;
         bytes += reqs.reduce((a, r) => a + (r.len ?? r.data?.length ?? 0), 0);
       }
@@ -104,10 +134,11 @@ export async function run({ runtime = 'node', emit, opts }) {
     }
 
     async function scenario(name, depth, make, finish) {
-      const runs = await alternated(rings, opts.rounds, (ring) => once(name, ring, depth, make, finish));
-      for (const ring of rings) {
-        const row = ringScenario(name, ring);
-        const m = (f) => median(runs[ring].map(f));
+      const runs = await alternated(variants, opts.rounds, (v) => once(name, v, depth, make, finish));
+      for (const v of variants) {
+        const [transport, ring] = v.split('/');
+        const row = ringScenario(transport === 'msg' ? name : `${name}-${transport}`, ring);
+        const m = (f) => median(runs[v].map(f));
         emit(row, 'iops', m((r) => r.iops), '1/s');
         emit(row, 'throughput', m((r) => r.mbps), 'MB/s');
         emit(row, 'doorbells-per-request', m((r) => r.doorbells), '1');
@@ -123,8 +154,8 @@ export async function run({ runtime = 'node', emit, opts }) {
     await scenario('blk-seqread-64k-qd8', 8, (k) => ({ type: 0, sector: (k % chunks) * per64k, len: 65536 }));
     const payload = new Uint8Array(65536).map((_, k) => k & 0xff);
     await scenario('blk-seqwrite-64k-qd8', 8, (k) => ({ type: 1, sector: (k % chunks) * per64k, data: payload }), (blk) => blk.flush());
-    sim.dispose();
   } finally {
+    for (const { sim } of Object.values(sims)) sim.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }

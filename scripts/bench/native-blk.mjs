@@ -24,20 +24,26 @@
 //
 // Storage, synchronous vs asynchronous service, side by side (`storage-*`): 4 KiB random reads at QD1,
 // QD8 and QD32 on (a) an image in /dev/shm (buffered) and (b) an image file on the machine's disk opened
-// O_DIRECT (`--service disk0=PATH,direct`), each with `,sync` and `,async` (io_uring); rows iops, latency,
-// backend-cpu and `bounced` (requests the backend bounced for O_DIRECT alignment), and `async-vs-sync`
-// (IOPS ratio) per location and depth. `page-cache-bytes` is how much of the disk image sat in the page
+// O_DIRECT (`--service disk0=PATH,direct`), each with `,sync` and `,async` (the default engine: inline on
+// the memory-backed /dev/shm image, io_uring on the disk file), on /dev/shm also `async-uring` (`--aio
+// uring`). The firmwares run at once and the loadgen alternates between them, --storage-rounds times per
+// depth (the order flips each round), so runs compared are seconds apart on a shared machine. Rows iops,
+// latency, backend-cpu, js (time inside the firmware's calls, `[fw] calls`) per request (the median over
+// the rounds) and `bounced` (requests the backend bounced for O_DIRECT alignment, all rounds); per
+// location and depth `async-vs-sync` (IOPS) and `async-vs-sync-cpu` (backend CPU per request), the median
+// of each round's ratio, and the same for `async-uring`. `page-cache-bytes` is how much of the disk image sat in the page
 // cache after the O_DIRECT runs (fincore): near 0 means the reads really went to the disk.
 //
 // Options (after `bulkhead bench native-blk --runtime native`):
 //   --storage-only        only the storage comparison
 //   --disk-dir DIR        where the O_DIRECT image lives (default: the OS temp dir; it must be on a disk)
 //   --disk-mib N          its size (default 1024)
+//   --storage-rounds N    runs of each service per depth in the storage comparison (default 3)
 //   --loadgen-seconds S   measured seconds per scenario (default 1, after a warm-up of S/5)
 //   --pin                 backend on CPU 0, loadgen on CPU 1 for the blk and unpinned-ping runs
 //   --spin                the loadgen spins instead of sleeping on its eventfd (blk, unpinned ping)
 //   --busy-poll US        the first firmware busy-polls too
-import { LOADGEN_OPTIONS, loadgenOptions, loadgenRun, numberedImage } from './_shared.mjs';
+import { LOADGEN_OPTIONS, loadgenOptions, loadgenRun, median, numberedImage } from './_shared.mjs';
 import { count } from '../cli/_options.mjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -56,6 +62,7 @@ export const options = [
   ['--storage-only', 'only the storage comparison, synchronous vs asynchronous service'],
   ['--disk-dir <dir>', 'where the O_DIRECT image of the storage comparison lives (default: the OS temp dir; it must be on a disk)'],
   ['--disk-mib <n>', 'the size of that image in MiB', count, 1024],
+  ['--storage-rounds <n>', 'runs of each service per depth in the storage comparison, alternating (the medians are reported)', count, 3],
 ];
 
 export async function run({ emit, opts }) {
@@ -137,6 +144,7 @@ function pageCacheBytes(path) {
 /** The storage comparison (header): one firmware per location and service, the loadgen at each depth. */
 async function storage(emit, opts, seconds, { startNative, runToEnd }) {
   const diskMib = opts.diskMib;
+  const rounds = opts.storageRounds;
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-bench-'));
   const diskDir = mkdtempSync(join(opts.diskDir ?? tmpdir(), 'bulkhead-bench-disk-'));
   const board = JSON.parse(readFileSync(join(root, 'boards/host-sim.json'), 'utf8'));
@@ -149,33 +157,54 @@ async function storage(emit, opts, seconds, { startNative, runToEnd }) {
     numberedImage(diskImg, diskMib << 20);
     // Out of the page cache before the O_DIRECT runs, so that nothing earlier warms it.
     spawnSync('dd', [`if=${diskImg}`, 'iflag=nocache', 'count=0', 'status=none']);
+    // The services compared at each place: `sync` and `async` (the default engine: inline for the
+    // memory-backed /dev/shm image, io_uring for the disk file), and on /dev/shm also `async-uring`
+    // (`--aio uring`: io_uring there too, whose every request on tmpfs goes through an io-wq thread).
     const places = [
-      { loc: 'shm', path: shmImg, flags: '' },
-      { loc: 'disk-direct', path: diskImg, flags: ',direct' },
+      { loc: 'shm', path: shmImg, flags: '', variants: ['sync', 'async', 'async-uring'] },
+      { loc: 'disk-direct', path: diskImg, flags: ',direct', variants: ['sync', 'async'] },
     ];
     for (const p of places) {
-      const iops = {};
-      for (const io of ['sync', 'async']) {
-        const n = await startNative({ board, connect: false, services: { disk0: `${p.path}${p.flags},${io}` } });
-        try {
-          for (const qd of [1, 8, 32]) {
-            const before = (await n.storageStats())['disk0'];
-            const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--seconds', String(seconds), '--backend-pid', String(n.fw.pid)]);
-            if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} (${p.loc}, ${io}): ${r.stderr.trim()}`);
-            const after = (await n.storageStats())['disk0'];
-            const j = JSON.parse(r.stdout);
-            const s = `storage-randread-4k-qd${qd}-${p.loc}-${io}`;
-            emit(s, 'iops', Math.round(j.opsPerSec), '1/s');
-            emit(s, 'latency', round(j.usPerOp * qd), 'us');
-            emit(s, 'backend-cpu', round(j.backendCpuUsPerOp), 'us/request');
-            emit(s, 'bounced', after.bounced - before.bounced, 'requests');
-            (iops[qd] ??= {})[io] = j.opsPerSec;
-          }
-        } finally {
-          await n.stop();
+      const fw = {};
+      try {
+        for (const v of p.variants) {
+          const io = v === 'sync' ? 'sync' : 'async';
+          fw[v] = await startNative({ board, connect: false, services: { disk0: `${p.path}${p.flags},${io}` }, args: v === 'async-uring' ? ['--aio', 'uring'] : [] });
         }
+        for (const qd of [1, 8, 32]) {
+          const got = Object.fromEntries(p.variants.map((v) => [v, []]));
+          for (let k = 0; k < rounds; k++) {
+            for (const v of k % 2 ? [...p.variants].reverse() : p.variants) {
+              const n = fw[v];
+              const before = (await n.storageStats())['disk0'];
+              const callsBefore = await n.callTimes();
+              const r = await runToEnd(LOADGEN, [n.socket, 'randread', '--qd', String(qd), '--verify', '--seconds', String(seconds), '--backend-pid', String(n.fw.pid)]);
+              if (r.code !== 0) throw new Error(`bulkhead-loadgen randread --qd ${qd} (${p.loc}, ${v}): ${r.stderr.trim()}`);
+              const calls = await n.callTimes();
+              const after = (await n.storageStats())['disk0'];
+              const j = JSON.parse(r.stdout);
+              const jsUs = Object.keys(calls).reduce((a, c) => a + calls[c].us - (callsBefore[c]?.us ?? 0), 0);
+              got[v].push({ iops: j.opsPerSec, latency: j.usPerOp * qd, cpu: j.backendCpuUsPerOp, js: jsUs / j.opsTotal, bounced: after.bounced - before.bounced });
+            }
+          }
+          for (const v of p.variants) {
+            const s = `storage-randread-4k-qd${qd}-${p.loc}-${v}`;
+            const g = got[v];
+            emit(s, 'iops', Math.round(median(g.map((x) => x.iops))), '1/s');
+            emit(s, 'latency', round(median(g.map((x) => x.latency))), 'us');
+            emit(s, 'backend-cpu', round(median(g.map((x) => x.cpu))), 'us/request');
+            emit(s, 'js', round(median(g.map((x) => x.js))), 'us/request');
+            emit(s, 'bounced', g.reduce((t, x) => t + x.bounced, 0), 'requests');
+          }
+          for (const v of p.variants.filter((x) => x !== 'sync')) {
+            const ratio = (k) => round(median(got[v].map((x, i) => x[k] / got.sync[i][k])));
+            emit(`storage-randread-4k-qd${qd}-${p.loc}`, `${v}-vs-sync`, ratio('iops'), 'x');
+            emit(`storage-randread-4k-qd${qd}-${p.loc}`, `${v}-vs-sync-cpu`, ratio('cpu'), 'x');
+          }
+        }
+      } finally {
+        for (const n of Object.values(fw)) await n.stop();
       }
-      for (const qd of [1, 8, 32]) emit(`storage-randread-4k-qd${qd}-${p.loc}`, 'async-vs-sync', round(iops[qd].async / iops[qd].sync), 'x');
       if (p.loc === 'disk-direct') emit('storage-disk-direct-image', 'page-cache-bytes', pageCacheBytes(diskImg), 'bytes');
     }
   } finally {

@@ -1,13 +1,16 @@
 // `bulkhead sim`: options in define() below (docs/cli.md).
-// Boots the firmware in the node runtime on a board (default host-sim), adds a virtio-blk device per
+// Boots the firmware in the node runtime on a board (default host-sim; --transport replaces the
+// board's transport, docs/transport.md), adds a virtio-blk device per
 // --blk image, attaches the TypeScript frontend driver model and either runs your script
 // (`export default async ({ sim, frontend, drivers }) => {…}`) or checks every device once and prints
-// the backend's counters.
+// the backend's counters. --record writes a trace of everything that entered the firmware
+// (`bulkhead replay` re-runs it; docs/trace-format.md).
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { importSim } from './_bundle.mjs';
 import { collect } from './_options.mjs';
+import { Option } from 'commander';
 
 export const summary = 'serve a board from the node runtime to the frontend model; run your script or check each device';
 export const needsBundle = true;
@@ -15,15 +18,18 @@ export const needsBundle = true;
 export function define(cmd) {
   cmd
     .option('--board <board>', 'board name (boards/NAME.json) or path', 'host-sim')
+    .addOption(new Option('--transport <transport>', "replace the board's transport (docs/transport.md)").choices(['msg', 'regblock', 'mmio']))
     .option('--blk <image[,ro]>', 'add a virtio-blk device backed by a raw image file (repeatable; ,ro: read-only)', collect, [])
     .option('--script <file.mjs>', 'run `export default async ({ sim, frontend, drivers }) => {…}` instead of the device check')
-    .option('--verbose', "print the firmware's info and debug log lines too");
+    .option('--verbose', "print the firmware's info and debug log lines too")
+    .option('--record <file.bhtrace>', 'write a trace of everything that enters the firmware (`bulkhead replay` re-runs it; docs/trace-format.md)');
 }
 
 export async function run(opts) {
-  const o = { ...opts, script: opts.script ? resolve(opts.script) : null };
+  const o = { ...opts, script: opts.script ? resolve(opts.script) : null, record: opts.record ? resolve(opts.record) : null };
   const sim$ = await importSim();
   const board = sim$.loadBoard(o.board);
+  if (o.transport) board.transport = o.transport;
   o.blk.forEach((spec, n) => {
     const [path, ...flags] = spec.split(',');
     if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`--blk ${path}: no such image file (create one with: truncate -s 64M ${path})`);
@@ -33,10 +39,10 @@ export async function run(opts) {
     board.services[name] = { kind: 'storage', path: resolve(path), readOnly: flags.includes('ro') };
     board.devices.push({ type: 'blk', service: name });
   });
-  const sim = await sim$.createSim({ board, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
+  const sim = await sim$.createSim({ board, record: o.record ?? undefined, log: (level, msg) => (level <= 1 || o.verbose) && console.error(`[fw] ${msg}`) });
   const frontend = await sim.frontend();
   const name = (id) => ({ 1: 'net', 2: 'blk', 3: 'console', 4: 'rng', 34: 'i2c', 41: 'gpio' })[id] ?? `id${id}`;
-  console.log(`board ${board.name}: ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
+  console.log(`board ${board.name} (transport ${sim.layout.transport}): ${frontend.devices.map((d) => `${d.devNum}:${name(d.info.deviceId)}`).join(' ')}`);
   try {
     if (o.script) {
       const mod = await import(pathToFileURL(o.script).href);
@@ -71,6 +77,7 @@ export async function run(opts) {
     const st = sim.stats();
     for (const d of st.devices) console.log(`  dev ${d.devNum} ${d.type}: status 0x${d.status.toString(16)} ${JSON.stringify(d.counters)}`);
     sim.dispose();
+    if (o.record) console.log(`trace: ${o.record} (${sim.recorder.steps} steps; replay with: npx bulkhead replay ${o.record})`);
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 //         through, in one host folder. Figures are the median over the rounds, ratios the median of each
 //         round's ratio. Also the backend's CPU and bounced requests per request of each configuration
 //         (its [fw] lines).
+import { median } from '../bench/_shared.mjs';
 import { runQemu, STORAGE_CONFIGS } from './run.mjs';
 
 export const runtimes = ['native'];
@@ -103,12 +104,6 @@ async function iops(emit, quiet, { seconds, rounds, configs, imageDir, extra }) 
       }
     }
   }
-}
-
-function median(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 function round(v, d = 1) {

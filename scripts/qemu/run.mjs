@@ -3,11 +3,16 @@
 // ivshmem-doorbell device, against the native backend (build/bulkhead-fw) attached to the same
 // ivshmem server. See docs/qemu.md.
 //
-//   npx bulkhead qemu [scenario...] [--backend native|vm] [--peer fake:MODE] [--keep] [--json] [--timeout S]
+//   npx bulkhead qemu [scenario...] [--arch amd64|arm64] [--backend native|vm] [--backend-arch amd64|arm64]
+//                     [--peer fake:MODE] [--transport msg|regblock] [--keep] [--json] [--timeout S]
 //   (npm run qemu -- … is the same; the options are defined in scripts/cli/qemu.mjs)
 //
+// --arch: the frontend guest's board: amd64 (qemu-system-x86_64, the default) or arm64
+// (qemu-system-aarch64 -M virt -cpu cortex-a57, Debian's arm64 kernel, the module cross-built);
+// scripts/qemu/guest-kit.mjs gets each architecture's kernel, kbuild tree and userland from Debian.
 // --backend vm: the backend partition is a second QEMU guest (test/qemu/backend-vm/init) running
-// bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko.
+// bulkhead-fw --uio on its own ivshmem-doorbell device through runtime/native/linux/bulkhead_uio.ko;
+// --backend-arch picks its architecture (default: the frontend's).
 //
 // Scenarios: probe blkverify blk console rng vsock reset restart vsock-restart (default: all of them), noback (no backend
 // attached), net (board qemu-net: a virtio-net device whose TAP lives in a network namespace made
@@ -21,15 +26,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT, CACHE, sh, which, hashOf } from './util.mjs';
+import { ARCHES, archOf, hostArch, crossCompiler, headersVersion, guestKit, copyWithLibs, setLog } from './guest-kit.mjs';
 import { connectClient, echoServer } from './vsock-peer.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CACHE = path.join(ROOT, '.cache/qemu');
+export { ROOT, CACHE };
 const GUEST = path.join(ROOT, 'test/qemu/guest');
 const MODSRC = path.join(ROOT, 'frontend/linux');
 const UIOSRC = path.join(ROOT, 'runtime/native/linux');
 const BACKEND_VM = path.join(ROOT, 'test/qemu/backend-vm');
-const FW = path.join(ROOT, 'build/bulkhead-fw');
+const FW = path.join(ROOT, ARCHES.amd64.fw);
 const IVSERVER = path.join(ROOT, 'build/bulkhead-ivshmem-server');
 const FAKE = path.join(ROOT, 'test/qemu/fixtures/fake_peer.py');
 const NET_PEER = path.join(ROOT, 'scripts/qemu/net-peer.mjs');
@@ -41,7 +47,6 @@ const BLKIO_SRC = path.join(ROOT, 'test/qemu/tools/bhq-blkio.c');
 // blkverify writes raw blocks over the disk: it runs before blk makes the file system the later ones check
 export const ALL_SCENARIOS = ['probe', 'ring', 'blkverify', 'blk', 'console', 'rng', 'vsock', 'i2c', 'gpio', 'reset', 'restart', 'vsock-restart'];
 const DEBS = {
-  'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
   cpio: 'cpio',
   depmod: 'kmod',
@@ -49,6 +54,7 @@ const DEBS = {
   debugfs: 'e2fsprogs',
   make: 'make',
   gcc: 'gcc',
+  readelf: 'binutils',
   xz: 'xz-utils',
   // the i2c and gpio scenarios: Debian's tools, copied into the initramfs with their libraries
   i2cdetect: 'i2c-tools',
@@ -96,22 +102,6 @@ async function stage(name, fn) {
   }
 }
 
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0 && !opts.allowFail)
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${(r.stderr || '').slice(-2000)}${(r.stdout || '').slice(-1000)}`);
-  return r;
-}
-function which(bin) {
-  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-function hashOf(parts) {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(typeof p === 'string' ? p : p).update('\0');
-  return h.digest('hex').slice(0, 16);
-}
 function filesUnder(dir) {
   const out = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -124,59 +114,35 @@ function filesUnder(dir) {
 
 // ---------------------------------------------------------------- stages
 
-export function ensureDeps() {
+// the Debian packages of the host tools, and per guest architecture its QEMU (and a cross compiler
+// for a foreign one); the host's linux-headers-amd64 when an amd64 guest runs
+export function ensureDeps(arches = ['amd64']) {
   const missing = new Set();
-  for (const [bin, deb] of Object.entries(DEBS)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
+  const bins = { ...DEBS };
+  for (const a of arches) {
+    bins[archOf(a).qemu] = archOf(a).qemuDeb;
+    const cc = crossCompiler(a);
+    if (cc) bins[`${cc.prefix}gcc`] = cc.deb;
+  }
+  for (const [bin, deb] of Object.entries(bins)) if (!which(bin) && !fs.existsSync(`/sbin/${bin}`) && !fs.existsSync(`/usr/sbin/${bin}`)) missing.add(deb);
   if (!fs.existsSync('/bin/busybox')) missing.add('busybox-static');
   for (const [file, deb] of Object.entries(DEB_FILES)) if (!fs.existsSync(file)) missing.add(deb);
-  if (!headersVersion()) missing.add('linux-headers-amd64');
+  const hostHeaders = arches.includes(hostArch());
+  if (hostHeaders && !headersVersion()) missing.add('linux-headers-amd64');
   if (missing.size) {
     if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${[...missing].join(' ')} (run as root, or: apt-get install ${[...missing].join(' ')})`);
     log(`installing ${[...missing].join(' ')} from Debian`);
     sh('apt-get', ['update', '-q'], { allowFail: true });
     sh('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
-  if (!headersVersion()) throw new Error('no /usr/src/linux-headers-*-amd64 after installing linux-headers-amd64');
+  if (hostHeaders && !headersVersion()) throw new Error('no /usr/src/linux-headers-*-amd64 after installing linux-headers-amd64');
   return { note: missing.size ? `installed ${[...missing].join(' ')}` : 'all present' };
 }
 
-export function headersVersion() {
-  if (!fs.existsSync('/usr/src')) return null;
-  const vs = fs.readdirSync('/usr/src').map((d) => /^linux-headers-(.+-amd64)$/.exec(d)?.[1]).filter(Boolean);
-  vs.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  return vs.at(-1) ?? null;
-}
-
-// the guest kernel: the linux-image package matching the headers, unpacked (never installed)
-export function ensureKernel(kver) {
-  const dir = path.join(CACHE, 'kernel', kver);
-  const vmlinuz = path.join(dir, 'boot', `vmlinuz-${kver}`);
-  if (fs.existsSync(path.join(dir, '.done'))) return { vmlinuz, kroot: dir, note: 'cached' };
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const dl = path.join(CACHE, 'deb');
-  fs.mkdirSync(dl, { recursive: true });
-  let deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
-  if (!deb) {
-    log(`  downloading linux-image-${kver} from Debian (about 70 MB, once; cached in .cache/qemu/deb)`);
-    let r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl, allowFail: true });
-    if (r.status !== 0) {
-      sh('apt-get', ['update', '-q'], { allowFail: true });
-      r = sh('apt-get', ['download', `linux-image-${kver}`], { cwd: dl });
-    }
-    deb = fs.readdirSync(dl).find((f) => f.startsWith(`linux-image-${kver}_`) && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download linux-image-${kver} produced no .deb`);
-  }
-  sh('dpkg', ['-x', path.join(dl, deb), dir]);
-  if (!fs.existsSync(vmlinuz)) throw new Error(`${deb} has no boot/vmlinuz-${kver}`);
-  sh('depmod', ['-b', dir, kver]);
-  fs.writeFileSync(path.join(dir, '.done'), deb + '\n');
-  return { vmlinuz, kroot: dir, note: deb };
-}
-
-// frontend/linux (or runtime/native/linux: bulkhead_uio.ko) built out of tree in a copy, keyed by its
-// sources and the kernel
-export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
+// frontend/linux (or runtime/native/linux: bulkhead_uio.ko) built out of tree in a copy against the
+// kit's kbuild tree (cross-compiled for a foreign architecture), keyed by its sources and the kernel
+export function buildModule(kit, src = MODSRC, koName = 'bulkhead_ivshmem.ko') {
+  const { kver } = kit;
   const srcs = fs.readdirSync(src).filter((f) => /\.(c|h)$|^Makefile$|^Kbuild$/.test(f)).sort();
   const key = hashOf([kver, ...srcs.flatMap((f) => [f, fs.readFileSync(path.join(src, f))])]);
   const dir = path.join(CACHE, 'module', key);
@@ -185,7 +151,7 @@ export function buildModule(kver, src = MODSRC, koName = 'bulkhead_ivshmem.ko') 
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   for (const f of srcs) fs.copyFileSync(path.join(src, f), path.join(dir, f));
-  const r = sh('make', ['-C', dir, `KVER=${kver}`], { allowFail: true });
+  const r = sh('make', ['-C', dir, `KDIR=${kit.kdir}`, ...kit.make], { allowFail: true });
   const warn = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /warning|error/i.test(l));
   if (r.status !== 0 || !fs.existsSync(ko)) {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -204,7 +170,8 @@ const VIRTIO_LOWSPEED = [
   { name: 'gpio-virtio', src: 'drivers/gpio/gpio-virtio.c' },
 ];
 
-export function ensureLowSpeedDrivers(kver, kroot) {
+export function ensureLowSpeedDrivers(kit) {
+  const { kver, kroot } = kit;
   const own = VIRTIO_LOWSPEED.map((d) => {
     const r = spawnSync('modprobe', ['-d', kroot, '-S', kver, '--show-depends', d.name], { encoding: 'utf8' });
     return r.status === 0 ? /insmod (\S+)\s*$/.exec(r.stdout.trim())?.[1] : null;
@@ -257,22 +224,32 @@ function toolPath(bin) {
 }
 
 // test/qemu/tools/bhq-blkio.c, the guest's random block I/O tool (verify and IOPS): a static binary
-// against Debian's liburing, keyed by its source
-export function buildBlkio() {
+// against Debian's liburing, keyed by its source and the kit's architecture. For a foreign one it is
+// cross-compiled against the liburing-dev of that architecture that setup:native unpacked for the
+// aarch64 firmware (kit.uring)
+export function buildBlkio(kit) {
   const src = fs.readFileSync(BLKIO_SRC);
-  const key = hashOf(['bhq-blkio', src]);
+  const key = hashOf(['bhq-blkio', kit.arch, src]);
   const dir = path.join(CACHE, 'tools', key);
   const bin = path.join(dir, 'bhq-blkio');
   if (fs.existsSync(bin)) return { bin, key, note: 'cached' };
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const r = sh('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', `${bin}.tmp`, BLKIO_SRC, '-luring'], { allowFail: true });
+  const cc = crossCompiler(kit.arch);
+  let args = ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', `${bin}.tmp`, BLKIO_SRC, '-luring'];
+  if (cc) {
+    const uring = path.join(ROOT, kit.m.uring);
+    if (!fs.existsSync(path.join(uring, 'usr/include/liburing.h')))
+      throw new Error(`${kit.m.uring} (liburing-dev:${kit.arch}) is missing: npm run setup:native unpacks it`);
+    args = [`-I${uring}/usr/include`, `-L${uring}/usr/lib/${kit.m.triplet}`, ...args];
+  }
+  const r = sh(cc ? `${cc.prefix}gcc` : 'gcc', args, { allowFail: true });
   if (r.status !== 0) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`bhq-blkio build failed:\n${r.stderr.slice(-3000)}`);
   }
   fs.renameSync(`${bin}.tmp`, bin);
-  return { bin, key, note: `built, ${fs.statSync(bin).size >> 10} KiB` };
+  return { bin, key, note: `built for ${kit.arch}, ${fs.statSync(bin).size >> 10} KiB` };
 }
 
 function moduleDeps(kroot, kver, names) {
@@ -287,68 +264,58 @@ function moduleDeps(kroot, kver, names) {
   return order;
 }
 
-function copyWithLibs(bin, root) {
-  const real = fs.realpathSync(bin);
-  const dst = path.join(root, 'sbin', path.basename(bin));
-  fs.copyFileSync(real, dst);
-  fs.chmodSync(dst, 0o755);
-  const r = sh('ldd', [real], { allowFail: true });
-  for (const line of r.stdout.split('\n')) {
-    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (!m) continue;
-    const lib = m[1];
-    const d = path.join(root, lib);
-    if (fs.existsSync(d)) continue;
-    fs.mkdirSync(path.dirname(d), { recursive: true });
-    fs.copyFileSync(fs.realpathSync(lib), d);
-  }
-}
-
 // busybox initramfs: busybox, the virtio/ext4 modules of the guest kernel, our module,
-// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, i2c-tools and libgpiod tools, /init and the scenarios
-export function buildInitramfs(kver, kroot, mod, blkio, lowspeed) {
+// mkfs.ext4/fsck.ext4 with their libraries, bhq-blkio, i2c-tools and libgpiod tools (with `lowspeed`:
+// the host architecture's guest only), /init and the scenarios
+export function buildInitramfs(kit, mod, blkio, lowspeed = null) {
   const guestFiles = filesUnder(GUEST);
-  const tools = LOWSPEED_TOOLS.map(toolPath);
-  const key = hashOf([kver, mod.key, blkio.key, lowspeed.key, ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
+  const tools = lowspeed ? LOWSPEED_TOOLS.map(toolPath) : [];
+  const key = hashOf([kit.kver, kit.key, mod.key, blkio.key, lowspeed?.key ?? 'no-lowspeed', ...tools.map((t) => fs.readFileSync(fs.realpathSync(t))), ...guestFiles.flatMap((f) => [path.relative(GUEST, f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport', 'i2c-dev'], ['bhq/scenarios']);
+  const list = initramfsBase(root, kit, ['virtio_ring', 'virtio', 'virtio_blk', 'virtio_console', 'virtio-rng', 'virtio_net', 'ext4', 'virtio_pci', 'vmw_vsock_virtio_transport', ...(lowspeed ? ['i2c-dev'] : [])], ['bhq/scenarios']);
   fs.copyFileSync(mod.ko, path.join(root, 'lib/modules/bulkhead_ivshmem.ko'));
+  // the library module both transports build on (frontend/linux/bulkhead_window.c), loaded first
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_window.ko'), path.join(root, 'lib/modules/bulkhead_window.ko'));
+  // transport regblock's module (frontend/linux/bulkhead_regblock.c): /init loads it instead when bh.module says so
+  fs.copyFileSync(path.join(path.dirname(mod.ko), 'bulkhead_regblock.ko'), path.join(root, 'lib/modules/bulkhead_regblock.ko'));
   // i2c-virtio and gpio-virtio load after virtio (load.list order): built here or the kernel's own
-  for (const ko of lowspeed.kos) {
+  for (const ko of lowspeed?.kos ?? []) {
     const base = path.basename(ko).replace(/\.ko\.xz$/, '.ko');
     if (ko.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${ko}' > '${path.join(root, 'lib/modules', base)}'`]);
     else fs.copyFileSync(ko, path.join(root, 'lib/modules', base));
     if (!list.includes(base)) list.push(base);
   }
   fs.writeFileSync(path.join(root, 'lib/modules/load.list'), list.join('\n') + '\n');
-  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(b, root);
+  for (const b of ['/sbin/mkfs.ext4', '/sbin/fsck.ext4', ...tools]) copyWithLibs(kit, b, root);
   fs.copyFileSync(blkio.bin, path.join(root, 'sbin/bhq-blkio'));
   fs.chmodSync(path.join(root, 'sbin/bhq-blkio'), 0o755);
-  // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries
-  sh('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', path.join(root, 'bin/vsock-test'), VSOCK_TEST]);
-  if (fs.existsSync('/etc/mke2fs.conf')) fs.copyFileSync('/etc/mke2fs.conf', path.join(root, 'etc/mke2fs.conf'));
+  const mke2fsConf = path.join(kit.sysroot, 'etc/mke2fs.conf');
+  if (fs.existsSync(mke2fsConf)) fs.copyFileSync(mke2fsConf, path.join(root, 'etc/mke2fs.conf'));
+  // busybox has no AF_VSOCK: the vsock scenario's guest end, static so that it needs no libraries (the kit's compiler)
+  const vcc = crossCompiler(kit.arch);
+  sh(vcc ? `${vcc.prefix}gcc` : 'gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', path.join(root, 'bin/vsock-test'), VSOCK_TEST]);
   fs.copyFileSync(path.join(GUEST, 'init'), path.join(root, 'init'));
   fs.chmodSync(path.join(root, 'init'), 0o755);
   fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'bhq/lib.sh'));
   for (const f of fs.readdirSync(path.join(GUEST, 'scenarios')))
     fs.copyFileSync(path.join(GUEST, 'scenarios', f), path.join(root, 'bhq/scenarios', f));
   packInitramfs(root, out);
-  return { initrd: out, note: `${list.length} kernel modules + bulkhead_ivshmem.ko + vsock-test, ${(fs.statSync(out).size >> 10)} KiB` };
+  return { initrd: out, note: `${list.length} kernel modules + bulkhead_window.ko + bulkhead_ivshmem.ko + bulkhead_regblock.ko + vsock-test, ${(fs.statSync(out).size >> 10)} KiB` };
 }
 
-// a fresh initramfs tree: directories, static busybox, the named kernel modules with their
+// a fresh initramfs tree: directories, the kit's static busybox, the named kernel modules with their
 // dependencies in load order (lib/modules/load.list); returns that list
-function initramfsBase(root, kver, kroot, modules, dirs = []) {
+function initramfsBase(root, kit, modules, dirs = []) {
   fs.rmSync(root, { recursive: true, force: true });
   for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'lib/modules', ...dirs])
     fs.mkdirSync(path.join(root, d), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  fs.copyFileSync(path.join(kit.sysroot, 'bin/busybox'), path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
   const list = [];
-  for (const k of moduleDeps(kroot, kver, modules)) {
+  for (const k of moduleDeps(kit.kroot, kit.kver, modules)) {
     const base = path.basename(k).replace(/\.ko\.xz$/, '.ko');
     if (k.endsWith('.xz')) execFileSync('sh', ['-c', `xz -dc '${k}' > '${path.join(root, 'lib/modules', base)}'`]);
     else fs.copyFileSync(k, path.join(root, 'lib/modules', base));
@@ -364,21 +331,22 @@ function packInitramfs(root, out) {
 }
 
 // the backend partition as a VM (--backend vm): busybox, virtio_blk for its own disk, virtio-rng for its
-// own entropy source, uio +
-// runtime/native/linux's bulkhead_uio.ko, the static firmware, the bundle and boards/qemu-ivshmem.json
-export function buildBackendInitramfs(kver, kroot, uio) {
+// own entropy source, uio + runtime/native/linux's bulkhead_uio.ko, the static firmware of the kit's
+// architecture, the bundle and boards/qemu-ivshmem.json
+export function buildBackendInitramfs(kit, uio) {
   const bundle = path.join(ROOT, 'dist/firmware.js');
-  if (!fs.existsSync(FW)) throw new Error(`${path.relative(ROOT, FW)} is missing: build the native runtime first (npm run setup:native)`);
+  const fw = path.join(ROOT, kit.m.fw);
+  if (!fs.existsSync(fw)) throw new Error(`${kit.m.fw} is missing: build the native runtime first (npm run setup:native)`);
   ensureBundle();
   const board = path.join(ROOT, 'boards/qemu-ivshmem.json');
-  const parts = [FW, bundle, board, path.join(BACKEND_VM, 'init')];
-  const key = hashOf([kver, uio.key, ...parts.flatMap((f) => [path.basename(f), fs.readFileSync(f)])]);
+  const parts = [fw, bundle, board, path.join(BACKEND_VM, 'init')];
+  const key = hashOf([kit.kver, kit.key, uio.key, ...parts.flatMap((f) => [path.basename(f), fs.readFileSync(f)])]);
   const out = path.join(CACHE, `backend-initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return { initrd: out, note: 'cached' };
   const root = path.join(CACHE, `backend-initramfs-${key}.d`);
-  const list = initramfsBase(root, kver, kroot, ['virtio_blk', 'virtio-rng', 'virtio_pci', 'uio'], ['bhb']);
+  const list = initramfsBase(root, kit, ['virtio_blk', 'virtio-rng', 'virtio_pci', 'uio'], ['bhb']);
   fs.copyFileSync(uio.ko, path.join(root, 'lib/modules/bulkhead_uio.ko'));
-  fs.copyFileSync(FW, path.join(root, 'bhb/bulkhead-fw'));
+  fs.copyFileSync(fw, path.join(root, 'bhb/bulkhead-fw'));
   fs.chmodSync(path.join(root, 'bhb/bulkhead-fw'), 0o755);
   fs.copyFileSync(bundle, path.join(root, 'bhb/firmware.js'));
   fs.copyFileSync(board, path.join(root, 'bhb/board.json'));
@@ -437,10 +405,13 @@ async function stopProc(p, ms = 3000, sig = 'SIGTERM') {
   if (!p.exited) p.kill('SIGKILL');
 }
 
-// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs;
-// its backings are relative to the run directory (the backend's working directory)
-function boardFor(withNet) {
-  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', withNet ? 'qemu-net.json' : 'qemu-ivshmem.json'), 'utf8'));
+// the board of a run: boards/qemu-ivshmem.json, or boards/qemu-net.json when the net scenario runs,
+// or boards/qemu-regblock.json (with net) for transport regblock; its backings are relative to the run
+// directory (the backend's working directory)
+function boardFor(withNet, transport = 'msg') {
+  const name = transport === 'regblock' ? 'qemu-regblock.json' : withNet ? 'qemu-net.json' : 'qemu-ivshmem.json';
+  const board = JSON.parse(fs.readFileSync(path.join(ROOT, 'boards', name), 'utf8'));
+  if ((board.transport ?? 'msg') !== transport) throw new Error(`board ${board.name} speaks ${board.transport}, the run wants ${transport}`);
   if (board.window.size !== WINDOW_SIZE) throw new Error(`board ${board.name}: window.size ${board.window.size}, the runner serves ${WINDOW_SIZE}`);
   return board;
 }
@@ -548,6 +519,23 @@ async function startBackend(run, peer) {
   await startFw(run);
 }
 
+// ---------------------------------------------------------------- QEMU guests
+
+// a guest of the kit's board (TCG, one CPU, no NIC, serial console on stdio, halts instead of
+// rebooting) on the run's ivshmem server through its own ivshmem-doorbell device
+function qemuArgs(run, kit, memMiB, initrd, append) {
+  return [...kit.m.machine, '-accel', 'tcg', '-smp', '1', '-m', String(memMiB), '-nic', 'none', '-nographic', '-no-reboot',
+    '-kernel', kit.vmlinuz, '-initrd', initrd,
+    // no_timer_check (x86): Linux's IO-APIC timer check fails when a starved TCG guest misses ticks (a loaded host)
+    '-append', `console=${kit.m.console} loglevel=4 panic=-1 oops=panic${kit.m.qemu === 'qemu-system-x86_64' ? ' no_timer_check' : ''} rdinit=/init${append}`,
+    '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+}
+
+// the exact command line, for the run directory
+function writeCmd(file, kit, args) {
+  fs.writeFileSync(file, [kit.m.qemu, ...args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
+}
+
 // ---------------------------------------------------------------- the backend partition as a VM
 
 const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
@@ -556,16 +544,14 @@ const FW_RUNNING = /board \S+ \(id \d+\) running, peer id (-?\d+)/;
 // on its ivshmem-doorbell device; its disk is the run's disk.img as the VM's own virtio-blk-pci
 // (/dev/vda). Its serial console is the backend log and takes the commands of hostAction.
 async function startBackendVm(run) {
-  const args = ['-accel', 'tcg', '-smp', '1', '-m', '256', '-nic', 'none', '-nographic', '-no-reboot',
-    '-kernel', run.vmlinuz, '-initrd', run.backendInitrd,
-    '-append', 'console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init',
-    '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2',
-    '-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0',
+  const kit = run.backendKit;
+  const args = qemuArgs(run, kit, 256, run.backendInitrd, '');
+  args.push('-drive', `file=${run.disk},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0',
     // the partition's own hardware RNG: without one a TCG guest's CRNG takes about a minute to seed,
     // and the firmware's entropy service (getrandom) blocks the event loop, every device with it, until then
-    '-device', 'virtio-rng-pci'];
-  fs.writeFileSync(path.join(run.dir, 'backend-qemu.cmd'), ['qemu-system-x86_64', ...args].join(' ') + '\n');
-  const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    '-device', 'virtio-rng-pci');
+  writeCmd(path.join(run.dir, 'backend-qemu.cmd'), kit, args);
+  const p = spawn(kit.m.qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   p.bhName = 'backend-vm';
   p.exited = null;
   p.on('exit', (code, sig) => { p.exited = { code, sig }; });
@@ -946,17 +932,27 @@ function crashSeed(opts) {
 export async function runQemu(opts = {}) {
   const scenarios = opts.scenarios?.length ? opts.scenarios : ALL_SCENARIOS;
   const peer = opts.peer || 'native';
+  const arch = opts.arch || 'amd64';
+  const backendArch = opts.backendArch || arch;
   quiet = !!opts.quiet;
-  const kver = (await stage('deps', () => ensureDeps()), headersVersion());
-  const kern = await stage(`kernel ${kver}`, () => ensureKernel(kver));
-  const mod = await stage('module frontend/linux', () => buildModule(kver));
-  const blkio = await stage('tool bhq-blkio', () => buildBlkio());
-  const lowspeed = await stage('drivers i2c-virtio gpio-virtio', () => ensureLowSpeedDrivers(kver, kern.kroot));
-  const initrd = await stage('initramfs', () => buildInitramfs(kver, kern.kroot, mod, blkio, lowspeed));
+  setLog(log);
+  const arches = [...new Set(peer === 'vm' ? [arch, backendArch] : [arch])];
+  arches.forEach(archOf);
+  await stage('deps', () => ensureDeps(arches));
+  const kits = {};
+  for (const a of arches) kits[a] = await guestKit(a, stage);
+  const kit = kits[arch];
+  const mod = await stage(`module frontend/linux (${arch})`, () => buildModule(kit));
+  const blkio = await stage(`tool bhq-blkio (${arch})`, () => buildBlkio(kit));
+  // i2c-virtio/gpio-virtio and the guest's i2c-tools/libgpiod: the host architecture's guest only (the
+  // tools are the host's binaries; the arm64 board runs no i2c or gpio scenario)
+  const lowspeed = arch === hostArch() ? await stage('drivers i2c-virtio gpio-virtio', () => ensureLowSpeedDrivers(kit)) : null;
+  const initrd = await stage(`initramfs (${arch})`, () => buildInitramfs(kit, mod, blkio, lowspeed));
   let backendInitrd = null;
   if (peer === 'vm') {
-    const uio = await stage('module runtime/native/linux', () => buildModule(kver, UIOSRC, 'bulkhead_uio.ko'));
-    backendInitrd = (await stage('backend initramfs', () => buildBackendInitramfs(kver, kern.kroot, uio))).initrd;
+    const bkit = kits[backendArch];
+    const uio = await stage(`module runtime/native/linux (${backendArch})`, () => buildModule(bkit, UIOSRC, 'bulkhead_uio.ko'));
+    backendInitrd = (await stage(`backend initramfs (${backendArch})`, () => buildBackendInitramfs(bkit, uio))).initrd;
   }
 
   // opts.runsDir: where run directories go (default .cache/qemu/runs; the tier puts one run under a deep path)
@@ -971,8 +967,8 @@ export async function runQemu(opts = {}) {
     disk: path.join(dir, 'disk.img'), board: path.join(dir, 'board.json'),
     consoleLog: path.join(dir, 'guest-console.log'), hvcLog: path.join(dir, 'hvc0-host.log'),
     backendLog: path.join(dir, 'backend.log'), serverLog: path.join(dir, 'ivshmem-server.log'),
-    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net')), sockDir), netns: null, gpioChecks: [],
-    vmlinuz: kern.vmlinuz, backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
+    netPeerLog: path.join(dir, 'net-peer.log'), boardDef: socketsInto(boardFor(scenarios.includes('net'), opts.transport ?? 'msg'), sockDir), netns: null, gpioChecks: [],
+    backendKit: kits[backendArch], backendInitrd, vm: null, ref: path.join(dir, 'qemu-ref.img'),
     collectStats: scenarios.some((s) => s.startsWith('bench')), fwStats: [], storageConfig: null,
   };
   // bench-iops: the Bulkhead disk under each storage configuration in turn (the first from boot),
@@ -989,7 +985,7 @@ export async function runQemu(opts = {}) {
   }
   const needsBackend = !scenarios.every((s) => s === 'noback');
   const effectivePeer = needsBackend ? peer : peer.startsWith('fake') ? 'fake:absent' : 'none';
-  const result = { scenarios: {}, pass: false, dir, consoleLog: run.consoleLog, timings: {} };
+  const result = { scenarios: {}, pass: false, dir, arch, consoleLog: run.consoleLog, timings: {} };
   let qemu;
   const benchSeconds = opts.benchSeconds ?? 5;
   const benchRounds = opts.benchRounds ?? 3;
@@ -1013,7 +1009,9 @@ export async function runQemu(opts = {}) {
     const netArg = netDev ? ` bh.net=${netDev.mac},${NET.guestIp},${NET.hostIp},${NET.port}` : '';
     const ring = opts.ring ?? 'split';
     if (!['split', 'packed'].includes(ring)) throw new Error(`ring must be split or packed, not ${ring}`);
-    let modparams = [scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000', `packed_ring=${ring === 'packed' ? 1 : 0}`].join(',');
+    const regblock = (opts.transport ?? 'msg') === 'regblock';
+    if (regblock && ring === 'packed') throw new Error('--ring packed needs --transport msg: bulkhead_regblock.ko builds split rings only');
+    let modparams = [scenarios.includes('noback') ? 'attach_timeout_ms=2000' : 'attach_timeout_ms=5000', ...(regblock ? [] : [`packed_ring=${ring === 'packed' ? 1 : 0}`])].join(',');
     // crash: a killed backend is seen by its silence; a shorter heartbeat keeps 20 rounds short
     if (scenarios.includes('crash')) modparams += ',heartbeat_ms=500';
     if (opts.modparams) modparams += `,${opts.modparams}`;
@@ -1022,10 +1020,9 @@ export async function runQemu(opts = {}) {
     if (scenarios.includes('crash')) log(`crash: seed ${seed} (BULKHEAD_QEMU_SEED=${seed} replays its kill points)`);
     result.seed = seed;
     const benchArg = iopsBench ? ` bh.bench=${benchConfigs.join('+')} bh.bench_seconds=${benchSeconds} bh.bench_rounds=${benchRounds}` : '';
-    const append = `console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds} bh.ring=${ring}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
-    const qargs = ['-accel', 'tcg', '-smp', '1', '-m', '512', '-nic', 'none', '-nographic', '-no-reboot',
-      '-kernel', kern.vmlinuz, '-initrd', initrd.initrd, '-append', append,
-      '-chardev', `socket,path=${run.ivSock},id=ivs`, '-device', 'ivshmem-doorbell,chardev=ivs,vectors=2'];
+    const module = (opts.transport ?? 'msg') === 'regblock' ? ' bh.module=bulkhead_regblock' : '';
+    const append = `${module} bh.scenarios=${scenarios.join(',')} bh.devs=${devs} bh.modparams=${modparams} bh.seed=${seed}${rounds} bh.ring=${ring}${netArg}${benchArg}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`;
+    const qargs = qemuArgs(run, kit, 512, initrd.initrd, append);
     if (scenarios.some((s) => s.startsWith('bench'))) {
       // the baseline: QEMU's own virtio-blk-pci over the same kind of image file, in the same folder;
       // for bench-iops O_DIRECT on io_uring (cache=none,aio=io_uring), like the async-direct service
@@ -1036,10 +1033,10 @@ export async function runQemu(opts = {}) {
       const cache = iopsBench ? ',cache=none,aio=io_uring' : '';
       qargs.push('-drive', `file=${run.ref},if=none,id=ref,format=raw${cache}`, '-device', 'virtio-blk-pci,drive=ref');
     }
-    fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...qargs].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
-    await stage(`guest (${scenarios.join(' ')})`, async () => {
+    writeCmd(path.join(dir, 'qemu.cmd'), kit, qargs);
+    await stage(`guest ${arch} (${scenarios.join(' ')})`, async () => {
       const out = fs.openSync(run.consoleLog, 'w');
-      qemu = spawn('qemu-system-x86_64', qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
+      qemu = spawn(kit.m.qemu, qargs, { stdio: ['ignore', 'pipe', 'pipe'] });
       qemu.exited = null;
       qemu.on('exit', (code, sig) => { qemu.exited = { code, sig }; });
       run.procs.push(qemu);

@@ -2,9 +2,10 @@
  * Shared setup for the blk suites: a raw image file, a simulator serving it as device 2 (after the
  * default rng 0 and console 1), and a hand-built request chain on a RawRing for bad-input tests.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BLK_HEADER_BYTES } from '../../firmware/devices/blk';
 import { VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../../firmware/virtio';
 import type { Sim } from '../../frontend/sim';
@@ -25,6 +26,18 @@ export interface BlkSimOptions {
   path?: string;
   /** The storage service's `io` (docs/hal.md): the runtime's default when absent. */
   io?: 'sync' | 'async';
+  /** The folder the image goes in (default /dev/shm when there is one, else the OS temp folder). */
+  dir?: string;
+}
+
+/**
+ * A folder for images on a disk file system, not a memory one: under the project's git-ignored .cache/
+ * (the native runtime serves a memory-backed image inline, a disk file on io_uring; docs/native.md).
+ */
+export function diskImageDir(): string {
+  const dir = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), '.cache', 'test-images');
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /** A pattern image: byte i is (i * 31 + 7) & 0xff. */
@@ -34,9 +47,9 @@ export function pattern(n: number, seed = 7): Uint8Array {
   return b;
 }
 
-/** A fresh image file (in /dev/shm when there is one); `image()` reads it back, `remove()` deletes it. */
+/** A fresh image file (in `o.dir`, else /dev/shm when there is one); `image()` reads it back, `remove()` deletes it. */
 export function blkImage(o: BlkSimOptions = {}) {
-  const dir = o.path ? null : mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bulkhead-blk-'));
+  const dir = o.path ? null : mkdtempSync(join(o.dir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'bulkhead-blk-'));
   const path = o.path ?? join(dir!, 'disk.img');
   const initial = o.path ? new Uint8Array(readFileSync(o.path)) : (o.content ?? pattern(o.sizeBytes ?? 1 << 20));
   if (dir) writeFileSync(path, initial);

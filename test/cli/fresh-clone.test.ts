@@ -34,7 +34,7 @@ test('a fresh checkout in a deep folder: bulkhead sim and fuzz build the bundle 
     const sim = cli('sim');
     assert.is(sim.status, 0, `bulkhead sim in a fresh checkout failed:\n${sim.stderr}`);
     assert.match(sim.stderr, /^bulkhead: building the bundle \(dist\/firmware\.js and dist\/sim\.mjs missing\)/m, `no build notice:\n${sim.stderr}`);
-    assert.match(sim.stdout, /board host-sim: 0:rng 1:console/);
+    assert.match(sim.stdout, /board host-sim \(transport msg\): 0:rng 1:console/);
     assert.match(sim.stdout, /rng: [0-9a-f]{32}/);
 
     const fuzz = cli('fuzz', '--target', 'rng', '--cases', '20', '--out', join(base, 'findings'));

@@ -1,5 +1,6 @@
-// console-rx-buffer-without-room: test/shared/conformance.suite.ts on the simulator (test/native/shared-conformance.test.ts runs it natively).
+// console-rx-buffer-without-room: test/shared/conformance.suite.ts on the simulator, once per transport it holds on (test/native/shared-conformance.test.ts runs it natively).
 import { sim } from '../shared/backends';
 import { behaviours } from '../shared/conformance.suite';
+import { everyTransport } from '../shared/suite';
 
-behaviours.consoleRxBufferWithoutRoom(sim);
+everyTransport(behaviours.consoleRxBufferWithoutRoom, sim);

@@ -1,5 +1,6 @@
-// head-out-of-range: test/shared/conformance.suite.ts on the simulator (test/native/shared-conformance.test.ts runs it natively).
+// head-out-of-range: test/shared/conformance.suite.ts on the simulator, once per transport it holds on (test/native/shared-conformance.test.ts runs it natively).
 import { sim } from '../shared/backends';
 import { behaviours } from '../shared/conformance.suite';
+import { everyTransport } from '../shared/suite';
 
-behaviours.headOutOfRange(sim);
+everyTransport(behaviours.headOutOfRange, sim);

@@ -2,5 +2,6 @@
 // runtime across the process boundary. Fails, not skips, without `npm run setup:native`.
 import { nativePacked } from '../shared/backends';
 import { register } from '../shared/devices.suite';
+import { everyTransport } from '../shared/suite';
 
-register(nativePacked);
+everyTransport(register, nativePacked);

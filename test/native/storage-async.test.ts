@@ -1,11 +1,12 @@
 /**
  * The native runtime's asynchronous storage service (docs/native.md, "Asynchronous storage"): which
- * engine serves it is said in one start-up line; io_uring by default, the thread pool when forced
- * (`--aio threads`, the path taken where io_uring is refused) — both under the seccomp filter, which
- * must cover the pool's threads; `,sync` keeps the blocking service; `,direct` opens the image O_DIRECT
- * and bounces misaligned window buffers, counted in `[fw] storage`.
+ * engine serves it is said in one start-up line; io_uring by default for a file on a disk, inline for a
+ * memory-backed image (/dev/shm: no worker thread per request; `--aio uring` puts it on io_uring all the
+ * same), the thread pool when forced (`--aio threads`, the path taken where io_uring is refused) — all
+ * under the seccomp filter, which must cover the pool's threads; `,sync` keeps the blocking service;
+ * `,direct` opens the image O_DIRECT and bounces misaligned window buffers, counted in `[fw] storage`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -15,7 +16,7 @@ import { VIRTIO_ID_BLOCK } from '../../firmware/virtio';
 import { Frontend } from '../../frontend/device';
 import type { BlkRequest } from '../../frontend/drivers/blk';
 import { BlkDriver } from '../../frontend/drivers/blk';
-import { pattern } from '../blk/_blk';
+import { diskImageDir, pattern } from '../blk/_blk';
 import { rng } from '../blk/_rand';
 import type { NativeInstance } from './_native';
 import { board, withNative } from './_native';
@@ -60,8 +61,8 @@ function withDir(base: string, fn: (dir: string) => Promise<void>) {
   return fn(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-test('by default storage is asynchronous on io_uring, said at start-up, and serves a workload under seccomp', () =>
-  withDir('/dev/shm', (dir) =>
+test('by default a disk file is served asynchronously on io_uring, said at start-up, with a workload under seccomp', () =>
+  withDir(diskImageDir(), (dir) =>
     served(dir, '', [], async (n) => {
       assert.match(n.stderr(), /storage disk0: .*asynchronous: io_uring/, 'one start-up line names io_uring');
       const st = (await n.storageStats())['disk0']!;
@@ -71,8 +72,28 @@ test('by default storage is asynchronous on io_uring, said at start-up, and serv
     }),
   ));
 
-test('--aio threads forces the thread pool (the io_uring-refused path); its threads run under the seccomp filter', () =>
+test('a memory-backed image (/dev/shm) is served inline by default: no worker thread, said at start-up, every request completed once', () =>
   withDir('/dev/shm', (dir) =>
+    served(dir, '', [], async (n) => {
+      assert.match(n.stderr(), /storage disk0: .*asynchronous: inline \(a memory-backed image/, 'the start-up line says inline');
+      const st = (await n.storageStats())['disk0']!;
+      assert.is(st.engine, 'inline');
+      assert.ok(st.submitted >= 6 * 17 && st.completed === st.submitted, `every request submitted completed once (${st.completed}/${st.submitted})`);
+      const threads = readdirSync(`/proc/${n.fw.pid}/task`).length;
+      assert.is(threads, 1, `the firmware runs no storage worker thread (${threads} threads)`);
+    }),
+  ));
+
+test('--aio uring puts a memory-backed image on io_uring all the same', () =>
+  withDir('/dev/shm', (dir) =>
+    served(dir, '', ['--aio', 'uring'], async (n) => {
+      assert.match(n.stderr(), /storage disk0: .*asynchronous: io_uring/, 'the start-up line names io_uring');
+      assert.is((await n.storageStats())['disk0']!.engine, 'io_uring');
+    }),
+  ));
+
+test('--aio threads forces the thread pool (the io_uring-refused path); its threads run under the seccomp filter', () =>
+  withDir(diskImageDir(), (dir) =>
     served(dir, '', ['--aio', 'threads'], async (n) => {
       assert.match(n.stderr(), /storage disk0: .*asynchronous: thread pool \(8 threads, forced\)/, 'the start-up line names the thread pool');
       const st = (await n.storageStats())['disk0']!;

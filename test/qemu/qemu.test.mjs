@@ -34,6 +34,12 @@ verdicts('native backend: blk + console + rng + vsock + i2c + gpio', { scenarios
 verdicts('backend killed (SIGKILL) under write+fsync load 20 times and restarted',
   { scenarios: ['crash', 'console', 'net'], peer: 'native' }, ['crash', 'crash-host', 'console', 'console-host', 'net', 'net-host', 'dmesg']);
 
+// issue 12: the same guest checks over transport regblock (frontend/linux/bulkhead_regblock.ko, board
+// qemu-regblock): ext4 mkfs/fsck with checksums, console both ways, hwrng, ping and a TCP transfer
+verdicts('transport regblock: the same checks over Jailhouse-style register blocks (bulkhead_regblock.ko)',
+  { scenarios: ['probe', 'blk', 'console', 'rng', 'net'], peer: 'native', transport: 'regblock' },
+  ['probe', 'blk', 'console', 'rng', 'net', 'blk-host', 'console-host', 'net-host', 'dmesg']);
+
 verdicts('no MSI-X in the guest (pci=nomsi): the transport polls the window',
   { scenarios: ['probe', 'blk', 'rng'], peer: 'native', kernelArgs: 'pci=nomsi' }, ['probe', 'blk', 'rng', 'blk-host', 'dmesg']);
 
@@ -47,10 +53,19 @@ verdicts('packed virtqueues (VIRTIO_F_RING_PACKED): blk + console + rng + net', 
   [...PACKED_SCENARIOS, 'blk-host', 'console-host', 'net-host', 'dmesg']);
 
 // the two-partition topology: the backend is a second QEMU guest running bulkhead-fw --uio on its own
-// ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci
+// ivshmem-doorbell device (runtime/native/linux/bulkhead_uio.ko), its disk the VM's virtio-blk-pci.
+// That VM is the arm64 board (qemu-system-aarch64 -M virt, Debian's arm64 kernel, the module
+// cross-built, build/aarch64/bulkhead-fw) serving the x86-64 frontend guest: the aarch64 firmware
+// in a real arm64 Linux partition, at no extra boot (`--backend vm` alone runs an amd64 one).
 const VM_SCENARIOS = ['probe', 'blk', 'rng', 'reset', 'restart'];
-verdicts('backend partition as a VM (bulkhead-fw --uio in a second QEMU guest)',
-  { scenarios: VM_SCENARIOS, peer: 'vm' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
+verdicts('backend partition as an arm64 VM (build/aarch64/bulkhead-fw --uio) serving the x86-64 guest',
+  { scenarios: VM_SCENARIOS, peer: 'vm', backendArch: 'arm64' }, [...VM_SCENARIOS, 'blk-host', 'dmesg']);
+
+// the arm64 board: qemu-system-aarch64 -M virt -cpu cortex-a57 with Debian's arm64 kernel and frontend/linux
+// cross-built, served by the x86-64 native backend across the same window (one boot, board qemu-net)
+const ARM64_SCENARIOS = ['probe', 'blkverify', 'blk', 'console', 'rng', 'reset', 'net'];
+verdicts('arm64 board: Debian arm64 guest (-M virt, cortex-a57), native x86-64 backend',
+  { scenarios: ARM64_SCENARIOS, peer: 'native', arch: 'arm64' }, [...ARM64_SCENARIOS, 'blk-host', 'console-host', 'net-host', 'dmesg']);
 
 // its run directory under a path longer than a unix socket path may be (108 bytes): the sockets must
 // not live there (issue 17: a checkout in a deep folder)

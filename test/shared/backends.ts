@@ -6,6 +6,10 @@
  *   native  build/bulkhead-fw on a private ivshmem server (runtime/native/harness.mjs), across the
  *           process boundary. Everything is asynchronous: tests wait for answers and doorbells.
  *
+ * Each runs on any transport (docs/transport.md): `onTransport(sim, 'mmio')` is the simulator with the
+ * board's transport replaced; `sim` and `native` are virtio-msg. `b.peer()` is the transport's raw peer
+ * (test/shared/raw-peer.ts), `b.msgPeer()` the virtio-msg one for behaviours of that wire only.
+ *
  * A Backend gives the FrontendPort, the host side of every stream service, the backend's counters
  * (sim: `sim.stats()`; native: SIGUSR1 makes the firmware write `[fw] stats JSON` on stderr) and
  * its log. Simulator-only features (`step()`, `runtime.faults`, memory accounting) are reached
@@ -13,7 +17,8 @@
  *
  * Each runtime comes as two kinds: `sim` / `native` (the drivers ask for split rings) and `simPacked` /
  * `nativePacked` (they ask for packed rings, VIRTIO_F_RING_PACKED); `b.frontend()` attaches the driver
- * model with the kind's ring format, so a suite written once runs with either.
+ * model with the kind's ring format, so a suite written once runs with either (and `onTransport` keeps
+ * the ring format).
  */
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
@@ -23,7 +28,7 @@ import { join } from 'node:path';
 import type { BoardConfig, DeviceManifestEntry } from '../../firmware/hal';
 import type { RingFormat } from '../../frontend/device';
 import { Frontend } from '../../frontend/device';
-import type { WindowLayout } from '../../frontend/layout';
+import type { TransportKind, WindowLayout } from '../../frontend/layout';
 import { readLayout } from '../../frontend/layout';
 import type { FrontendPort } from '../../frontend/port';
 import type { BackendStats, Sim } from '../../frontend/sim';
@@ -32,9 +37,12 @@ import type { NativeInstance } from '../../runtime/native/harness.mjs';
 import { nativeBuilt, ROOT, startNative } from '../../runtime/native/harness.mjs';
 import type { GpioLineState } from '../../runtime/native/gpio-control.mjs';
 import { GpioControl } from '../../runtime/native/gpio-control.mjs';
-import { RawPeer } from './raw-peer';
+import type { Peer } from './raw-peer';
+import { BusPeer, RawPeer } from './raw-peer';
 
 export type BackendName = 'sim' | 'native';
+export type { TransportKind };
+export const TRANSPORTS: readonly TransportKind[] = ['msg', 'regblock', 'mmio'];
 
 export interface StartOptions {
   /** Board name, path or object (default host-sim). */
@@ -67,6 +75,7 @@ export interface GpioHost {
 
 export interface Backend {
   readonly name: BackendName;
+  readonly transport: TransportKind;
   /** The ring format `frontend()`'s drivers ask for. */
   readonly ring: RingFormat;
   /** The frontend driver model attached to this backend's port, asking for the kind's ring format. */
@@ -77,8 +86,10 @@ export interface Backend {
   readonly bytes: Uint8Array;
   /** The simulator, for simulator-only checks; null on native. */
   readonly sim: Sim | null;
-  /** A raw virtio-msg peer on this backend's port. */
-  peer(): RawPeer;
+  /** A raw peer of this backend's transport on its port. */
+  peer(): Peer;
+  /** The raw virtio-msg peer (throws on another transport: for behaviours of that wire only). */
+  msgPeer(): RawPeer;
   /** The host side of stream service `name` (default console0). */
   console(name?: string): StreamHost;
   /** The host side of gpio service `name` (default gpio0): sim its API, native its control socket. */
@@ -91,14 +102,34 @@ export interface Backend {
 }
 
 export interface BackendKind {
-  readonly name: BackendName;
-  readonly ring: RingFormat;
-  /** How test titles name it: `sim`, `native`, `sim/packed`, `native/packed`. */
+  /** How test titles name it: `sim`, `native`, `sim/mmio`, `native/packed`, `sim/regblock/packed` … */
+  readonly name: string;
+  /** The same as `name`. */
   readonly label: string;
+  readonly runtime: BackendName;
+  readonly transport: TransportKind;
+  readonly ring: RingFormat;
   start(opts?: StartOptions): Promise<Backend>;
 }
 
-const label = (name: BackendName, ring: RingFormat) => (ring === 'split' ? name : `${name}/${ring}`);
+/** `kind` with the board's transport replaced by `transport` (same ring format). */
+export function onTransport(kind: BackendKind, transport: TransportKind): BackendKind {
+  const make = kind.runtime === 'sim' ? simKind : nativeKind;
+  return make(transport, kind.ring);
+}
+
+/** The raw peer of `transport` on `port`. */
+function peerOf(transport: TransportKind, port: FrontendPort, name: string, timeoutMs: number): Peer {
+  return transport === 'msg' ? new RawPeer(port, { name, timeoutMs }) : new BusPeer(port, transport, { name, timeoutMs });
+}
+
+function msgPeerOf(transport: TransportKind, port: FrontendPort, name: string, timeoutMs: number): RawPeer {
+  if (transport !== 'msg') throw new Error(`[${name}] a virtio-msg peer on a ${transport} window`);
+  return new RawPeer(port, { name, timeoutMs });
+}
+
+const kindName = (runtime: BackendName, transport: TransportKind, ring: RingFormat) =>
+  [runtime, ...(transport === 'msg' ? [] : [transport]), ...(ring === 'split' ? [] : [ring])].join('/');
 
 /** How long a native wait may take before the test fails (a sim never waits: its work is done on kick). */
 export const NATIVE_TIMEOUT_MS = 5000;
@@ -111,45 +142,50 @@ const utf8 = new TextEncoder();
 
 // ---- sim -------------------------------------------------------------------------------------------
 
-function simKind(ring: RingFormat): BackendKind {
+function simKind(transport: TransportKind, ring: RingFormat = 'split'): BackendKind {
+  const name = kindName('sim', transport, ring);
   return {
-    name: 'sim',
-    ring,
-    label: label('sim', ring),
-    async start(opts = {}) {
-      const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services });
-      return {
-        name: 'sim',
-        ring,
-        frontend: () => Frontend.attach(s.port, { ring }),
-        port: s.port,
-        layout: s.layout,
-        get bytes() {
-          return s.bytes;
-        },
-        sim: s,
-        peer: () => new RawPeer(s.port, { name: 'sim', timeoutMs: 0 }),
-        console(name = 'console0') {
-          const c = s.console(name);
-          return {
-            input: async (data) => c.input(data),
-            output: async () => c.output(),
-          };
-        },
-        gpio(name = 'gpio0') {
-          const g = s.gpio(name);
-          return { set: async (l, v) => g.set(l, v), get: async (l) => g.get(l), list: async () => g.list() };
-        },
-        stats: async () => s.stats(),
-        logs: async () => s.logs.map((l) => l.msg),
-        stop: async () => s.dispose(),
-      };
-    },
+  name,
+  label: name,
+  runtime: 'sim',
+  transport,
+  ring,
+  async start(opts = {}) {
+    const s = await createSim({ board: opts.board, devices: opts.devices, services: opts.services, transport });
+    return {
+      name: 'sim',
+      transport,
+      ring,
+      frontend: () => Frontend.attach(s.port, { ring }),
+      port: s.port,
+      layout: s.layout,
+      get bytes() {
+        return s.bytes;
+      },
+      sim: s,
+      peer: () => peerOf(transport, s.port, name, 0),
+      msgPeer: () => msgPeerOf(transport, s.port, name, 0),
+      console(name = 'console0') {
+        const c = s.console(name);
+        return {
+          input: async (data) => c.input(data),
+          output: async () => c.output(),
+        };
+      },
+      gpio(name = 'gpio0') {
+        const g = s.gpio(name);
+        return { set: async (l, v) => g.set(l, v), get: async (l) => g.get(l), list: async () => g.list() };
+      },
+      stats: async () => s.stats(),
+      logs: async () => s.logs.map((l) => l.msg),
+      stop: async () => s.dispose(),
+    };
+  },
   };
 }
 
-export const sim = simKind('split');
-export const simPacked = simKind('packed');
+export const sim: BackendKind = simKind('msg');
+export const simPacked: BackendKind = simKind('msg', 'packed');
 
 // ---- native ----------------------------------------------------------------------------------------
 
@@ -262,109 +298,112 @@ class FirmwareLog {
 }
 
 /** The board the native runtime gets: host-sim (or `board`) with the same overrides as the simulator. */
-function nativeBoard(opts: StartOptions): BoardConfig {
+function nativeBoard(opts: StartOptions, transport: TransportKind): BoardConfig {
   const b = opts.board === undefined || opts.board === 'host-sim' ? hostSim() : typeof opts.board === 'string' ? (JSON.parse(readFileSync(opts.board, 'utf8')) as BoardConfig) : structuredClone(opts.board);
   if (opts.devices) b.devices = opts.devices;
   if (opts.services) b.services = { ...b.services, ...opts.services };
+  b.transport = transport;
   return b;
 }
 
-function nativeKind(ring: RingFormat): BackendKind {
+function nativeKind(transport: TransportKind, ring: RingFormat = 'split'): BackendKind {
+  const name = kindName('native', transport, ring);
   return {
-    name: 'native',
-    ring,
-    label: label('native', ring),
-    async start(opts = {}) {
-      requireNative();
-      const board = nativeBoard(opts);
-      const dir = mkdtempSync(join(tmpdir(), 'bulkhead-shared-'));
-      // Every memory stream gets a unix socket the test holds the client end of.
-      const sockets: Record<string, string> = {};
-      for (const [name, svc] of Object.entries(board.services)) {
-        if (svc.kind === 'stream' && (svc as { backing?: string }).backing === 'memory') sockets[name] = join(dir, `${name}.sock`);
-      }
-      // Every gpio service gets a control socket the test talks to.
-      const controls: Record<string, string> = {};
-      for (const [name, svc] of Object.entries(board.services)) if (svc.kind === 'gpio') controls[name] = join(dir, `${name}.ctl`);
-      const services = Object.fromEntries([...Object.entries(sockets), ...Object.entries(controls)].map(([k, p]) => [k, `unix:${p}`]));
-      let n: NativeInstance;
-      try {
-        n = await startNative({ board, services });
-      } catch (e) {
-        rmSync(dir, { recursive: true, force: true });
-        throw new Error(`[native] start failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      const log = new FirmwareLog(n);
-      const streams: Record<string, SocketStream> = {};
-      const port = n.port!;
-      try {
-        for (const [name, path] of Object.entries(sockets)) streams[name] = await SocketStream.open(path);
-        // The firmware accepts on its next loop turn: two PING round trips later it has (output
-        // written before it accepted would be dropped, as docs/native.md says).
-        if (Object.keys(sockets).length) {
-          const p = new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS });
-          await p.barrier();
+  name,
+  label: name,
+  runtime: 'native',
+  transport,
+  ring,
+  async start(opts = {}) {
+    requireNative();
+    const board = nativeBoard(opts, transport);
+    const dir = mkdtempSync(join(tmpdir(), 'bulkhead-shared-'));
+    // Every memory stream gets a unix socket the test holds the client end of.
+    const sockets: Record<string, string> = {};
+    for (const [name, svc] of Object.entries(board.services)) {
+      if (svc.kind === 'stream' && (svc as { backing?: string }).backing === 'memory') sockets[name] = join(dir, `${name}.sock`);
+    }
+    // Every gpio service gets a control socket the test talks to.
+    const controls: Record<string, string> = {};
+    for (const [name, svc] of Object.entries(board.services)) if (svc.kind === 'gpio') controls[name] = join(dir, `${name}.ctl`);
+    const services = Object.fromEntries([...Object.entries(sockets), ...Object.entries(controls)].map(([k, p]) => [k, `unix:${p}`]));
+    let n: NativeInstance;
+    try {
+      n = await startNative({ board, services });
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`[native] start failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const log = new FirmwareLog(n);
+    const streams: Record<string, SocketStream> = {};
+    const port = n.port!;
+    try {
+      for (const [name, path] of Object.entries(sockets)) streams[name] = await SocketStream.open(path);
+      // The firmware accepts on its next loop turn: two PING round trips later it has (output
+      // written before it accepted would be dropped, as docs/native.md says).
+      if (Object.keys(sockets).length) await peerOf(transport, port, name, NATIVE_TIMEOUT_MS).barrier();
+    } catch (e) {
+      n.kill();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    const layout = readLayout(port.bytes);
+    const gpioClients: Record<string, Promise<GpioControl>> = {};
+    const control = (name: string) => {
+      if (!controls[name]) throw new Error(`[native] no gpio service ${name}`);
+      return (gpioClients[name] ??= GpioControl.connect(controls[name]!));
+    };
+    return {
+      name: 'native',
+      transport,
+      ring,
+      frontend: () => Frontend.attach(port, { ring }),
+      port,
+      layout,
+      bytes: port.bytes,
+      sim: null,
+      peer: () => peerOf(transport, port, name, NATIVE_TIMEOUT_MS),
+      msgPeer: () => msgPeerOf(transport, port, name, NATIVE_TIMEOUT_MS),
+      console(name = 'console0') {
+        const s = streams[name];
+        if (!s) throw new Error(`[native] stream ${name} has no host side (only streams with backing "memory" get one)`);
+        return {
+          input: (data) => s.write(data),
+          async output(expect) {
+            if (expect !== undefined) await s.waitBytes(utf8.encode(expect).length, NATIVE_TIMEOUT_MS);
+            await log.request(); // settle: everything the firmware wrote before now has arrived
+            return s.take();
+          },
+        };
+      },
+      gpio(name = 'gpio0') {
+        return {
+          set: async (l, v) => (await control(name)).set(l, v),
+          get: async (l) => (await control(name)).get(l),
+          list: async () => (await control(name)).list(),
+        };
+      },
+      stats: () => log.request(),
+      async logs() {
+        await log.request();
+        return [...log.messages];
+      },
+      async stop() {
+        for (const s of Object.values(streams)) s.sock.destroy();
+        for (const c of Object.values(gpioClients)) (await c.catch(() => null))?.close();
+        try {
+          const r = await n.stop();
+          if (r.code !== 0) throw new Error(`[native] firmware exit ${r.code ?? r.signal} on SIGTERM: ${r.stderr.trim()}`);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
-      } catch (e) {
-        n.kill();
-        rmSync(dir, { recursive: true, force: true });
-        throw e;
-      }
-      const layout = readLayout(port.bytes);
-      const gpioClients: Record<string, Promise<GpioControl>> = {};
-      const control = (name: string) => {
-        if (!controls[name]) throw new Error(`[native] no gpio service ${name}`);
-        return (gpioClients[name] ??= GpioControl.connect(controls[name]!));
-      };
-      return {
-        name: 'native',
-        ring,
-        frontend: () => Frontend.attach(port, { ring }),
-        port,
-        layout,
-        bytes: port.bytes,
-        sim: null,
-        peer: () => new RawPeer(port, { name: 'native', timeoutMs: NATIVE_TIMEOUT_MS }),
-        console(name = 'console0') {
-          const s = streams[name];
-          if (!s) throw new Error(`[native] stream ${name} has no host side (only streams with backing "memory" get one)`);
-          return {
-            input: (data) => s.write(data),
-            async output(expect) {
-              if (expect !== undefined) await s.waitBytes(utf8.encode(expect).length, NATIVE_TIMEOUT_MS);
-              await log.request(); // settle: everything the firmware wrote before now has arrived
-              return s.take();
-            },
-          };
-        },
-        gpio(name = 'gpio0') {
-          return {
-            set: async (l, v) => (await control(name)).set(l, v),
-            get: async (l) => (await control(name)).get(l),
-            list: async () => (await control(name)).list(),
-          };
-        },
-        stats: () => log.request(),
-        async logs() {
-          await log.request();
-          return [...log.messages];
-        },
-        async stop() {
-          for (const s of Object.values(streams)) s.sock.destroy();
-          for (const c of Object.values(gpioClients)) (await c.catch(() => null))?.close();
-          try {
-            const r = await n.stop();
-            if (r.code !== 0) throw new Error(`[native] firmware exit ${r.code ?? r.signal} on SIGTERM: ${r.stderr.trim()}`);
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
-          }
-        },
-      };
-    },
+      },
+    };
+  },
   };
 }
 
-export const native = nativeKind('split');
-export const nativePacked = nativeKind('packed');
+export const native: BackendKind = nativeKind('msg');
+export const nativePacked: BackendKind = nativeKind('msg', 'packed');
 
 export const backends: Record<BackendName, BackendKind> = { sim, native };

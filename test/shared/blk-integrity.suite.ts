@@ -12,7 +12,7 @@ import { SECTOR_SIZE, VIRTIO_BLK_S_OK, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH,
 import { VIRTIO_F_RING_PACKED, VIRTIO_ID_BLOCK } from '../../firmware/virtio';
 import type { BlkRequest } from '../../frontend/drivers/blk';
 import { BlkDriver } from '../../frontend/drivers/blk';
-import { blkBoard, blkImage, pattern } from '../blk/_blk';
+import { blkBoard, blkImage, diskImageDir, pattern } from '../blk/_blk';
 import { rng } from '../blk/_rand';
 import type { BackendKind } from './backends';
 import { withBackend } from './suite';
@@ -22,12 +22,17 @@ const SECTORS = 4096; // 2 MiB image
 const BATCHES = 40;
 const PER_BATCH = 24;
 
-/** Runs the workload on `kind` with the storage service synchronous or asynchronous (docs/hal.md). */
-export function register(kind: BackendKind, io: 'sync' | 'async' = 'sync'): void {
-  const test = suite(`blk-integrity [${kind.label}, ${io}]`);
-  test(`[${kind.label}, ${io} storage] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
+/**
+ * Runs the workload on `kind` with the storage service synchronous or asynchronous (docs/hal.md), the
+ * image in /dev/shm (`memory`) or in a folder on a disk (`disk`): the native runtime's asynchronous
+ * service runs a memory-backed image's requests inline and a disk file's on io_uring (docs/native.md).
+ */
+export function register(kind: BackendKind, io: 'sync' | 'async' = 'sync', where: 'memory' | 'disk' = 'memory'): void {
+  const name = `${kind.label}, ${io}${where === 'disk' ? ', disk image' : ''}`;
+  const test = suite(`blk-integrity [${name}]`);
+  test(`[${name} storage] random mixed workload over 4 queues matches the reference model (seed ${SEED})`, async () => {
     const ref = pattern(SECTORS * SECTOR_SIZE, 3);
-    const disk = blkImage({ content: ref.slice() });
+    const disk = blkImage({ content: ref.slice(), ...(where === 'disk' ? { dir: diskImageDir() } : {}) });
     try {
       await withBackend(kind, blkBoard(disk.path, { queues: 4, io }), async (b) => {
         const r = rng(SEED);

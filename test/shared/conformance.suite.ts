@@ -1,7 +1,10 @@
 /**
  * Transport and virtqueue conformance, one behaviour per entry (test/conformance/<name>.test.ts runs
- * it on the simulator, test/native/shared-conformance.test.ts runs them all on the native runtime).
- * Everything goes through a RawPeer, so it holds on both backends.
+ * it on the simulator, test/native/shared-conformance.test.ts runs them all on the native runtime),
+ * each on every transport it holds on: most go through the transport-neutral `Peer` and run on msg,
+ * regblock and mmio alike; the virtio-msg wire's own (bus messages, framing, SET_CONFIG generations)
+ * say `transports: ['msg']`. The register transports' own hostile cases are in
+ * test/shared/regblock.suite.ts and test/shared/mmio.suite.ts.
  *
  * Simulator-only assertions (checked only when `b.sim` is set, and named as such): that no
  * exception escaped into the runtime's fault list (`runtime.faults`; both backends also check the
@@ -76,7 +79,7 @@ export const behaviours = {
 
   busMessages: behaviour('bus-messages', (test) => {
     test('GET_DEVICES reports every device in the bitmap, with next offset 0', async (b) => {
-      const out = await b.peer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_GET_DEVICES, 0, 5, new Uint8Array([0, 0, 8, 0])));
+      const out = await b.msgPeer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_GET_DEVICES, 0, 5, new Uint8Array([0, 0, 8, 0])));
       assert.is(out.length, 1);
       const v = new DataView(out[0]!.buffer);
       assert.is(out[0]![0], P.TYPE_BUS | P.TYPE_RESPONSE);
@@ -87,20 +90,20 @@ export const behaviours = {
     });
 
     test('PING echoes its data', async (b) => {
-      const out = await b.peer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, 6, u32s(0xdeadbeef)));
+      const out = await b.msgPeer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, 6, u32s(0xdeadbeef)));
       assert.is(new DataView(out[0]!.buffer).getUint32(8, true), 0xdeadbeef);
     });
 
     test('requests are answered in the order they were received', async (b) => {
       const pings = Array.from({ length: 10 }, (_, i) => FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, i + 1, u32s(i + 1)));
-      const tokens = (await b.peer().exchange(pings)).map((m) => new DataView(m.buffer).getUint16(4, true));
+      const tokens = (await b.msgPeer().exchange(pings)).map((m) => new DataView(m.buffer).getUint16(4, true));
       assert.equal(tokens, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
     test('a request with token 0 is dropped (tokens are non-zero for requests)', async (b) => {
-      assert.is((await b.peer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, 0, u32s(1)))).length, 0);
+      assert.is((await b.msgPeer().raw(FrontendBus.encode(P.TYPE_BUS, P.BUS_MSG_PING, 0, 0, u32s(1)))).length, 0);
     });
-  }),
+  }, { transports: ['msg'] }),
 
   chainLoop: behaviour('chain-loop', (test) => {
     test('a descriptor chain that loops marks the device NEEDS_RESET (virtio §2.7.5.2)', async (b) => {
@@ -253,10 +256,13 @@ export const behaviours = {
       assert.is((await offerRng(b, ring)).counters['violation.ADDR_OUTSIDE_WINDOW'], 1);
     });
 
-    test('a descriptor pointing into the window header or FIFOs is refused (buffers live in the pool)', async (b) => {
+    test("a descriptor pointing into the window header or the transport's area (FIFOs, register blocks, record ring) is refused (buffers live in the pool)", async (b) => {
       const { ring } = await liveRng(b);
-      ring.setDesc(0, b.layout.fifoV2D.offset, 64, VIRTQ_DESC_F_WRITE);
-      assert.ok((await offerRng(b, ring)).needsReset, 'a writable buffer over the FIFO must not be filled');
+      const area = b.layout.transport === 'msg' ? b.layout.fifoV2D.offset : b.layout.areaOffset;
+      const before = b.bytes.slice(area, area + 64);
+      ring.setDesc(0, area, 64, VIRTQ_DESC_F_WRITE);
+      assert.ok((await offerRng(b, ring)).needsReset, "a writable buffer over the transport's area must not be filled");
+      if (b.layout.transport === 'regblock') assert.equal(b.bytes.slice(area, area + 64), before, 'the device directory is untouched');
     });
   }),
 
@@ -265,8 +271,7 @@ export const behaviours = {
       const peer = b.peer();
       await peer.setStatus(RNG, ACKNOWLEDGE);
       await peer.setStatus(RNG, ACKNOWLEDGE | DRIVER);
-      const f = VIRTIO_F_VERSION_1 | (1n << 5n); // bit 5 is not an rng feature
-      await peer.request(RNG, P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, Number(f & 0xffffffffn), Number(f >> 32n)));
+      await peer.setDriverFeatures(RNG, VIRTIO_F_VERSION_1 | (1n << 5n)); // bit 5 is not an rng feature
       const st = await peer.setStatus(RNG, ACKNOWLEDGE | DRIVER | FEATURES_OK);
       assert.is(st & FEATURES_OK, 0, 'FEATURES_OK not set in the answer');
     });
@@ -275,12 +280,20 @@ export const behaviours = {
       const peer = b.peer();
       await peer.setStatus(RNG, ACKNOWLEDGE);
       await peer.setStatus(RNG, ACKNOWLEDGE | DRIVER);
-      await peer.request(RNG, P.VIRTIO_MSG_SET_DRIVER_FEATURES, u32s(0, 2, 0, 0));
+      await peer.setDriverFeatures(RNG, 0n);
       assert.is((await peer.setStatus(RNG, ACKNOWLEDGE | DRIVER | FEATURES_OK)) & FEATURES_OK, 0);
     });
 
-    test('GET_DEVICE_FEATURES answers zero for blocks beyond 64 bits', async (b) => {
-      const a = await b.peer().must(RNG, P.VIRTIO_MSG_GET_DEVICE_FEATURES, u32s(1, 3));
+    test('the offered feature bits read as zero beyond bit 63', async (b) => {
+      const peer = b.peer();
+      assert.ok((await peer.deviceFeatureWord(RNG, 1)) & 1, 'block 1 has VERSION_1 (bit 32)');
+      assert.is(await peer.deviceFeatureWord(RNG, 2), 0, 'block 2');
+      assert.is(await peer.deviceFeatureWord(RNG, 3), 0, 'block 3');
+    });
+
+    test('GET_DEVICE_FEATURES of several blocks answers each, zero beyond 64 bits', async (b) => {
+      if (b.transport !== 'msg') return;
+      const a = await b.msgPeer().must(RNG, P.VIRTIO_MSG_GET_DEVICE_FEATURES, u32s(1, 3));
       assert.is(a.getUint32(4, true), 3);
       assert.ok(a.getUint32(8, true) & 1, 'block 1 has VERSION_1 (bit 32)');
       assert.is(a.getUint32(12, true), 0);
@@ -308,13 +321,14 @@ export const behaviours = {
       assert.is((await b.stats()).devices[CONSOLE]!.needsReset, false);
     });
 
-    test('EVENT_CONFIG carries DEVICE_NEEDS_RESET to the driver', async (b) => {
+    test('the configuration-change notification carries DEVICE_NEEDS_RESET to the driver (EVENT_CONFIG, config_event, InterruptStatus)', async (b) => {
       const { peer, ring } = await liveRng(b);
+      assert.is(peer.configNotified(RNG), null, 'no notification before the fault');
       ring.offer(9);
-      const out = await peer.raw(new Uint8Array([0, P.VIRTIO_MSG_EVENT_AVAIL, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-      const ev = out.find((m) => m[1] === P.VIRTIO_MSG_EVENT_CONFIG);
-      assert.ok(ev, 'EVENT_CONFIG sent');
-      assert.ok(new DataView(ev!.buffer).getUint32(8, true) & DEVICE_NEEDS_RESET, 'status in the event has NEEDS_RESET');
+      await ring.notify(RNG, 0);
+      const st = peer.configNotified(RNG);
+      assert.ok(st !== null, 'a configuration-change notification reached the driver');
+      assert.ok(st! & DEVICE_NEEDS_RESET, `the status it carries (0x${(st ?? 0).toString(16)}) has NEEDS_RESET`);
     });
 
     test('after NEEDS_RESET, a reset and a fresh initialisation serve again', async (b) => {
@@ -363,16 +377,16 @@ export const behaviours = {
   }),
 
   notifyQueueNotReady: behaviour('notify-queue-not-ready', (test) => {
-    test('EVENT_AVAIL for a queue that is not ready is dropped and counted', async (b) => {
+    test('a notification (EVENT_AVAIL, QueueNotify) for a queue that is not ready is dropped and counted', async (b) => {
       const peer = b.peer();
       await peer.negotiate(RNG);
-      await peer.raw(FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, RNG, 0, u32s(0, 0)));
-      await peer.raw(FrontendBus.encode(0, P.VIRTIO_MSG_EVENT_AVAIL, RNG, 0, u32s(7, 0)));
+      await peer.notify(RNG, 0);
+      await peer.notify(RNG, 7);
       const dev = (await b.stats()).devices[RNG]!;
       assert.is(dev.counters['dropped.NOTIFY_NOT_READY'], 2);
       assert.not.ok(dev.needsReset, 'an early notify is not a reason to reset');
     });
-  }),
+  }, { transports: ['msg', 'mmio'] }), // a regblock doorbell names no queue: there is no notification to drop
 
   resetReleasesQueues: behaviour('reset-releases-queues', (test) => {
     test('writing status 0 releases queues and in-flight work', async (b) => {
@@ -381,8 +395,7 @@ export const behaviours = {
       await offerRng(b, ring);
       assert.is(ring.usedIdx(), 1);
       await peer.setStatus(RNG, 0);
-      const q = await peer.must(RNG, P.VIRTIO_MSG_GET_VQUEUE, u32s(0));
-      assert.is(q.getUint32(8, true), 0, 'queue size back to 0');
+      assert.not.ok(await peer.queueEnabled(RNG, 0), 'the queue is unset (GET_VQUEUE size 0, QueueReady 0)');
       const d = (await b.stats()).devices[RNG]!;
       assert.is(d.status, 0);
       assert.equal(d.queues[0], { size: 0, enabled: false, live: false, inFlight: 0 });
@@ -390,9 +403,9 @@ export const behaviours = {
 
     test('the config generation is not reset by a device reset', async (b) => {
       const { peer } = await liveRng(b);
-      const before = (await peer.must(CONSOLE, P.VIRTIO_MSG_GET_CONFIG, u32s(0, 4))).getUint32(0, true);
+      const before = (await peer.getConfig(CONSOLE, 0, 4)).generation;
       await peer.setStatus(CONSOLE, 0);
-      assert.is((await peer.must(CONSOLE, P.VIRTIO_MSG_GET_CONFIG, u32s(0, 4))).getUint32(0, true), before);
+      assert.is((await peer.getConfig(CONSOLE, 0, 4)).generation, before);
     });
   }),
 
@@ -402,10 +415,8 @@ export const behaviours = {
       await peer.negotiate(RNG);
       const end = b.layout.windowSize;
       const pool = b.layout.poolOffset;
-      const a = await peer.request(RNG, P.VIRTIO_MSG_SET_VQUEUE, u32s(0, 0, 8, 0, end - 64, 0, pool + 4096, 0, pool + 8192, 0));
-      assert.ok(a, 'SET_VQUEUE is answered (so a driver does not hang)');
-      const q = await peer.must(RNG, P.VIRTIO_MSG_GET_VQUEUE, u32s(0));
-      assert.is(q.getUint32(8, true), 0, 'GET_VQUEUE shows no size: the queue was not configured');
+      await peer.setQueue(RNG, 0, 8, end - 64, pool + 4096, pool + 8192); // answered / transaction done: the driver does not hang
+      assert.not.ok(await peer.queueEnabled(RNG, 0), 'the queue was not configured');
       const dev = (await b.stats()).devices[RNG]!;
       assert.is(dev.counters['violation.ADDR_OUTSIDE_WINDOW'], 1);
       assert.is(dev.counters['refused.SET_VQUEUE'], 1);
@@ -415,15 +426,15 @@ export const behaviours = {
       const peer = b.peer();
       await peer.negotiate(RNG);
       const p = b.layout.poolOffset;
-      await peer.request(RNG, P.VIRTIO_MSG_SET_VQUEUE, u32s(0, 0, 12, 0, p, 0, p + 4096, 0, p + 8192, 0));
-      assert.is((await peer.must(RNG, P.VIRTIO_MSG_GET_VQUEUE, u32s(0))).getUint32(8, true), 0);
+      await peer.setQueue(RNG, 0, 12, p, p + 4096, p + 8192);
+      assert.not.ok(await peer.queueEnabled(RNG, 0));
       assert.is((await b.stats()).devices[RNG]!.counters['violation.QUEUE_SIZE'], 1);
     });
   }),
 
   staleConfigGeneration: behaviour('stale-config-generation', (test) => {
     test('SET_CONFIG with a stale generation is rejected with size 0 (virtio-msg §ConfigGen)', async (b) => {
-      const peer = b.peer();
+      const peer = b.msgPeer();
       const g = await peer.must(CONSOLE, P.VIRTIO_MSG_GET_CONFIG, u32s(0, 4));
       const gen = g.getUint32(0, true);
       const p = new Uint8Array(16);
@@ -438,10 +449,10 @@ export const behaviours = {
     });
 
     test('GET_CONFIG outside the config space answers 0 bytes', async (b) => {
-      const a = await b.peer().must(CONSOLE, P.VIRTIO_MSG_GET_CONFIG, u32s(8, 8));
+      const a = await b.msgPeer().must(CONSOLE, P.VIRTIO_MSG_GET_CONFIG, u32s(8, 8));
       assert.is(a.getUint32(8, true), 0);
     });
-  }),
+  }, { transports: ['msg'] }),
 
   statusBitsNotCleared: behaviour('status-bits-not-cleared', (test) => {
     test('the driver cannot clear a status bit except by writing 0 (virtio §2.1.1)', async (b) => {
@@ -461,7 +472,7 @@ export const behaviours = {
 
   truncatedMessage: behaviour('truncated-message', (test) => {
     test('a message shorter than its fixed payload is dropped and counted, without an answer', async (b) => {
-      const out = await b.peer().raw(FrontendBus.encode(0, P.VIRTIO_MSG_SET_DEVICE_STATUS, RNG, 7, new Uint8Array(2)));
+      const out = await b.msgPeer().raw(FrontendBus.encode(0, P.VIRTIO_MSG_SET_DEVICE_STATUS, RNG, 7, new Uint8Array(2)));
       assert.is(out.length, 0, 'no answer to a truncated message');
       const st = await b.stats();
       assert.is(st.bus['dropped.TRUNCATED'], 1);
@@ -469,7 +480,7 @@ export const behaviours = {
     });
 
     test('a msg_size below the 8-byte header or above the slot size is dropped', async (b) => {
-      const peer = b.peer();
+      const peer = b.msgPeer();
       const m = FrontendBus.encode(0, P.VIRTIO_MSG_GET_DEVICE_STATUS, RNG, 7);
       m[6] = 4;
       assert.is((await peer.raw(m)).length, 0);
@@ -478,11 +489,11 @@ export const behaviours = {
       assert.is((await peer.raw(big)).length, 0);
       assert.is((await b.stats()).bus['dropped.BAD_SIZE'], 2);
     });
-  }),
+  }, { transports: ['msg'] }),
 
   unknownMessageId: behaviour('unknown-message-id', (test) => {
     test('an unknown msg_id is dropped and counted, never answered (virtio-msg §Error Signaling)', async (b) => {
-      const peer = b.peer();
+      const peer = b.msgPeer();
       assert.is((await peer.raw(FrontendBus.encode(0, 0x3f, 0, 9, new Uint8Array(8)))).length, 0);
       assert.is((await peer.raw(FrontendBus.encode(P.TYPE_BUS, 0x7e, 0, 9, new Uint8Array(8)))).length, 0);
       const st = await b.stats();
@@ -491,10 +502,10 @@ export const behaviours = {
     });
 
     test('a message for a device number that does not exist is dropped', async (b) => {
-      assert.is((await b.peer().raw(FrontendBus.encode(0, P.VIRTIO_MSG_GET_DEVICE_INFO, 42, 9))).length, 0);
+      assert.is((await b.msgPeer().raw(FrontendBus.encode(0, P.VIRTIO_MSG_GET_DEVICE_INFO, 42, 9))).length, 0);
       assert.is((await b.stats()).bus['dropped.UNKNOWN_DEVICE'], 1);
     });
-  }),
+  }, { transports: ['msg'] }),
 
   writableBeforeReadable: behaviour('writable-before-readable', (test) => {
     test('a device-readable descriptor after a writable one is a violation (virtio §2.7.4.2)', async (b) => {

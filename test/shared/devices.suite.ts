@@ -41,7 +41,9 @@ async function readText(b: Backend, con: ConsoleDriver, expect: string): Promise
 export const register = behaviour('devices', (test) => {
   test('discovery finds rng and console with their device info', async (b) => {
     const fe = await b.frontend();
-    assert.equal(fe.devices.map((d) => [d.devNum, d.info.deviceId, d.info.maxQueues]), [[0, 4, 1], [1, 3, 2]]);
+    assert.equal(fe.devices.map((d) => [d.devNum, d.info.deviceId]), [[0, 4], [1, 3]]);
+    // virtio-mmio has no register for the number of queues (its drivers know their devices)
+    if (b.transport !== 'mmio') assert.equal(fe.devices.map((d) => d.info.maxQueues), [1, 2], 'queues per device');
   });
 
   test('rng fills exactly the buffer the driver posts, with bytes that vary', async (b) => {

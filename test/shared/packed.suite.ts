@@ -22,7 +22,7 @@ const F = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM;
 
 /** GET_VQUEUE of rng queue 0: size and the three addresses the device holds. */
 async function rngQueue(b: Backend) {
-  const a = await b.peer().must(RNG, P.VIRTIO_MSG_GET_VQUEUE, u32s(0));
+  const a = await b.msgPeer().must(RNG, P.VIRTIO_MSG_GET_VQUEUE, u32s(0));
   return { size: a.getUint32(8, true), desc: a.getUint32(16, true), driver: a.getUint32(24, true), device: a.getUint32(32, true) };
 }
 
@@ -37,7 +37,7 @@ export const behaviours = {
     });
 
     test('the same size is refused for a split queue (virtio §2.7: a power of two)', async (b) => {
-      const peer = b.peer();
+      const peer = b.msgPeer();
       await peer.negotiate(RNG, F);
       const p = peer.layout.poolOffset;
       await peer.request(RNG, P.VIRTIO_MSG_SET_VQUEUE, u32s(0, 0, 100, 0, p, 0, p + 0x1000, 0, p + 0x2000, 0));
@@ -50,7 +50,7 @@ export const behaviours = {
       ['a device event suppression structure not 4-byte aligned', 'device', 2],
     ] as const) {
       test(`SET_VQUEUE with ${what} is refused and the queue stays unset (virtio §2.8.10.1)`, async (b) => {
-        const peer = b.peer();
+        const peer = b.msgPeer();
         await peer.negotiate(RNG, F | VIRTIO_F_RING_PACKED);
         const r = new PackedRing(() => peer.bytes, 8, peer.layout.poolOffset);
         const a = { desc: r.desc, driver: r.driver, device: r.device, [field]: r[field] + delta };
@@ -61,7 +61,7 @@ export const behaviours = {
     }
 
     test('SET_VQUEUE with an event suppression structure outside the window is refused', async (b) => {
-      const peer = b.peer();
+      const peer = b.msgPeer();
       await peer.negotiate(RNG, F | VIRTIO_F_RING_PACKED);
       const r = new PackedRing(() => peer.bytes, 8, peer.layout.poolOffset);
       await peer.request(RNG, P.VIRTIO_MSG_SET_VQUEUE, u32s(0, 0, 8, 0, r.desc, 0, r.driver, 0, peer.layout.windowSize - 2, 0));
@@ -135,5 +135,5 @@ export const behaviours = {
 
 /** rng live on one packed ring of `size` (queue 0, at the pool start). */
 async function livePackedRng(b: Backend, size: number) {
-  return livePackedRing(b.peer(), RNG, size, F);
+  return livePackedRing(b.msgPeer(), RNG, size, F);
 }

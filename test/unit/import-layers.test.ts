@@ -9,7 +9,7 @@ import madge from 'madge';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
-const graph = madge(['firmware', 'frontend', 'runtime/node'], {
+const graph = madge(['firmware', 'frontend', 'runtime/node', 'runtime/trace'], {
   baseDir: root,
   fileExtensions: ['ts'],
   tsConfig: join(root, 'tsconfig.json'),
@@ -41,7 +41,13 @@ function broken(file: string, dep: string): string | null {
     return `firmware/${folder}/ may import only ${['its own folder', ...allowed.map(String)].join(', ')} and the shared definitions`;
   }
   if (file.startsWith('runtime/node/')) {
-    return dep.startsWith('runtime/node/') || dep === 'firmware/hal.ts' ? null : 'the node runtime sees the bundle only through the HAL contract (firmware/hal.ts)';
+    if (dep.startsWith('runtime/node/') || dep.startsWith('runtime/trace/') || dep === 'firmware/hal.ts') return null;
+    return 'the node runtime sees the bundle only through the HAL contract (firmware/hal.ts); it may use the trace library (runtime/trace/)';
+  }
+  if (file.startsWith('runtime/trace/')) {
+    // the trace format and its readers: host-side, shared by the node runtime and the tools; they decode
+    // the window with the firmware's own layouts and message definitions
+    return dep.startsWith('runtime/trace/') || dep.startsWith('firmware/') ? null : 'the trace library (runtime/trace/) imports only itself and firmware definitions';
   }
   if (file === 'frontend/sim.ts' && (dep.startsWith('frontend/fuzz/') || dep.startsWith('frontend/drivers/'))) {
     return 'the simulator knows neither the fuzzer nor the drivers (frontend/index.ts gathers them)';
@@ -50,7 +56,7 @@ function broken(file: string, dep: string): string | null {
   return null;
 }
 
-test('no import cycles in firmware/, frontend/ or runtime/node/', async () => {
+test('no import cycles in firmware/, frontend/, runtime/node/ or runtime/trace/', async () => {
   const cycles = (await graph).circular();
   assert.equal(cycles, [], `import cycles:\n${cycles.map((c) => '  ' + c.join(' -> ')).join('\n')}`);
 });

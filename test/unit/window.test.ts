@@ -48,6 +48,17 @@ test('computeLayout places FIFOs after the header page and the pool after the FI
   assert.throws(() => computeLayout(64 * 1024, 64), /too small/);
 });
 
+test('computeLayout per transport: regblock puts a directory page and one page per device before the pool, mmio its record ring', () => {
+  const r = computeLayout(4 << 20, 0, { transport: 'regblock', devices: 3 });
+  assert.equal([r.transport, r.areaOffset, r.areaSize, r.poolOffset, r.slotSize, r.fifoD2V.slots], ['regblock', 4096, 4 * 4096, 5 * 4096, 0, 0]);
+  const m = computeLayout(4 << 20, 0, { transport: 'mmio', recordSlots: 64 });
+  assert.equal([m.transport, m.areaOffset, m.areaSize, m.poolOffset], ['mmio', 4096, 128 + 64 * 16, 8192]);
+  assert.is(computeLayout(4 << 20, 64).transport, 'msg', 'msg is the default, laid out as before');
+  assert.throws(() => computeLayout(4 << 20, 0, { transport: 'regblock', devices: 0 }), /1\.\.64 devices/);
+  assert.throws(() => computeLayout(4 << 20, 0, { transport: 'mmio', recordSlots: 48 }), /power of two/);
+  assert.throws(() => computeLayout(4 << 20, 64, { transport: 'pci' as never }), /one of msg, regblock, mmio/);
+});
+
 test('the boot generation counts on from the previous boot found in the window, and is never 0', () => {
   const buf = new ArrayBuffer(1 << 20);
   const v = new DataView(buf);

@@ -1,6 +1,6 @@
 # Shared helpers for the guest scenarios (sourced by /init). busybox sh.
 
-DRV=/sys/bus/pci/drivers/bulkhead-ivshmem
+DRV=${BHQ_DRV:-/sys/bus/pci/drivers/bulkhead-ivshmem}
 
 say() { echo "BHQ-LOG $*"; }
 

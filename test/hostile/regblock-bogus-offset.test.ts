@@ -1,0 +1,5 @@
+// regblock-bogus-offset: test/shared/regblock.suite.ts on the simulator (test/native/shared-transport-hostile.test.ts runs it natively).
+import { onTransport, sim } from '../shared/backends';
+import { behaviours } from '../shared/regblock.suite';
+
+behaviours.bogusOffset(onTransport(sim, 'regblock'));
