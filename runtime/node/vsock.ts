@@ -104,6 +104,8 @@ export class MemoryVsockConn {
   rdShut = false;
   armed = true;
   news = 0;
+  inOnData = false;
+  dataAgain = false;
 
   constructor(
     private readonly world: MemoryVsockHost,
@@ -256,7 +258,22 @@ export class MemoryVsockHost implements HostVsock {
   private deliver(c: MemoryVsockConn, b: Uint8Array): void {
     c.sock.push(b);
     c.received += b.length;
-    c.onData?.(c);
+    // onData never runs inside itself: bytes its own read() let in (the buffer draining into the room
+    // it made) call it again after it returned, as an event loop would, so that what it writes back
+    // keeps the order it read.
+    if (c.inOnData) {
+      c.dataAgain = true;
+      return;
+    }
+    c.inOnData = true;
+    try {
+      do {
+        c.dataAgain = false;
+        c.onData?.(c);
+      } while (c.dataAgain);
+    } finally {
+      c.inOnData = false;
+    }
   }
 
   connect(port: number): number {
@@ -294,8 +311,10 @@ export class MemoryVsockHost implements HostVsock {
         return 0;
       }
       if (bytes.length - room > VSOCK_HOST_BUFFER) return -ENOBUFS;
-      if (room > 0) this.deliver(c, bytes.subarray(0, room));
+      // The rest is buffered before the first part reaches the socket: a host program that reads it at
+      // once (in onData) drains the buffer in that read, or nothing would move it on again.
       c.buffered.push(bytes.subarray(room));
+      if (room > 0) this.deliver(c, bytes.subarray(0, room));
       return c.buffered.bytes;
     }
     if (c.buffered.bytes + bytes.length > VSOCK_HOST_BUFFER) return -ENOBUFS;

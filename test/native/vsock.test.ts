@@ -6,6 +6,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -14,9 +15,11 @@ import { Frontend } from '../../frontend/device';
 import type { VsockDriver } from '../../frontend/drivers/vsock';
 import { VsockDriver as Driver } from '../../frontend/drivers/vsock';
 import { VIRTIO_ID_VSOCK, VIRTIO_VSOCK_SHUTDOWN_F_SEND } from '../../firmware/virtio';
-import { isPrng, prng } from '../vsock/_vsock';
+import { replayOnNode } from '../../runtime/node/trace';
+import { readTrace } from '../../runtime/trace/format';
+import { echo, isPrng } from '../vsock/_vsock';
 import type { NativeInstance } from './_native';
-import { board, scratch, withNative } from './_native';
+import { board, BUNDLE, FW, scratch, withNative } from './_native';
 
 function vsockBoard(uds: string) {
   return board({ devices: [{ type: 'vsock', service: 'vsock0', guestCid: 3 }], services: { vsock0: { kind: 'vsock', uds } } });
@@ -71,11 +74,15 @@ function hostClient(uds: string, line: string): Promise<{ sock: Socket; reply: P
 }
 
 /** Runs `fn` against a native firmware serving vsock on a fresh `<dir>/v.sock`. */
-async function withVsock(fn: (n: NativeInstance, uds: string) => Promise<void>): Promise<void> {
+async function withVsock(
+  fn: (n: NativeInstance, uds: string) => Promise<void>,
+  o: { args?: (dir: string) => string[]; after?: (dir: string) => Promise<void> } = {},
+): Promise<void> {
   const tmp = scratch();
   const uds = join(tmp.dir, 'v.sock');
   try {
-    await withNative({ board: vsockBoard(uds) }, (n) => fn(n, uds));
+    await withNative({ board: vsockBoard(uds), args: o.args?.(tmp.dir) ?? [] }, (n) => fn(n, uds));
+    await o.after?.(tmp.dir);
   } finally {
     tmp.done();
   }
@@ -109,23 +116,7 @@ test('guest → host: 4 MiB echoed through <uds>_5000 by a host program that pau
     const drv = await openDriver(n);
     const sock = await drv.connect(5000);
     const total = 4 << 20;
-    let sent = 0;
-    let got = 0;
-    await drv.until(
-      () => {
-        if (sent < total && sock.txPending < 512 * 1024) {
-          const k = Math.min(256 * 1024, total - sent);
-          sock.send(prng(9, sent, k));
-          sent += k;
-        }
-        const r = sock.read();
-        if (!isPrng(9, got, r)) throw new Error(`echo differs at ${got}`);
-        got += r.length;
-        return got === total;
-      },
-      60000,
-      () => `echoed ${got} of ${total} (host got ${hostGot})`,
-    );
+    await echo(drv, sock, { seed: 9, total, chunk: 256 * 1024, window: 512 * 1024, timeoutMs: 60000, what: () => `host got ${hostGot}` });
     assert.is(hostBad, '', hostBad);
     assert.is(hostGot, total, 'the host program got every byte once');
     assert.is(drv.counters.creditOverruns, 0);
@@ -195,5 +186,43 @@ test('refusals: no program on <uds>_P (ECONNREFUSED), no guest listener or a bad
     assert.is(new TextDecoder().decode(await sock.readExactly(10)), 'still here');
     srv.close();
   }));
+
+test('a native vsock session recorded with --record replays identically on native and on node', () =>
+  withVsock(
+    async (n, uds) => {
+      const srv = await listen(`${uds}_5000`, (s) => s.pipe(s));
+      const drv = await openDriver(n);
+      const sock = await drv.connect(5000);
+      await echo(drv, sock, { seed: 29, total: 512 * 1024, timeoutMs: 20000 });
+      await sock.close();
+      const l = drv.listen(7000);
+      const c = await hostClient(uds, 'CONNECT 7000\n');
+      const gs = await l.accept();
+      assert.match(await pumpUntil(drv, c.reply, 'no OK line'), /^OK \d+\n$/);
+      c.sock.write('hello guest');
+      assert.is(new TextDecoder().decode(await gs.readExactly(11)), 'hello guest');
+      c.sock.destroy();
+      srv.close();
+    },
+    {
+      args: (dir) => ['--record', join(dir, 'vsock.bhtrace')],
+      // after the firmware stopped (SIGTERM wrote the trace's END record)
+      async after(dir) {
+        const trace = join(dir, 'vsock.bhtrace');
+        const r = spawnSync(FW, ['--replay', trace, '--bundle', BUNDLE], { encoding: 'utf8' });
+        const last = r.stdout.trim().split('\n').at(-1) ?? '{}';
+        assert.is(r.status, 0, `native replay of the vsock trace: ${r.stdout} ${r.stderr.slice(-500)}`);
+        const v = JSON.parse(last) as { ok: boolean; steps: number };
+        assert.ok(v.ok, last);
+        const bytes = readFileSync(trace);
+        const names = new Set<string>();
+        for (const x of readTrace(bytes)) if (x.type === 'hal') names.add(x.name);
+        for (const fn of ['vsockSend', 'vsockRecv', 'vsockPoll', 'vsockEstablished']) assert.ok(names.has(fn), `the trace holds ${fn} calls`);
+        const node = await replayOnNode(bytes, readFileSync(BUNDLE, 'utf8'), trace);
+        assert.ok(node.ok, `node replay of the native vsock trace: ${JSON.stringify(node.divergence && { ...node.divergence, window: undefined })} ${node.error ?? ''}`);
+        assert.is(node.steps, v.steps, 'both runtimes check the same steps');
+      },
+    },
+  ));
 
 test.run();

@@ -16,7 +16,7 @@ import {
   VMADDR_CID_HOST,
 } from '../../firmware/virtio';
 import { VsockDriver } from '../../frontend/drivers/vsock';
-import type { VsockDriverOptions } from '../../frontend/drivers/vsock';
+import type { VsockDriverOptions, VsockSocket } from '../../frontend/drivers/vsock';
 import type { Sim, SimOptions } from '../../frontend/sim';
 import { createSim } from '../../frontend/sim';
 import { streamBytes } from '../../scripts/qemu/vsock-peer.mjs';
@@ -56,6 +56,52 @@ export const prng = streamBytes;
 /** True when `got` is bytes [from, from + got.length) of `prng(seed)`. */
 export function isPrng(seed: number, from: number, got: Uint8Array): boolean {
   return Buffer.compare(Buffer.from(prng(seed, from, got.length)), Buffer.from(got)) === 0;
+}
+
+/** How `echo` drives a connection. */
+export interface EchoOptions {
+  seed: number;
+  total: number;
+  /** Bytes of `prng(seed)` sent at a time (default 64 KiB), while fewer than `window` wait unsent (default 256 KiB). */
+  chunk?: number;
+  window?: number;
+  /** Bytes the guest reads per turn (default all), and on which turns (default every one). */
+  readMax?: number;
+  readEvery?: number;
+  /** Runs first in every turn (a slow host program reading and writing back). */
+  turn?: () => void;
+  timeoutMs?: number;
+  /** What the timeout says besides the counts. */
+  what?: () => string;
+}
+
+/**
+ * Sends `total` bytes of `prng(seed)` on `sock` and checks that the same bytes come back on it in
+ * order (an echoing peer), pumping the driver until the last one did.
+ */
+export async function echo(drv: VsockDriver, sock: VsockSocket, o: EchoOptions): Promise<void> {
+  const { seed, total, chunk = 65536, window = 256 * 1024, readMax = Infinity, readEvery = 1 } = o;
+  let sent = 0;
+  let got = 0;
+  let turns = 0;
+  await drv.until(
+    () => {
+      o.turn?.();
+      if (sent < total && sock.txPending < window) {
+        const n = Math.min(chunk, total - sent);
+        sock.send(prng(seed, sent, n));
+        sent += n;
+      }
+      if (turns++ % readEvery === 0) {
+        const r = sock.read(readMax);
+        if (!isPrng(seed, got, r)) throw new Error(`echoed bytes ${got}..${got + r.length} differ from what the guest sent there`);
+        got += r.length;
+      }
+      return got === total;
+    },
+    o.timeoutMs ?? 30000,
+    () => `${got} of ${total} bytes came back (${sent} sent)${o.what ? `; ${o.what()}` : ''}`,
+  );
 }
 
 /** A packet the device put into an rx buffer. */

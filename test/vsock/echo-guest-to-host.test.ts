@@ -2,7 +2,7 @@
 // through an echoing host program and arrive exactly once, in order.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { counters, isPrng, openVsock, prng, vsockSim } from './_vsock';
+import { counters, echo, openVsock, vsockSim } from './_vsock';
 
 test('guest → host echo, 2 MiB each way, every byte checked', async () => {
   const s = await vsockSim();
@@ -12,23 +12,7 @@ test('guest → host echo, 2 MiB each way, every byte checked', async () => {
   const sock = await drv.connect(5000);
   assert.is(l.connections.length, 1, 'the host program accepted one connection');
   const total = 2 << 20;
-  let sent = 0;
-  let got = 0;
-  await drv.until(
-    () => {
-      if (sent < total && sock.txPending < 256 * 1024) {
-        const n = Math.min(65536, total - sent);
-        sock.send(prng(7, sent, n));
-        sent += n;
-      }
-      const r = sock.read();
-      if (!isPrng(7, got, r)) throw new Error(`echoed bytes ${got}..${got + r.length} differ`);
-      got += r.length;
-      return got === total;
-    },
-    30000,
-    () => `${got} of ${total} echoed bytes`,
-  );
+  await echo(drv, sock, { seed: 7, total });
   assert.is(l.connections[0]!.received, total, 'the host program received every byte once');
   assert.is(drv.counters.creditOverruns, 0, 'the device never sent beyond the guest credit');
   const c = counters(s);
