@@ -31,13 +31,11 @@
 import { InvalidArgumentError } from 'commander';
 import { backendCpu } from './_backend-cpu.mjs';
 import { alternated, LOADGEN_OPTIONS, loadgenOptions, loadgenRun, median, numberedImage, RING_OPTION, ringList, ringScenario, ROUNDS_OPTION } from './_shared.mjs';
-import { positive } from '../cli/_options.mjs';
+import { positive, TRANSPORTS } from '../cli/_options.mjs';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const TRANSPORTS = ['msg', 'regblock', 'mmio'];
 
 /** `msg`, `regblock,mmio`, `all` → the list of transports. */
 function transportList(v) {

@@ -33,3 +33,6 @@ export function count(v) {
 export function collect(v, prev = []) {
   return [...prev, v];
 }
+
+/** The transports a board can name (docs/transport.md): the choices of every `--transport` option. */
+export const TRANSPORTS = ['msg', 'regblock', 'mmio'];

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { importSim } from './_bundle.mjs';
-import { collect } from './_options.mjs';
+import { collect, TRANSPORTS } from './_options.mjs';
 import { Option } from 'commander';
 
 export const summary = 'serve a board from the node runtime to the frontend model; run your script or check each device';
@@ -18,7 +18,7 @@ export const needsBundle = true;
 export function define(cmd) {
   cmd
     .option('--board <board>', 'board name (boards/NAME.json) or path', 'host-sim')
-    .addOption(new Option('--transport <transport>', "replace the board's transport (docs/transport.md)").choices(['msg', 'regblock', 'mmio']))
+    .addOption(new Option('--transport <transport>', "replace the board's transport (docs/transport.md)").choices(TRANSPORTS))
     .option('--blk <image[,ro]>', 'add a virtio-blk device backed by a raw image file (repeatable; ,ro: read-only)', collect, [])
     .option('--script <file.mjs>', 'run `export default async ({ sim, frontend, drivers }) => {…}` instead of the device check')
     .option('--verbose', "print the firmware's info and debug log lines too")
