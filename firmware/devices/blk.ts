@@ -425,8 +425,7 @@ export class BlkDevice extends VirtioDevice {
     if (status === VIRTIO_BLK_S_IOERR) this.ioErrors++;
     else if (status === VIRTIO_BLK_S_UNSUPP) this.unsupported++;
     // The status is the chain's last writable byte, whatever the framing (§2.7.4).
-    if (wr.remaining > 1) wr.skip(wr.remaining - 1);
-    wr.writeU8(status);
+    chain.writeLastByte(status);
     return written + 1;
   }
 
@@ -621,9 +620,7 @@ export class BlkDevice extends VirtioDevice {
     const chain = this.recChain[r]!;
     const q = this.recQueue[r]!;
     if (status === VIRTIO_BLK_S_IOERR) this.ioErrors++;
-    const wr = chain.writer();
-    if (wr.remaining > 1) wr.skip(wr.remaining - 1);
-    wr.writeU8(status);
+    chain.writeLastByte(status);
     q.pushUsed(chain, used);
     this.release(r);
   }

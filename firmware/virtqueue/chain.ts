@@ -62,6 +62,7 @@ export class DescriptorChain {
   private readonly wr: ChainWriter;
   /** The window as words (GuestWindow.wordView), for the header copies of readHead/writeHead. */
   private readonly words: Uint32Array;
+  private readonly win: GuestWindow;
 
   constructor(
     /** What goes back to the driver in the used ring: the head descriptor index (split) or the buffer id (packed). */
@@ -69,6 +70,7 @@ export class DescriptorChain {
     win: GuestWindow,
   ) {
     this.words = win.wordView();
+    this.win = win;
     this.rd = new ChainReader(win, this);
     this.wr = new ChainWriter(win, this);
   }
@@ -171,6 +173,18 @@ export class DescriptorChain {
     const wr = this.writer();
     wr.writeWords(src, n);
     return wr.take(len);
+  }
+
+  /**
+   * Writes the chain's last device-writable byte (blk's status byte, §5.2.6: "the final byte") without
+   * moving the writer: what `writer()`, a skip to the end and `writeU8` do, in one store. The walk keeps
+   * only non-empty segments, readable before writable, so with a writable byte the last segment is
+   * writable and its last byte is the chain's.
+   */
+  writeLastByte(v: number): void {
+    if (this.writableBytes < 1) throw new Error(`chain ${this.headIndex}: no writable byte`);
+    const k = this.segments - 1;
+    this.win.setU8(this.segOffsets[k]! + this.segLengths[k]! - 1, v);
   }
 
   /** The chain's cursor over its device-readable bytes, rewound to the start. */

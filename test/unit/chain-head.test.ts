@@ -83,4 +83,19 @@ test('writeHead: the header bytes written and payload ranges of writer() + write
   }
 });
 
+test('writeLastByte: the byte a skip to the end of writer() and writeU8 write, on every writable layout; none without a writable byte', () => {
+  for (const layout of LAYOUTS) {
+    const a = chainOf(layout, true);
+    const w = a.chain.writer();
+    w.skip(w.remaining - 1);
+    w.writeU8(0xa5);
+    assert.ok(a.bytes.some((x, k) => x !== ((k * 7 + 1) & 0xff)), `layout ${JSON.stringify(layout)}: the writer's last byte already held 0xa5`);
+    const b = chainOf(layout, true);
+    b.chain.writeLastByte(0xa5);
+    assert.equal(Array.from(b.bytes), Array.from(a.bytes), `layout ${JSON.stringify(layout)}: writeLastByte wrote a different byte than the writer's last`);
+  }
+  const ro = chainOf(LAYOUTS[0]!, false);
+  assert.throws(() => ro.chain.writeLastByte(1), /no writable byte/, 'a chain without a writable byte took writeLastByte');
+});
+
 test.run();
