@@ -205,9 +205,7 @@ export class I2cDevice extends VirtioDevice {
         if (p.read) this.c['bytesRead']! += p.len;
         else this.c['bytesWritten']! += p.len;
       }
-      const w = p.chain.writer();
-      w.skip(w.remaining - 1); // in_hdr is the last writable byte
-      w.writeU8(ok ? VIRTIO_I2C_MSG_OK : VIRTIO_I2C_MSG_ERR);
+      p.chain.writeLastByte(ok ? VIRTIO_I2C_MSG_OK : VIRTIO_I2C_MSG_ERR); // in_hdr is the last writable byte
       q.pushUsed(p.chain, ok && p.read ? p.len + 1 : 1);
     }
     this.group = [];

@@ -176,7 +176,7 @@ export class DescriptorChain {
   }
 
   /**
-   * Writes the chain's last device-writable byte (blk's status byte, §5.2.6: "the final byte") without
+   * Writes the chain's last device-writable byte (blk's status byte, §5.2.6: "the final byte"; i2c's in_hdr, §5.19.6) without
    * moving the writer: what `writer()`, a skip to the end and `writeU8` do, in one store. The walk keeps
    * only non-empty segments, readable before writable, so with a writable byte the last segment is
    * writable and its last byte is the chain's.
